@@ -1,0 +1,287 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled IP-range index: sorted, non-overlapping segments, one value id per segment.
+
+A segment i covers [starts[i], starts[i+1]) and carries vals[i] (-1: not listed).
+starts[0] is always 0, so every address falls in exactly one segment. The arrays may
+live in memory the caller owns (numpy arrays, or an mmap of a snapshot); the index
+keeps a reference to the owner so the memory outlives every lookup.
+
+No I/O here: C types in, C types out; rblmirror/index.py is the Python face.
+"""
+from libc.stdint cimport uint32_t, int32_t, uint64_t, int64_t
+cimport numpy as cnp
+import numpy as np
+
+cnp.import_array()
+
+cdef enum:
+    BUCKETS = 65536
+
+
+cdef inline Py_ssize_t _find4(const uint32_t* starts, const uint32_t* bucket,
+                              uint32_t ip) noexcept nogil:
+    cdef uint32_t h = ip >> 16
+    cdef Py_ssize_t lo = bucket[h]
+    cdef Py_ssize_t hi = bucket[h + 1]
+    cdef Py_ssize_t mid
+    if lo == hi or starts[lo] > ip:
+        return lo - 1
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if starts[mid] <= ip:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+cdef class Index4:
+    """IPv4 segments with a 65536-entry bucket table on the top 16 bits."""
+    cdef const uint32_t[::1] _starts
+    cdef const int32_t[::1] _vals
+    cdef const uint32_t[::1] _bucket
+    cdef const uint32_t* starts
+    cdef const int32_t* vals
+    cdef const uint32_t* bucket
+    cdef readonly Py_ssize_t n
+    cdef object owner
+
+    def __cinit__(self, starts, vals, bucket=None, owner=None):
+        self._starts = starts
+        self._vals = vals
+        if self._starts.shape[0] != self._vals.shape[0] or self._starts.shape[0] == 0:
+            raise ValueError("starts and vals must have the same, non-zero length")
+        if self._starts[0] != 0:
+            raise ValueError("starts[0] must be 0")
+        if bucket is None:
+            bucket = make_bucket4(np.asarray(self._starts))
+        self._bucket = bucket
+        if self._bucket.shape[0] != BUCKETS + 1:
+            raise ValueError("bucket table must have 65537 entries")
+        self.n = self._starts.shape[0]
+        self.starts = &self._starts[0]
+        self.vals = &self._vals[0]
+        self.bucket = &self._bucket[0]
+        self.owner = owner
+
+    cpdef int lookup(self, uint32_t ip):
+        """Value id for one address, -1 when not listed."""
+        return self.vals[_find4(self.starts, self.bucket, ip)]
+
+    def lookup_many(self, const uint32_t[::1] ips not None, int32_t[::1] out=None):
+        """Value ids for an array of addresses (no GIL held while looking up)."""
+        cdef Py_ssize_t i, m = ips.shape[0]
+        if out is None:
+            out = np.empty(m, dtype=np.int32)
+        elif out.shape[0] < m:
+            raise ValueError("out is shorter than ips")
+        cdef const uint32_t* s = self.starts
+        cdef const uint32_t* b = self.bucket
+        cdef const int32_t* v = self.vals
+        with nogil:
+            for i in range(m):
+                out[i] = v[_find4(s, b, ips[i])]
+        return np.asarray(out[:m])
+
+    def count_listed(self, const uint32_t[::1] ips not None):
+        """How many of the addresses are listed (no output array, no GIL)."""
+        cdef Py_ssize_t i, m = ips.shape[0], c = 0
+        cdef const uint32_t* s = self.starts
+        cdef const uint32_t* b = self.bucket
+        cdef const int32_t* v = self.vals
+        with nogil:
+            for i in range(m):
+                if v[_find4(s, b, ips[i])] >= 0:
+                    c += 1
+        return c
+
+    @property
+    def starts_array(self):
+        return np.asarray(self._starts)
+
+    @property
+    def vals_array(self):
+        return np.asarray(self._vals)
+
+    @property
+    def bucket_array(self):
+        return np.asarray(self._bucket)
+
+
+def make_bucket4(const uint32_t[::1] starts):
+    """bucket[h] = first segment whose start >= h << 16; bucket[65536] = n."""
+    cdef Py_ssize_t n = starts.shape[0], i = 0
+    cdef uint64_t h
+    out = np.empty(BUCKETS + 1, dtype=np.uint32)
+    cdef uint32_t[::1] b = out
+    with nogil:
+        for h in range(BUCKETS):
+            while i < n and starts[i] < (h << 16):
+                i += 1
+            b[h] = <uint32_t>i
+        b[BUCKETS] = <uint32_t>n
+    return out
+
+
+def flatten4(const uint32_t[::1] starts, const uint32_t[::1] ends, const int32_t[::1] gids):
+    """Flatten nested-or-disjoint blocks into segments where the innermost block wins.
+
+    Input: blocks sorted by (start ascending, end descending), each pair either nested
+    or disjoint (CIDR blocks always are), no two identical. Returns (seg_starts uint32,
+    seg_vals int32) with adjacent equal values merged and seg_starts[0] == 0.
+    """
+    cdef Py_ssize_t n = starts.shape[0], i, sp = 0, k = 0
+    cdef int64_t cur = 0, s, e
+    cdef int32_t g
+    out_s = np.empty(2 * n + 1, dtype=np.uint32)
+    out_v = np.empty(2 * n + 1, dtype=np.int32)
+    stack_e = np.empty(34 if n < 34 else n + 1, dtype=np.int64)
+    stack_g = np.empty(34 if n < 34 else n + 1, dtype=np.int32)
+    cdef uint32_t[::1] os_ = out_s
+    cdef int32_t[::1] ov = out_v
+    cdef int64_t[::1] se = stack_e
+    cdef int32_t[::1] sg = stack_g
+    with nogil:
+        for i in range(n + 1):
+            if i < n:
+                s = starts[i]
+                e = ends[i]
+                g = gids[i]
+            else:
+                s = 1LL << 32
+                e = s
+                g = -1
+            # close every open block that ends before this one starts
+            while sp > 0 and se[sp - 1] < s:
+                if cur <= se[sp - 1]:
+                    k = _emit(os_, ov, k, cur, sg[sp - 1])
+                    cur = se[sp - 1] + 1
+                sp -= 1
+            if cur < s:
+                k = _emit(os_, ov, k, cur, sg[sp - 1] if sp > 0 else -1)
+                cur = s
+            if i < n:
+                se[sp] = e
+                sg[sp] = g
+                sp += 1
+    return out_s[:k].copy(), out_v[:k].copy()
+
+
+cdef inline Py_ssize_t _emit(uint32_t[::1] os_, int32_t[::1] ov, Py_ssize_t k,
+                             int64_t start, int32_t val) noexcept nogil:
+    if k > 0 and ov[k - 1] == val:
+        return k
+    os_[k] = <uint32_t>start
+    ov[k] = val
+    return k + 1
+
+
+cdef inline bint _le6(uint64_t ah, uint64_t al, uint64_t bh, uint64_t bl) noexcept nogil:
+    return ah < bh or (ah == bh and al <= bl)
+
+
+cdef class Index6:
+    """IPv6 segments: starts as (hi, lo) 64-bit halves, binary search."""
+    cdef const uint64_t[::1] _hi
+    cdef const uint64_t[::1] _lo
+    cdef const int32_t[::1] _vals
+    cdef readonly Py_ssize_t n
+    cdef object owner
+
+    def __cinit__(self, hi, lo, vals, owner=None):
+        self._hi = hi
+        self._lo = lo
+        self._vals = vals
+        self.n = self._hi.shape[0]
+        if self.n == 0 or self._lo.shape[0] != self.n or self._vals.shape[0] != self.n:
+            raise ValueError("hi, lo and vals must have the same, non-zero length")
+        if self._hi[0] != 0 or self._lo[0] != 0:
+            raise ValueError("the first segment must start at ::")
+        self.owner = owner
+
+    cdef inline int32_t _find(self, uint64_t h, uint64_t l) noexcept nogil:
+        cdef Py_ssize_t lo = 0, hi = self.n, mid
+        while hi - lo > 1:
+            mid = (lo + hi) >> 1
+            if _le6(self._hi[mid], self._lo[mid], h, l):
+                lo = mid
+            else:
+                hi = mid
+        return self._vals[lo]
+
+    cpdef int lookup(self, uint64_t hi, uint64_t lo):
+        """Value id for one address given as its high and low 64 bits; -1 when not listed."""
+        return self._find(hi, lo)
+
+    def lookup_many(self, const uint64_t[::1] his not None, const uint64_t[::1] los not None):
+        cdef Py_ssize_t i, m = his.shape[0]
+        if los.shape[0] != m:
+            raise ValueError("his and los differ in length")
+        out = np.empty(m, dtype=np.int32)
+        cdef int32_t[::1] o = out
+        with nogil:
+            for i in range(m):
+                o[i] = self._find(his[i], los[i])
+        return out
+
+    @property
+    def hi_array(self):
+        return np.asarray(self._hi)
+
+    @property
+    def lo_array(self):
+        return np.asarray(self._lo)
+
+    @property
+    def vals_array(self):
+        return np.asarray(self._vals)
+
+
+def parse_ip4_many(lines):
+    """Parse dotted quads (bytes or str items) into a uint32 array plus a bool mask of
+    the items that were valid (leading zeros accepted; surrounding blanks ignored)."""
+    cdef Py_ssize_t i, m = len(lines)
+    out = np.zeros(m, dtype=np.uint32)
+    ok = np.zeros(m, dtype=np.bool_)
+    cdef uint32_t[::1] o = out
+    cdef cnp.npy_bool[::1] okv = ok
+    cdef const unsigned char[::1] buf
+    cdef uint32_t v
+    cdef bint good
+    for i in range(m):
+        item = lines[i]
+        if isinstance(item, str):
+            item = (<str>item).encode("ascii", "replace")
+        buf = item
+        good = _parse4(&buf[0] if buf.shape[0] else NULL, buf.shape[0], &v)
+        o[i] = v if good else 0
+        okv[i] = good
+    return out, ok
+
+
+cdef bint _parse4(const unsigned char* p, Py_ssize_t n, uint32_t* out) noexcept nogil:
+    cdef Py_ssize_t i = 0, digits
+    cdef uint32_t v = 0, o
+    cdef int octet
+    while i < n and (p[i] == 32 or p[i] == 9 or p[i] == 10 or p[i] == 13):
+        i += 1
+    while n > i and (p[n - 1] == 32 or p[n - 1] == 9 or p[n - 1] == 10 or p[n - 1] == 13):
+        n -= 1
+    for octet in range(4):
+        if octet:
+            if i >= n or p[i] != 46:
+                return False
+            i += 1
+        o = 0
+        digits = 0
+        while i < n and 48 <= p[i] <= 57 and digits < 4:
+            o = o * 10 + (p[i] - 48)
+            i += 1
+            digits += 1
+        if digits == 0 or digits > 3 or o > 255:
+            return False
+        v = (v << 8) | o
+    if i != n:
+        return False
+    out[0] = v
+    return True

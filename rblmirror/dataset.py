@@ -1,0 +1,310 @@
+"""Dataset: one list loaded from its dump files, answering lookups from the compiled index.
+
+    ds = Dataset.from_file(path, format="ip4set")
+    ds.lookup("192.0.2.1")      # -> tuple[Listing, ...], () when not listed
+    ds.lookup_many(uint32_arr)  # -> int32 value ids, -1 when not listed
+    ds.value(i) / ds.values(i)  # the Listing template(s) behind a value id ($ unrendered)
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from typing import Iterable
+
+import numpy as np
+
+from . import addr, zonefmt
+from .errors import AddressError, SnapshotError, ZoneFileError
+from .index import IPIndex, read_snapshot, write_snapshot
+from .values import Listing, render, substitute_vars
+from .zonefmt.base import EXCL, NS, SOA, Collector, Meta, Warning_, file_lines, load_lines
+from .zonefmt.combined import split_sections
+
+SNAPSHOT_VERSION = 1
+
+
+def _finish_template(v: Listing, meta: Meta) -> Listing:
+    """Apply the $= base template and the $n variables, leaving only `$` and `$$`."""
+    txt = v.txt
+    if meta.base is not None:
+        if txt is not None and txt.startswith("="):
+            txt = txt[1:]
+        else:
+            txt = meta.base.replace("$=", txt if txt else "$")
+    if txt is not None and meta.variables:
+        txt = substitute_vars(txt, meta.variables)
+    return v if txt == v.txt else Listing(v.a, txt or None)
+
+
+def _group(s: np.ndarray, e: np.ndarray, v: np.ndarray, mode: str,
+           set_id) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge entries for identical blocks: 'set' keeps every value (an exclusion wins),
+    'trie' keeps the first. Returns unique blocks with their value-set id (-1 excluded)."""
+    n = len(s)
+    order = np.lexsort((np.arange(n), e, s))
+    s, e, v = s[order], e[order], v[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (s[1:] != s[:-1]) | (e[1:] != e[:-1])
+    first = np.flatnonzero(new)
+    gid = v[first].astype(np.int32)
+    if mode == "set":
+        sizes = np.diff(np.append(first, n))
+        for g in np.flatnonzero(sizes > 1):
+            vals = v[first[g]:first[g] + sizes[g]].tolist()
+            gid[g] = -1 if EXCL in vals else set_id(tuple(dict.fromkeys(vals)))
+    gid[gid == EXCL] = -1
+    return s[first], e[first], gid
+
+
+class Dataset:
+    """A loaded list. Immutable once built; safe to share between threads."""
+
+    def __init__(self, *, format: str, files: tuple[str, ...], index: IPIndex,
+                 sets: list[tuple[Listing, ...]], exact: dict[str, int] | None = None,
+                 wild: dict[str, int] | None = None, meta: Meta | None = None,
+                 warnings: list[Warning_] | None = None, entries: int = 0,
+                 children: list[tuple[tuple[str, ...], Dataset]] | None = None):
+        self.format = format
+        self.files = files
+        self.index = index
+        self._sets = sets
+        self._exact = exact or {}
+        self._wild = wild or {}
+        self.meta = meta or Meta()
+        self.warnings = warnings or []
+        self.entries = entries
+        self.children = children or []
+
+    # ---- construction ---------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, format: str = "ip4set") -> Dataset:
+        return cls.from_files([path], format=format)
+
+    @classmethod
+    def from_files(cls, paths: Iterable[str | os.PathLike], format: str = "ip4set") -> Dataset:
+        files = tuple(os.fspath(p) for p in paths)
+        if not files:
+            raise ZoneFileError("no files given")
+        fmt_cls = zonefmt.get(format)
+        items = file_lines(files)
+        if fmt_cls is zonefmt.Combined:
+            return cls._combined(files, items)
+        c = Collector()
+        load_lines(c, fmt_cls(), items)
+        return cls._from_collector(fmt_cls.name, files, c, fmt_cls.mode)
+
+    @classmethod
+    def _combined(cls, files: tuple[str, ...], items) -> Dataset:
+        warnings: list[Warning_] = []
+        common, sections = split_sections(items, warnings)
+        base = Collector()
+        load_lines(base, zonefmt.Plain(), common)  # specials only; entries are not allowed
+        if base.entries:
+            warnings.append(Warning_(files[0], 0, "entries before the first $DATASET ignored"))
+        children = []
+        for sec in sections:
+            if sec.type == "combined" or sec.type not in zonefmt.FORMATS:
+                warnings.append(Warning_(files[0], 0, f"unsupported $DATASET type {sec.type!r}"))
+                continue
+            c = Collector()
+            c.meta.ttl = base.meta.ttl
+            fmt_cls = zonefmt.FORMATS[sec.type]
+            load_lines(c, fmt_cls(), sec.items)
+            for k, v in base.meta.variables.items():
+                c.meta.variables.setdefault(k, v)
+            child = cls._from_collector(fmt_cls.name, files, c, fmt_cls.mode)
+            children.append((sec.subzones, child))
+            warnings.extend(child.warnings)
+        warnings = base.warnings + warnings
+        return cls(format="combined", files=files, index=IPIndex.empty(), sets=[],
+                   meta=base.meta, warnings=warnings,
+                   entries=sum(ch.entries for _, ch in children), children=children)
+
+    @classmethod
+    def _from_collector(cls, fmt: str, files: tuple[str, ...], c: Collector,
+                        mode: str) -> Dataset:
+        values = [_finish_template(v, c.meta) for v in c.values]
+        sets: list[tuple[Listing, ...]] = [(v,) for v in values]
+        set_ids: dict[tuple[int, ...], int] = {}
+
+        def set_id(vids: tuple[int, ...]) -> int:
+            if len(vids) == 1:
+                return vids[0]
+            i = set_ids.get(vids)
+            if i is None:
+                i = set_ids[vids] = len(sets)
+                sets.append(tuple(values[x] for x in vids))
+            return i
+
+        v4 = None
+        if len(c.s4):
+            v4 = _group(np.frombuffer(c.s4, np.uint32), np.frombuffer(c.e4, np.uint32),
+                        np.frombuffer(c.v4, np.int32), mode, set_id)
+        v6 = None
+        if c.b6:
+            by_block: dict[tuple[int, int], list[int]] = {}
+            for s, e, v in c.b6:
+                by_block.setdefault((s, e), []).append(v)
+            v6 = [(s, e, _merge(vs, mode, set_id)) for (s, e), vs in by_block.items()]
+        exact: dict[str, int] = {}
+        wild: dict[str, int] = {}
+        if c.names:
+            grouped: dict[tuple[str, str], list[int]] = {}
+            for kind, name, v in c.names:
+                grouped.setdefault((kind, name), []).append(v)
+            for (kind, name), vs in grouped.items():
+                (exact if kind == "exact" else wild)[name] = _merge(vs, mode, set_id)
+        return cls(format=fmt, files=files, index=IPIndex.build(v4, v6), sets=sets,
+                   exact=exact, wild=wild, meta=c.meta, warnings=c.warnings,
+                   entries=c.entries)
+
+    # ---- lookups --------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.entries
+
+    def __repr__(self) -> str:
+        return (f"<Dataset {self.format} {','.join(self.files)}: {self.entries} entries, "
+                f"{len(self.warnings)} warnings>")
+
+    @property
+    def is_names(self) -> bool:
+        return self.format == "dnset"
+
+    def value(self, i: int) -> Listing:
+        """The (first) Listing template behind a value id; `$` is not yet substituted."""
+        return self._sets[i][0]
+
+    def values(self, i: int) -> tuple[Listing, ...]:
+        """Every Listing template behind a value id (an address listed twice has two)."""
+        return self._sets[i]
+
+    @property
+    def value_count(self) -> int:
+        return len(self._sets)
+
+    def lookup_id(self, family: int, value: int) -> int:
+        """Value id for a parsed address (-1: not listed); v4-mapped IPv6 falls back to IPv4."""
+        if family == addr.V4:
+            return self.index.lookup4(value)
+        vid = self.index.lookup6(value)
+        if vid < 0:
+            v4 = addr.v4_of_v6(value)
+            if v4 is not None:
+                return self.index.lookup4(v4)
+        return vid
+
+    def lookup(self, address) -> tuple[Listing, ...]:
+        """Listings for an address (text, int or ipaddress object), TXT rendered; () if none.
+
+        Against a dnset a domain name is looked up instead."""
+        if self.children:
+            out: list[Listing] = []
+            for subzones, ch in self.children:
+                if "@" in subzones:
+                    out.extend(x for x in ch.lookup(address) if x not in out)
+            return tuple(out)
+        if self.is_names:
+            if not isinstance(address, str):
+                raise AddressError(f"{address!r} is not a domain name")
+            return self.lookup_name(address)
+        family, value = addr.parse(address)
+        vid = self.lookup_id(family, value)
+        if vid < 0:
+            return ()
+        return self.render(vid, addr.to_text(family, value))
+
+    def render(self, vid: int, subject: str) -> tuple[Listing, ...]:
+        return tuple(Listing(v.a, None if v.txt is None else render(v.txt, subject))
+                     for v in self._sets[vid])
+
+    def lookup_name_id(self, name: str) -> int:
+        n = name.lower().rstrip(".")
+        vid = self._exact.get(n)
+        if vid is not None:
+            return vid
+        labels = n.split(".")
+        for i in range(1, len(labels)):
+            vid = self._wild.get(".".join(labels[i:]))
+            if vid is not None:
+                return vid
+        return -1
+
+    def lookup_name(self, name: str) -> tuple[Listing, ...]:
+        vid = self.lookup_name_id(name)
+        if vid < 0:
+            return ()
+        return self.render(vid, name.rstrip("."))
+
+    def lookup_many(self, addrs: np.ndarray) -> np.ndarray:
+        """Value ids (int32, -1 not listed) for a uint32 array of IPv4 addresses; runs in C
+        without the GIL."""
+        return self.index.lookup_many4(addrs)
+
+    def has_entries_under(self, family: int, prefix: int, bits: int) -> bool:
+        """Is any listed address inside prefix/bits? (empty non-terminal detection)"""
+        if family == addr.V4:
+            starts, vals = self.index.segments4()
+            top = prefix | ((1 << (32 - bits)) - 1) if bits < 32 else prefix
+            return _any_listed(starts, vals, prefix, top)
+        starts6, vals6 = self.index.segments6()
+        top = prefix | ((1 << (128 - bits)) - 1) if bits < 128 else prefix
+        import bisect
+        i = max(bisect.bisect_right(starts6, prefix) - 1, 0)
+        while i < len(starts6) and starts6[i] <= top:
+            if vals6[i] >= 0:
+                return True
+            i += 1
+        return False
+
+    # ---- snapshots ------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write a snapshot that Dataset.load() opens by mmap without re-parsing."""
+        if self.children:
+            raise SnapshotError("combined datasets are not snapshotted; snapshot each section")
+        m = self.meta
+        header = {
+            "version": SNAPSHOT_VERSION, "format": self.format, "files": list(self.files),
+            "entries": self.entries, "warnings": [list(w) for w in self.warnings],
+            "sets": [[[v.a, v.txt] for v in s] for s in self._sets],
+            "exact": self._exact, "wild": self._wild,
+            "meta": {"soa": asdict(m.soa) if m.soa else None,
+                     "ns": asdict(m.ns) if m.ns else None, "ttl": m.ttl,
+                     "timestamp": m.timestamp, "expires": m.expires,
+                     "maxrange4": m.maxrange4, "mtime": m.mtime},
+        }
+        data = json.dumps(header, ensure_ascii=False, separators=(",", ":"))
+        write_snapshot(path, data.encode("utf-8", "surrogateescape"), self.index)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Dataset:
+        raw, index = read_snapshot(path)
+        try:
+            h = json.loads(raw.decode("utf-8", "surrogateescape"))
+            if h.get("version") != SNAPSHOT_VERSION:
+                raise SnapshotError(f"{path}: snapshot version {h.get('version')} not supported")
+            hm = h["meta"]
+            meta = Meta(soa=SOA(**hm["soa"]) if hm["soa"] else None,
+                        ns=NS(hm["ns"]["ttl"], tuple(hm["ns"]["names"])) if hm["ns"] else None,
+                        ttl=hm["ttl"], timestamp=hm["timestamp"], expires=hm["expires"],
+                        maxrange4=hm["maxrange4"], mtime=hm["mtime"])
+            sets = [tuple(Listing(a, t) for a, t in s) for s in h["sets"]]
+            return cls(format=h["format"], files=tuple(h["files"]), index=index, sets=sets,
+                       exact=h["exact"], wild=h["wild"], meta=meta,
+                       warnings=[Warning_(*w) for w in h["warnings"]], entries=h["entries"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise SnapshotError(f"{path}: corrupt snapshot header ({e})") from None
+
+
+def _merge(vals: list[int], mode: str, set_id) -> int:
+    if mode == "set":
+        if EXCL in vals:
+            return -1
+        return set_id(tuple(dict.fromkeys(vals)))
+    return -1 if vals[0] == EXCL else vals[0]
+
+
+def _any_listed(starts: np.ndarray, vals: np.ndarray, lo: int, hi: int) -> bool:
+    i = int(np.searchsorted(starts, lo, side="right")) - 1
+    j = int(np.searchsorted(starts, hi, side="right"))
+    return bool((vals[max(i, 0):j] >= 0).any())

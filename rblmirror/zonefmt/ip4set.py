@@ -1,0 +1,66 @@
+"""ip4set: addresses, prefixes, CIDRs and ranges with per-entry values (rbldnsd ip4set).
+
+Each entry is stored at the /32, /24, /16 and /8 levels (a range is split into the
+fewest aligned blocks of those sizes); a lookup takes the most specific level that has
+any entry, where an exclusion beats a listing and two values both answer.
+"""
+from __future__ import annotations
+
+from ..addr import parse_ip4
+from .base import EXCL, Collector, Format, entry_value
+from .ipparse import end_ok, host_bits4, ip4range
+
+_SIZES = (1 << 24, 1 << 16, 1 << 8, 1)
+
+
+def level_blocks(a: int, b: int):
+    """Split [a, b] into aligned /8, /16, /24 and /32 blocks (rbldnsd's ip4range_expand)."""
+    while a <= b:
+        for size in _SIZES:
+            if a % size == 0 and a + size - 1 <= b:
+                break
+        yield a, a + size - 1
+        a += size
+
+
+def too_large(c: Collector, a: int, b: int) -> str | None:
+    m = c.meta.maxrange4
+    if m is not None and b - a + 1 > m:
+        return f"too large range ({b - a + 1}) ignored ({m} max)"
+    return None
+
+
+class IP4Set(Format):
+    name = "ip4set"
+    mode = "set"
+
+    def line(self, c, text, default, where):
+        excl = text[0] == "!"
+        s = text[1:].lstrip(" \t") if excl else text
+        ip = parse_ip4(s)  # the common case: a bare address
+        if ip is not None:
+            c.add4(ip, ip, EXCL if excl else c.value_id(default))
+            c.entries += 1
+            return None
+        r = ip4range(s)
+        if r is None or not end_ok(s, r[3]):
+            return "invalid address"
+        bits, a, b, i = r
+        if host_bits4(a, bits):
+            return "invalid range (non-zero host part)"
+        msg = too_large(c, a, b)
+        if msg:
+            return msg
+        warn = None
+        if excl:
+            vid = EXCL
+        else:
+            v, warn = entry_value(s[i:], default)
+            vid = c.value_id(v)
+        for lo, hi in level_blocks(a, b):
+            c.add4(lo, hi, vid)
+        c.entries += 1
+        return warn
+
+
+FORMAT = IP4Set

@@ -1,0 +1,37 @@
+"""ip4trie: IPv4 CIDRs with per-entry values; the longest prefix wins (rbldnsd ip4trie)."""
+from __future__ import annotations
+
+from .base import EXCL, Format, entry_value
+from .ip4set import too_large
+from .ipparse import end_ok, host_bits4, ip4cidr
+
+
+class IP4Trie(Format):
+    name = "ip4trie"
+    mode = "trie"
+
+    def line(self, c, text, default, where):
+        excl = text[0] == "!"
+        s = text[1:].lstrip(" \t") if excl else text
+        r = ip4cidr(s)
+        if r is None or not end_ok(s, r[2]):
+            return "invalid address"
+        bits, a, i = r
+        if host_bits4(a, bits):
+            return "invalid range (non-zero host part)"
+        b = a | ((1 << (32 - bits)) - 1)
+        msg = too_large(c, a, b)
+        if msg:
+            return msg
+        warn = None
+        if excl:
+            vid = EXCL
+        else:
+            v, warn = entry_value(s[i:], default)
+            vid = c.value_id(v)
+        c.add4(a, b, vid)
+        c.entries += 1
+        return warn
+
+
+FORMAT = IP4Trie

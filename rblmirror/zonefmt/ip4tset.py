@@ -1,0 +1,25 @@
+"""ip4tset: single IPv4 addresses sharing one A+TXT value (rbldnsd ip4tset)."""
+from __future__ import annotations
+
+from ..addr import parse_ip4
+from .base import Format
+from .ipparse import end_ok, ip4prefix
+
+
+class IP4TSet(Format):
+    name = "ip4tset"
+    mode = "trie"
+
+    def line(self, c, text, default, where):
+        ip = parse_ip4(text)
+        if ip is None:
+            p = ip4prefix(text)
+            if p is None or p[0] != 32 or not end_ok(text, p[2]):
+                return "invalid address"
+            ip = p[1]
+        c.add4(ip, ip, c.value_id(default))
+        c.entries += 1
+        return None
+
+
+FORMAT = IP4TSet

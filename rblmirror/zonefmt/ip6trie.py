@@ -1,0 +1,32 @@
+"""ip6trie: IPv6 CIDRs with per-entry values and exclusions; longest prefix wins."""
+from __future__ import annotations
+
+from .base import EXCL, Format, entry_value
+from .ipparse import end_ok, host_bits6, ip6cidr
+
+
+class IP6Trie(Format):
+    name = "ip6trie"
+    mode = "trie"
+
+    def line(self, c, text, default, where):
+        excl = text[0] == "!"
+        s = text[1:].lstrip(" \t") if excl else text
+        r = ip6cidr(s)
+        if r is None or not end_ok(s, r[2]):
+            return "invalid address"
+        bits, v, i = r
+        if host_bits6(v, bits):
+            return "invalid range (non-zero host part)"
+        warn = None
+        if excl:
+            vid = EXCL
+        else:
+            val, warn = entry_value(s[i:], default)
+            vid = c.value_id(val)
+        c.add6(v, v | ((1 << (128 - bits)) - 1), vid)
+        c.entries += 1
+        return warn
+
+
+FORMAT = IP6Trie

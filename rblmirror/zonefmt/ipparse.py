@@ -1,0 +1,143 @@
+"""Address-range syntax shared by the IP formats, following rbldnsd's ip4parse.c."""
+from __future__ import annotations
+
+import ipaddress
+
+_DIGITS = frozenset("0123456789")
+
+
+def _mask4(bits: int) -> int:
+    return (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF if bits else 0
+
+
+def ip4prefix(s: str, i: int = 0) -> tuple[int, int, int] | None:
+    """Parse 1-4 dotted octets at s[i:]: (bits 8/16/24/32, value, end index)."""
+    v, n = 0, len(s)
+    for k in range(4):
+        if k:
+            if i >= n or s[i] != "." or i + 1 >= n or s[i + 1] not in _DIGITS:
+                return (8 * k, v, i)
+            i += 1
+        j = i
+        while j < n and s[j] in _DIGITS:
+            j += 1
+        if j == i:
+            return None
+        o = int(s[i:j])
+        if o > 255:
+            return None
+        v |= o << (24 - 8 * k)
+        i = j
+    return (32, v, i)
+
+
+def _bits(s: str, i: int) -> tuple[int, int] | None:
+    j = i
+    while j < len(s) and s[j] in _DIGITS:
+        j += 1
+    if j == i or int(s[i:j]) > 32:
+        return None
+    return int(s[i:j]), j
+
+
+def ip4range(s: str) -> tuple[int, int, int, int] | None:
+    """rbldnsd's ip4range(): 'a.b.c.d', 'a.b.c', 'a.b/12', 'a-b', '10.1-10.2', '127.0.0.1-255'.
+
+    Returns (bits, start, end, end index); bits is 32 for a dash range, else the CIDR or
+    prefix length (start may keep host bits: the caller decides). None when invalid.
+    """
+    p = ip4prefix(s)
+    if p is None:
+        return None
+    bits, a, i = p
+    if i < len(s) and s[i] == "-":
+        q = ip4prefix(s, i + 1)
+        if q is None:
+            return None
+        bbits, b, i = q
+        if bbits == 8:  # 127.0.0.1-2 means 127.0.0.1-127.0.0.2
+            if bits == 8:
+                pass
+            else:
+                b = (b >> (bits - 8)) | (a & _mask4(bits - 8))
+            bbits = bits
+        elif bbits != bits:
+            return None
+        if bbits != 32:
+            b |= ~_mask4(bbits) & 0xFFFFFFFF
+        if a > b:
+            return None
+        return 32, a, b, i
+    if i < len(s) and s[i] == "/":
+        r = _bits(s, i + 1)
+        if r is None:
+            return None
+        bits, i = r
+    elif bits == 8:  # bare numbers are not accepted; use /8
+        return None
+    return bits, a, a | (~_mask4(bits) & 0xFFFFFFFF), i
+
+
+def ip4cidr(s: str) -> tuple[int, int, int] | None:
+    """CIDR or prefix (no dash ranges), as ip4trie takes: (bits, start, end index)."""
+    p = ip4prefix(s)
+    if p is None:
+        return None
+    bits, a, i = p
+    if i < len(s) and s[i] == "/":
+        r = _bits(s, i + 1)
+        if r is None:
+            return None
+        bits, i = r
+    elif bits == 8:
+        return None
+    return bits, a, i
+
+
+def host_bits4(a: int, bits: int) -> bool:
+    return bool(a & ~_mask4(bits) & 0xFFFFFFFF)
+
+
+def end_ok(s: str, i: int) -> bool:
+    """After the subject: end of line, a blank, a comment or a value."""
+    return i >= len(s) or s[i] in " \t#;:"
+
+
+_HEX = frozenset("0123456789abcdefABCDEF:.")
+
+
+def ip6cidr(s: str) -> tuple[int, int, int] | None:
+    """IPv6 with optional /len; without '::' trailing groups may be omitted and the
+    length then defaults to 16 bits a group (2001:db8:1 = 2001:db8:1::/48).
+    Returns (bits, value, end index) or None."""
+    i = 0
+    while i < len(s) and s[i] in _HEX:
+        i += 1
+    text = s[:i]
+    if not text or ":" not in text:
+        return None
+    default_bits = 128
+    if "::" not in text:
+        groups = text.split(":")
+        if len(groups) < 8:
+            if "." in text:
+                return None
+            default_bits = 16 * len(groups)
+            text = text + "::" if len(groups) < 8 else text
+    try:
+        value = int(ipaddress.IPv6Address(text))
+    except ValueError:
+        return None
+    bits = default_bits
+    if i < len(s) and s[i] == "/":
+        j = i + 1
+        while j < len(s) and s[j] in _DIGITS:
+            j += 1
+        if j == i + 1 or int(s[i + 1:j]) > 128:
+            return None
+        bits, i = int(s[i + 1:j]), j
+    return bits, value, i
+
+
+def host_bits6(v: int, bits: int) -> bool:
+    return bool(v & ((1 << (128 - bits)) - 1))
