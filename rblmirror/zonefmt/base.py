@@ -373,7 +373,7 @@ def load_lines(c: Collector, fmt: Format, items) -> None:
         ch = line[0]
         if ch == "#" or ch == ";":
             continue
-        if ch == ":" and fmt.takes_default:
+        if ch == ":" and line[1:2] != ":" and fmt.takes_default:  # "::1" is an address
             v = parse_value(line, default)
             if v is None:
                 c.warnings.append(Warning_(path, no, "invalid default value"))
