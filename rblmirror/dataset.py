@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+from array import array
 import os
 from dataclasses import asdict
 from typing import Iterable
@@ -17,7 +18,7 @@ import numpy as np
 from . import addr, zonefmt
 from .errors import AddressError, SnapshotError, ZoneFileError
 from .index import IPIndex, read_snapshot, write_snapshot
-from .values import Listing, render, substitute_vars
+from .values import DEFAULT_A, Listing, finish_template, render
 from .zonefmt.base import EXCL, NS, SOA, Collector, Meta, Warning_, file_lines, load_lines
 from .zonefmt.combined import split_sections
 
@@ -26,15 +27,23 @@ SNAPSHOT_VERSION = 1
 
 def _finish_template(v: Listing, meta: Meta) -> Listing:
     """Apply the $= base template and the $n variables, leaving only `$` and `$$`."""
-    txt = v.txt
-    if meta.base is not None:
-        if txt is not None and txt.startswith("="):
-            txt = txt[1:]
-        else:
-            txt = meta.base.replace("$=", txt if txt else "$")
-    if txt is not None and meta.variables:
-        txt = substitute_vars(txt, meta.variables)
-    return v if txt == v.txt else Listing(v.a, txt or None)
+    txt = finish_template(v.txt, meta.variables, meta.base)
+    return v if txt == v.txt else Listing(v.a, txt)
+
+
+def _single_value(c: Collector, fmt_cls) -> None:
+    """ip4tset/ip6tset: every entry takes the dataset's first default line (rbldnsd)."""
+    if not getattr(fmt_cls, "single_value", False):
+        return
+    v = c.first_default or Listing(DEFAULT_A, None)
+    c.values[:] = [v]
+    c._value_ids.clear()
+    c._value_ids[v] = 0
+    if len(c.v4):
+        v4 = np.frombuffer(c.v4, np.int32).copy()
+        v4[v4 != EXCL] = 0
+        c.v4 = array("i", v4.tobytes())
+    c.b6[:] = [(s, e, x if x == EXCL else 0) for s, e, x in c.b6]
 
 
 def _group(s: np.ndarray, e: np.ndarray, v: np.ndarray, mode: str,
@@ -124,6 +133,7 @@ class Dataset:
     @classmethod
     def _from_collector(cls, fmt: str, files: tuple[str, ...], c: Collector,
                         mode: str) -> Dataset:
+        _single_value(c, zonefmt.FORMATS.get(fmt))
         values = [_finish_template(v, c.meta) for v in c.values]
         sets: list[tuple[Listing, ...]] = [(v,) for v in values]
         set_ids: dict[tuple[int, ...], int] = {}
@@ -219,22 +229,31 @@ class Dataset:
                      for v in self._sets[vid])
 
     def lookup_name_id(self, name: str) -> int:
+        return self.match_name(name)[0]
+
+    def match_name(self, name: str) -> tuple[int, str]:
+        """(value id, matched entry name) for a domain name; (-1, "") when not listed.
+
+        An exact entry wins (even an exclusion), else the longest `*.`/`.` wildcard.
+        The matched name is what rbldnsd substitutes for `$` in a dnset TXT: the entry
+        itself (lowercased), e.g. `example.com` for `www.example.com` under `*.example.com`."""
         n = name.lower().rstrip(".")
         vid = self._exact.get(n)
         if vid is not None:
-            return vid
+            return vid, n
         labels = n.split(".")
         for i in range(1, len(labels)):
-            vid = self._wild.get(".".join(labels[i:]))
+            key = ".".join(labels[i:])
+            vid = self._wild.get(key)
             if vid is not None:
-                return vid
-        return -1
+                return vid, key
+        return -1, ""
 
     def lookup_name(self, name: str) -> tuple[Listing, ...]:
-        vid = self.lookup_name_id(name)
+        vid, matched = self.match_name(name)
         if vid < 0:
             return ()
-        return self.render(vid, name.rstrip("."))
+        return self.render(vid, matched)
 
     def lookup_many(self, addrs: np.ndarray) -> np.ndarray:
         """Value ids (int32, -1 not listed) for a uint32 array of IPv4 addresses; runs in C

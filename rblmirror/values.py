@@ -1,7 +1,7 @@
 """A and TXT values: the Listing dataclass and rbldnsd's TXT template rules.
 
 A template's TXT is stored as rbldnsd stores it (at most 255 bytes, `$n` variables and
-the `$=` base template not yet applied). `Template.finish(vars, base)` applies the
+the `$=` base template not yet applied). `finish_template(txt, vars, base)` applies the
 dataset's substitution variables once at load time, leaving only `$` (the queried
 subject) and `$$` (a dollar sign); `render()` substitutes those per query and caps the
 result at 254 bytes, exactly as rbldnsd's txtsubst() does.
@@ -34,34 +34,66 @@ def txt_str(b: bytes) -> str:
     return b.decode("utf-8", "surrogateescape")
 
 
-def substitute_vars(txt: str, variables: dict[int, str]) -> str:
-    """Replace `$0`..`$9` by the dataset's variables (undefined ones stay literal).
+def _escape(s: str) -> str:
+    return s.replace("$", "$$")
 
-    `$$` and a lone `$` are kept for render(); the variable text is inserted as is, but
-    its own dollars are escaped so render() emits them literally, as rbldnsd does.
+
+def finish_template(txt: str | None, variables: dict[int, str],
+                    base: str | None = None) -> str | None:
+    """Apply rbldnsd's txtsubst() rules that do not depend on the query, once at load.
+
+    The result holds only `$` (the subject) and `$$` (a dollar), for render(); None
+    means no TXT record. Measured against rbldnsd 1.0~20210120:
+
+    - an entry text starting with `=` is its own template (the `=` dropped), with or
+      without a `$=` base template;
+    - else, with a base template `$= ...`, the base is the template and `$=` in it is
+      the entry's text inserted verbatim (its `$` are not expanded), or the subject when
+      the entry has no text: so a `:6:` entry gets a TXT too;
+    - else the entry's text is the template, and `$=` inside it inserts that whole text
+      verbatim;
+    - `$n` is variable n inserted verbatim; an undefined `$n` stays literally `$n`;
+      `$$` is a dollar; `$` before anything else is the subject.
     """
-    if "$" not in txt:
-        return txt
+    if txt is not None and txt.startswith("="):
+        template = sx = txt[1:]
+    elif base:
+        template = base
+        sx = txt if txt else None  # None: the subject
+    elif not txt:
+        return None
+    else:
+        template = sx = txt
+    if "$" not in template:
+        return template or None
     out: list[str] = []
-    i, n = 0, len(txt)
+    i, n = 0, len(template)
     while i < n:
-        j = txt.find("$", i)
+        j = template.find("$", i)
         if j < 0:
-            out.append(txt[i:])
+            out.append(template[i:])
             break
-        out.append(txt[i:j])
-        nxt = txt[j + 1 : j + 2]
+        out.append(template[i:j])
+        nxt = template[j + 1:j + 2]
         if nxt == "$":
             out.append("$$")
             i = j + 2
-        elif nxt.isdigit() and nxt.isascii():
+        elif nxt.isascii() and nxt.isdigit():
             val = variables.get(int(nxt))
-            out.append("$$" + nxt if val is None else val.replace("$", "$$"))
+            out.append("$$" + nxt if val is None else _escape(val))
+            i = j + 2
+        elif nxt == "=":
+            out.append("$" if sx is None else _escape(sx))
             i = j + 2
         else:
             out.append("$")
             i = j + 1
-    return "".join(out)
+    return "".join(out) or None
+
+
+def substitute_vars(txt: str, variables: dict[int, str]) -> str:
+    """Replace `$0`..`$9` (kept for callers; finish_template() is the full rule set)."""
+    return finish_template(txt, variables) or ""
 
 
 def render(txt: str, subject: str) -> str:

@@ -79,6 +79,9 @@ class Collector:
         self.entries = 0
         self.warnings: list[Warning_] = []
         self.meta = Meta()
+        #: the first default (`:A:TXT`) line of the whole dataset: ip4tset/ip6tset use
+        #: it for every entry, whatever its place
+        self.first_default: Listing | None = None
 
     def value_id(self, v: Listing | None) -> int:
         if v is None:
@@ -113,6 +116,8 @@ class Format:
     mode = "trie"
     #: does a `:A:TXT` line set the default for the following entries?
     takes_default = True
+    #: one value for the whole dataset: the first default line's (ip4tset, ip6tset)
+    single_value = False
 
     def start_file(self, c: Collector) -> None:
         """Called before each file (defaults are scoped to their file)."""
@@ -148,40 +153,47 @@ def parse_a(text: str) -> tuple[str | None, str]:
     return ".".join(map(str, a)), text[m.end():]
 
 
-def parse_value(text: str, default: Listing) -> Listing | None:
-    """The value part of an entry or default line (rbldnsd's parse_a_txt()).
+def parse_value_msg(text: str, default: Listing) -> tuple[Listing | None, str | None]:
+    """The value part of an entry or default line (rbldnsd's parse_a_txt()):
+    (value or None when the line must be skipped, warning or None).
 
     ':A:TXT' -> both; ':A:' -> A and no TXT; ':A' -> A and the default TXT; 'TXT' ->
-    default A with this TXT. None when the A part is malformed.
+    default A with this TXT. After ':A' only a second ':' or the end of the line may
+    follow (rbldnsd rejects ':5 # comment'); everything after ':A:' is TXT, '#' included.
+    A TXT longer than 255 bytes is cut to 255, with a warning.
     """
     s = text.lstrip(" \t")
     if s.startswith(":"):
         a, rest = parse_a(s[1:])
         if a is None:
-            return None
+            return None, "invalid A RR"
         rest = rest.lstrip(" \t")
         if rest.startswith(":"):
             txt = rest[1:].lstrip(" \t")
-        elif rest == "" or rest.startswith("#"):
-            return Listing(a, default.txt)
+        elif rest == "":
+            return Listing(a, default.txt), None
         else:
-            return None
+            return None, "unrecognized value for an entry"
     else:
         a, txt = default.a, s
-    if not txt or txt.startswith("#"):
-        return Listing(a, None)
-    return Listing(a, cap_template(txt))
+    if not txt:
+        return Listing(a, None), None
+    capped = cap_template(txt)
+    return Listing(a, capped), (None if capped == txt else "TXT RR truncated to 255 bytes")
+
+
+def parse_value(text: str, default: Listing) -> Listing | None:
+    """parse_value_msg() without the warning."""
+    return parse_value_msg(text, default)[0]
 
 
 def entry_value(rest: str, default: Listing) -> tuple[Listing | None, str | None]:
-    """Value after an entry's subject: (value, warning). Nothing or a comment -> default."""
+    """Value after an entry's subject: (value, warning). Nothing or a comment (`#`, `;`)
+    -> the default. A None value means the entry is skipped (rbldnsd drops it)."""
     rest = rest.lstrip(" \t")
     if not rest or rest[0] in "#;":
         return default, None
-    v = parse_value(rest, default)
-    if v is None:
-        return default, "invalid value"
-    return v, None
+    return parse_value_msg(rest, default)
 
 
 # ------------------------------------------------------------------------- specials
@@ -294,8 +306,9 @@ def special(c: Collector, line: str, where: Place) -> str | None:
             n = int(a)
         else:
             return "invalid or unrecognized special entry"
-        if m.maxrange4 is None or n < m.maxrange4:
-            m.maxrange4 = n
+        if m.maxrange4 is not None and n > m.maxrange4:
+            return f"ignoring attempt to increase $MAXRANGE4 from {m.maxrange4} to {n}"
+        m.maxrange4 = n
         return None
     if len(key) == 1 and key.isdigit() and key.isascii():
         if not rest.strip():
@@ -312,20 +325,25 @@ def special(c: Collector, line: str, where: Place) -> str | None:
 
 
 # ----------------------------------------------------------------------------- files
-def read_lines(path: str):
-    """Yield (lineno, text) of a file: gzip read transparently; bytes that are not
-    UTF-8 survive through surrogateescape; leading/trailing blanks and the newline removed."""
+def read_data(path: str) -> bytes:
+    """A whole file's bytes, gunzipped transparently; ZoneFileError when unreadable."""
     try:
         with open(path, "rb") as f:
             head = f.read(2)
             f.seek(0)
             stream = gzip.open(f) if head == b"\x1f\x8b" else f
-            data = stream.read()
+            return stream.read()
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise ZoneFileError(f"cannot read {path}: {e.strerror if isinstance(e, OSError) and e.strerror else e}") from None
-    text = data.decode("utf-8", "surrogateescape")
+
+
+def read_lines(path: str):
+    """Yield (lineno, text) of a file: gzip read transparently; bytes that are not
+    UTF-8 survive through surrogateescape; leading/trailing blanks (space and tab only,
+    as rbldnsd: a CR stays, so CRLF lines are invalid there too) and the newline removed."""
+    text = read_data(path).decode("utf-8", "surrogateescape")
     for no, line in enumerate(text.split("\n"), 1):
-        yield no, line.strip(" \t\r")
+        yield no, line.strip(" \t")
 
 
 def file_mtime(path: str) -> float:
@@ -345,11 +363,11 @@ def file_lines(files: list[str]):
 
 
 def is_special(line: str) -> str | None:
-    """The body of a special line ('$X', '#$X' or ':$X'), else None."""
+    """The body of a special line ('$X', '#$X', ';$X' or ':$X'), else None."""
     ch = line[0]
     if ch == "$":
         return line[1:]
-    if ch in "#:" and line[1:2] == "$":
+    if ch in "#;:" and line[1:2] == "$":
         return line[2:]
     return None
 
@@ -363,6 +381,9 @@ def load_lines(c: Collector, fmt: Format, items) -> None:
             fmt.start_file(c)
             default = Listing(DEFAULT_A, None)
             continue
+        if line.__class__ is not str:  # pre-parsed lines from the compiled fast path (fast4.py)
+            line(c, default)
+            continue
         where = Place(path, no)
         body = is_special(line)
         if body is not None:
@@ -374,11 +395,13 @@ def load_lines(c: Collector, fmt: Format, items) -> None:
         if ch == "#" or ch == ";":
             continue
         if ch == ":" and line[1:2] != ":" and fmt.takes_default:  # "::1" is an address
-            v = parse_value(line, default)
-            if v is None:
-                c.warnings.append(Warning_(path, no, "invalid default value"))
-            else:
+            v, msg = parse_value_msg(line, default)
+            if msg:
+                c.warnings.append(Warning_(path, no, msg))
+            if v is not None:
                 default = v
+                if c.first_default is None:
+                    c.first_default = v
             continue
         msg = fmt.line(c, line, default, where)
         if msg:

@@ -1,7 +1,7 @@
 """dnset: domain names, '*.name' (subdomains only) and '.name' (name and subdomains).
 
 An exact match wins (even an exclusion); otherwise the longest wildcard. `$` in a TXT is
-the queried name.
+the matched entry (lowercased; a wildcard's base name), as rbldnsd does.
 """
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ class DNSet(Format):
             vid = EXCL
         else:
             v, warn = entry_value(rest, default)
+            if v is None:
+                return warn
             vid = c.value_id(v)
         for k in kinds:
             c.names.append((k, subject, vid))

@@ -46,6 +46,8 @@ class IP4Set(Format):
         if r is None or not end_ok(s, r[3]):
             return "invalid address"
         bits, a, b, i = r
+        if bits == 0:  # rbldnsd's ip4set refuses 0/0 (ip4trie takes it)
+            return "invalid address"
         if host_bits4(a, bits):
             return "invalid range (non-zero host part)"
         msg = too_large(c, a, b)
@@ -56,6 +58,8 @@ class IP4Set(Format):
             vid = EXCL
         else:
             v, warn = entry_value(s[i:], default)
+            if v is None:
+                return warn
             vid = c.value_id(v)
         for lo, hi in level_blocks(a, b):
             c.add4(lo, hi, vid)

@@ -1,4 +1,6 @@
-"""ip4trie: IPv4 CIDRs with per-entry values; the longest prefix wins (rbldnsd ip4trie)."""
+"""ip4trie: IPv4 CIDRs with per-entry values; the longest prefix wins (rbldnsd ip4trie).
+
+A second entry for the same prefix is ignored with a warning, as rbldnsd does."""
 from __future__ import annotations
 
 from .base import EXCL, Format, entry_value
@@ -9,6 +11,9 @@ from .ipparse import end_ok, host_bits4, ip4cidr
 class IP4Trie(Format):
     name = "ip4trie"
     mode = "trie"
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[int, int]] = set()
 
     def line(self, c, text, default, where):
         excl = text[0] == "!"
@@ -28,7 +33,12 @@ class IP4Trie(Format):
             vid = EXCL
         else:
             v, warn = entry_value(s[i:], default)
+            if v is None:
+                return warn
             vid = c.value_id(v)
+        if (a, bits) in self.seen:
+            return f"duplicated entry for {a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}.{a & 255}/{bits}"
+        self.seen.add((a, bits))
         c.add4(a, b, vid)
         c.entries += 1
         return warn

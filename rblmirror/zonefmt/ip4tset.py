@@ -1,4 +1,7 @@
-"""ip4tset: single IPv4 addresses sharing one A+TXT value (rbldnsd ip4tset)."""
+"""ip4tset: single IPv4 addresses sharing one A+TXT value (rbldnsd ip4tset).
+
+The value is the dataset's first `:A:TXT` line, wherever it stands (later default
+lines are ignored); text after an address is ignored; `!` and CIDRs are invalid."""
 from __future__ import annotations
 
 from ..addr import parse_ip4
@@ -9,6 +12,7 @@ from .ipparse import end_ok, ip4prefix
 class IP4TSet(Format):
     name = "ip4tset"
     mode = "trie"
+    single_value = True
 
     def line(self, c, text, default, where):
         ip = parse_ip4(text)

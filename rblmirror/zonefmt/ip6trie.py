@@ -1,5 +1,9 @@
-"""ip6trie: IPv6 CIDRs with per-entry values and exclusions; longest prefix wins."""
+"""ip6trie: IPv6 CIDRs with per-entry values and exclusions; longest prefix wins.
+
+A second entry for the same prefix is ignored with a warning, as rbldnsd does."""
 from __future__ import annotations
+
+import ipaddress
 
 from .base import EXCL, Format, entry_value
 from .ipparse import end_ok, host_bits6, ip6cidr
@@ -8,6 +12,9 @@ from .ipparse import end_ok, host_bits6, ip6cidr
 class IP6Trie(Format):
     name = "ip6trie"
     mode = "trie"
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[int, int]] = set()
 
     def line(self, c, text, default, where):
         excl = text[0] == "!"
@@ -23,7 +30,12 @@ class IP6Trie(Format):
             vid = EXCL
         else:
             val, warn = entry_value(s[i:], default)
+            if val is None:
+                return warn
             vid = c.value_id(val)
+        if (v, bits) in self.seen:
+            return f"duplicated entry for {ipaddress.IPv6Address(v)}/{bits}"
+        self.seen.add((v, bits))
         c.add6(v, v | ((1 << (128 - bits)) - 1), vid)
         c.entries += 1
         return warn

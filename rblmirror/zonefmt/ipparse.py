@@ -114,7 +114,7 @@ def ip6cidr(s: str) -> tuple[int, int, int] | None:
     while i < len(s) and s[i] in _HEX:
         i += 1
     text = s[:i]
-    if not text or ":" not in text:
+    if not text or ":" not in text or "." in text:  # rbldnsd takes no dotted-quad tail
         return None
     default_bits = 128
     if "::" not in text:

@@ -1,0 +1,70 @@
+"""Shared fixtures: the real-feed folder, inline zone writing, and the rbldnsd oracle."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from rbldnsd_oracle import Rbldnsd, require_tool  # noqa: E402
+
+#: real dumps, outside the repo (never copied in)
+FEEDS = Path(__file__).resolve().parents[2] / "shared/data/feeds"
+
+
+@pytest.fixture(scope="session")
+def feeds_dir() -> Path:
+    if not FEEDS.is_dir():
+        pytest.skip(f"real feeds not found at {FEEDS}")
+    return FEEDS
+
+
+@pytest.fixture
+def zone_file(tmp_path):
+    """zone_file(text_or_bytes, name="zone.txt") -> Path, written under tmp_path."""
+    counter = iter(range(1_000_000))
+
+    def write(content: str | bytes, name: str | None = None) -> Path:
+        p = tmp_path / (name or f"zone{next(counter)}.txt")
+        p.write_bytes(content.encode("utf-8", "surrogateescape") if isinstance(content, str)
+                      else content)
+        return p
+
+    return write
+
+
+@pytest.fixture
+def rbldnsd_server():
+    """Factory: rbldnsd_server(zones, args=...) -> a started Rbldnsd; all stopped at teardown.
+
+    zones: [(zone name, dataset type, [files])]. Files are passed as absolute paths and
+    must be world-readable (Rbldnsd.write() or Rbldnsd(workdir=...) helps with that)."""
+    require_tool("rbldnsd")
+    started: list[Rbldnsd] = []
+
+    def start(zones, **kw) -> Rbldnsd:
+        r = Rbldnsd(zones, **kw)
+        started.append(r)
+        return r.start()
+
+    yield start
+    for r in started:
+        r.cleanup()
+
+
+@pytest.fixture(scope="module")
+def rbldnsd_module():
+    """Like rbldnsd_server, but module-scoped (one daemon for many tests)."""
+    require_tool("rbldnsd")
+    started: list[Rbldnsd] = []
+
+    def start(zones, **kw) -> Rbldnsd:
+        r = Rbldnsd(zones, **kw)
+        started.append(r)
+        return r.start()
+
+    yield start
+    for r in started:
+        r.cleanup()
