@@ -6,49 +6,40 @@ import sys
 
 import click
 
+from ..config import load_config
+from .common import library_errors, zone_options, zone_specs_from
+
 
 @click.command("serve")
-@click.option("--zone", "zones", multiple=True, metavar="NAME:FORMAT:FILE[,FILE]",
-              help="A zone to serve (repeatable; several for one NAME merge, as rbldnsd).")
+@zone_options
 @click.option("--listen", "listen", multiple=True, metavar="ADDR:PORT",
               help="Address to answer on, UDP and TCP (repeatable; [v6]:port for IPv6). "
-                   "Default 127.0.0.1:5353.")
-@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False),
-              help="TOML config with [server] and [[zone]] sections.")
+                   "Default: the config's [server] listen, else 127.0.0.1:5353.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Worker processes sharing the sockets (SO_REUSEPORT).")
+              help="Worker processes sharing the sockets (SO_REUSEPORT). Default: the "
+                   "config's [server] workers, else 1.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def serve(zones, listen, config, workers, verbose):
-    """Answer DNSBL queries for the zones, exactly as rbldnsd would (plus TCP and EDNS0)."""
+@library_errors
+def serve(zone_specs, config_path, listen, workers, verbose):
+    """Answer DNSBL queries for the zones as rbldnsd would (plus TCP, EDNS0 and NODATA for
+    empty non-terminals). With no --zone/--config it serves the bundled default zones."""
     from .. import server
-    from ..errors import ZoneSpecError
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
-    cfg = None
-    if config:
-        try:
-            from ..config import load_config
-            cfg = load_config(config)
-        except ImportError:
-            raise click.ClickException("--config needs rblmirror.config, which is missing")
-        except Exception as e:
-            raise click.ClickException(f"cannot read {config}: {e}")
-    try:
-        specs = server.load_zones(config, zones) if cfg is not None else server.load_zones(None, zones)
-    except (ZoneSpecError, RuntimeError) as e:
-        raise click.ClickException(str(e))
+    cfg = load_config(config_path) if (config_path or not zone_specs) else None
+    specs = zone_specs_from(zone_specs, config_path)
     if not specs:
-        raise click.ClickException("no zones: give --zone NAME:FORMAT:FILE or --config FILE")
-    addrs = list(listen) or (list(getattr(cfg, "listen", []) or []) if cfg else []) \
-        or ["127.0.0.1:5353"]
-    n = workers or (getattr(cfg, "workers", 1) if cfg else 1) or 1
+        raise click.UsageError("no zones: give --zone NAME:FORMAT:FILE or --config FILE")
+    addrs = list(listen) or (cfg.listen if cfg else ["127.0.0.1:5353"])
+    n = workers or (cfg.workers if cfg else 1)
     try:
         for a in addrs:
             server.parse_listen(a)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--listen") from None
+    try:
         rc = server.serve(specs, addrs, n)
-    except (ValueError, OSError) as e:
-        raise click.ClickException(str(e))
-    except Exception as e:  # a zone that cannot load at startup
-        raise click.ClickException(f"cannot start: {e}")
+    except OSError as e:
+        raise click.ClickException(f"cannot listen: {e}") from None
     sys.exit(rc)
