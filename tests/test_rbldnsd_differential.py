@@ -233,6 +233,15 @@ def oracle():
                    + gen_ip4set(rnd)[0].replace(":2:default $\n", ""))
     r.add_zone("base.test", "ip4set", [base])
     cases.append(("base.test", Dataset.from_file(base, "ip4set"), gen_ip4set(random.Random(SEED))[1], addr.V4))
+    # hand-written edge lines (each settled against rbldnsd; see test_zonefmt.py)
+    syntax = ("; comment line\n;$1 semi\n#$2 hash\n:$3 colon\n1.0.0.1 [$1][$2][$3][$4]\n"
+              "1.0.0.2\r\n1.0.0.3 tx\r\n1.0.0.4 :5 # c\n1.0.0.5 :0:\n0/0\n1.0.0.6 :127.5:\n"
+              "1.0.0.7 :10.1.2:\n1.0.0.8 =eq $ $= x\n1.0.0.9 $=\n1.0.0.10 =\n1.0.0.11/24\n"
+              "1.0.0.12 :6:text # not a comment\n1.0.0.13 ; c\n10\n11/8\n")
+    p = r.write("syntax.zone", syntax)
+    r.add_zone("syntax.test", "ip4set", [p])
+    cases.append(("syntax.test", Dataset.from_file(p, "ip4set"),
+                  [0x01000000 + i for i in range(0, 300)] + [0x0B000001, 0x0A000001], addr.V4))
     text, comb_probes = gen_combined(rnd)
     p = r.write("combined.zone", text)
     r.add_zone("combined.test", "combined", [p])
@@ -283,7 +292,7 @@ def compare(r: Rbldnsd, zone: str, ds: Dataset, subjects, family) -> list[str]:
     return bad
 
 
-ZONES = ["ip4set.test", "ip4trie.test", "ip4tset.test", "ip6tset.test", "ip6trie.test",
+ZONES = ["syntax.test", "ip4set.test", "ip4trie.test", "ip4tset.test", "ip6tset.test", "ip6trie.test",
          "dnset.test", "base.test", "combined.test", "s4.combined.test", "t4.combined.test",
          "uce2.test", "bs.test"]
 

@@ -138,7 +138,7 @@ def parse_a(text: str) -> tuple[str | None, str]:
     if not m:
         return None, text
     octs = [int(x) for x in m.groups() if x is not None]
-    if any(o > 255 for o in octs):
+    if any(o > 255 for o in octs) or not any(octs):  # rbldnsd: A 0 / 0.0.0.0 is invalid
         return None, text
     if len(octs) == 1:
         a = [127, 0, 0, octs[0]]
