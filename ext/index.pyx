@@ -285,3 +285,81 @@ cdef bint _parse4(const unsigned char* p, Py_ssize_t n, uint32_t* out) noexcept 
         return False
     out[0] = v
     return True
+
+
+def sort_blocks4(const uint32_t[::1] starts not None, const uint32_t[::1] ends not None):
+    """Stable permutation (int64) ordering blocks by start ascending, then end descending.
+
+    LSD radix sort on the start (three 11-bit passes, skipping a pass whose digit never
+    varies), then a stable insertion sort by end inside each run of equal starts (runs
+    are short: a start is shared only by nested blocks and duplicates)."""
+    cdef Py_ssize_t n = starts.shape[0], i, j, d, r
+    if ends.shape[0] != n:
+        raise ValueError("starts and ends differ in length")
+    if n >= 1 << 32:
+        raise ValueError("too many blocks")
+    keys_a = np.empty(n + 1, np.uint32)
+    keys_b = np.empty(n + 1, np.uint32)
+    idx_a = np.arange(n + 1, dtype=np.uint32)
+    idx_b = np.empty(n + 1, np.uint32)
+    counts = np.zeros((3, 2049), np.int64)
+    cdef uint32_t[::1] kav = keys_a
+    cdef uint32_t[::1] kbv = keys_b
+    cdef uint32_t[::1] iav = idx_a
+    cdef uint32_t[::1] ibv = idx_b
+    cdef uint32_t* ka = &kav[0]
+    cdef uint32_t* kb = &kbv[0]
+    cdef uint32_t* ia = &iav[0]
+    cdef uint32_t* ib = &ibv[0]
+    cdef uint32_t* t
+    cdef int64_t[:, ::1] cnt = counts
+    cdef uint32_t k, x
+    cdef int shift, pass_
+    with nogil:
+        for i in range(n):
+            k = starts[i]
+            ka[i] = k
+            cnt[0, (k & 0x7FF) + 1] += 1
+            cnt[1, ((k >> 11) & 0x7FF) + 1] += 1
+            cnt[2, (k >> 22) + 1] += 1
+        for pass_ in range(3):
+            shift = 11 * pass_
+            if n == 0 or cnt[pass_, ((ka[0] >> shift) & 0x7FF) + 1] == n:
+                continue
+            for d in range(1, 2049):
+                cnt[pass_, d] += cnt[pass_, d - 1]
+            for i in range(n):
+                d = (ka[i] >> shift) & 0x7FF
+                r = cnt[pass_, d]
+                kb[r] = ka[i]
+                ib[r] = ia[i]
+                cnt[pass_, d] = r + 1
+            t = ka; ka = kb; kb = t
+            t = ia; ia = ib; ib = t
+        # equal starts: larger blocks first, equal blocks in input order
+        for i in range(1, n):
+            if ka[i] == ka[i - 1]:
+                x = ia[i]
+                j = i
+                while j > 0 and ka[j - 1] == ka[i] and ends[ia[j - 1]] < ends[x]:
+                    ia[j] = ia[j - 1]
+                    j -= 1
+                ia[j] = x
+    out = np.empty(n, np.int64)
+    cdef int64_t[::1] o = out
+    with nogil:
+        for i in range(n):
+            o[i] = ia[i]
+    return out
+
+
+def blocks_sorted4(const uint32_t[::1] starts not None, const uint32_t[::1] ends not None):
+    """Are the blocks ordered by start ascending, then end descending?"""
+    cdef Py_ssize_t i, n = starts.shape[0]
+    cdef bint ok = True
+    with nogil:
+        for i in range(1, n):
+            if starts[i] < starts[i - 1] or (starts[i] == starts[i - 1] and ends[i] > ends[i - 1]):
+                ok = False
+                break
+    return ok

@@ -17,9 +17,10 @@ import numpy as np
 
 from . import addr, zonefmt
 from .errors import AddressError, SnapshotError, ZoneFileError
-from .index import IPIndex, read_snapshot, write_snapshot
+from .index import IPIndex, read_snapshot, sort_blocks4, write_snapshot
 from .values import DEFAULT_A, Listing, finish_template, render
 from .zonefmt.base import EXCL, NS, SOA, Collector, Meta, Warning_, file_lines, load_lines
+from .zonefmt import fast4
 from .zonefmt.combined import split_sections
 
 SNAPSHOT_VERSION = 1
@@ -51,7 +52,7 @@ def _group(s: np.ndarray, e: np.ndarray, v: np.ndarray, mode: str,
     """Merge entries for identical blocks: 'set' keeps every value (an exclusion wins),
     'trie' keeps the first. Returns unique blocks with their value-set id (-1 excluded)."""
     n = len(s)
-    order = np.lexsort((np.arange(n), e, s))
+    order = sort_blocks4(s, e)  # (start, -end), equal blocks in file order
     s, e, v = s[order], e[order], v[order]
     new = np.ones(n, dtype=bool)
     new[1:] = (s[1:] != s[:-1]) | (e[1:] != e[:-1])
@@ -96,11 +97,11 @@ class Dataset:
         if not files:
             raise ZoneFileError("no files given")
         fmt_cls = zonefmt.get(format)
-        items = file_lines(files)
         if fmt_cls is zonefmt.Combined:
-            return cls._combined(files, items)
+            return cls._combined(files, file_lines(files))
         c = Collector()
-        load_lines(c, fmt_cls(), items)
+        fmt = fmt_cls()
+        load_lines(c, fmt, fast4.file_items(c, fmt, files))
         return cls._from_collector(fmt_cls.name, files, c, fmt_cls.mode)
 
     @classmethod

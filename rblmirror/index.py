@@ -34,6 +34,12 @@ def range_to_cidrs(start: int, end: int, bits: int) -> list[tuple[int, int]]:
     return out
 
 
+def sort_blocks4(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Stable order of IPv4 blocks by (start ascending, end descending), as int64 indexes."""
+    return _index.sort_blocks4(np.ascontiguousarray(starts, dtype=np.uint32),
+                               np.ascontiguousarray(ends, dtype=np.uint32))
+
+
 def flatten_py(blocks: list[tuple[int, int, int]], top: int) -> tuple[list[int], list[int]]:
     """Pure-Python flatten (used for IPv6 and as the reference for flatten4).
 
@@ -80,8 +86,12 @@ class IPIndex:
         v6: list of (start, end, gid) unique blocks, any order."""
         if v4 is not None and len(v4[0]):
             s, e, g = (np.ascontiguousarray(a) for a in v4)
-            order = np.lexsort((MAX4 - e.astype(np.int64), s))
-            seg_s, seg_v = _index.flatten4(s[order], e[order], g[order])
+            s, e = s.astype(np.uint32, copy=False), e.astype(np.uint32, copy=False)
+            g = g.astype(np.int32, copy=False)
+            if not _index.blocks_sorted4(s, e):
+                order = sort_blocks4(s, e)
+                s, e, g = s[order], e[order], g[order]
+            seg_s, seg_v = _index.flatten4(s, e, g)
         else:
             seg_s, seg_v = np.zeros(1, np.uint32), np.full(1, -1, np.int32)
         blocks6 = sorted(v6 or (), key=lambda b: (b[0], -b[1]))

@@ -1,0 +1,102 @@
+"""The compiled fast path for IPv4 dump files, kept out of the format modules.
+
+`file_items(c, fmt, files)` yields the same (path, lineno, text) items as
+`base.file_lines()`, except that the lines of the one common shape (a bare dotted quad,
+maybe `!`-excluded, maybe `/bits`; see ext/loader.pyx) never become Python strings:
+the compiled scanner turns them into block arrays, and in their place the generator
+yields a `_Chunk` item. `base.load_lines()` calls a chunk with the collector and the
+default value in force at that point of the file, which is exactly what the format's
+own `line()` would have used. When the whole input is consumed the fast blocks are
+merged into the collector at the positions they would have had, so value ids, entry
+order (first-of-duplicates, value order), entry counts and warnings are the same as
+with the pure-Python path. Formats without a fast path get `file_lines()` unchanged.
+"""
+from __future__ import annotations
+
+import re
+from array import array
+
+import numpy as np
+
+from .. import _loader
+from .base import EXCL, Collector, Format, file_lines, read_data
+
+# format name -> (cidr mode for ext/loader.pyx, '!' exclusions accepted). Only formats
+# whose line() turns such a line into its block(s) with the default value (or EXCL), one
+# entry and no warning, keeping no other state (ip4trie warns on duplicates: not here).
+_SHAPES = {"ip4set": (2, True), "plain": (1, True), "ip4tset": (0, False)}
+_MAXRANGE = re.compile(r"(?i)maxrange4")
+
+
+class _Chunk:
+    """Fast blocks [b0, b1) of the merged arrays, covering `lines` lines of which
+    `listed` are not exclusions; called by load_lines with the current default."""
+
+    __slots__ = ("st", "b0", "b1", "lines", "listed")
+
+    def __init__(self, st: _State, b0: int, b1: int, lines: int, listed: int):
+        self.st, self.b0, self.b1, self.lines, self.listed = st, b0, b1, lines, listed
+
+    def __call__(self, c: Collector, default) -> None:
+        st = self.st
+        vid = c.value_id(default) if self.listed else EXCL
+        st.chunks.append((len(c.s4), self.b1 - self.b0, vid))
+        c.entries += self.lines
+
+
+class _State:
+    def __init__(self) -> None:
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.nblocks = 0
+        self.chunks: list[tuple[int, int, int]] = []  # (collector position, blocks, vid)
+
+    def merge(self, c: Collector) -> None:
+        if not self.nblocks:
+            return
+        s = np.concatenate([p[0] for p in self.parts])
+        e = np.concatenate([p[1] for p in self.parts])
+        x = np.concatenate([p[2] for p in self.parts]).view(bool)
+        ch = np.array(self.chunks, dtype=np.int64).reshape(-1, 3)
+        v = np.repeat(ch[:, 2].astype(np.int32), ch[:, 1])
+        v[x] = EXCL
+        self.parts.clear()
+        if len(c.s4) == 0:
+            merged = (s, e, v)
+        else:
+            at = np.repeat(ch[:, 0], ch[:, 1])
+            merged = (_loader.insert_at(np.frombuffer(c.s4, np.uint32), at, s),
+                      _loader.insert_at(np.frombuffer(c.e4, np.uint32), at, e),
+                      _loader.insert_at(np.frombuffer(c.v4, np.uint32), at, v.view(np.uint32)))
+        for name, code, arr in zip(("s4", "e4", "v4"), "IIi", merged):
+            a = array(code)
+            a.frombytes(arr.tobytes())
+            setattr(c, name, a)
+
+
+def file_items(c: Collector, fmt: Format, files):
+    """(path, lineno, text-or-chunk) items for load_lines(c, fmt, ...); see the module doc."""
+    shape = _SHAPES.get(fmt.name)
+    if shape is None:
+        yield from file_lines(files)
+        return
+    st = _State()
+    for path in files:
+        yield path, 0, None
+        data = read_data(path)
+        # $MAXRANGE4 caps CIDR sizes with a warning: leave CIDRs to the parser then
+        cidr = 0 if c.meta.maxrange4 is not None else shape[0]
+        s, e, x, slow, (nb, nl, nlisted) = _loader.scan4(data, cidr, shape[1])
+        if cidr and any(_MAXRANGE.search(t) for _, t, *_ in slow if "$" in t[:2]):
+            s, e, x, slow, (nb, nl, nlisted) = _loader.scan4(data, 0, shape[1])
+        base = st.nblocks
+        st.parts.append((s, e, x))
+        st.nblocks += nb
+        pb = pl = pn = 0
+        for no, text, b, l, n in slow:
+            if l > pl:
+                yield path, no, _Chunk(st, base + pb, base + b, l - pl, n - pn)
+                pb, pl, pn = b, l, n
+            yield path, no, text
+        if nl > pl:
+            yield path, 0, _Chunk(st, base + pb, base + nb, nl - pl, nlisted - pn)
+    st.merge(c)
