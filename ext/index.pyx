@@ -35,6 +35,16 @@ cdef inline Py_ssize_t _find4(const uint32_t* starts, const uint32_t* bucket,
     return lo
 
 
+cdef bint _bucket_ok(const uint32_t* b, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t h
+    if b[0] != 0 or b[BUCKETS] != n:
+        return False
+    for h in range(BUCKETS):
+        if b[h] > b[h + 1]:
+            return False
+    return True
+
+
 cdef class Index4:
     """IPv4 segments with a 65536-entry bucket table on the top 16 bits."""
     cdef const uint32_t[::1] _starts
@@ -59,6 +69,8 @@ cdef class Index4:
         if self._bucket.shape[0] != BUCKETS + 1:
             raise ValueError("bucket table must have 65537 entries")
         self.n = self._starts.shape[0]
+        if not _bucket_ok(&self._bucket[0], self.n):  # lookups stay inside the arrays
+            raise ValueError("bucket table does not fit the segments")
         self.starts = &self._starts[0]
         self.vals = &self._vals[0]
         self.bucket = &self._bucket[0]
@@ -94,6 +106,25 @@ cdef class Index4:
                 if v[_find4(s, b, ips[i])] >= 0:
                     c += 1
         return c
+
+    def max_value(self):
+        """The largest value id of any segment (-1 when nothing is listed)."""
+        cdef Py_ssize_t i
+        cdef int32_t m = -1
+        with nogil:
+            for i in range(self.n):
+                if self.vals[i] > m:
+                    m = self.vals[i]
+        return m
+
+    def min_value(self):
+        cdef Py_ssize_t i
+        cdef int32_t m = 0
+        with nogil:
+            for i in range(self.n):
+                if self.vals[i] < m:
+                    m = self.vals[i]
+        return m
 
     @property
     def starts_array(self):

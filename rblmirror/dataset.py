@@ -303,6 +303,13 @@ class Dataset:
                         ttl=hm["ttl"], timestamp=hm["timestamp"], expires=hm["expires"],
                         maxrange4=hm["maxrange4"], mtime=hm["mtime"])
             sets = [tuple(Listing(a, t) for a, t in s) for s in h["sets"]]
+            lo, hi = index.value_range()
+            for d in (h["exact"], h["wild"]):
+                if d:
+                    lo, hi = min(lo, min(d.values())), max(hi, max(d.values()))
+            if lo < -1 or hi >= len(sets):
+                raise SnapshotError(f"{path}: corrupt snapshot (value id {hi if lo >= -1 else lo} "
+                                    f"outside the {len(sets)} values)")
             return cls(format=h["format"], files=tuple(h["files"]), index=index, sets=sets,
                        exact=h["exact"], wild=h["wild"], meta=meta,
                        warnings=[Warning_(*w) for w in h["warnings"]], entries=h["entries"])

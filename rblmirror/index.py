@@ -133,6 +133,11 @@ class IPIndex:
         return [self.v4.starts_array, self.v4.vals_array, self.v4.bucket_array,
                 self.v6.hi_array, self.v6.lo_array, self.v6.vals_array]
 
+    def value_range(self) -> tuple[int, int]:
+        """(smallest, largest) value id over all segments, for validating a snapshot."""
+        v6 = self.v6.vals_array
+        return (min(self.v4.min_value(), int(v6.min())), max(self.v4.max_value(), int(v6.max())))
+
     @classmethod
     def from_arrays(cls, arrs: list[np.ndarray], owner: object = None) -> IPIndex:
         s4, v4, b4, hi, lo, v6 = arrs
@@ -154,18 +159,25 @@ def write_snapshot(path: str | os.PathLike, header: bytes, index: IPIndex) -> No
     """Write atomically: a temporary file in the same folder, fsync, rename."""
     arrs = [np.ascontiguousarray(a, dtype=t) for a, t in zip(index.arrays(), _DTYPES)]
     tmp = f"{os.fspath(path)}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(MAGIC)
-        f.write(struct.pack("<I", len(header)))
-        f.write(_TABLE.pack(*(len(a) for a in arrs)))
-        f.write(header)
-        f.write(b"\0" * _pad(f.tell()))
-        for a in arrs:
-            f.write(a.tobytes())
+    try:
+        with open(tmp, "wb") as f:
+            f.write(MAGIC)
+            f.write(struct.pack("<I", len(header)))
+            f.write(_TABLE.pack(*(len(a) for a in arrs)))
+            f.write(header)
             f.write(b"\0" * _pad(f.tell()))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+            for a in arrs:
+                f.write(memoryview(a).cast("B"))
+                f.write(b"\0" * _pad(f.tell()))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def read_snapshot(path: str | os.PathLike) -> tuple[bytes, IPIndex]:
@@ -191,6 +203,9 @@ def read_snapshot(path: str | os.PathLike) -> tuple[bytes, IPIndex]:
                 raise SnapshotError(f"{path}: truncated snapshot")
             arrs.append(np.frombuffer(mm, dtype=t, count=n, offset=pos))
             pos += size + _pad(size)
+        if pos != len(mm):
+            raise SnapshotError(f"{path}: truncated snapshot or trailing bytes "
+                                f"({len(mm)} bytes, expected {pos})")
         return header, IPIndex.from_arrays(arrs, owner=mm)
     except SnapshotError:
         raise
