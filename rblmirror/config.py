@@ -1,17 +1,30 @@
-"""The TOML configuration: zones and server settings (sources join with the mirror work).
+"""The TOML configuration: zones, mirrored sources and server settings.
 
+    state_dir = "/var/lib/rblmirror"     # where fetched dumps, snapshots and state live
     [server]
     listen = ["127.0.0.1:5353"]
     workers = 1
+    [[source]]
+    name = "psbl"
+    url = "rsync://psbl-mirror.surriel.com/psbl/psbl.txt"  # host::module/path, https://, path
+    format = "ip4set"
+    min_interval = "1h"     # never fetched more often (jitter added; backoff on failure)
+    max_age = "2d"          # older than this: the zones using it are stale
+    max_shrink = 0.5        # refuse an update that loses more than half the entries
+    max_warnings = 0.01     # refuse an update whose bad lines exceed 1% of its lines
+    keep = 5                # snapshots kept (the current one and the previous ones)
     [[zone]]
     name = "bl.example"
-    datasets = ["ip4set:file.zone", "ip6trie:other.zone"]   # FORMAT:PATH[,PATH]
+    datasets = ["ip4set:file.zone", "psbl"]   # FORMAT:PATH[,PATH] or a source name
+    on_stale = "servfail"                     # or "serve"
 
-Relative paths are relative to the config file's folder.
+Relative paths are relative to the config file's folder. The state directory is, in
+order: --state-dir, $RBLMIRROR_STATE_DIR, the config's state_dir, /var/lib/rblmirror.
 """
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,18 +38,102 @@ SYSTEM_CONFIG = "/etc/rblmirror/rblmirror.toml"
 BUNDLED_CONFIG = Path(__file__).resolve().parents[1] / "zones" / "rblmirror.toml"
 DEFAULT_LISTEN = "127.0.0.1:5353"
 
-_TOP_KEYS = {"server", "zone"}
+DEFAULT_STATE_DIR = "/var/lib/rblmirror"
+STATE_DIR_ENV = "RBLMIRROR_STATE_DIR"
+
+_TOP_KEYS = {"server", "zone", "source", "state_dir"}
 _SERVER_KEYS = {"listen", "workers"}
-_ZONE_KEYS = {"name", "datasets"}
+_ZONE_KEYS = {"name", "datasets", "on_stale"}
+_SOURCE_KEYS = {"name", "url", "format", "min_interval", "max_age", "max_shrink",
+                "max_warnings", "keep", "timeout"}
+ON_STALE = ("servfail", "serve")
+_SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}\Z")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One mirrored list. kind: "rsync" (rsync:// or host::module/path), "http" (http://,
+    https://) or "file" (a local path, copied)."""
+
+    name: str
+    url: str
+    kind: str
+    format: str
+    min_interval: float = 3600.0
+    max_age: float = 2 * 86400.0
+    max_shrink: float = 0.5
+    max_warnings: float = 0.01
+    keep: int = 5
+    timeout: float = 300.0
+
+    @property
+    def filename(self) -> str:
+        """The name of the dump file in the source's data folder."""
+        tail = self.url.rstrip("/").rsplit("/", 1)[-1]
+        if "::" in tail:
+            tail = tail.split("::", 1)[1]
+        return tail or self.name
+
+
+@dataclass(frozen=True)
+class ZoneConfig:
+    """A [[zone]] table: local dataset specs plus the names of mirrored sources."""
+
+    name: str
+    specs: tuple[ZoneSpec, ...] = ()
+    sources: tuple[str, ...] = ()
+    on_stale: str = "servfail"
 
 
 @dataclass
 class Config:
     path: str | None
+    #: the zones' local FORMAT:PATH datasets (what `check` and `serve` load from files)
     zone_specs: list[ZoneSpec] = field(default_factory=list)
     listen: list[str] = field(default_factory=lambda: [DEFAULT_LISTEN])
     workers: int = 1
     raw: dict = field(default_factory=dict)
+    #: the state_dir the config names (resolved), None when it names none
+    config_state_dir: str | None = None
+    sources: dict[str, SourceConfig] = field(default_factory=dict)
+    zones: list[ZoneConfig] = field(default_factory=list)
+
+    @property
+    def state_dir(self) -> str:
+        return resolve_state_dir(self)
+
+    def source_zones(self, source: str) -> list[ZoneConfig]:
+        return [z for z in self.zones if source in z.sources]
+
+
+def resolve_state_dir(cfg: Config | None = None, cli: str | None = None) -> str:
+    """--state-dir, else $RBLMIRROR_STATE_DIR, else the config's state_dir, else the default."""
+    for d in (cli, os.environ.get(STATE_DIR_ENV), cfg.config_state_dir if cfg else None):
+        if d:
+            return os.path.abspath(os.path.expanduser(d))
+    return DEFAULT_STATE_DIR
+
+
+def parse_duration(value, where: str) -> float:
+    """"90s", "15m", "1h", "2d", "1w", "1h30m" or a number of seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise ConfigError(f"{where}: must not be negative")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        pos, total = 0, 0.0
+        for m in _DURATION.finditer(text):
+            if m.start() != pos and text[pos:m.start()].strip():
+                break
+            total += float(m.group(1)) * _UNITS[m.group(2)]
+            pos = m.end()
+        if pos and not text[pos:].strip():
+            return total
+    raise ConfigError(f"{where}: expected a duration such as \"90s\", \"15m\", \"1h\", "
+                      f"\"2d\" or a number of seconds, not {value!r}")
 
 
 def default_config_path() -> str:
@@ -79,6 +176,12 @@ def parse_config(raw: dict, path: str | None) -> Config:
     if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 256:
         raise ConfigError(f"{where}: [server] workers must be an integer from 1 to 256")
     cfg.workers = workers
+    state_dir = raw.get("state_dir")
+    if state_dir is not None:
+        if not isinstance(state_dir, str) or not state_dir.strip():
+            raise ConfigError(f"{where}: state_dir must be a path string")
+        cfg.config_state_dir = _resolve_path(state_dir, base)
+    _parse_sources(cfg, raw.get("source", []), where, base)
     zones = raw.get("zone", [])
     if not isinstance(zones, list):
         raise ConfigError(f"{where}: use [[zone]] tables for zones")
@@ -94,14 +197,108 @@ def parse_config(raw: dict, path: str | None) -> Config:
         if not isinstance(datasets, list) or not datasets or \
                 not all(isinstance(d, str) for d in datasets):
             raise ConfigError(f"{zw} ({name}): datasets must be a non-empty list of "
-                              "\"FORMAT:PATH[,PATH]\" strings")
+                              "\"FORMAT:PATH[,PATH]\" strings or source names")
+        on_stale = z.get("on_stale", "servfail")
+        if on_stale not in ON_STALE:
+            raise ConfigError(f"{zw} ({name}): on_stale must be \"servfail\" or \"serve\", "
+                              f"not {on_stale!r}")
+        specs: list[ZoneSpec] = []
+        sources: list[str] = []
         try:
             zname = normalize_name(name)
             for d in datasets:
-                cfg.zone_specs.append(ZoneSpec.parse(f"{zname}:{d}", base))
+                if ":" not in d and d.strip():  # a source name
+                    if d.strip() not in cfg.sources:
+                        known = ", ".join(cfg.sources) or "none defined"
+                        raise ConfigError(f"{zw} ({name}): bad dataset {d!r}: expected "
+                                          "NAME:FORMAT:FILE[,FILE...] (as FORMAT:FILE here) or "
+                                          f"a [[source]] name (sources: {known})")
+                    sources.append(d.strip())
+                else:
+                    specs.append(ZoneSpec.parse(f"{zname}:{d}", base))
         except ZoneSpecError as e:
             raise ConfigError(f"{zw}: {e}") from None
+        if any(zc.name == zname for zc in cfg.zones):
+            raise ConfigError(f"{zw}: zone {zname} is defined twice")
+        cfg.zone_specs.extend(specs)
+        cfg.zones.append(ZoneConfig(zname, tuple(specs), tuple(sources), on_stale))
     return cfg
+
+
+def _resolve_path(path: str, base: str | None) -> str:
+    path = os.path.expanduser(path)
+    if base and not os.path.isabs(path):
+        path = os.path.join(base, path)
+    return os.path.normpath(path)
+
+
+def source_kind(url: str) -> str | None:
+    """"rsync", "http", "file", or None for an unsupported URL."""
+    low = url.lower()
+    if low.startswith("rsync://") or ("::" in url and "://" not in url):
+        return "rsync"
+    if low.startswith(("http://", "https://")):
+        return "http"
+    if low.startswith("file://"):
+        return "file"
+    if "://" in url:
+        return None
+    return "file"
+
+
+def _parse_sources(cfg: Config, sources, where: str, base: str | None) -> None:
+    if not isinstance(sources, list):
+        raise ConfigError(f"{where}: use [[source]] tables for sources")
+    from . import zonefmt  # the format names
+    for i, t in enumerate(sources, 1):
+        sw = f"{where} [[source]] #{i}"
+        if not isinstance(t, dict):
+            raise ConfigError(f"{sw}: must be a table")
+        _no_unknown(t, _SOURCE_KEYS, sw)
+        name = t.get("name")
+        if not isinstance(name, str) or not _SOURCE_NAME.match(name):
+            raise ConfigError(f"{sw}: needs name = \"...\" (lowercase letters, digits, "
+                              "'-', '_', '.'; no ':')")
+        sw = f"{sw} ({name})"
+        if name in cfg.sources:
+            raise ConfigError(f"{sw}: source {name} is defined twice")
+        url = t.get("url")
+        if not isinstance(url, str) or not url.strip():
+            raise ConfigError(f"{sw}: needs url = \"rsync://host/module/file\", "
+                              "\"host::module/file\", \"https://...\" or a local path")
+        url = url.strip()
+        kind = source_kind(url)
+        if kind is None:
+            raise ConfigError(f"{sw}: unsupported url {url!r} (rsync://, host::module/path, "
+                              "http://, https://, file:// or a local path)")
+        if kind == "file":
+            url = _resolve_path(url[7:] if url.lower().startswith("file://") else url, base)
+        if url.endswith("/"):
+            raise ConfigError(f"{sw}: url must name one file, not a folder: {url!r}")
+        fmt = t.get("format")
+        if not isinstance(fmt, str) or fmt.lower() not in zonefmt.FORMATS:
+            raise ConfigError(f"{sw}: format must be one of "
+                              f"{', '.join(sorted(zonefmt.FORMATS))}, not {fmt!r}")
+        if fmt.lower() == "combined":
+            raise ConfigError(f"{sw}: combined dumps cannot be mirrored as a source yet")
+        kw = {}
+        for key in ("min_interval", "max_age", "timeout"):
+            if key in t:
+                kw[key] = parse_duration(t[key], f"{sw}: {key}")
+        if kw.get("timeout", 1) <= 0:
+            raise ConfigError(f"{sw}: timeout must be positive")
+        for key in ("max_shrink", "max_warnings"):
+            if key in t:
+                v = t[key]
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                    raise ConfigError(f"{sw}: {key} must be a fraction from 0 to 1, not {v!r}")
+                kw[key] = float(v)
+        if "keep" in t:
+            k = t["keep"]
+            if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
+                raise ConfigError(f"{sw}: keep must be an integer from 1 to 100")
+            kw["keep"] = k
+        cfg.sources[name] = SourceConfig(name, url, kind, fmt.lower(), **kw)
 
 
 def _no_unknown(table: dict, allowed: set[str], where: str) -> None:
