@@ -1,0 +1,34 @@
+"""`rblmirror rollback SOURCE`: serve the previous snapshot again."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .common import library_errors
+from .sources import source_config, source_options
+
+
+@click.command("rollback")
+@click.argument("name", metavar="SOURCE")
+@click.option("--to", "to", metavar="SNAPSHOT", help="A kept snapshot (see --list) instead "
+              "of the previous one.")
+@click.option("--list", "list_only", is_flag=True, help="List the kept snapshots.")
+@source_options
+@library_errors
+def rollback(name, to, list_only, config_path, state_dir):
+    """Point SOURCE's `current` back at its previous snapshot (a running serve reloads it).
+    The dump rolled back from is not re-applied until upstream changes."""
+    from ..fetch import rollback as do_rollback, select_sources
+    from ..state import SourceDir
+
+    cfg, sdir = source_config(config_path, state_dir)
+    (src,) = select_sources(cfg, [name])
+    if list_only:
+        st = SourceDir(sdir, src.name).load_state()
+        for h in st.history:
+            mark = "*" if h["snapshot"] == st.snapshot else " "
+            click.echo(f"{mark} {h['snapshot']}\t{h['entries']} entries\tserial {h['serial']}")
+        sys.exit(0)
+    frm, new = do_rollback(src, sdir, to)
+    click.echo(f"{src.name}: current is now {new} (was {frm})")

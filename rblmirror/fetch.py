@@ -1,0 +1,236 @@
+"""Fetch a source with etiquette, validate the dump, and only then swap in a new snapshot.
+
+One pass for one source (`fetch_source`), under the source's lock:
+
+1. not due (min_interval + jitter, or the backoff after failures) and not forced -> skip;
+2. transfer (rsync / HTTP / file) into STATE_DIR/NAME/data/;
+3. the same dump as the current snapshot's -> unchanged (the success time is refreshed);
+4. parse it (Dataset.from_files); refuse an empty dump, too many bad lines, or a shrink
+   beyond max_shrink against the last good snapshot (the last good one stays current);
+5. save the snapshot (temp + fsync + rename), point `current` at it (symlink + rename),
+   prune old snapshots, write the state (temp + fsync + rename).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from .config import Config, SourceConfig
+from .dataset import Dataset
+from .errors import RblmirrorError
+from .source import FetchError, Transfer, transfer
+from .state import SourceDir, SourceState, StateError
+
+log = logging.getLogger("rblmirror.fetch")
+
+#: how long after the last attempt the next one is due: min_interval plus up to this
+#: fraction of it (at most JITTER_MAX seconds), so mirrors do not all arrive at :00
+JITTER = 0.1
+JITTER_MAX = 600.0
+#: failures back off exponentially: min_interval * 2**(failures-1), at most this long
+#: (or min_interval itself when that is longer)
+BACKOFF_MAX = 6 * 3600.0
+
+# outcomes
+FETCHED, UNCHANGED, NOT_DUE, FAILED, REJECTED = "fetched", "unchanged", "not due", "failed", \
+    "rejected"
+
+
+@dataclass
+class Outcome:
+    source: str
+    status: str
+    message: str
+    state: SourceState | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (FETCHED, UNCHANGED, NOT_DUE)
+
+    def line(self) -> str:
+        return f"{self.source}: {self.status}: {self.message}"
+
+
+class Rejected(RblmirrorError):
+    """the dump failed validation"""
+
+
+def next_delay(src: SourceConfig, failures: int, rng=random) -> float:
+    """Seconds until the next attempt after this one."""
+    base = src.min_interval
+    if failures:
+        base = min(src.min_interval * 2 ** min(failures - 1, 20),
+                   max(src.min_interval, BACKOFF_MAX))
+    return base + rng.uniform(0, min(base * JITTER, JITTER_MAX))
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def validate(src: SourceConfig, ds: Dataset, st: SourceState) -> None:
+    """Raise Rejected when the parsed dump must not replace the last good snapshot."""
+    n, bad = ds.entries, len(ds.warnings)
+    if n == 0:
+        raise Rejected("empty dump (0 entries)" + (f", {bad} bad lines" if bad else ""))
+    if bad and bad / (n + bad) > src.max_warnings:
+        first = ds.warnings[0]
+        raise Rejected(f"{bad} bad lines of {n + bad} (over max_warnings {src.max_warnings:g}); "
+                       f"first: line {first.line}: {first.message}")
+    if st.entries and n < st.entries * (1 - src.max_shrink):
+        raise Rejected(f"shrank from {st.entries} to {n} entries "
+                       f"({1 - n / st.entries:.0%} lost, max_shrink {src.max_shrink:g})")
+
+
+def fetch_source(src: SourceConfig, state_dir: str, *, force: bool = False,
+                 now=time.time, rng=random) -> Outcome:
+    sd = SourceDir(state_dir, src.name)
+    try:
+        sd.create()
+        with sd.lock(on_wait=lambda pid: log.info(
+                "%s: waiting for the lock (held by pid %s)", src.name, pid or "?")):
+            return _fetch_locked(src, sd, force, now, rng)
+    except StateError as e:
+        return Outcome(src.name, FAILED, str(e))
+    except OSError as e:
+        return Outcome(src.name, FAILED, f"{e.filename or sd.root}: {e.strerror}")
+
+
+def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now, rng) -> Outcome:
+    st = sd.load_state()  # read under the lock: another fetch may just have finished
+    t0 = now()
+    if not force and st.next_due is not None and t0 < st.next_due:
+        return Outcome(src.name, NOT_DUE, f"next fetch in {_human(st.next_due - t0)} "
+                       "(--force to fetch now)", st)
+    st.last_attempt = t0
+    try:
+        tr = transfer(src, sd.data_dir, st)
+    except FetchError as e:
+        return _failed(src, sd, st, FAILED, str(e), rng)
+    _record_transfer(st, tr)
+    current = sd.current_snapshot()
+    sha = sha256_file(tr.path)
+    if current and sha in (st.dump_sha256, st.pinned_sha256):
+        st.result, st.last_error, st.failures = UNCHANGED, None, 0
+        st.last_success = now()
+        st.next_due = st.last_attempt + next_delay(src, 0, rng)
+        sd.save_state(st)
+        pinned = " (rolled back; kept until upstream changes)" \
+            if sha == st.pinned_sha256 and sha != st.dump_sha256 else ""
+        return Outcome(src.name, UNCHANGED, f"{st.entries} entries, snapshot {st.snapshot}"
+                       f"{pinned}{_bytes(tr)}", st)
+    try:
+        ds = Dataset.from_files([tr.path], format=src.format)
+        validate(src, ds, st)
+    except Rejected as e:
+        return _failed(src, sd, st, REJECTED, str(e), rng)
+    except (RblmirrorError, OSError, ValueError) as e:
+        return _failed(src, sd, st, REJECTED, f"cannot parse the dump: {e}", rng)
+    serial = ds.meta.soa.serial if ds.meta.soa is not None and ds.meta.soa.serial else None
+    path = sd.new_snapshot_path(serial, t0)
+    name = path.rsplit("/", 1)[-1]
+    ds.save(path)
+    sd.point_current(name)
+    done = now()
+    previous = st.entries
+    st.history.append({"snapshot": name, "entries": ds.entries, "serial": serial,
+                       "sha256": sha, "created": done})
+    st.snapshot, st.entries, st.warnings, st.serial = name, ds.entries, len(ds.warnings), serial
+    st.dump_sha256, st.created, st.pinned_sha256 = sha, done, None
+    st.result, st.last_error, st.failures = FETCHED, None, 0
+    st.last_success = done
+    st.next_due = st.last_attempt + next_delay(src, 0, rng)
+    sd.prune(st, src.keep)
+    sd.save_state(st)
+    change = "" if previous is None else f" (was {previous})"
+    log.info("%s: new snapshot %s, %d entries", src.name, name, ds.entries)
+    return Outcome(src.name, FETCHED, f"{ds.entries} entries{change}, snapshot {name}"
+                   f"{_bytes(tr)}", st)
+
+
+def _failed(src: SourceConfig, sd: SourceDir, st: SourceState, status: str, why: str,
+            rng) -> Outcome:
+    st.result = "failing" if status == FAILED else "rejected"
+    st.last_error = why
+    st.failures += 1
+    st.next_due = st.last_attempt + next_delay(src, st.failures, rng)
+    sd.save_state(st)
+    kept = f"; keeping snapshot {st.snapshot}" if st.snapshot else "; no snapshot yet"
+    log.error("%s: %s: %s%s", src.name, status, why, kept)
+    return Outcome(src.name, status, why + kept, st)
+
+
+def _record_transfer(st: SourceState, tr: Transfer) -> None:
+    st.bytes_received = tr.bytes_received
+    st.literal_bytes, st.matched_bytes, st.file_size = tr.literal_bytes, tr.matched_bytes, \
+        tr.file_size
+    if tr.etag is not None or tr.last_modified is not None:
+        st.etag, st.last_modified = tr.etag, tr.last_modified
+
+
+def _bytes(tr: Transfer) -> str:
+    s = f", {tr.bytes_received} bytes received"
+    if tr.literal_bytes is not None and tr.matched_bytes is not None:
+        s += f" (literal {tr.literal_bytes}, matched {tr.matched_bytes} of {tr.file_size})"
+    return s
+
+
+def _human(seconds: float) -> str:
+    s = max(0, int(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+def select_sources(cfg: Config, names) -> list[SourceConfig]:
+    from .errors import ConfigError
+    names = list(names)
+    unknown = [n for n in names if n not in cfg.sources]
+    if unknown:
+        known = ", ".join(cfg.sources) or "none in the config"
+        raise ConfigError(f"unknown source(s) {', '.join(unknown)} (sources: {known})")
+    return [cfg.sources[n] for n in names] if names else list(cfg.sources.values())
+
+
+def fetch_all(cfg: Config, state_dir: str, names=(), *, force: bool = False) -> list[Outcome]:
+    return [fetch_source(src, state_dir, force=force) for src in select_sources(cfg, names)]
+
+
+def rollback(src: SourceConfig, state_dir: str, to: str | None = None) -> tuple[str, str]:
+    """Point `current` back at the previous snapshot (or `to`); returns (from, to).
+
+    The rolled-back dump is pinned: a fetch that finds upstream unchanged keeps the
+    rolled-back snapshot; the next upstream change makes a new snapshot as usual."""
+    sd = SourceDir(state_dir, src.name)
+    with sd.lock(on_wait=lambda pid: log.info("%s: waiting for the lock", src.name)):
+        st = sd.load_state()
+        names = [h["snapshot"] for h in st.history]
+        if st.snapshot not in names:
+            raise StateError(f"{src.name}: no current snapshot to roll back from")
+        if to is None:
+            i = names.index(st.snapshot)
+            if i == 0:
+                raise StateError(f"{src.name}: no snapshot older than {st.snapshot} "
+                                 f"(kept: {', '.join(names)})")
+            to = names[i - 1]
+        elif to not in names:
+            raise StateError(f"{src.name}: no snapshot {to} (kept: {', '.join(names)})")
+        h = st.history[names.index(to)]
+        frm = st.snapshot
+        sd.point_current(to)
+        st.pinned_sha256 = st.pinned_sha256 or st.dump_sha256  # the newest dump seen
+        st.snapshot, st.entries, st.serial, st.dump_sha256 = to, h["entries"], h["serial"], \
+            h["sha256"]
+        st.created = h["created"]
+        sd.save_state(st)
+        log.warning("%s: rolled back from %s to %s", src.name, frm, to)
+        return frm, to
