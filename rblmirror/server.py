@@ -262,7 +262,7 @@ class Zones:
             state = _files_state(self.specs)
             try:
                 table = self._build()
-                fast = _make_fast(table)
+                fast = _make_fast(table, self.fast)
             except Exception as e:  # keep serving the last good data
                 log.error("reload (%s) failed, keeping the previous data: %s", why, e)
                 self.state = state
@@ -276,13 +276,20 @@ class Zones:
         return _files_state(self.specs) != self.state
 
 
-def _make_fast(table: ZoneTable):
+def _make_fast(table: ZoneTable, previous=None):
+    """The compiled fast path for `table` (None: dnslib answers everything). `previous`:
+    the fast path being replaced, whose counters carry over."""
+    if os.environ.get("RBLMIRROR_NO_FAST"):
+        return None
     try:
         from . import _dnsfast
     except ImportError:
         return None
     try:
-        return _dnsfast.FastPath(table)
+        fast = _dnsfast.FastPath(table, previous)
+        for name, why in fast.skipped:
+            log.info("zone %s: answered by the reference path only (%s)", name, why)
+        return fast
     except Exception as e:  # the reference path still answers everything
         log.warning("compiled fast path unavailable: %s", e)
         return None
@@ -327,6 +334,7 @@ class Server:
         self.counters = Counters()
         self.tcp_open = 0
         self._stop: asyncio.Event | None = None
+        self._udp_loops: list = []
 
     # one packet, fast path first
     def answer(self, data: bytes, tcp: bool) -> bytes | None:
@@ -369,6 +377,32 @@ class Server:
             except Exception:
                 pass
 
+    def _answer_slow(self, data: bytes) -> bytes | None:
+        """The UDP loop's callback for what the fast path did not answer."""
+        try:
+            return respond(data, self.zones.table, tcp=False, counters=self.counters)
+        except Exception:
+            log.exception("error answering a query")
+            self.counters.bump("*", Q_ERRORS)
+            return None
+
+    def _start_udp_thread(self, sock: socket.socket) -> bool:
+        """Serve `sock` from a thread running the compiled recvmmsg/sendmmsg loop (the
+        GIL released except to answer what the fast path hands back). False when the
+        compiled module is not available (asyncio then reads the socket)."""
+        try:
+            from ._dnsfast import UdpLoop
+        except ImportError:
+            return False
+        sock.setblocking(True)
+        # a receive timeout so the loop sees stop() within ~200 ms
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 200_000))
+        loop = UdpLoop(sock.fileno(), self.zones, self._answer_slow)
+        t = threading.Thread(target=loop.run, name=f"udp-{sock.getsockname()}", daemon=True)
+        self._udp_loops.append((loop, t))
+        t.start()
+        return True
+
     def _udp_ready(self, sock: socket.socket) -> None:
         for _ in range(64):  # a batch, then let the loop breathe
             try:
@@ -399,7 +433,8 @@ class Server:
         for host, port in self.listen:
             u = make_socket(host, port, socket.SOCK_DGRAM, self.reuseport)
             socks.append(u)
-            loop.add_reader(u.fileno(), self._udp_ready, u)
+            if not self._start_udp_thread(u):
+                loop.add_reader(u.fileno(), self._udp_ready, u)
             t = make_socket(host, port, socket.SOCK_STREAM, self.reuseport)
             servers.append(await asyncio.start_server(self._tcp_client, sock=t))
             log.info("listening on %s port %d (udp, tcp)", host, port)
@@ -412,8 +447,13 @@ class Server:
         await self._stop.wait()
         log.info("stopping")
         watcher.cancel()
+        for udp_loop, _ in self._udp_loops:
+            udp_loop.stop()
+        for _, t in self._udp_loops:
+            await loop.run_in_executor(None, t.join, 2.0)
         for s in socks:
-            loop.remove_reader(s.fileno())
+            if not self._udp_loops:
+                loop.remove_reader(s.fileno())
             s.close()
         for srv in servers:
             srv.close()
