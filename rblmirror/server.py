@@ -239,9 +239,11 @@ class Zones:
     """The served zone table; reloads build a new table off the serving path and swap
     the reference (atomic in CPython); a failed load keeps the old table."""
 
-    def __init__(self, specs: list[ZoneSpec]):
+    def __init__(self, specs: list[ZoneSpec], mirrored=None):
         self.specs = specs
-        self.state = _files_state(specs)
+        #: rblmirror.sourcezone.MirroredZones: zones from fetched snapshots (or None)
+        self.mirrored = mirrored
+        self.state = self._state()
         self.table = self._build()
         self.fast = _make_fast(self.table)
         self.generation = 1
@@ -250,6 +252,8 @@ class Zones:
     def _build(self) -> ZoneTable:
         t0 = time.monotonic()
         zones = Zone.from_specs(self.specs)
+        if self.mirrored is not None:
+            zones = self.mirrored.merge(zones)
         for z in zones:
             for w in z.warnings[:20]:
                 log.warning("zone %s: %s", z.name, w)
@@ -259,7 +263,7 @@ class Zones:
 
     def reload(self, why: str) -> bool:
         with self._lock:
-            state = _files_state(self.specs)
+            state = self._state()
             try:
                 table = self._build()
                 fast = _make_fast(table, self.fast)
@@ -273,7 +277,13 @@ class Zones:
             return True
 
     def changed(self) -> bool:
-        return _files_state(self.specs) != self.state
+        return self._state() != self.state
+
+    def _state(self) -> tuple:
+        """What a reload depends on: the files' stat, and the mirrored sources' snapshots."""
+        if self.mirrored is None:
+            return _files_state(self.specs)
+        return _files_state(self.specs) + self.mirrored.watched()
 
 
 def _make_fast(table: ZoneTable, previous=None):
@@ -395,6 +405,10 @@ class Server:
         except ImportError:
             return False
         sock.setblocking(True)
+        try:  # room for bursts while a batch is being answered (capped by rmem_max)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        except OSError:
+            pass
         # a receive timeout so the loop sees stop() within ~200 ms
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 200_000))
         loop = UdpLoop(sock.fileno(), self.zones, self._answer_slow)
@@ -470,12 +484,20 @@ class Server:
         print(json.dumps({"pid": os.getpid(), "counters": snap}), file=sys.stderr, flush=True)
 
 
-def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, **kw) -> int:
+def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrored=None,
+          background=None, **kw) -> int:
     """Load the zones and serve until SIGTERM/SIGINT. workers > 1: that many processes on
-    SO_REUSEPORT sockets, each loading and reloading on its own."""
+    SO_REUSEPORT sockets, each loading and reloading on its own.
+
+    mirrored: zones from fetched sources (rblmirror.sourcezone.MirroredZones).
+    background(server): started once serving is set up (the fetch schedule, metrics), in
+    the parent process; `server` is None with several workers."""
     if workers <= 1:
-        zones = Zones(specs)
-        asyncio.run(Server(zones, listen, **kw).run())
+        zones = Zones(specs, mirrored)
+        server = Server(zones, listen, **kw)
+        if background is not None:
+            background(server)
+        asyncio.run(server.run())
         return 0
     kw["reuseport"] = True
     pids = []
@@ -483,13 +505,15 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, **kw) -> i
         pid = os.fork()
         if pid == 0:
             try:
-                zones = Zones(specs)
+                zones = Zones(specs, mirrored)
                 asyncio.run(Server(zones, listen, **kw).run())
                 os._exit(0)
             except BaseException:
                 log.exception("worker failed")
                 os._exit(1)
         pids.append(pid)
+    if background is not None:
+        background(None)
 
     def forward(sig, _frame):
         for p in pids:

@@ -238,3 +238,64 @@ def test_subzone_served_as_zone_falls_back(tmp_path):
     fast = _dnsfast.FastPath(table)
     assert "bl.test" not in fast.zone_names
     assert fast.answer(build_query(1, 0, b"2.0.0.127.bl.test", 1)) is None
+
+
+class _Zones:
+    def __init__(self, table, fast):
+        self.table, self.fast = table, fast
+
+
+def test_udp_loop_batches_swaps_and_stops(tmp_path):
+    """The recvmmsg/sendmmsg loop: fast answers and slow-path answers identical to
+    respond(), a swapped FastPath is used for the next batch, stop() ends it quickly."""
+    import socket
+    import threading
+
+    z = tmp_path / "z"
+    z.write_text("$SOA 3600 bl.test hm.bl.test 1 3600 900 604800 300\n127.0.0.2 :2:old $\n")
+    t1 = ZoneTable(Zone.from_specs([f"bl.test:ip4set:{z}"]))
+    z2 = tmp_path / "z2"
+    z2.write_text("$SOA 3600 bl.test hm.bl.test 2 3600 900 604800 300\n127.0.0.3 :3:new $\n")
+    t2 = ZoneTable(Zone.from_specs([f"bl.test:ip4set:{z2}"]))
+    zones = _Zones(t1, _dnsfast.FastPath(t1))
+    slow_calls = []
+
+    def slow(data):
+        slow_calls.append(data)
+        return respond(data, zones.table)
+
+    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 100_000))
+    loop = _dnsfast.UdpLoop(srv.fileno(), zones, slow)
+    th = threading.Thread(target=loop.run, daemon=True)
+    th.start()
+    cli = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    cli.settimeout(3)
+    addr = srv.getsockname()
+    try:
+        def ask_many(qs):
+            for q in qs:
+                cli.sendto(q, addr)
+            got = {}
+            for _ in qs:
+                r = cli.recv(4096)
+                got[r[:2]] = r
+            return [got[q[:2]] for q in qs]
+
+        qs = [build_query(i, 1, f"{2 + i % 2}.0.0.127.bl.test".encode(), 16) for i in range(50)]
+        qs.append(build_query(999, 0, b"bl.test", 6))  # apex SOA: the slow path
+        replies = ask_many(qs)
+        assert replies == [respond(q, t1) for q in qs]
+        assert len(slow_calls) == 1 and loop.fast_answers == 50
+        zones.table, zones.fast = t2, _dnsfast.FastPath(t2)
+        replies = ask_many(qs)
+        assert replies == [respond(q, t2) for q in qs]
+        assert b"new 127.0.0.3" in replies[1]
+        assert loop.fast_answers == 100
+    finally:
+        loop.stop()
+        th.join(2)
+        assert not th.is_alive()
+        srv.close()
+        cli.close()
