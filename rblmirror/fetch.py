@@ -234,3 +234,45 @@ def rollback(src: SourceConfig, state_dir: str, to: str | None = None) -> tuple[
         sd.save_state(st)
         log.warning("%s: rolled back from %s to %s", src.name, frm, to)
         return frm, to
+
+
+class Scheduler:
+    """The fetch schedule of `rblmirror serve`: a daemon thread fetching each source when
+    it is due (the same rules, lock and state as `rblmirror fetch`)."""
+
+    def __init__(self, cfg: Config, state_dir: str, max_sleep: float = 30.0):
+        import threading
+        self.sources = list(cfg.sources.values())
+        self.state_dir = state_dir
+        self.max_sleep = max_sleep
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fetch", daemon=True)
+
+    def start(self) -> Scheduler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run_once(self, now=time.time) -> float:
+        """Fetch what is due; return the seconds until the next source is due."""
+        wait = self.max_sleep
+        for src in self.sources:
+            if self._stop.is_set():
+                break
+            try:
+                st = SourceDir(self.state_dir, src.name).load_state()
+                if st.next_due is None or now() >= st.next_due:
+                    out = fetch_source(src, self.state_dir)
+                    (log.info if out.ok else log.warning)("%s", out.line())
+                    st = out.state or st
+                if st.next_due is not None:
+                    wait = min(wait, st.next_due - now())
+            except Exception:  # keep the schedule alive whatever one source does
+                log.exception("%s: fetch failed", src.name)
+        return max(1.0, wait)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._stop.wait(self.run_once())

@@ -8,6 +8,7 @@ import click
 
 from ..config import load_config
 from .common import library_errors, zone_options, zone_specs_from
+from .sources import mirror_options, mirror_setup
 
 
 @click.command("serve")
@@ -19,8 +20,9 @@ from .common import library_errors, zone_options, zone_specs_from
               help="Worker processes sharing the sockets (SO_REUSEPORT). Default: the "
                    "config's [server] workers, else 1.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@mirror_options
 @library_errors
-def serve(zone_specs, config_path, listen, workers, verbose):
+def serve(zone_specs, config_path, listen, workers, verbose, state_dir, no_fetch, metrics):
     """Answer DNSBL queries for the zones as rbldnsd would (plus TCP, EDNS0 and NODATA for
     empty non-terminals). With no --zone/--config it serves the bundled default zones."""
     from .. import server
@@ -29,7 +31,8 @@ def serve(zone_specs, config_path, listen, workers, verbose):
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
     cfg = load_config(config_path) if (config_path or not zone_specs) else None
     specs = zone_specs_from(zone_specs, config_path)
-    if not specs:
+    mirrored, background = mirror_setup(cfg, state_dir, no_fetch, metrics)
+    if not specs and mirrored is None:
         raise click.UsageError("no zones: give --zone NAME:FORMAT:FILE or --config FILE")
     addrs = list(listen) or (cfg.listen if cfg else ["127.0.0.1:5353"])
     n = workers or (cfg.workers if cfg else 1)
@@ -39,7 +42,7 @@ def serve(zone_specs, config_path, listen, workers, verbose):
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--listen") from None
     try:
-        rc = server.serve(specs, addrs, n)
+        rc = server.serve(specs, addrs, n, mirrored=mirrored, background=background)
     except OSError as e:
         raise click.ClickException(f"cannot listen: {e}") from None
     sys.exit(rc)

@@ -20,3 +20,54 @@ def source_options(f):
 def source_config(config_path: str | None, state_dir: str | None) -> tuple[Config, str]:
     cfg = load_config(config_path)
     return cfg, resolve_state_dir(cfg, state_dir)
+
+
+def mirror_options(f):
+    """serve's options for mirrored sources: --state-dir, --no-fetch, --metrics."""
+    f = click.option("--metrics", "metrics", metavar="ADDR:PORT",
+                     help="Serve Prometheus metrics (sources, zones, query counters) "
+                          "on http://ADDR:PORT/metrics.")(f)
+    f = click.option("--no-fetch", "no_fetch", is_flag=True,
+                     help="Do not fetch the config's sources in the background (serve "
+                          "what `rblmirror fetch` leaves in the state dir).")(f)
+    f = click.option("--state-dir", "state_dir", type=click.Path(file_okay=False),
+                     help="Where fetched snapshots live (default: $RBLMIRROR_STATE_DIR, "
+                          "the config's state_dir, /var/lib/rblmirror).")(f)
+    return f
+
+
+def mirror_setup(cfg: Config | None, state_dir: str | None, no_fetch: bool,
+                 metrics: str | None):
+    """(MirroredZones or None, background(server) callable or None) for server.serve."""
+    import logging
+
+    if cfg is None:
+        if metrics:
+            raise click.UsageError("--metrics needs the config (give --config)")
+        return None, None
+    sdir = resolve_state_dir(cfg, state_dir)
+    mirrored = None
+    if any(z.sources for z in cfg.zones):
+        from ..sourcezone import MirroredZones
+        mirrored = MirroredZones(cfg, sdir)
+    if metrics:
+        from ..server import parse_listen
+        try:
+            parse_listen(metrics)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--metrics") from None
+    fetch = bool(cfg.sources) and not no_fetch
+
+    def background(server) -> None:
+        log = logging.getLogger("rblmirror.serve")
+        if fetch:
+            from ..fetch import Scheduler
+            Scheduler(cfg, sdir).start()
+            log.info("fetching %s in the background (state dir %s)",
+                     ", ".join(cfg.sources), sdir)
+        if metrics:
+            from .. import metrics as m
+            m.start(metrics, cfg, sdir, server)
+            log.info("metrics on http://%s/metrics", metrics)
+
+    return mirrored, (background if fetch or metrics else None)

@@ -1,0 +1,100 @@
+"""Prometheus metrics for `rblmirror serve --metrics ADDR:PORT`: each source's state (read
+from the state files at scrape time), each mirrored zone's, and the server's counters."""
+from __future__ import annotations
+
+import time
+
+from .config import Config
+from .state import STATES
+from .status import source_report, zone_report
+
+COUNTERS = ("queries", "listed", "not_listed", "refused", "errors", "bytes")
+
+
+class Collector:
+    def __init__(self, cfg: Config, state_dir: str, server=None):
+        self.cfg = cfg
+        self.state_dir = state_dir
+        self.server = server
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        now = time.time()
+        sources = source_report(self.cfg, self.state_dir, now)
+        g = {}
+
+        def gauge(name, doc, labels=("source",)):
+            g[name] = GaugeMetricFamily(f"rblmirror_{name}", doc, labels=list(labels))
+            return g[name]
+
+        state = gauge("source_state", "1 for the source's current state",
+                      ("source", "state"))
+        fields = [
+            ("source_last_attempt_timestamp_seconds", "last_attempt", "Last fetch attempt"),
+            ("source_last_success_timestamp_seconds", "last_success",
+             "Last fetch that got good data (new or unchanged)"),
+            ("source_age_seconds", "age", "Seconds since the last success"),
+            ("source_max_age_seconds", "max_age", "Older than this is stale"),
+            ("source_entries", "entries", "Entries in the current snapshot"),
+            ("source_serial", "serial", "$SOA serial of the current snapshot"),
+            ("source_consecutive_failures", "failures", "Failed or rejected attempts in a row"),
+            ("source_next_fetch_timestamp_seconds", "next_due", "When the next fetch is due"),
+            ("source_last_transfer_bytes", "bytes_received", "Bytes received last time"),
+        ]
+        fams = [(gauge(n, doc), key) for n, key, doc in fields]
+        for s in sources:
+            for st in STATES:
+                state.add_metric([s["source"], st], 1.0 if s["state"] == st else 0.0)
+            for fam, key in fams:
+                if s[key] is not None:
+                    fam.add_metric([s["source"]], float(s[key]))
+        yield state
+        for fam, _ in fams:
+            yield fam
+        zstate = GaugeMetricFamily("rblmirror_zone_servfail",
+                                   "1 when the zone answers SERVFAIL (stale or no data)",
+                                   labels=["zone"])
+        zentries = GaugeMetricFamily("rblmirror_zone_entries",
+                                     "Entries of the zone's mirrored snapshots", labels=["zone"])
+        for z in zone_report(self.cfg, sources):
+            if z["state"] == "local":
+                continue
+            zstate.add_metric([z["zone"]], 1.0 if z["answers"] == "SERVFAIL" else 0.0)
+            zentries.add_metric([z["zone"]], float(z["entries"] or 0))
+        yield zstate
+        yield zentries
+        if self.server is not None:
+            yield from self._counters(CounterMetricFamily, GaugeMetricFamily)
+
+    def _counters(self, CounterMetricFamily, GaugeMetricFamily):
+        snap = self.server.counters.snapshot()
+        fast = self.server.zones.fast
+        if fast is not None:
+            for z, c in fast.counters().items():
+                d = snap.setdefault(z, dict.fromkeys(COUNTERS, 0))
+                for k, v in c.items():
+                    d[k] = d.get(k, 0) + v
+        fams = {k: CounterMetricFamily(f"rblmirror_dns_{k}" if k != "bytes" else
+                                       "rblmirror_dns_response_bytes",
+                                       f"DNS {k.replace('_', ' ')} per zone ('*': no zone)",
+                                       labels=["zone"]) for k in COUNTERS}
+        for zone, c in snap.items():
+            for k in COUNTERS:
+                fams[k].add_metric([zone], float(c.get(k, 0)))
+        yield from fams.values()
+        gen = GaugeMetricFamily("rblmirror_zones_generation",
+                                "Zone table loads so far (1 + reloads)")
+        gen.add_metric([], float(self.server.zones.generation))
+        yield gen
+
+
+def start(addr: str, cfg: Config, state_dir: str, server=None):
+    """Serve /metrics on ADDR:PORT in a daemon thread; returns the HTTP server."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from .server import parse_listen
+    host, port = parse_listen(addr)
+    registry = CollectorRegistry()
+    registry.register(Collector(cfg, state_dir, server))
+    return start_http_server(port, addr=host, registry=registry)

@@ -1,0 +1,165 @@
+"""Zones backed by mirrored sources: each loads its sources' `current` snapshots (by mmap,
+so worker processes share the pages) and knows when its data turns stale.
+
+A zone answers SERVFAIL (the RFC 5782 test points excepted, answered from the bundled
+test data) when
+- one of its sources has no snapshot yet (never fetched successfully): there is no data,
+  whatever on_stale says; or
+- on_stale = "servfail" and a source's last success is older than its max_age.
+With on_stale = "serve" a stale zone keeps answering from its last good data.
+
+Staleness needs no reload: the zone's prepared `expires` is set to the moment it turns
+stale, which makes the compiled fast path hand its queries to the reference path, where
+SourceZone.answer decides. A new snapshot or a new success time changes the watched
+state, and the server reloads.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from functools import lru_cache
+
+from .config import BUNDLED_CONFIG, Config
+from .dataset import Dataset
+from .state import SourceDir
+from .zone import SERVFAIL, Answer, Zone, ZoneSpec, _Prepared
+
+log = logging.getLogger("rblmirror.sourcezone")
+
+_IP4_POINTS = {("2", "0", "0", "127"), ("1", "0", "0", "127")}
+_IP6_POINTS = {tuple("%x" % n for n in (last, 0, 0, 0, 0, 0, 15, 7, 15, 15, 15, 15)) +
+               ("0",) * 20 for last in (1, 2)}
+_NAME_POINTS = {("test",), ("invalid",)}
+
+
+def is_test_point(labels: list[str]) -> bool:
+    t = tuple(x.lower() for x in labels)
+    return t in _IP4_POINTS or t in _IP6_POINTS or t in _NAME_POINTS
+
+
+@lru_cache(maxsize=None)
+def _test_zone(names: bool) -> Zone:
+    """The RFC 5782 test data bundled in zones/ (IPv4 + IPv6, or names)."""
+    d = os.path.dirname(BUNDLED_CONFIG)
+    if names:
+        specs = [ZoneSpec("rfc5782.test", "dnset", (os.path.join(d, "rfc5782-names.zone"),))]
+    else:
+        specs = [ZoneSpec("rfc5782.test", "ip4set", (os.path.join(d, "rfc5782-ip4.zone"),)),
+                 ZoneSpec("rfc5782.test", "ip6trie", (os.path.join(d, "rfc5782-ip6.zone"),))]
+    return Zone.from_specs(specs)[0]
+
+
+class SourceZone(Zone):
+    """A zone with datasets from mirrored sources (and possibly local files)."""
+
+    #: when the zone turns stale (on_stale="servfail" only; None: never)
+    stale_at: float | None = None
+    #: sources without a snapshot: the zone has no data to serve
+    missing: tuple[str, ...] = ()
+    on_stale: str = "servfail"
+    names_zone: bool = False
+
+    def failing(self, now: float | None = None) -> bool:
+        if self.missing:
+            return True
+        return self.stale_at is not None and (time.time() if now is None else now) >= \
+            self.stale_at
+
+    def answer(self, qname, qtype: int, *, now: float | None = None,
+               minimal_any: bool = False) -> Answer:
+        if self.failing(now):
+            labels = qname if not isinstance(qname, str) else self._labels(qname)
+            if is_test_point(labels):
+                return _test_zone(self.names_zone).answer(list(labels), qtype, now=now,
+                                                          minimal_any=minimal_any)
+            if labels:  # the apex (SOA/NS) still answers from whatever data there is
+                return Answer(SERVFAIL, aa=False)
+        return super().answer(qname, qtype, now=now, minimal_any=minimal_any)
+
+    def _labels(self, qname: str) -> list[str]:
+        labels = [x for x in qname.rstrip(".").split(".") if x]
+        zl = self.name.split(".")
+        if [x.lower() for x in labels[-len(zl):]] == zl:
+            labels = labels[: -len(zl)]
+        return labels
+
+
+class MirroredZones:
+    """Builds the config's source-backed zones for the server and says when to reload."""
+
+    def __init__(self, cfg: Config, state_dir: str):
+        self.cfg = cfg
+        self.state_dir = state_dir
+        self.zones = [z for z in cfg.zones if z.sources]
+
+    def watched(self) -> tuple:
+        """What a reload depends on: each source's current snapshot and last success."""
+        out = []
+        for name in sorted({s for z in self.zones for s in z.sources}):
+            sd = SourceDir(self.state_dir, name)
+            try:
+                st = os.stat(sd.current)  # follows the link: a swap changes the inode
+                snap = (st.st_ino, st.st_mtime_ns, st.st_size)
+            except OSError:
+                snap = None
+            try:
+                success = sd.load_state().last_success
+            except Exception:  # unreadable state: keep what is loaded
+                success = None
+            out.append((name, snap, success))
+        return tuple(out)
+
+    def merge(self, zones: list[Zone]) -> list[Zone]:
+        """The local zones with the source-backed ones added (a zone with both local
+        files and sources becomes one SourceZone)."""
+        by_name = {z.name: z for z in zones}
+        out = list(zones)
+        for zc in self.zones:
+            local = by_name.get(zc.name)
+            sz = self._build(zc, local)
+            if local is not None:
+                out[out.index(local)] = sz
+            else:
+                out.append(sz)
+        return out
+
+    def _build(self, zc, local: Zone | None) -> SourceZone:
+        z = SourceZone(zc.name)
+        z.on_stale = zc.on_stale
+        if local is not None:
+            z.datasets, z.specs, z.containers = list(local.datasets), list(local.specs), \
+                list(local.containers)
+        missing, stale_at = [], []
+        for name in zc.sources:
+            src = self.cfg.sources[name]
+            sd = SourceDir(self.state_dir, name)
+            path = sd.current_snapshot()
+            if path is None:
+                missing.append(name)
+                continue
+            ds = Dataset.load(os.path.realpath(path))
+            z.add(ds)
+            st = sd.load_state()
+            last = st.last_success if st.last_success is not None else os.path.getmtime(path)
+            stale_at.append(last + src.max_age)
+            age = time.time() - last
+            log.info("zone %s: source %s snapshot %s, %d entries, age %.0fs%s", zc.name, name,
+                     os.path.basename(path), ds.entries, age,
+                     " (STALE)" if age > src.max_age else "")
+        z.missing = tuple(missing)
+        z.names_zone = z.is_names
+        if missing:
+            log.warning("zone %s: source(s) %s not fetched yet (rblmirror fetch %s): "
+                        "answering SERVFAIL except the RFC 5782 test points", zc.name,
+                        ", ".join(missing), " ".join(missing))
+        if zc.on_stale == "servfail" and stale_at:
+            z.stale_at = min(stale_at)
+        # the fast path hands a zone's queries to the reference path from `expires` on
+        p = _Prepared(z)
+        if z.missing:
+            p.expires = 1.0
+        elif z.stale_at is not None:
+            p.expires = min(p.expires, z.stale_at) if p.expires else z.stale_at
+        z.__dict__["_prepared"] = (len(z.datasets), p)
+        return z

@@ -1,0 +1,168 @@
+"""`rblmirror serve` with mirrored sources: background fetch from a real rsync daemon,
+reload on a new snapshot, old data kept when upstream fails, staleness (SERVFAIL or
+serve, RFC 5782 test points still answered), never-fetched zones, Prometheus metrics."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import dnslib
+import pytest
+
+from rblmirror.dataset import Dataset
+from rsyncd import Rsyncd, free_tcp_port
+from test_fetch_support import cli, copy_feed, status_json, write_config
+from test_server_support import Serve
+
+FEED = "psbl.txt"
+NOERROR, SERVFAIL, NXDOMAIN = 0, 2, 3
+
+
+def rev(ip: str, zone: str) -> str:
+    return ".".join(reversed(ip.split("."))) + "." + zone
+
+
+def serve(tmp_path, cfg, *extra) -> Serve:
+    probe = tmp_path / "probe.zone"
+    probe.write_text("192.0.2.1\n")
+    return Serve([f"probe.test:ip4set:{probe}"], extra=["--config", str(cfg), *extra],
+                 log_dir=tmp_path).start()
+
+
+def until(pred, timeout=15.0, step=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def rcode(s: Serve, name: str, qtype="A") -> int:
+    return s.query(name, qtype).header.rcode
+
+
+def a_of(s: Serve, name: str) -> list[str]:
+    return sorted(str(r.rdata) for r in s.query(name, "A").rr)
+
+
+def test_serve_fetches_in_background_and_reloads(tmp_path):
+    d = Rsyncd(tmp_path / "upstream")
+    up = copy_feed(FEED, d.folder / FEED)
+    d.start()
+    cfg = write_config(tmp_path, [{"name": "psbl", "url": d.url(FEED), "format": "plain",
+                                   "min_interval": "1s", "max_age": "1h"}],
+                       [{"name": "psbl.mirror.test", "datasets": ["psbl"]}])
+    listed = up.read_text().split()[0]
+    s = serve(tmp_path, cfg)
+    try:
+        # the first background fetch lands and the server reloads it
+        assert until(lambda: rcode(s, rev(listed, "psbl.mirror.test")) == NOERROR), s.log
+        assert a_of(s, rev(listed, "psbl.mirror.test")) == ["127.0.0.2"]
+        assert rcode(s, rev("198.51.100.7", "psbl.mirror.test")) == NXDOMAIN
+        # upstream changes: one address removed, one added
+        up.write_text(up.read_text().replace(f"{listed}\n", "", 1) + "198.51.100.7\n")
+        assert Dataset.from_file(up, "plain").lookup(listed) == ()
+        assert until(lambda: rcode(s, rev("198.51.100.7", "psbl.mirror.test")) == NOERROR), \
+            s.log
+        assert rcode(s, rev(listed, "psbl.mirror.test")) == NXDOMAIN
+        # upstream dies: the old data is still served, status says failing
+        d.kill()
+        assert until(lambda: status_json(cfg)["sources"][0]["state"] == "failing"), s.log
+        assert a_of(s, rev("198.51.100.7", "psbl.mirror.test")) == ["127.0.0.2"]
+        assert "failed: rsync exit" in s.log
+    finally:
+        s.stop()
+        d.stop()
+
+
+@pytest.mark.parametrize("on_stale", ["servfail", "serve"])
+def test_staleness(tmp_path, on_stale):
+    up = copy_feed(FEED, tmp_path / "up" / FEED)
+    cfg = write_config(tmp_path, [{"name": "psbl", "url": str(up), "format": "plain",
+                                   "min_interval": "0s", "max_age": "3s"}],
+                       [{"name": "psbl.mirror.test", "datasets": ["psbl"],
+                         "on_stale": on_stale}])
+    assert cli("fetch", "--config", str(cfg))[0] == 0
+    listed = up.read_text().split()[0]
+    q = rev(listed, "psbl.mirror.test")
+    s = serve(tmp_path, cfg, "--no-fetch")
+    try:
+        assert rcode(s, q) == NOERROR and a_of(s, q) == ["127.0.0.2"]
+        assert until(lambda: status_json(cfg)["sources"][0]["state"] == "stale", 6)
+        if on_stale == "servfail":
+            assert until(lambda: rcode(s, q) == SERVFAIL, 3), s.log
+            assert rcode(s, q, "TXT") == SERVFAIL
+            assert rcode(s, rev("198.51.100.9", "psbl.mirror.test")) == SERVFAIL
+            # RFC 5782 test points keep answering
+            assert a_of(s, "2.0.0.127.psbl.mirror.test") == ["127.0.0.2"]
+            assert rcode(s, "1.0.0.127.psbl.mirror.test") == NXDOMAIN
+            v6 = ".".join("200000f7ffff" + "0" * 20) + ".psbl.mirror.test"
+            assert a_of(s, v6) == ["127.0.0.2"]
+            # a successful fetch (unchanged data) makes it fresh again: reload, answers
+            code, out, _ = cli("fetch", "--config", str(cfg))
+            assert code == 0 and "unchanged" in out
+            assert until(lambda: rcode(s, q) == NOERROR, 5), s.log
+        else:
+            time.sleep(0.5)
+            assert rcode(s, q) == NOERROR and a_of(s, q) == ["127.0.0.2"]
+            assert status_json(cfg)["zones"][0]["answers"] == "data"
+        assert rcode(s, "1.2.0.192.probe.test") == NOERROR  # local zones unaffected
+    finally:
+        s.stop()
+
+
+def test_never_fetched_source_offline(tmp_path):
+    port = free_tcp_port()  # nothing listens there
+    cfg = write_config(tmp_path, [{"name": "gone", "url": f"rsync://127.0.0.1:{port}/m/x.txt",
+                                   "format": "plain", "min_interval": "1h"}],
+                       [{"name": "gone.mirror.test", "datasets": ["gone"],
+                         "on_stale": "serve"}])
+    s = serve(tmp_path, cfg)
+    try:
+        assert rcode(s, "1.2.0.192.probe.test") == NOERROR  # serving needs no fetch
+        assert rcode(s, "9.2.0.192.gone.mirror.test") == SERVFAIL
+        assert a_of(s, "2.0.0.127.gone.mirror.test") == ["127.0.0.2"]
+        assert "gone.mirror.test: source(s) gone not fetched yet" in s.log
+        assert until(lambda: status_json(cfg)["sources"][0]["state"] == "failing")
+        assert rcode(s, "9.2.0.192.gone.mirror.test") == SERVFAIL
+    finally:
+        s.stop()
+
+
+def test_metrics(tmp_path):
+    prometheus_client = pytest.importorskip("prometheus_client")
+    from prometheus_client.parser import text_string_to_metric_families
+    up = copy_feed(FEED, tmp_path / "up" / FEED)
+    cfg = write_config(tmp_path, [{"name": "psbl", "url": str(up), "format": "plain",
+                                   "min_interval": "1h"}],
+                       [{"name": "psbl.mirror.test", "datasets": ["psbl"]}])
+    assert cli("fetch", "--config", str(cfg))[0] == 0
+    mport = free_tcp_port()
+    s = serve(tmp_path, cfg, "--no-fetch", "--metrics", f"127.0.0.1:{mport}")
+    listed = up.read_text().split()[0]
+    try:
+        for _ in range(5):
+            assert rcode(s, rev(listed, "psbl.mirror.test")) == NOERROR
+        for _ in range(3):
+            assert rcode(s, rev("198.51.100.9", "psbl.mirror.test")) == NXDOMAIN
+        text = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5).read()
+    finally:
+        s.stop()
+    samples = {(x.name, tuple(sorted(x.labels.items()))): x.value
+               for fam in text_string_to_metric_families(text.decode())
+               for x in fam.samples}
+    st = status_json(cfg)["sources"][0]
+    src = (("source", "psbl"),)
+    assert samples[("rblmirror_source_state", (("source", "psbl"), ("state", "fresh")))] == 1
+    assert samples[("rblmirror_source_state", (("source", "psbl"), ("state", "stale")))] == 0
+    assert samples[("rblmirror_source_entries", src)] == st["entries"]
+    assert samples[("rblmirror_source_last_success_timestamp_seconds", src)] == \
+        st["last_success"]
+    zone = (("zone", "psbl.mirror.test"),)
+    assert samples[("rblmirror_zone_servfail", zone)] == 0
+    assert samples[("rblmirror_dns_queries_total", zone)] == 8
+    assert samples[("rblmirror_dns_listed_total", zone)] == 5
+    assert samples[("rblmirror_dns_not_listed_total", zone)] == 3
