@@ -42,6 +42,8 @@ cdef extern from "<sys/socket.h>" nogil:
 cdef extern from "<errno.h>" nogil:
     int errno
     int EINTR
+    int EBADF
+    int ENOTSOCK
 
 DEF MAXZ_WIRE = 256
 DEF MAX_RR = 256
@@ -725,7 +727,9 @@ cdef class UdpLoop:
                         rmsg[i].msg_hdr.msg_iovlen = 1
                     r = recvmmsg(self.fd, rmsg, BATCH, MSG_WAITFORONE, NULL)
                 if r <= 0:
-                    continue  # timeout (to look at the stop flag), EINTR, or a closed socket
+                    if r < 0 and (errno == EBADF or errno == ENOTSOCK):
+                        break  # the socket was closed under us
+                    continue  # timeout (to look at the stop flag) or EINTR
                 if self.stopping:
                     break
                 fast = self.zones.fast
