@@ -14,6 +14,9 @@ extensions = [
     Extension("rblmirror._loader", ["ext/loader.pyx"], include_dirs=[numpy.get_include()],
               define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
               extra_compile_args=["-O3"]),
+    Extension("rblmirror._scan", ["ext/scan.pyx"], include_dirs=[numpy.get_include()],
+              define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+              extra_compile_args=["-O3"]),
     Extension("rblmirror._dnsfast", ["ext/dnsfast.pyx"], include_dirs=[numpy.get_include()], define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")], extra_compile_args=["-O3"]),
 ]
 
