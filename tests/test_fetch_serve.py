@@ -166,3 +166,59 @@ def test_metrics(tmp_path):
     assert samples[("rblmirror_dns_queries_total", zone)] == 8
     assert samples[("rblmirror_dns_listed_total", zone)] == 5
     assert samples[("rblmirror_dns_not_listed_total", zone)] == 3
+
+
+def test_reload_during_load_loses_no_query(tmp_path):
+    """dnsperf against serve while a fetch swaps in a 1M-entry snapshot (0.5M before):
+    0 queries lost."""
+    import random
+    import re
+    import shutil
+    import subprocess
+    from rbldnsd_oracle import require_tool
+    require_tool("dnsperf")
+    rng = random.Random(4)
+    ips = list({rng.randrange(1 << 24, 0xDF000000) for _ in range(1_000_000)})
+    text = lambda xs: "".join(f"{x >> 24}.{x >> 16 & 255}.{x >> 8 & 255}.{x & 255}\n"
+                              for x in xs)
+    d = Rsyncd(tmp_path / "upstream")
+    up = d.folder / "big.txt"
+    half = len(ips) // 2
+    up.write_text(text(ips[:half]))
+    d.start()
+    cfg = write_config(tmp_path, [{"name": "big", "url": d.url("big.txt"), "format": "plain",
+                                   "min_interval": "1h"}],
+                       [{"name": "big.mirror.test", "datasets": ["big"]}])
+    assert cli("fetch", "--config", str(cfg))[0] == 0
+    qfile = tmp_path / "queries.txt"
+    names = [rev(text([x]).strip(), "big.mirror.test") for x in ips[:1000]]
+    names += [rev(f"192.0.2.{i}", "big.mirror.test") for i in range(1, 200)]
+    qfile.write_text("".join(f"{n} A\n" for n in names))
+    s = serve(tmp_path, cfg, "--no-fetch")
+    try:
+        perf = subprocess.Popen(["dnsperf", "-s", "127.0.0.1", "-p", str(s.port), "-d",
+                                 str(qfile), "-l", "8", "-c", "2", "-q", "100", "-t", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        t0 = time.monotonic()
+        time.sleep(1.0)
+        up.write_text(text(ips))  # twice the entries
+        code, out, _ = cli("fetch", "--force", "--config", str(cfg))
+        assert code == 0 and f"{len(ips)} entries (was {half})" in out, out
+        # the swap, and the reload (polled each second), fall inside dnsperf's 8 s
+        fetched = time.monotonic() - t0
+        assert fetched < 6.5
+        assert until(lambda: "reloaded (file changed)" in s.log, 1.4), s.log
+        reloaded = time.monotonic() - t0
+        assert reloaded < 7.9
+        report = perf.communicate(timeout=60)[0]
+        last = text([ips[-1]]).strip()
+        assert a_of(s, rev(last, "big.mirror.test")) == ["127.0.0.2"]
+    finally:
+        s.stop()
+        d.stop()
+    got = {k: int(re.search(rx, report).group(1)) for k, rx in
+           {"sent": r"Queries sent:\s+(\d+)", "completed": r"Queries completed:\s+(\d+)",
+            "lost": r"Queries lost:\s+(\d+)"}.items()}
+    print(f"dnsperf during the swap: {got}; fetch done at {fetched:.1f}s, reloaded by "
+          f"{reloaded:.1f}s of 8s")
+    assert got["sent"] > 1000 and got["lost"] == 0 and got["completed"] == got["sent"], report
