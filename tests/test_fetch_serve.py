@@ -222,3 +222,25 @@ def test_reload_during_load_loses_no_query(tmp_path):
     print(f"dnsperf during the swap: {got}; fetch done at {fetched:.1f}s, reloaded by "
           f"{reloaded:.1f}s of 8s")
     assert got["sent"] > 1000 and got["lost"] == 0 and got["completed"] == got["sent"], report
+
+
+def test_two_workers_serve_the_snapshot_and_stop_on_sigterm(tmp_path):
+    up = copy_feed(FEED, tmp_path / "up" / FEED)
+    cfg = write_config(tmp_path, [{"name": "psbl", "url": str(up), "format": "plain",
+                                   "min_interval": "1h"}],
+                       [{"name": "psbl.mirror.test", "datasets": ["psbl"]}])
+    assert cli("fetch", "--config", str(cfg))[0] == 0
+    probe = tmp_path / "probe.zone"
+    probe.write_text("192.0.2.1\n")
+    s = Serve([f"probe.test:ip4set:{probe}"], workers=2, log_dir=tmp_path,
+              extra=["--config", str(cfg), "--metrics", f"127.0.0.1:{free_tcp_port()}"]).start()
+    listed = up.read_text().split()[0]
+    try:
+        for _ in range(20):  # SO_REUSEPORT spreads these over both workers
+            assert a_of(s, rev(listed, "psbl.mirror.test")) == ["127.0.0.2"]
+        # the fetch thread runs in the parent; it must not swallow SIGTERM
+    finally:
+        t0 = time.monotonic()
+        rc = s.stop()
+    assert rc == 0 and time.monotonic() - t0 < 5, s.log
+    assert s.log.count("source psbl snapshot") == 2  # each worker mapped the snapshot

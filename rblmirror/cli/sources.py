@@ -59,6 +59,17 @@ def mirror_setup(cfg: Config | None, state_dir: str | None, no_fetch: bool,
     fetch = bool(cfg.sources) and not no_fetch
 
     def background(server) -> None:
+        # threads inherit this mask: signals stay with the main thread (with several
+        # workers it sits in waitpid() and must see SIGTERM to forward it)
+        import signal
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT,
+                                                        signal.SIGHUP, signal.SIGUSR1})
+        try:
+            _start(server)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    def _start(server) -> None:
         log = logging.getLogger("rblmirror.serve")
         if fetch:
             from ..fetch import Scheduler
