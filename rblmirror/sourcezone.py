@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from .config import BUNDLED_CONFIG, Config
 from .dataset import Dataset
+from .errors import SnapshotError
 from .state import SourceDir
 from .zone import SERVFAIL, Answer, Zone, ZoneSpec, _Prepared
 
@@ -138,7 +139,14 @@ class MirroredZones:
             if path is None:
                 missing.append(name)
                 continue
-            ds = Dataset.load(os.path.realpath(path))
+            try:
+                ds = Dataset.load(os.path.realpath(path))
+            except (SnapshotError, OSError) as e:
+                log.error("zone %s: source %s: cannot open snapshot %s (%s); "
+                          "`rblmirror rollback %s` returns to the previous one", zc.name,
+                          name, path, e, name)
+                missing.append(name)
+                continue
             z.add(ds)
             st = sd.load_state()
             last = st.last_success if st.last_success is not None else os.path.getmtime(path)

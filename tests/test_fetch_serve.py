@@ -244,3 +244,20 @@ def test_two_workers_serve_the_snapshot_and_stop_on_sigterm(tmp_path):
         rc = s.stop()
     assert rc == 0 and time.monotonic() - t0 < 5, s.log
     assert s.log.count("source psbl snapshot") == 2  # each worker mapped the snapshot
+
+
+def test_corrupt_snapshot_is_not_served(tmp_path):
+    up = copy_feed(FEED, tmp_path / "up" / FEED)
+    cfg = write_config(tmp_path, [{"name": "psbl", "url": str(up), "format": "plain",
+                                   "min_interval": "1h"}],
+                       [{"name": "psbl.mirror.test", "datasets": ["psbl"]}])
+    assert cli("fetch", "--config", str(cfg))[0] == 0
+    snap = tmp_path / "state/psbl/current"
+    snap.resolve().write_bytes(snap.resolve().read_bytes()[:1000])  # damaged on disk
+    s = serve(tmp_path, cfg, "--no-fetch")
+    try:
+        assert rcode(s, "1.2.0.192.probe.test") == NOERROR
+        assert rcode(s, rev(up.read_text().split()[0], "psbl.mirror.test")) == SERVFAIL
+        assert "cannot open snapshot" in s.log and "rblmirror rollback psbl" in s.log
+    finally:
+        s.stop()
