@@ -264,7 +264,7 @@ class Scheduler:
             try:
                 st = SourceDir(self.state_dir, src.name).load_state()
                 if st.next_due is None or now() >= st.next_due:
-                    out = fetch_source(src, self.state_dir)
+                    out = fetch_source(src, self.state_dir, now=now)
                     (log.info if out.ok else log.warning)("%s", out.line())
                     st = out.state or st
                 if st.next_due is not None:
