@@ -314,6 +314,8 @@ def _ip_prefix_listed(dss: list[Dataset], labels: list[str]) -> bool:
         for ds in dss:
             if not ds.is_names and ds.has_entries_under(addr.V4, pfx, bits):
                 return True
+    if n == 4 and all(addr._is_octet(x) for x in labels):
+        return False  # a complete IPv4 name (even "2.0.0.2") is never a partial IPv6 one
     if 0 < n < 32 and all(len(x) == 1 and x in addr._NIBBLES for x in labels):
         v = 0
         for x in reversed(labels):

@@ -279,12 +279,15 @@ def _names():
         ("x.sub.c.test", "A"), ("c.test", "NS"), ("c.test", "SOA"),
         ("2.0.0.127.exp.test", "A"), ("exp.test", "SOA"), ("2.0.0.127.nosoa.test", "A"),
         ("1.0.0.127.nosoa.test", "A"), ("nosoa.test", "SOA"), ("nosoa.test", "NS"),
-        ("nosoa.test", "A"),
+        ("nosoa.test", "A"), ("2.0.0.2.bl.test", "A"), ("0.0.0.0.bl.test", "TXT"),
+        ("1.1.1.1.bl.test", "A"),
     ]
 
 
 def _is_partial_ip(name: str, zone: str) -> bool:
     rel = name.lower()[: -len(zone) - 1].split(".")
+    if len(rel) == 4 and all(x.isdigit() and len(x) <= 3 and int(x) <= 255 for x in rel):
+        return False  # a complete IPv4 name, even one of single digits
     return (len(rel) < 4 and all(x.isdigit() for x in rel)) or \
         (len(rel) < 32 and all(len(x) == 1 and x in "0123456789abcdef" for x in rel))
 
