@@ -300,13 +300,14 @@ def parse_chunk(const unsigned char[::1] buf not None, bint final=True, bint ext
     """Parse the complete lines of buf (every line when final, else up to the last
     newline).
 
+    In line mode a '#' starts a comment (a whole line, or after the address).
     Returns a dict: consumed (bytes used), lines, skipped (blank and '#' lines; in
     extract mode the lines without an address), bad (lines that are not one address;
     never in extract mode), bad_samples [(line index, bytes)] (at most max_bad), and
     the arrays fam (uint8: 4 or 6), v4 (uint32), hi, lo (uint64: IPv6 halves), line
     (uint32: the index of the line each address came from, 0-based in this chunk).
     """
-    cdef Py_ssize_t n = buf.shape[0], pos = 0, end, eol, s, e, consumed
+    cdef Py_ssize_t n = buf.shape[0], pos = 0, end, eol, s, e, k, consumed
     cdef const unsigned char* p = &buf[0] if n else NULL
     cdef uint32_t line = 0
     cdef Py_ssize_t skipped = 0, bad = 0
@@ -332,6 +333,14 @@ def parse_chunk(const unsigned char[::1] buf not None, bint final=True, bint ext
                 s += 1
             while e > s and _ws(p[e - 1]):
                 e -= 1
+            if s < e and p[s] != 35:  # a trailing "# comment" after the address
+                k = s
+                while k < e and p[k] != 35:
+                    k += 1
+                if k < e:
+                    e = k
+                    while e > s and _ws(p[e - 1]):
+                        e -= 1
             if s == e or p[s] == 35:
                 skipped += 1
             elif not _plain_line(p + s, e - s, out, line):
