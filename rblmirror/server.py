@@ -22,10 +22,12 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import struct
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,6 +35,8 @@ from typing import Iterable
 
 from dnslib import A, DNSHeader, DNSLabel, DNSQuestion, DNSRecord, EDNS0, NS, RR, SOA, TXT
 
+from .compile import load_isolated, snapshot_name
+from .dataset import Dataset
 from .zone import (FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, T_A, T_ANY, T_NS, T_SOA,
                    T_TXT, Answer, Zone, ZoneSpec, ZoneTable)
 
@@ -239,8 +243,11 @@ class Zones:
     """The served zone table; reloads build a new table off the serving path and swap
     the reference (atomic in CPython); a failed load keeps the old table."""
 
-    def __init__(self, specs: list[ZoneSpec], mirrored=None):
+    def __init__(self, specs: list[ZoneSpec], mirrored=None, isolated: bool = True):
         self.specs = specs
+        # local dumps are parsed in a child process into snapshots; this process only
+        # maps them, so a reload never holds the GIL for the length of a parse
+        self.workdir = tempfile.mkdtemp(prefix="rblmirror-snap-") if isolated else None
         #: rblmirror.sourcezone.MirroredZones: zones from fetched snapshots (or None)
         self.mirrored = mirrored
         self.state = self._state()
@@ -251,7 +258,7 @@ class Zones:
 
     def _build(self) -> ZoneTable:
         t0 = time.monotonic()
-        zones = Zone.from_specs(self.specs)
+        zones = Zone.from_specs(self.specs, loader=self._load)
         if self.mirrored is not None:
             zones = self.mirrored.merge(zones)
         for z in zones:
@@ -260,6 +267,20 @@ class Zones:
             log.info("zone %s: %d entries", z.name, z.entries)
         log.info("loaded %d zone(s) in %.2fs", len(zones), time.monotonic() - t0)
         return ZoneTable(zones)
+
+    def _load(self, spec: ZoneSpec) -> Dataset:
+        if self.workdir is None:
+            return spec.load()
+        ds = load_isolated(spec.format, spec.files, self.workdir)
+        try:  # the mapping stays valid; nothing is left behind in the folder
+            os.unlink(os.path.join(self.workdir, snapshot_name(spec.format, spec.files)))
+        except OSError:
+            pass
+        return ds
+
+    def close(self) -> None:
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def reload(self, why: str) -> bool:
         with self._lock:
@@ -497,7 +518,10 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrore
         server = Server(zones, listen, **kw)
         if background is not None:
             background(server)
-        asyncio.run(server.run())
+        try:
+            asyncio.run(server.run())
+        finally:
+            zones.close()
         return 0
     kw["reuseport"] = True
     pids = []
@@ -506,7 +530,10 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrore
         if pid == 0:
             try:
                 zones = Zones(specs, mirrored)
-                asyncio.run(Server(zones, listen, **kw).run())
+                try:
+                    asyncio.run(Server(zones, listen, **kw).run())
+                finally:
+                    zones.close()
                 os._exit(0)
             except BaseException:
                 log.exception("worker failed")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from . import addr
 from .dataset import Dataset
@@ -69,13 +69,15 @@ class Zone:
     containers: list[Dataset] = field(default_factory=list)
 
     @classmethod
-    def from_specs(cls, specs: Iterable[ZoneSpec | str]) -> list[Zone]:
-        """Load every spec; specs sharing a name become one zone (order kept)."""
+    def from_specs(cls, specs: Iterable[ZoneSpec | str],
+                   loader: Callable[[ZoneSpec], Dataset] | None = None) -> list[Zone]:
+        """Load every spec (with `loader`, default ZoneSpec.load); specs sharing a name
+        become one zone (order kept)."""
         zones: dict[str, Zone] = {}
         for s in specs:
             spec = s if isinstance(s, ZoneSpec) else ZoneSpec.parse(s)
             z = zones.setdefault(spec.name, cls(spec.name))
-            z.add(spec.load(), spec)
+            z.add(loader(spec) if loader else spec.load(), spec)
         return list(zones.values())
 
     @classmethod
