@@ -33,7 +33,7 @@ from .errors import RblmirrorError
 from .values import TXT_EMIT_MAX, render
 from .zone import Zone
 
-FORMATS = ("table", "csv", "jsonl")
+FORMATS = ("table", "csv", "jsonl", "addresses")
 CHUNK = 4 << 20
 CSV_HEADER = "address,zone,listed,a,txt\n"
 _PH = "\ue000"       # the address placeholder inside a prepared row (a private-use char)
@@ -217,6 +217,8 @@ class Scanner:
         longest address text it holds (a longer one would push a TXT past rbldnsd's
         254-byte cap, which render() applies after substitution). (None, -1) when it
         cannot be prepared (the placeholder itself inside a TXT)."""
+        if fmt == "addresses":  # the listed addresses only, one a line (as grepcidr)
+            return (_PH + "\n" if self._zone_listed[combo].any() else ""), 1 << 30
         out = []
         maxlen = 1 << 30
         cache = self._zone_rows
@@ -341,7 +343,7 @@ class Scanner:
 
     def _emit(self, out: BinaryIO, fam, r, ids, listed_mask, fmt, listed_only) -> None:
         v4, hi, lo = r["v4"], r["hi"], r["lo"]
-        if listed_only:
+        if listed_only or fmt == "addresses":
             sel = np.flatnonzero(listed_mask[ids])
             if not len(sel):
                 return
@@ -425,6 +427,8 @@ def address_texts(fam: np.ndarray, v4: np.ndarray, hi: np.ndarray, lo: np.ndarra
 
 def format_row(row: dict, fmt: str) -> str:
     """One check row as a line of output (with its newline)."""
+    if fmt == "addresses":
+        return f"{row['address']}\n" if row["listed"] else ""
     if fmt == "jsonl":
         return json.dumps(row, ensure_ascii=False) + "\n"
     if fmt == "csv":

@@ -230,6 +230,11 @@ def test_formats_agree_and_listed_only(zones, generated):
             assert f[3] == ",".join(r["a"]) and f[4:] == (["; ".join(r["txt"])] if r["txt"] else [])
     only, _ = scan_rows(zones, path, listed_only=True)
     assert only == [r for r in rows if r["listed"]]
+    out = io.BytesIO()
+    Scanner(zones).scan([path], out, fmt="addresses")
+    listed = [rows[i]["address"] for i in range(0, len(rows), 3)
+              if any(r["listed"] for r in rows[i:i + 3])]
+    assert out.getvalue().decode().splitlines() == listed
 
 
 def test_txt_cap_at_254_bytes_per_address(tmp_path):

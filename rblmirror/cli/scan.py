@@ -45,8 +45,9 @@ class _Progress:
               help="Find every address anywhere in the text (mail logs: Postfix, Exim, ...) "
                    "instead of reading one address per line.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-              help="Output rows: tab-separated as `check` prints them, CSV, or JSON lines "
-                   "with the keys of `check --json`.")
+              help="Output rows: tab-separated as `check` prints them, CSV, JSON lines "
+                   "with the keys of `check --json`, or just the addresses listed by any "
+                   "zone, one a line (as grepcidr prints them).")
 @click.option("--listed-only", is_flag=True, help="Print only the rows of listing zones.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
