@@ -506,7 +506,6 @@ cdef class FastPath:
         free(self.f.pieces)
 
     def __init__(self, table, previous=None):
-        from rblmirror.zone import _zone_prepared
         from rblmirror.values import TXT_EMIT_MAX
         from dnslib import A
         from dnslib.label import DNSBuffer
@@ -539,7 +538,7 @@ cdef class FastPath:
                 zw = _wire([x.encode() for x in zone.name.split(".")], lower=True)
                 if len(zw) >= MAXZ_WIRE - 20:
                     raise ValueError("zone name too long")
-                p = _zone_prepared(zone)
+                p = zone.prepared()
                 zs = {"wire": zw, "ds_first": len(dss), "expires": float(p.expires or 0)}
                 if p.soa_neg is not None:
                     s = p.soa_neg.data

@@ -37,8 +37,9 @@ from dnslib import A, DNSHeader, DNSLabel, DNSQuestion, DNSRecord, EDNS0, NS, RR
 
 from .compile import load_isolated, snapshot_name
 from .dataset import Dataset
-from .zone import (FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, T_A, T_ANY, T_NS, T_SOA,
-                   T_TXT, Answer, Zone, ZoneSpec, ZoneTable)
+from .answer import (FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, T_A, T_ANY, T_NS, T_SOA,
+                     T_TXT, Answer)
+from .zone import Zone, ZoneSpec, ZoneTable
 
 log = logging.getLogger("rblmirror.server")
 

@@ -24,7 +24,8 @@ from .config import BUNDLED_CONFIG, Config
 from .dataset import Dataset
 from .errors import SnapshotError
 from .state import SourceDir
-from .zone import SERVFAIL, Answer, Zone, ZoneSpec, _Prepared
+from .answer import SERVFAIL, Answer, Prepared
+from .zone import Zone, ZoneSpec
 
 log = logging.getLogger("rblmirror.sourcezone")
 
@@ -164,10 +165,9 @@ class MirroredZones:
         if zc.on_stale == "servfail" and stale_at:
             z.stale_at = min(stale_at)
         # the fast path hands a zone's queries to the reference path from `expires` on
-        p = _Prepared(z)
+        p = z.prepared()
         if z.missing:
             p.expires = 1.0
         elif z.stale_at is not None:
             p.expires = min(p.expires, z.stale_at) if p.expires else z.stale_at
-        z.__dict__["_prepared"] = (len(z.datasets), p)
         return z
