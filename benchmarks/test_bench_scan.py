@@ -10,7 +10,6 @@ RBLMIRROR_BENCH_SCAN_LINES overrides the number of lines.
 """
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess

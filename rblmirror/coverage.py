@@ -19,15 +19,11 @@ from pyroaring import BitMap
 
 from . import _scan
 from .dataset import Dataset
-from .errors import RblmirrorError
+from .errors import CorpusError, RblmirrorError
 from .scan import _zone_datasets, ip_zones
 from .zone import Zone
 
 SPACE4 = 1 << 32
-
-
-class CorpusError(RblmirrorError):
-    """cannot read the corpus"""
 
 
 def segments_bitmap(starts: np.ndarray, vals: np.ndarray) -> BitMap:

@@ -31,3 +31,11 @@ class SnapshotError(RblmirrorError):
 
 class ConfigError(RblmirrorError):
     """bad configuration"""
+
+
+class ScanInputError(RblmirrorError):
+    """cannot read the input"""
+
+
+class CorpusError(RblmirrorError):
+    """cannot read the corpus"""

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import _index, _scan
 from .dataset import Dataset
-from .errors import RblmirrorError
+from .errors import ScanInputError, RblmirrorError
 from .values import TXT_EMIT_MAX, render
 from .zone import Zone
 
@@ -40,10 +40,6 @@ _PH = "\ue000"       # the address placeholder inside a prepared row (a private-
 _LONGEST_ADDR = 39    # an IPv6 address in text, at most
 _M32 = np.uint64(0xFFFFFFFF)
 _MISSING = object()
-
-
-class ScanInputError(RblmirrorError):
-    """cannot read the input"""
 
 
 @dataclass

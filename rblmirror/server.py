@@ -37,8 +37,7 @@ from dnslib import A, DNSHeader, DNSLabel, DNSQuestion, DNSRecord, EDNS0, NS, RR
 
 from .compile import load_isolated, snapshot_name
 from .dataset import Dataset
-from .answer import (FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, T_A, T_ANY, T_NS, T_SOA,
-                     T_TXT, Answer)
+from .answer import (FORMERR, NOTIMP, REFUSED, SERVFAIL, T_A, T_ANY, T_NS, T_TXT, Answer)
 from .zone import Zone, ZoneSpec, ZoneTable
 
 log = logging.getLogger("rblmirror.server")

@@ -24,7 +24,7 @@ from .config import BUNDLED_CONFIG, Config
 from .dataset import Dataset
 from .errors import SnapshotError
 from .state import SourceDir
-from .answer import SERVFAIL, Answer, Prepared
+from .answer import SERVFAIL, Answer
 from .zone import Zone, ZoneSpec
 
 log = logging.getLogger("rblmirror.sourcezone")

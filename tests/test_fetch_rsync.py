@@ -1,15 +1,12 @@
 """Fetching from a real `rsync --daemon` on loopback serving copies of the real dumps."""
 from __future__ import annotations
 
-import json
-import os
 import re
 import time
 
 import pytest
 
 from rblmirror.dataset import Dataset
-from rblmirror.state import SourceDir
 from rsyncd import Rsyncd
 from test_fetch_support import (cli, cli_process, copy_feed, served, state, status_json,
                                 write_config)

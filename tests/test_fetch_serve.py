@@ -3,11 +3,9 @@ reload on a new snapshot, old data kept when upstream fails, staleness (SERVFAIL
 serve, RFC 5782 test points still answered), never-fetched zones, Prometheus metrics."""
 from __future__ import annotations
 
-import json
 import time
 import urllib.request
 
-import dnslib
 import pytest
 
 from rblmirror.dataset import Dataset
@@ -133,7 +131,6 @@ def test_never_fetched_source_offline(tmp_path):
 
 
 def test_metrics(tmp_path):
-    prometheus_client = pytest.importorskip("prometheus_client")
     from prometheus_client.parser import text_string_to_metric_families
     up = copy_feed(FEED, tmp_path / "up" / FEED)
     cfg = write_config(tmp_path, [{"name": "psbl", "url": str(up), "format": "plain",
@@ -173,7 +170,6 @@ def test_reload_during_load_loses_no_query(tmp_path):
     0 queries lost."""
     import random
     import re
-    import shutil
     import subprocess
     from rbldnsd_oracle import require_tool
     require_tool("dnsperf")
