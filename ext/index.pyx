@@ -10,6 +10,7 @@ No I/O here: C types in, C types out; rblmirror/index.py is the Python face.
 """
 from libc.stdint cimport uint32_t, int32_t, uint64_t, int64_t
 cimport numpy as cnp
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 import numpy as np
 
 cnp.import_array()
@@ -79,6 +80,20 @@ cdef class Index4:
     cpdef int lookup(self, uint32_t ip):
         """Value id for one address, -1 when not listed."""
         return self.vals[_find4(self.starts, self.bucket, ip)]
+
+    def lookup_text(self, str text not None):
+        """Value id for a dotted quad given as text (blanks around it ignored, leading
+        zeros accepted); -1 when not listed, -2 when the text is not a dotted quad."""
+        cdef Py_ssize_t n
+        cdef const char* p = PyUnicode_AsUTF8AndSize(text, &n)
+        cdef uint32_t ip
+        if not _parse4(<const unsigned char*>p, n, &ip):
+            return -2
+        return self.vals[_find4(self.starts, self.bucket, ip)]
+
+    def __contains__(self, uint32_t ip):
+        """`ip in index`: is the address listed?"""
+        return self.vals[_find4(self.starts, self.bucket, ip)] >= 0
 
     def lookup_many(self, const uint32_t[::1] ips not None, int32_t[::1] out=None):
         """Value ids for an array of addresses (no GIL held while looking up)."""

@@ -209,6 +209,10 @@ class Dataset:
         """Listings for an address (text, int or ipaddress object), TXT rendered; () if none.
 
         Against a dnset a domain name is looked up instead."""
+        if address.__class__ is str and self.format != "dnset" and not self.children:
+            # compiled fast path: a dotted quad that is not listed needs no Python parsing
+            if self.index.v4.lookup_text(address) == -1:
+                return ()
         if self.children:
             out: list[Listing] = []
             for subzones, ch in self.children:
