@@ -278,6 +278,13 @@ class Zones:
             pass
         return ds
 
+    def for_worker(self) -> Zones:
+        """This table in a forked worker: its own folder for the snapshots of its reloads."""
+        if self.workdir is not None:
+            self.workdir = tempfile.mkdtemp(prefix="rblmirror-snap-")
+        self._lock = threading.Lock()
+        return self
+
     def close(self) -> None:
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -524,12 +531,15 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrore
             zones.close()
         return 0
     kw["reuseport"] = True
+    # load once before forking: the workers inherit the same mappings of the same
+    # snapshot files (shared pages); afterwards each worker reloads on its own
+    loaded = Zones(specs, mirrored)
     pids = []
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:
             try:
-                zones = Zones(specs, mirrored)
+                zones = loaded.for_worker()
                 try:
                     asyncio.run(Server(zones, listen, **kw).run())
                 finally:
@@ -560,6 +570,7 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrore
             except InterruptedError:
                 continue
         rc = rc or os.waitstatus_to_exitcode(status)
+    loaded.close()
     return rc
 
 
