@@ -3,6 +3,7 @@ reload on a new snapshot, old data kept when upstream fails, staleness (SERVFAIL
 serve, RFC 5782 test points still answered), never-fetched zones, Prometheus metrics."""
 from __future__ import annotations
 
+import re
 import time
 import urllib.request
 
@@ -169,7 +170,6 @@ def test_reload_during_load_loses_no_query(tmp_path):
     """dnsperf against serve while a fetch swaps in a 1M-entry snapshot (0.5M before):
     0 queries lost."""
     import random
-    import re
     import subprocess
     from rbldnsd_oracle import require_tool
     require_tool("dnsperf")
