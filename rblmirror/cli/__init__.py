@@ -15,7 +15,8 @@ def main():
 
 
 # each command lives in its own module; a command whose module is not there yet is skipped
-for _name in ("check", "scan", "compare", "serve", "fetch", "status", "rollback"):
+for _name in ("check", "scan", "compare", "serve", "fetch", "status", "rollback",
+              "selftest", "snippets"):
     try:
         _mod = importlib.import_module(f".{_name}", __name__)
     except ModuleNotFoundError as _e:

@@ -1,0 +1,266 @@
+"""Configuration lines for the programs that consume our zones: Postfix (smtpd and
+postscreen), unbound, SpamAssassin, Exim and rspamd.
+
+    infos = zone_infos(config_path, zone_specs)            # names and kinds, no data loaded
+    print(render("postfix", infos, server="127.0.0.1:5353"))
+
+A zone is an **IP list** (ip4set, ip4trie, ip4tset, ip6*, plain, combined), a **domain
+list** (dnset) or an **allowlist**. A zone is an allowlist when it is named with
+`allowlist=` or when one of its labels ends in "wl" or starts with "white" or "allow"
+(`wl.rblmirror.test`, `list.dnswl.org`, `ips.whitelisted.org`). Blocklists match the
+RFC 5782 / Postfix codes 127.0.0.2 to 127.0.0.11; allowlists match DNSWL-style codes
+127.0.X.Y with Y (the trust level) from 1 to 3, as dnswl.org's Postfix instructions do.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from collections.abc import Iterable
+
+from .errors import RblmirrorError
+
+#: the consumers `render` knows
+KINDS = ("postfix", "postscreen", "unbound", "spamassassin", "exim", "rspamd")
+DEFAULT_SERVER = "127.0.0.1:5353"
+
+#: RFC 6761/7686/8375 names unbound answers itself unless told `nodefault`
+_UNBOUND_DEFAULT_ZONES = ("test", "invalid", "onion", "home.arpa", "localhost")
+
+BLOCK_CODES = "127.0.0.[2..11]"
+ALLOW_CODES = "127.0.[0..255].[1..3]"
+#: postscreen: weight of one blocklist hit, threshold, weight of an allowlist hit
+BLOCK_WEIGHT = 3
+ALLOW_WEIGHT = -5
+THRESHOLD = 3
+
+
+@dataclass(frozen=True)
+class ZoneInfo:
+    """What a consumer needs to know about a zone: no data is loaded for it."""
+
+    name: str
+    formats: tuple[str, ...]
+    allowlist: bool = False
+
+    @property
+    def is_names(self) -> bool:
+        """A domain list (dnset): looked up by sender/HELO domain, not by address."""
+        return bool(self.formats) and all(f == "dnset" for f in self.formats)
+
+    @property
+    def has_ipv6(self) -> bool:
+        return any(f.startswith("ip6") or f == "combined" for f in self.formats)
+
+    @property
+    def kind(self) -> str:
+        return "allowlist" if self.allowlist else ("domain" if self.is_names else "ip")
+
+
+def looks_like_allowlist(name: str) -> bool:
+    return any(label.endswith("wl") or label.startswith(("white", "allow"))
+               for label in name.lower().split("."))
+
+
+def zone_infos(zone_specs: Iterable = (), config_path: str | None = None,
+               allowlist: Iterable[str] = ()) -> list[ZoneInfo]:
+    """The zones of --zone specs (and/or the config: local datasets and mirrored sources),
+    in order, with their dataset formats."""
+    from .config import load_config
+    from .zone import ZoneSpec, normalize_name
+
+    formats: dict[str, list[str]] = {}
+    specs = [s if isinstance(s, ZoneSpec) else ZoneSpec.parse(s) for s in zone_specs]
+    if config_path or not specs:
+        cfg = load_config(config_path)
+        for zc in cfg.zones:
+            fl = formats.setdefault(zc.name, [])
+            fl.extend(s.format for s in zc.specs)
+            fl.extend(cfg.sources[src].format for src in zc.sources)
+    for s in specs:
+        formats.setdefault(s.name, []).append(s.format)
+    allow = {normalize_name(a) for a in allowlist}
+    unknown = allow - set(formats)
+    if unknown:
+        raise RblmirrorError(f"--allowlist names no configured zone: {', '.join(sorted(unknown))}")
+    return [ZoneInfo(n, tuple(dict.fromkeys(f)), n in allow or looks_like_allowlist(n))
+            for n, f in formats.items()]
+
+
+def split_server(server: str) -> tuple[str, int]:
+    """"ADDR:PORT" or "[v6]:PORT" -> (addr, port); a wildcard address becomes loopback."""
+    s = server.strip()
+    if s.startswith("["):
+        host, _, port = s[1:].partition("]:")
+    else:
+        host, _, port = s.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RblmirrorError(f"bad server address {server!r}: expected ADDR:PORT or [ADDR]:PORT")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "*": "127.0.0.1"}.get(host, host)
+    return host, int(port)
+
+
+def render(kind: str, zones: list[ZoneInfo], server: str = DEFAULT_SERVER,
+           weights: dict[str, int] | None = None, threshold: int = THRESHOLD) -> str:
+    if kind not in KINDS:
+        raise RblmirrorError(f"unknown snippet {kind!r}: one of {', '.join(KINDS)}")
+    if not zones:
+        raise RblmirrorError("no zones: give --zone NAME:FORMAT:FILE or --config FILE")
+    host, port = split_server(server)
+    fn = globals()[f"_{kind}"]
+    if kind == "postscreen":
+        return fn(zones, weights or {}, threshold)
+    return fn(zones, host, port)
+
+
+def _by_kind(zones):
+    ips = [z for z in zones if z.kind == "ip"]
+    names = [z for z in zones if z.kind == "domain"]
+    allow = [z for z in zones if z.kind == "allowlist"]
+    return ips, names, allow
+
+
+def _restriction_lines(param: str, items: list[str]) -> list[str]:
+    if not items:
+        return []
+    out = [f"{param} ="]
+    out += [f"    {it}," for it in items[:-1]]
+    out.append(f"    {items[-1]}")
+    return out
+
+
+def _resolver_note(host: str, port: int) -> list[str]:
+    return ["# Postfix asks the system resolver (/etc/resolv.conf): point it at a local",
+            f"# resolver that forwards these zones to rblmirror at {host}:{port}",
+            "# (see `rblmirror snippets unbound`)."]
+
+
+def _postfix(zones, host, port):
+    ips, names, allow = _by_kind(zones)
+    client = [f"permit_dnswl_client {z.name}={ALLOW_CODES}" for z in allow if not z.is_names]
+    client += [f"reject_rbl_client {z.name}={BLOCK_CODES}" for z in ips]
+    lines = ["# main.cf (rblmirror snippets postfix)", *_resolver_note(host, port)]
+    lines += _restriction_lines("smtpd_client_restrictions", client)
+    lines += _restriction_lines("smtpd_helo_restrictions",
+                                [f"reject_rhsbl_helo {z.name}={BLOCK_CODES}" for z in names])
+    lines += _restriction_lines("smtpd_sender_restrictions",
+                                [f"reject_rhsbl_sender {z.name}={BLOCK_CODES}" for z in names])
+    return "\n".join(lines) + "\n"
+
+
+def _postscreen(zones, weights, threshold):
+    ips, _names, allow = _by_kind(zones)
+    sites = []
+    for z in allow:
+        if not z.is_names:
+            sites.append(f"{z.name}={ALLOW_CODES}*{weights.get(z.name, ALLOW_WEIGHT)}")
+    for z in ips:
+        sites.append(f"{z.name}={BLOCK_CODES}*{weights.get(z.name, BLOCK_WEIGHT)}")
+    lines = ["# main.cf (rblmirror snippets postscreen)",
+             "# Each listing adds its weight; a client whose sum reaches the threshold",
+             "# fails the DNSBL test (allowlists count negatively)."]
+    lines += _restriction_lines("postscreen_dnsbl_sites", sites)
+    lines += [f"postscreen_dnsbl_threshold = {threshold}",
+              "postscreen_dnsbl_action = enforce",
+              "# master.cf: postscreen in front of smtpd",
+              "#   smtp      inet  n       -       y       -       1       postscreen",
+              "#   smtpd     pass  -       -       y       -       -       smtpd",
+              "#   dnsblog   unix  -       -       y       -       0       dnsblog",
+              "#   tlsproxy  unix  -       -       y       -       0       tlsproxy"]
+    return "\n".join(lines) + "\n"
+
+
+def _unbound(zones, host, port):
+    lines = ["# /etc/unbound/unbound.conf.d/rblmirror.conf (rblmirror snippets unbound)",
+             "server:",
+             "    qname-minimisation: yes",
+             "    do-not-query-localhost: no"]
+    specials = sorted({s for z in zones for s in _UNBOUND_DEFAULT_ZONES
+                       if z.name == s or z.name.endswith("." + s)})
+    for s in specials:
+        lines.append(f'    local-zone: "{s}." nodefault')
+    for z in zones:
+        lines.append(f'    domain-insecure: "{z.name}"')
+        lines.append(f'    private-domain: "{z.name}"')
+    for z in zones:
+        lines += ["stub-zone:", f'    name: "{z.name}"', f"    stub-addr: {host}@{port}"]
+    return "\n".join(lines) + "\n"
+
+
+def _sa_rule(zone: ZoneInfo) -> str:
+    return "RBLMIRROR_" + re.sub(r"[^A-Z0-9]+", "_", zone.name.upper()).strip("_")
+
+
+def _spamassassin(zones, host, port):
+    srv = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    block = r"'^127\.0\.0\.(?:[2-9]|1[01])$'"
+    allowed = r"'^127\.0\.\d+\.[1-3]$'"
+    lines = ["# /etc/spamassassin/local.cf (rblmirror snippets spamassassin)",
+             f"dns_server {srv}",
+             "dns_available yes"]
+    for z in zones:
+        r = _sa_rule(z)
+        if z.kind == "allowlist":
+            lines += [f"header   {r}  eval:check_rbl('{r.lower()}', '{z.name}.', {allowed})",
+                      f"describe {r}  Sender listed in {z.name} (allowlist)",
+                      f"tflags   {r}  net nice",
+                      f"score    {r}  -2.0"]
+        elif z.is_names:
+            lines += [f"header   {r}  eval:check_rbl_from_domain('{r.lower()}', '{z.name}.', {block})",
+                      f"describe {r}  From domain listed in {z.name}",
+                      f"tflags   {r}  net",
+                      f"score    {r}  3.0"]
+        else:
+            lines += [f"header   {r}  eval:check_rbl('{r.lower()}', '{z.name}.', {block})",
+                      f"describe {r}  Relay listed in {z.name}",
+                      f"tflags   {r}  net",
+                      f"score    {r}  3.0"]
+    return "\n".join(lines) + "\n"
+
+
+def _exim(zones, host, port):
+    ips, names, allow = _by_kind(zones)
+    codes = ",".join(f"127.0.0.{i}" for i in range(2, 12))
+    lines = ["# Exim: in the ACL that checks RCPT (acl_check_rcpt), before the final accept",
+             "# (rblmirror snippets exim). Exim asks the system resolver: point it at a",
+             f"# resolver that forwards these zones to rblmirror at {host}:{port}."]
+    for z in allow:
+        if not z.is_names:
+            lines += [f"  accept  dnslists = {z.name}"]
+    for z in ips:
+        lines += [f"  deny    dnslists = {z.name}={codes}",
+                  "          message  = $sender_host_address is listed at $dnslist_domain"
+                  "${if def:dnslist_text{: $dnslist_text}}"]
+    for z in names:
+        lines += [f"  deny    dnslists = {z.name}={codes}/$sender_address_domain",
+                  "          message  = sender domain $sender_address_domain is listed at "
+                  "$dnslist_domain${if def:dnslist_text{: $dnslist_text}}"]
+    return "\n".join(lines) + "\n"
+
+
+def _rspamd(zones, host, port):
+    lines = ["# /etc/rspamd/local.d/rbl.conf (rblmirror snippets rspamd)",
+             "# rspamd asks the resolvers in local.d/options.inc (dns { nameserver = ... });",
+             f"# point them at a resolver that forwards these zones to rblmirror at {host}:{port}.",
+             "# rspamd disables a zone that does not answer NXDOMAIN for 127.0.0.1",
+             "# (`rblmirror selftest` checks that).",
+             "rbls {"]
+    for z in zones:
+        sym = _sa_rule(z)
+        key = sym.lower()
+        lines += [f"  {key} {{", f'    symbol = "{sym}";', f'    rbl = "{z.name}";']
+        if z.is_names:
+            lines += ["    from = false;", "    received = false;", "    ipv4 = false;",
+                      "    ipv6 = false;", "    helo = true;", "    emails = true;",
+                      "    emails_domainonly = true;"]
+        else:
+            lines += ["    from = true;", "    received = false;", "    ipv4 = true;",
+                      f"    ipv6 = {'true' if z.has_ipv6 else 'false'};"]
+        if z.kind == "allowlist":
+            lines += ["    is_whitelist = true;"]
+        else:
+            lines += ["    returncodes {",
+                      f'      {sym} = [{", ".join(repr(f"127.0.0.{i}").replace(chr(39), chr(34)) for i in range(2, 12))}];',
+                      "    }"]
+        lines += ["  }"]
+    lines += ["}"]
+    return "\n".join(lines) + "\n"
