@@ -11,11 +11,9 @@ RBLMIRROR_BENCH_SCAN_LINES overrides the number of lines.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,27 +22,8 @@ from rblmirror import _scan
 from rblmirror.scan import Scanner
 from rblmirror.zone import Zone
 
-FEEDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "feeds"
-SPECS = [("psbl", "plain", "psbl.txt"), ("ucep1", "ip4set", "dnsbl-1.uceprotect.net"),
-         ("ucep2", "ip4set", "dnsbl-2.uceprotect.net"),
-         ("backscatterer", "ip4set", "ips.backscatterer.org"),
-         ("whitelisted", "ip4set", "ips.whitelisted.org"),
-         ("ucep3", "ip4set", "uceprotect-3-NetworkRanges.txt")]
-
-try:
-    from conftest import record  # the shared summary table, when present
-except ImportError:  # pragma: no cover
-    def record(name, value, unit, note=""):
-        pass
-
-
-def need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{tool} is not installed (Debian package {tool}); CI must have it")
-        pytest.skip(f"{tool} is not installed (Debian package {tool})")
-    return path
+from conftest import record
+from support import FEEDS, SPECS, need
 
 
 @pytest.fixture(scope="module")

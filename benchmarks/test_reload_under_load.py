@@ -12,20 +12,11 @@ import threading
 import time
 
 import dnslib
-import pytest
 
 import dnsperf_harness as h
+from support import need
 
 ENTRIES = int(os.environ.get("RBLMIRROR_RELOAD_ENTRIES", "1000000"))
-
-
-def _need(tool: str) -> None:
-    if shutil.which(tool):
-        return
-    msg = f"{tool} is not installed (scripts/bootstrap setup installs it)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(msg)
-    pytest.skip(msg)
 
 
 def _ask(port: int, name: str) -> dnslib.DNSRecord:
@@ -36,7 +27,7 @@ def _ask(port: int, name: str) -> dnslib.DNSRecord:
 
 
 def test_reload_of_large_zone_loses_no_query(tmp_path):
-    _need("dnsperf")
+    need("dnsperf")
     zone = tmp_path / "big.zone"
     listed = h.write_zone(zone, ENTRIES, ENTRIES // 20)
     queries = tmp_path / "q.txt"

@@ -6,26 +6,14 @@ The full run (1M entries, 10 s per server) is `python benchmarks/dnsperf_harness
 from __future__ import annotations
 
 import io
-import os
-import shutil
-
-import pytest
 
 import dnsperf_harness as h
-
-
-def _need(tool: str) -> None:
-    if shutil.which(tool) or os.path.exists(f"/usr/sbin/{tool}"):
-        return
-    msg = f"{tool} is not installed (scripts/bootstrap setup installs it)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(msg)
-    pytest.skip(msg)
+from support import need
 
 
 def test_harness_small_run():
-    _need("rbldnsd")
-    _need("dnsperf")
+    need("rbldnsd")
+    need("dnsperf")
     out = io.StringIO()
     rows = h.run(entries=20_000, cidrs=1_000, seconds=1, workers=[1], qtypes=["A", "TXT"], out=out)
     assert {(r["server"], r["qtype"]) for r in rows} == {
