@@ -1,0 +1,82 @@
+"""SpamAssassin's check_rbl rules (from `rblmirror snippets spamassassin`, its dns_server
+pointed at `rblmirror serve`): a message relayed by a listed address scores the rule, one
+relayed by an unlisted address does not."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from rbldnsd_oracle import require_tool  # noqa: E402
+from test_mail_postfix import L1, WL, ZONES, listed_addresses, unlisted_address  # noqa: E402
+from test_server_support import Serve  # noqa: E402
+
+L1Z = [f"l1.rblmirror.test:ip4set:{L1}"]
+BL = [f"bl.rblmirror.test:ip4set:{ZONES / 'rfc5782-ip4.zone'}"]
+RULE = "RBLMIRROR_L1_RBLMIRROR_TEST"
+
+MESSAGE = """Received: from client.example.org (unknown [{ip}])
+\tby mx.rblmirror.test (Postfix) with ESMTP id 4AB12C3D4E
+\tfor <postmaster@example.test>; Thu, 26 Nov 2026 07:00:00 +0000 (UTC)
+From: Sender <sender@example.org>
+To: postmaster@example.test
+Subject: hello
+Date: Thu, 26 Nov 2026 07:00:00 +0000
+Message-ID: <{ip}@example.org>
+
+Just a test message.
+"""
+
+
+@pytest.fixture(scope="module")
+def sa(tmp_path_factory):
+    spamassassin = require_tool("spamassassin")
+    if not L1.exists():
+        pytest.skip(f"real dump not found at {L1}")
+    work = tmp_path_factory.mktemp("sa")
+    with Serve(BL + L1Z + WL, extra=["--no-fetch"], log_dir=work) as srv:
+        cmd = [sys.executable, "-m", "rblmirror", "snippets", "spamassassin",
+               "--server", f"127.0.0.1:{srv.port}"]
+        for z in BL + L1Z + WL:
+            cmd += ["--zone", z]
+        snippet = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        site = work / "site"
+        site.mkdir()
+        for pre in Path("/etc/spamassassin").glob("*.pre"):  # the plugin loaders
+            (site / pre.name).write_bytes(pre.read_bytes())
+        (site / "local.cf").write_text(snippet)
+
+        def run(ip: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [spamassassin, "-t", "-D", "dns", "--siteconfigpath", str(site),
+                 "--prefspath", str(work / "user_prefs")],
+                input=MESSAGE.format(ip=ip), capture_output=True, text=True, timeout=120,
+                env={**os.environ, "HOME": str(work)})
+        run.snippet = snippet
+        yield run
+
+
+def test_listed_relay_hits_the_rule(sa):
+    assert f"header   {RULE}  eval:check_rbl(" in sa.snippet
+    a = listed_addresses(1)[0]
+    r = sa(a)
+    assert r.returncode in (0, 1), r.stderr[-2000:]
+    status = [x for x in r.stdout.splitlines() if x.startswith("X-Spam-Status")]
+    assert status, r.stdout
+    assert RULE in r.stdout, r.stdout + r.stderr[-3000:]
+    assert f"{a} listed in l1.rblmirror.test" in r.stdout + r.stderr
+    assert "RBLMIRROR_BL_RBLMIRROR_TEST" not in r.stdout
+
+
+def test_unlisted_relay_does_not_hit(sa):
+    a = unlisted_address()
+    r = sa(a)
+    assert r.returncode in (0, 1), r.stderr[-2000:]
+    assert RULE not in r.stdout
+    rev = ".".join(reversed(a.split(".")))
+    # it did ask our server (so a miss means "not listed", not "not asked")
+    assert f"{rev}.l1.rblmirror.test" in r.stderr, r.stderr[-3000:]
