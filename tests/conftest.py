@@ -68,3 +68,4 @@ def rbldnsd_module():
     yield start
     for r in started:
         r.cleanup()
+
