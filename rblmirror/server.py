@@ -362,8 +362,11 @@ def make_socket(host: str, port: int, kind: int, reuseport: bool) -> socket.sock
 
 class Server:
     def __init__(self, zones: Zones, listen: list[str], *, tcp_idle: float = 10.0,
-                 tcp_max: int = 256, check_interval: float = 1.0, reuseport: bool = False):
+                 tcp_max: int = 256, check_interval: float = 1.0, reuseport: bool = False,
+                 on_bound=None):
         self.zones = zones
+        #: called with the server once every socket is bound (serve --user drops root here)
+        self.on_bound = on_bound
         self.listen = [parse_listen(x) for x in listen]
         self.tcp_idle = tcp_idle
         self.tcp_max = tcp_max
@@ -480,6 +483,8 @@ class Server:
             t = make_socket(host, port, socket.SOCK_STREAM, self.reuseport)
             servers.append(await asyncio.start_server(self._tcp_client, sock=t))
             log.info("listening on %s port %d (udp, tcp)", host, port)
+        if self.on_bound is not None:
+            self.on_bound(self)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(

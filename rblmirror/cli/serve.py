@@ -20,9 +20,12 @@ from .sources import mirror_options, mirror_setup
               help="Worker processes sharing the sockets (SO_REUSEPORT). Default: the "
                    "config's [server] workers, else 1.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option("--user", metavar="NAME", help="Bind as root, then run as this user "
+              "(setgroups/setgid/setuid); zone files and state_dir must be readable by it.")
 @mirror_options
 @library_errors
-def serve(zone_specs, config_path, listen, workers, verbose, state_dir, no_fetch, metrics):
+def serve(zone_specs, config_path, listen, workers, verbose, user, state_dir, no_fetch,
+          metrics):
     """Answer DNSBL queries for the zones as rbldnsd would (plus TCP, EDNS0 and NODATA for
     empty non-terminals). With no --zone/--config it serves the bundled default zones."""
     from .. import server
@@ -41,8 +44,12 @@ def serve(zone_specs, config_path, listen, workers, verbose, state_dir, no_fetch
             server.parse_listen(a)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--listen") from None
+    kw = {}
+    if user:
+        from .. import privileges
+        kw["on_bound"] = privileges.on_bound(privileges.lookup(user))
     try:
-        rc = server.serve(specs, addrs, n, mirrored=mirrored, background=background)
+        rc = server.serve(specs, addrs, n, mirrored=mirrored, background=background, **kw)
     except OSError as e:
         raise click.ClickException(f"cannot listen: {e}") from None
     sys.exit(rc)

@@ -1,0 +1,97 @@
+"""Run as an unprivileged user after binding privileged ports (`rblmirror serve --user`).
+
+    target = privileges.lookup("rblmirror")       # fails early for an unknown user
+    ... bind port 53 as root ...
+    privileges.drop(target, chown=[scratch_dir])   # setgroups, setgid, setuid; irreversible
+
+Everything the server reads after the drop (zone files, state_dir snapshots) must be
+readable by that user; the scratch folder where reloads compile snapshots is handed over.
+"""
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import pwd
+from dataclasses import dataclass
+
+from .errors import RblmirrorError
+
+log = logging.getLogger("rblmirror.privileges")
+
+
+class PrivilegeError(RblmirrorError):
+    """Cannot switch to the requested user."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    home: str
+
+
+def lookup(user: str, group: str | None = None) -> Target:
+    """The user (name or numeric id) and its groups; `group` overrides the primary group."""
+    try:
+        pw = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    except KeyError:
+        raise PrivilegeError(f"no such user: {user!r}") from None
+    gid = pw.pw_gid
+    if group is not None:
+        try:
+            gid = grp.getgrgid(int(group)).gr_gid if group.isdigit() else grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise PrivilegeError(f"no such group: {group!r}") from None
+    groups = tuple(sorted(set(os.getgrouplist(pw.pw_name, gid))))
+    return Target(pw.pw_name, pw.pw_uid, gid, groups, pw.pw_dir)
+
+
+def drop(target: Target, chown: list[str] = ()) -> None:
+    """Become `target` for good (all threads: glibc applies set*id process-wide)."""
+    if os.geteuid() == target.uid and os.getegid() == target.gid:
+        return
+    if os.geteuid() != 0:
+        raise PrivilegeError(f"--user {target.name} needs root (running as uid {os.geteuid()})")
+    for path in chown:
+        for dirpath, dirnames, filenames in os.walk(path):
+            os.chown(dirpath, target.uid, target.gid)
+            for f in filenames:
+                os.chown(os.path.join(dirpath, f), target.uid, target.gid)
+    import concurrent.futures.thread  # noqa: F401  (asyncio imports it lazily; the
+    # interpreter's folder may not be readable after the drop)
+    os.setgroups(list(target.groups))
+    os.setgid(target.gid)
+    os.setuid(target.uid)
+    try:
+        os.setuid(0)
+    except PermissionError:
+        pass
+    else:  # pragma: no cover - would mean the drop did not happen
+        raise PrivilegeError("could not drop root privileges")
+    os.environ["HOME"] = target.home
+    os.environ["USER"] = os.environ["LOGNAME"] = target.name
+    log.info("running as user %s (uid %d, gid %d)", target.name, target.uid, target.gid)
+
+
+def unreadable(paths) -> list[str]:
+    """Those of `paths` the current (already dropped) user cannot read."""
+    return [p for p in paths if not os.access(p, os.R_OK)]
+
+
+def on_bound(target: Target):
+    """A Server on_bound hook: hand the reload scratch folder over, drop, check the files."""
+    def hook(server) -> None:
+        workdir = getattr(server.zones, "workdir", None)
+        drop(target, [workdir] if workdir else [])
+        files = [f for s in server.zones.specs for f in s.files]
+        for p in unreadable(files):
+            log.error("user %s cannot read %s: reloads of its zone will fail", target.name, p)
+        import sys
+        if not os.access(sys.executable, os.X_OK):
+            log.error("user %s cannot run %s: reloads (compiled in a child process) will "
+                      "fail; install rblmirror where that user can reach it", target.name,
+                      sys.executable)
+    return hook
