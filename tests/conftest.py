@@ -35,37 +35,32 @@ def zone_file(tmp_path):
     return write
 
 
+def _rbldnsd_factory():
+    """Yield start(zones, **kw) -> a started Rbldnsd; stop every one started afterwards."""
+    require_tool("rbldnsd")
+    started: list[Rbldnsd] = []
+
+    def start(zones, **kw) -> Rbldnsd:
+        r = Rbldnsd(zones, **kw)
+        started.append(r)
+        return r.start()
+
+    yield start
+    for r in started:
+        r.cleanup()
+
+
 @pytest.fixture
 def rbldnsd_server():
     """Factory: rbldnsd_server(zones, args=...) -> a started Rbldnsd; all stopped at teardown.
 
     zones: [(zone name, dataset type, [files])]. Files are passed as absolute paths and
     must be world-readable (Rbldnsd.write() or Rbldnsd(workdir=...) helps with that)."""
-    require_tool("rbldnsd")
-    started: list[Rbldnsd] = []
-
-    def start(zones, **kw) -> Rbldnsd:
-        r = Rbldnsd(zones, **kw)
-        started.append(r)
-        return r.start()
-
-    yield start
-    for r in started:
-        r.cleanup()
+    yield from _rbldnsd_factory()
 
 
 @pytest.fixture(scope="module")
 def rbldnsd_module():
     """Like rbldnsd_server, but module-scoped (one daemon for many tests)."""
-    require_tool("rbldnsd")
-    started: list[Rbldnsd] = []
-
-    def start(zones, **kw) -> Rbldnsd:
-        r = Rbldnsd(zones, **kw)
-        started.append(r)
-        return r.start()
-
-    yield start
-    for r in started:
-        r.cleanup()
+    yield from _rbldnsd_factory()
 
