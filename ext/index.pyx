@@ -8,46 +8,163 @@ keeps a reference to the owner so the memory outlives every lookup.
 
 No I/O here: C types in, C types out; rblmirror/index.py is the Python face.
 """
+cimport cython
 from libc.stdint cimport uint32_t, int32_t, uint64_t, int64_t
+from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+import os
 import numpy as np
 
 cnp.import_array()
 
 cdef enum:
-    BUCKETS = 65536
+    BUCKETS = 65536        # the coarse table (top 16 bits) of the public bucket_array
+    FINE_BITS = 18         # the lookup table: top 18 bits (1 MiB)
+    FINE = 1 << FINE_BITS
+    FINE_SHIFT = 32 - FINE_BITS
+    STEP = 1 << (FINE_BITS - 16)  # fine entries per coarse entry
+    PF_DIST = 16           # batch lookups: prefetch distance (a power of two)
+    MIN_SPLIT = 1 << 16    # batch lookups: split over threads from this many addresses
+
+cdef extern from *:
+    void __builtin_prefetch(const void*) nogil
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef unsigned long pthread_t
+    int pthread_create(pthread_t*, const void*, void* (*)(void*) noexcept nogil, void*)
+    int pthread_join(pthread_t, void**)
+
+try:
+    _NTHREADS = max(1, min(8, len(os.sched_getaffinity(0))))
+except (AttributeError, OSError):
+    _NTHREADS = max(1, min(8, os.cpu_count() or 1))
 
 
-cdef inline Py_ssize_t _find4(const uint32_t* starts, const uint32_t* bucket,
+cdef inline Py_ssize_t _search(const uint32_t* starts, Py_ssize_t lo, Py_ssize_t hi,
+                               uint32_t ip) noexcept nogil:
+    """Last segment in [lo-1, hi) whose start <= ip, given starts[lo-1] <= ip (the
+    bucket's first segment, or the one before it). Branch-free halving: the compares
+    are unpredictable, a conditional add is not."""
+    cdef Py_ssize_t base = lo - 1, n = hi - lo + 1, half
+    while n > 1:
+        half = n >> 1
+        base += half * (starts[base + half] <= ip)
+        n -= half
+    return base
+
+
+cdef inline Py_ssize_t _find4(const uint32_t* starts, const uint32_t* fine,
                               uint32_t ip) noexcept nogil:
-    cdef uint32_t h = ip >> 16
-    cdef Py_ssize_t lo = bucket[h]
-    cdef Py_ssize_t hi = bucket[h + 1]
-    cdef Py_ssize_t mid
-    if lo == hi or starts[lo] > ip:
-        return lo - 1
-    while hi - lo > 1:
-        mid = (lo + hi) >> 1
-        if starts[mid] <= ip:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    cdef uint32_t h = ip >> FINE_SHIFT
+    return _search(starts, fine[h], fine[h + 1], ip)
 
 
-cdef bint _bucket_ok(const uint32_t* b, Py_ssize_t n) noexcept nogil:
+cdef inline int32_t _value4(const uint32_t* starts, const int32_t* vals,
+                            const uint32_t* fine, uint32_t ip) noexcept nogil:
+    """vals[_find4(...)], with the vals line fetched alongside the starts line (the
+    answer is within a segment or two of the bucket's first), so the two misses overlap."""
+    cdef uint32_t h = ip >> FINE_SHIFT
+    cdef Py_ssize_t lo = fine[h]
+    __builtin_prefetch(&vals[lo])
+    return vals[_search(starts, lo, fine[h + 1], ip)]
+
+
+cdef struct Job:
+    const uint32_t* s
+    const uint32_t* b
+    const int32_t* v
+    const uint32_t* ips
+    int32_t* out
+    Py_ssize_t m
+
+
+cdef void _lookup_run(const uint32_t* s, const uint32_t* b, const int32_t* v,
+                      const uint32_t* ips, int32_t* out, Py_ssize_t m) noexcept nogil:
+    """out[i] = value of ips[i], with a software pipeline: the table entry of address
+    i + 2*PF_DIST and the segment lines of address i + PF_DIST are fetched while address
+    i is resolved, so the cache misses of many addresses overlap."""
+    cdef uint32_t rlo[PF_DIST]
+    cdef uint32_t rhi[PF_DIST]
+    cdef Py_ssize_t i, k, lim
+    cdef uint32_t h, lo, hi
+    lim = m if m < 2 * PF_DIST else 2 * PF_DIST
+    for i in range(lim):
+        __builtin_prefetch(&b[ips[i] >> FINE_SHIFT])
+    lim = m if m < PF_DIST else PF_DIST
+    for i in range(lim):
+        h = ips[i] >> FINE_SHIFT
+        rlo[i] = b[h]
+        rhi[i] = b[h + 1]
+        __builtin_prefetch(&s[rlo[i]])
+        __builtin_prefetch(&v[<Py_ssize_t>rlo[i] - 1])
+    for i in range(m):
+        k = i & (PF_DIST - 1)
+        out[i] = v[_search(s, rlo[k], rhi[k], ips[i])]
+        if i + PF_DIST < m:
+            h = ips[i + PF_DIST] >> FINE_SHIFT
+            lo = b[h]
+            rlo[k] = lo
+            rhi[k] = b[h + 1]
+            __builtin_prefetch(&s[lo])
+            __builtin_prefetch(&v[<Py_ssize_t>lo - 1])
+            if i + 2 * PF_DIST < m:
+                __builtin_prefetch(&b[ips[i + 2 * PF_DIST] >> FINE_SHIFT])
+
+
+cdef void* _lookup_thread(void* arg) noexcept nogil:
+    cdef Job* j = <Job*>arg
+    _lookup_run(j.s, j.b, j.v, j.ips, j.out, j.m)
+    return NULL
+
+
+cdef void _lookup_par(const uint32_t* s, const uint32_t* b, const int32_t* v,
+                      const uint32_t* ips, int32_t* out, Py_ssize_t m,
+                      int nthreads) noexcept nogil:
+    """_lookup_run over nthreads slices (this thread takes the first one)."""
+    cdef Job jobs[8]
+    cdef pthread_t tids[8]
+    cdef bint started[8]
+    cdef int t
+    cdef Py_ssize_t a, z
+    if nthreads > 8:
+        nthreads = 8
+    if nthreads < 2 or m < MIN_SPLIT:
+        _lookup_run(s, b, v, ips, out, m)
+        return
+    for t in range(nthreads):
+        a = m * t // nthreads
+        z = m * (t + 1) // nthreads
+        jobs[t].s = s
+        jobs[t].b = b
+        jobs[t].v = v
+        jobs[t].ips = ips + a
+        jobs[t].out = out + a
+        jobs[t].m = z - a
+        started[t] = False
+    for t in range(1, nthreads):
+        started[t] = pthread_create(&tids[t], NULL, _lookup_thread, &jobs[t]) == 0
+    _lookup_run(s, b, v, jobs[0].ips, jobs[0].out, jobs[0].m)
+    for t in range(1, nthreads):
+        if started[t]:
+            pthread_join(tids[t], NULL)
+        else:  # could not start a thread: do its share here
+            _lookup_run(s, b, v, jobs[t].ips, jobs[t].out, jobs[t].m)
+
+
+cdef bint _bucket_ok(const uint32_t* b, Py_ssize_t nb, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t h
-    if b[0] != 0 or b[BUCKETS] != n:
+    if b[0] != 0 or b[nb] != n or b[1] < 1:  # starts[0] == 0: bucket h > 0 starts past it
         return False
-    for h in range(BUCKETS):
+    for h in range(nb):
         if b[h] > b[h + 1]:
             return False
     return True
 
 
 cdef class Index4:
-    """IPv4 segments with a 65536-entry bucket table on the top 16 bits."""
+    """IPv4 segments with a 2**18-entry table on the top 18 bits (1 MiB): a lookup reads
+    one table entry and, mostly, one cache line of starts and one of vals."""
     cdef const uint32_t[::1] _starts
     cdef const int32_t[::1] _vals
     cdef const uint32_t[::1] _bucket
@@ -64,23 +181,32 @@ cdef class Index4:
             raise ValueError("starts and vals must have the same, non-zero length")
         if self._starts[0] != 0:
             raise ValueError("starts[0] must be 0")
+        self.n = self._starts.shape[0]
+        if bucket is not None and len(bucket) == BUCKETS + 1:
+            # a coarse (65537-entry) table, as older snapshots hold: check it, then refine
+            coarse = np.ascontiguousarray(bucket, dtype=np.uint32)
+            if not _bucket_ok(<const uint32_t*>cnp.PyArray_DATA(coarse), BUCKETS, self.n):
+                raise ValueError("bucket table does not fit the segments")
+            bucket = None
         if bucket is None:
             bucket = make_bucket4(np.asarray(self._starts))
         self._bucket = bucket
-        if self._bucket.shape[0] != BUCKETS + 1:
-            raise ValueError("bucket table must have 65537 entries")
-        self.n = self._starts.shape[0]
-        if not _bucket_ok(&self._bucket[0], self.n):  # lookups stay inside the arrays
+        if self._bucket.shape[0] != FINE + 1:
+            raise ValueError(f"bucket table must have {FINE + 1} (or {BUCKETS + 1}) entries")
+        if not _bucket_ok(&self._bucket[0], FINE, self.n):  # lookups stay inside the arrays
             raise ValueError("bucket table does not fit the segments")
         self.starts = &self._starts[0]
         self.vals = &self._vals[0]
         self.bucket = &self._bucket[0]
         self.owner = owner
 
-    cpdef int lookup(self, uint32_t ip):
+    @cython.always_allow_keywords(False)
+    def lookup(self, ip):
         """Value id for one address, -1 when not listed."""
-        return self.vals[_find4(self.starts, self.bucket, ip)]
+        cdef uint32_t x = ip
+        return _value4(self.starts, self.vals, self.bucket, x)
 
+    @cython.always_allow_keywords(False)
     def lookup_text(self, str text not None):
         """Value id for a dotted quad given as text (blanks around it ignored, leading
         zeros accepted); -1 when not listed, -2 when the text is not a dotted quad."""
@@ -89,25 +215,24 @@ cdef class Index4:
         cdef uint32_t ip
         if not _parse4(<const unsigned char*>p, n, &ip):
             return -2
-        return self.vals[_find4(self.starts, self.bucket, ip)]
+        return _value4(self.starts, self.vals, self.bucket, ip)
 
     def __contains__(self, uint32_t ip):
         """`ip in index`: is the address listed?"""
-        return self.vals[_find4(self.starts, self.bucket, ip)] >= 0
+        return _value4(self.starts, self.vals, self.bucket, ip) >= 0
 
     def lookup_many(self, const uint32_t[::1] ips not None, int32_t[::1] out=None):
-        """Value ids for an array of addresses (no GIL held while looking up)."""
-        cdef Py_ssize_t i, m = ips.shape[0]
+        """Value ids for an array of addresses (no GIL held while looking up; a large
+        batch is split over the CPUs this process may run on)."""
+        cdef Py_ssize_t m = ips.shape[0]
         if out is None:
             out = np.empty(m, dtype=np.int32)
         elif out.shape[0] < m:
             raise ValueError("out is shorter than ips")
-        cdef const uint32_t* s = self.starts
-        cdef const uint32_t* b = self.bucket
-        cdef const int32_t* v = self.vals
-        with nogil:
-            for i in range(m):
-                out[i] = v[_find4(s, b, ips[i])]
+        cdef int nt = _NTHREADS
+        if m:
+            with nogil:
+                _lookup_par(self.starts, self.bucket, self.vals, &ips[0], &out[0], m, nt)
         return np.asarray(out[:m])
 
     def count_listed(self, const uint32_t[::1] ips not None):
@@ -151,21 +276,27 @@ cdef class Index4:
 
     @property
     def bucket_array(self):
+        """The coarse table: [h] = first segment whose start >= h << 16 (65537 entries)."""
+        return np.asarray(self._bucket)[::STEP]
+
+    @property
+    def table_array(self):
+        """The lookup table: [h] = first segment whose start >= h << 14 (2**18 + 1)."""
         return np.asarray(self._bucket)
 
 
 def make_bucket4(const uint32_t[::1] starts):
-    """bucket[h] = first segment whose start >= h << 16; bucket[65536] = n."""
+    """The lookup table: [h] = first segment whose start >= h << 14; [2**18] = n."""
     cdef Py_ssize_t n = starts.shape[0], i = 0
     cdef uint64_t h
-    out = np.empty(BUCKETS + 1, dtype=np.uint32)
+    out = np.empty(FINE + 1, dtype=np.uint32)
     cdef uint32_t[::1] b = out
     with nogil:
-        for h in range(BUCKETS):
-            while i < n and starts[i] < (h << 16):
+        for h in range(FINE):
+            while i < n and starts[i] < (h << FINE_SHIFT):
                 i += 1
             b[h] = <uint32_t>i
-        b[BUCKETS] = <uint32_t>n
+        b[FINE] = <uint32_t>n
     return out
 
 

@@ -16,7 +16,8 @@ class Index4:
     def count_listed(self, ips: npt.NDArray[np.uint32]) -> int: ...
     starts_array: npt.NDArray[np.uint32]
     vals_array: npt.NDArray[np.int32]
-    bucket_array: npt.NDArray[np.uint32]
+    bucket_array: npt.NDArray[np.uint32]  # coarse: 65537 entries (a strided view)
+    table_array: npt.NDArray[np.uint32]  # the lookup table: 2**18 + 1 entries
 
 class Index6:
     n: int

@@ -23,7 +23,8 @@ from .zonefmt.base import EXCL, NS, SOA, Collector, Meta, Warning_, file_lines, 
 from .zonefmt import fast4
 from .zonefmt.combined import split_sections
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: the 2**18-entry IPv4 table (1: 65537 entries, still read)
+_READABLE = (1, 2)
 
 
 def _finish_template(v: Listing, meta: Meta) -> Listing:
@@ -299,7 +300,7 @@ class Dataset:
         raw, index = read_snapshot(path)
         try:
             h = json.loads(raw.decode("utf-8", "surrogateescape"))
-            if h.get("version") != SNAPSHOT_VERSION:
+            if h.get("version") not in _READABLE:
                 raise SnapshotError(f"{path}: snapshot version {h.get('version')} not supported")
             hm = h["meta"]
             meta = Meta(soa=SOA(**hm["soa"]) if hm["soa"] else None,

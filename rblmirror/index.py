@@ -130,7 +130,7 @@ class IPIndex:
 
     # ---- snapshots ------------------------------------------------------------------
     def arrays(self) -> list[np.ndarray]:
-        return [self.v4.starts_array, self.v4.vals_array, self.v4.bucket_array,
+        return [self.v4.starts_array, self.v4.vals_array, self.v4.table_array,
                 self.v6.hi_array, self.v6.lo_array, self.v6.vals_array]
 
     def value_range(self) -> tuple[int, int]:

@@ -425,6 +425,53 @@ def test_lookup_many_equals_lookup(n, seed):
     assert [idx.lookup(int(q)) for q in qs[:300]] == want[:300].tolist()
 
 
+@settings(max_examples=8, deadline=None)
+@given(n=st.sampled_from([1, 3, 5000, 300_000]), m=st.sampled_from([70_000, 250_001]),
+       seed=st.integers(0, 2**32 - 1))
+def test_lookup_many_large_batches_split_over_threads(n, m, seed):
+    """Batches past the split threshold run on several threads with prefetching; every
+    slice (and the pipeline's ends) must still answer like searchsorted."""
+    rng = np.random.default_rng(seed)
+    starts = np.unique(rng.integers(0, 1 << 32, size=n, dtype=np.uint64).astype(np.uint32))
+    starts = np.concatenate([[0], starts[starts > 0]]).astype(np.uint32)
+    vals = rng.integers(-1, 7, size=len(starts)).astype(np.int32)
+    idx = _index.Index4(starts, vals)
+    qs = rng.integers(0, 1 << 32, size=m, dtype=np.uint64).astype(np.uint32)
+    qs[: len(starts)] = starts[: m]
+    want = vals[np.searchsorted(starts, qs, side="right") - 1]
+    assert (idx.lookup_many(qs) == want).all()
+    out = np.full(m + 5, 99, np.int32)
+    assert (idx.lookup_many(qs, out) == want).all() and (out[m:] == 99).all()
+    assert idx.count_listed(qs) == int((want >= 0).sum())
+    assert [idx.lookup(int(q)) for q in qs[:200]] == want[:200].tolist()
+    assert [int(q) in idx for q in qs[:200]] == (want[:200] >= 0).tolist()
+
+
+def test_index4_tables_coarse_and_fine():
+    """The public 65537-entry bucket_array is the coarse view of the lookup table, and an
+    Index4 built from a coarse table (older snapshots) answers the same."""
+    rng = np.random.default_rng(5)
+    starts = np.unique(rng.integers(1, 1 << 32, size=20_000, dtype=np.uint64).astype(np.uint32))
+    starts = np.concatenate([[0], starts]).astype(np.uint32)
+    vals = rng.integers(-1, 4, size=len(starts)).astype(np.int32)
+    idx = _index.Index4(starts, vals)
+    coarse = idx.bucket_array
+    assert len(coarse) == 65537
+    h = np.arange(65537, dtype=np.uint64) << np.uint64(16)
+    assert (coarse == np.searchsorted(starts, h, side="left")).all()
+    old = _index.Index4(starts, vals, np.ascontiguousarray(coarse))
+    qs = rng.integers(0, 1 << 32, size=5000, dtype=np.uint64).astype(np.uint32)
+    assert (old.lookup_many(qs) == idx.lookup_many(qs)).all()
+    assert (old.table_array == idx.table_array).all()
+    bad = np.ascontiguousarray(coarse).copy()
+    bad[1:] = 0
+    bad[-1] = len(starts)
+    with pytest.raises(ValueError):
+        _index.Index4(starts, vals, bad)
+    with pytest.raises(ValueError):
+        _index.Index4(starts, vals, np.zeros(1000, np.uint32))
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(
     st.integers(0, MAX4).map(text4),

@@ -192,7 +192,7 @@ def test_corrupted_header(datasets, tmp_path):
     struct.pack_into("<Q", bad, 12 + 8, 3)  # v4 starts and vals no longer match
     _expect_error(tmp_path / "d.snap", bytes(bad), "corrupt")
     bad = bytearray(data)
-    i = bytes(bad).index(b'"version":1')
+    i = bytes(bad).index(b'"version":2')
     bad[i:i + 11] = b'"version":9'
     _expect_error(tmp_path / "e.snap", bytes(bad), "version")
 
