@@ -112,7 +112,7 @@ def scan4(const unsigned char[::1] data not None, int cidr_mode, bint allow_excl
     """
     cdef Py_ssize_t n = data.shape[0]
     cdef const unsigned char* p = &data[0] if n else NULL
-    cdef Py_ssize_t pos = 0, a, b, i, j, lineno = 0, nlines = 0, nlisted = 0
+    cdef Py_ssize_t pos = 0, a, b, i, j, k, vstart, lineno = 0, nlines = 0, nlisted = 0
     cdef const unsigned char* nl
     cdef uint32_t ip, bits
     cdef uint64_t lo, hi, size, mask
@@ -165,13 +165,34 @@ def scan4(const unsigned char[::1] data not None, int cidr_mode, bint allow_excl
                     mask = ((<uint64_t>0xFFFFFFFF) << (32 - bits)) & 0xFFFFFFFF
                     if ip & ~mask & 0xFFFFFFFF:  # host bits set: the parser warns
                         i = -1
+        vstart = -1
         if i >= 0 and i < b:
             j = i
             while j < b and (p[j] == 32 or p[j] == 9):
                 j += 1
             if j < b and p[j] != 35 and p[j] != 59:  # a value or junk follows
-                i = -1
-        if i < 0:
+                if (cidr_mode == LEVELS and not excl
+                        and (p[i] == 32 or p[i] == 9 or p[i] == 58)):  # ip4set: a value
+                    vstart = i
+                else:
+                    i = -1
+        if vstart >= 0:
+            # its blocks go to the arrays; the value text goes back to the caller, which
+            # parses it (base.entry_value) with the default in force at this line
+            k = out.n
+            lo = ip
+            hi = lo | ((~mask) & 0xFFFFFFFF) if bits < 32 else lo
+            while lo <= hi:
+                size = 1 << 24
+                while size > 1 and ((lo & (size - 1)) != 0 or lo + size - 1 > hi):
+                    size >>= 8
+                out.add(<uint32_t>lo, <uint32_t>(lo + size - 1), 0)
+                lo += size
+            slow.append((lineno,
+                         PyUnicode_DecodeUTF8(<const char*>(p + vstart), b - vstart,
+                                              "surrogateescape"),
+                         k, nlines, nlisted, out.n - k))
+        elif i < 0:
             slow.append((lineno,
                          PyUnicode_DecodeUTF8(<const char*>(p + a), b - a, "surrogateescape"),
                          out.n, nlines, nlisted))
@@ -222,3 +243,4 @@ def insert_at(const uint32_t[::1] base not None, const int64_t[::1] at not None,
             i += 1
             k += 1
     return out
+

@@ -61,9 +61,16 @@ def _group(s: np.ndarray, e: np.ndarray, v: np.ndarray, mode: str,
     gid = v[first].astype(np.int32)
     if mode == "set":
         sizes = np.diff(np.append(first, n))
-        for g in np.flatnonzero(sizes > 1):
-            vals = v[first[g]:first[g] + sizes[g]].tolist()
-            gid[g] = -1 if EXCL in vals else set_id(tuple(dict.fromkeys(vals)))
+        multi = np.flatnonzero(sizes > 1)
+        if len(multi):
+            # a group whose entries all carry one value keeps it, one with an exclusion
+            # (the smallest id) is excluded: only mixed values need a value set
+            lo = np.minimum.reduceat(v, first)[multi]
+            hi = np.maximum.reduceat(v, first)[multi]
+            gid[multi[lo == EXCL]] = -1
+            for g in multi[(lo != EXCL) & (lo != hi)].tolist():
+                vals = v[first[g]:first[g] + sizes[g]].tolist()
+                gid[g] = set_id(tuple(dict.fromkeys(vals)))
     gid[gid == EXCL] = -1
     return s[first], e[first], gid
 

@@ -284,6 +284,10 @@ LINE_SHAPES = [
     ":127.0.0.7:default seven", ":8:", "# comment", "#$TTL 60", ";$1 semi", "#$2 hash", ":$3 c", "{ip} $1$2$3", "; c", "", "   ",
     "{ip}-{ip2}", "{p3}", "{p2}/16", "0{ip}", "{ip}.", "{ip}/33", "{ip}/024", "1.2.3.256",
     "{ip} junk", "$MAXRANGE4 /20", "!{ip} :2:excluded value", "2001:db8::/32", "{ip}/",
+    # CIDRs with their own value (ip4set: expanded by the scanner, value parsed in Python)
+    "{net}/{bits} :127.0.0.9:net value $", "{net}/{bits}:5:", "{net}/{bits}\tbare net txt",
+    "{net}/{bits} :0:invalid A", "{net}/{bits} :5 junk", "{net}/{bits} " + "t" * 300,
+    "!{net}/{bits} :2:excluded net", "{net}/{bits} :6", "{net}/{bits}x",
 ]
 
 

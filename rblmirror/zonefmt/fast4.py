@@ -19,7 +19,9 @@ from array import array
 import numpy as np
 
 from .. import _loader
-from .base import EXCL, Collector, Format, file_lines, read_data
+from .base import EXCL, Collector, Format, Warning_, entry_value, file_lines, read_data
+
+DROP = -3  # a value line whose value is invalid: rbldnsd skips the entry
 
 # format name -> (cidr mode for ext/loader.pyx, '!' exclusions accepted). Only formats
 # whose line() turns such a line into its block(s) with the default value (or EXCL), one
@@ -44,6 +46,27 @@ class _Chunk:
         c.entries += self.lines
 
 
+class _ValueLine:
+    """An ip4set entry with its own value whose blocks [b0, b1) the scanner produced:
+    parsed with the default in force, as IP4Set.line() would (entry_value)."""
+
+    __slots__ = ("st", "b0", "b1", "path", "no", "rest")
+
+    def __init__(self, st: _State, b0: int, b1: int, path: str, no: int, rest: str):
+        self.st, self.b0, self.b1, self.path, self.no, self.rest = st, b0, b1, path, no, rest
+
+    def __call__(self, c: Collector, default) -> None:
+        v, warn = entry_value(self.rest, default)
+        if v is None:
+            vid = DROP
+        else:
+            vid = c.value_id(v)
+            c.entries += 1
+        if warn:
+            c.warnings.append(Warning_(self.path, self.no, warn))
+        self.st.chunks.append((len(c.s4), self.b1 - self.b0, vid))
+
+
 class _State:
     def __init__(self) -> None:
         self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -60,16 +83,19 @@ class _State:
         v = np.repeat(ch[:, 2].astype(np.int32), ch[:, 1])
         v[x] = EXCL
         self.parts.clear()
+        at = np.repeat(ch[:, 0], ch[:, 1])
+        if (ch[:, 2] == DROP).any():
+            keep = v != DROP
+            s, e, v, at = s[keep], e[keep], v[keep], at[keep]
         if len(c.s4) == 0:
             merged = (s, e, v)
         else:
-            at = np.repeat(ch[:, 0], ch[:, 1])
             merged = (_loader.insert_at(np.frombuffer(c.s4, np.uint32), at, s),
                       _loader.insert_at(np.frombuffer(c.e4, np.uint32), at, e),
                       _loader.insert_at(np.frombuffer(c.v4, np.uint32), at, v.view(np.uint32)))
         for name, code, arr in zip(("s4", "e4", "v4"), "IIi", merged):
             a = array(code)
-            a.frombytes(arr.tobytes())
+            a.frombytes(memoryview(arr).cast("B"))
             setattr(c, name, a)
 
 
@@ -92,11 +118,16 @@ def file_items(c: Collector, fmt: Format, files):
         st.parts.append((s, e, x))
         st.nblocks += nb
         pb = pl = pn = 0
-        for no, text, b, l, n in slow:
+        for item in slow:
+            no, text, b, l, n = item[:5]
             if l > pl:
                 yield path, no, _Chunk(st, base + pb, base + b, l - pl, n - pn)
                 pb, pl, pn = b, l, n
-            yield path, no, text
+            if len(item) == 6:  # an entry with its own value, blocks already scanned
+                yield path, no, _ValueLine(st, base + b, base + b + item[5], path, no, text)
+                pb = b + item[5]
+            else:
+                yield path, no, text
         if nl > pl:
             yield path, 0, _Chunk(st, base + pb, base + nb, nl - pl, nlisted - pn)
     st.merge(c)
