@@ -15,7 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
-from . import addr, zonefmt
+from . import _loader, addr, zonefmt
 from .errors import AddressError, SnapshotError, ZoneFileError
 from .index import IPIndex, read_snapshot, sort_blocks4, write_snapshot
 from .values import DEFAULT_A, Listing, finish_template, render
@@ -105,12 +105,18 @@ class Dataset:
         if not files:
             raise ZoneFileError("no files given")
         fmt_cls = zonefmt.get(format)
+        _loader.fix_mmap_threshold()  # big temporaries are mapped, and unmapped when freed
         if fmt_cls is zonefmt.Combined:
-            return cls._combined(files, file_lines(files))
+            ds = cls._combined(files, file_lines(files))
+            _loader.trim_heap()
+            return ds
         c = Collector()
         fmt = fmt_cls()
         load_lines(c, fmt, fast4.file_items(c, fmt, files))
-        return cls._from_collector(fmt_cls.name, files, c, fmt_cls.mode)
+        ds = cls._from_collector(fmt_cls.name, files, c, fmt_cls.mode)
+        del c
+        _loader.trim_heap()  # what the load freed on the heap goes back to the system
+        return ds
 
     @classmethod
     def _combined(cls, files: tuple[str, ...], items) -> Dataset:
