@@ -12,7 +12,7 @@ cimport cython
 from libc.stdint cimport uint32_t, int32_t, uint64_t, int64_t
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_FromFormat
 import os
 import numpy as np
 
@@ -216,6 +216,22 @@ cdef class Index4:
         if not _parse4(<const unsigned char*>p, n, &ip):
             return -2
         return _value4(self.starts, self.vals, self.bucket, ip)
+
+    @cython.always_allow_keywords(False)
+    def find_text(self, str text not None):
+        """lookup_text() for Dataset.lookup(): -1 when not listed, -2 when the text is
+        not a dotted quad, else (value id, the address as canonical dotted-quad text)."""
+        cdef Py_ssize_t n
+        cdef const char* p = PyUnicode_AsUTF8AndSize(text, &n)
+        cdef uint32_t ip
+        cdef int32_t vid
+        if not _parse4(<const unsigned char*>p, n, &ip):
+            return -2
+        vid = _value4(self.starts, self.vals, self.bucket, ip)
+        if vid < 0:
+            return vid
+        return vid, PyUnicode_FromFormat("%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255,
+                                         (ip >> 8) & 255, ip & 255)
 
     def __contains__(self, uint32_t ip):
         """`ip in index`: is the address listed?"""

@@ -18,7 +18,7 @@ import numpy as np
 from . import _loader, addr, zonefmt
 from .errors import AddressError, SnapshotError, ZoneFileError
 from .index import IPIndex, read_snapshot, sort_blocks4, write_snapshot
-from .values import DEFAULT_A, Listing, finish_template, render
+from .values import DEFAULT_A, TXT_EMIT_MAX, Listing, finish_template, render
 from .zonefmt.base import EXCL, NS, SOA, Collector, Meta, Warning_, file_lines, load_lines
 from .zonefmt import fast4
 from .zonefmt.combined import split_sections
@@ -224,8 +224,13 @@ class Dataset:
 
         Against a dnset a domain name is looked up instead."""
         if address.__class__ is str and self.format != "dnset" and not self.children:
-            # compiled fast path: a dotted quad that is not listed needs no Python parsing
-            if self.index.v4.lookup_text(address) == -1:
+            # compiled fast path: a dotted quad is parsed and looked up in C; the result
+            # is -1 (not listed), -2 (not a dotted quad: the general path below) or the
+            # value id with the canonical address text (what addr.to_text() gives)
+            r = self.index.v4.find_text(address)
+            if r.__class__ is tuple:
+                return self.render(*r)
+            if r == -1:
                 return ()
         if self.children:
             out: list[Listing] = []
@@ -244,8 +249,15 @@ class Dataset:
         return self.render(vid, addr.to_text(family, value))
 
     def render(self, vid: int, subject: str) -> tuple[Listing, ...]:
-        return tuple(Listing(v.a, None if v.txt is None else render(v.txt, subject))
-                     for v in self._sets[vid])
+        vs = self._sets[vid]
+        if len(vs) == 1:  # the common case, without a generator
+            v = vs[0]
+            t = v.txt
+            if t is not None:
+                t = _render(t, subject)
+            return (Listing(v.a, t),)
+        return tuple(Listing(v.a, None if v.txt is None else _render(v.txt, subject))
+                     for v in vs)
 
     def lookup_name_id(self, name: str) -> int:
         return self.match_name(name)[0]
@@ -333,6 +345,16 @@ class Dataset:
                        warnings=[Warning_(*w) for w in h["warnings"]], entries=h["entries"])
         except (KeyError, TypeError, ValueError) as e:
             raise SnapshotError(f"{path}: corrupt snapshot header ({e})") from None
+
+
+def _render(txt: str, subject: str) -> str:
+    """values.render(), with its common case inline: no `$$` and a short ASCII result
+    (then the split/join and the 254-byte cap change nothing)."""
+    if "$$" not in txt:
+        r = txt.replace("$", subject)
+        if len(r) <= TXT_EMIT_MAX and r.isascii():
+            return r
+    return render(txt, subject)
 
 
 def _merge(vals: list[int], mode: str, set_id) -> int:
