@@ -9,7 +9,7 @@ keeps a reference to the owner so the memory outlives every lookup.
 No I/O here: C types in, C types out; rblmirror/index.py is the Python face.
 """
 cimport cython
-from libc.stdint cimport uint32_t, int32_t, uint64_t, int64_t
+from libc.stdint cimport uint32_t, int32_t, uint64_t, int64_t, uint8_t
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_FromFormat
@@ -480,12 +480,11 @@ cdef bint _parse4(const unsigned char* p, Py_ssize_t n, uint32_t* out) noexcept 
     return True
 
 
-def sort_blocks4(const uint32_t[::1] starts not None, const uint32_t[::1] ends not None):
-    """Stable permutation (int64) ordering blocks by start ascending, then end descending.
-
-    LSD radix sort on the start (three 11-bit passes, skipping a pass whose digit never
+cdef tuple _sort4(const uint32_t[::1] starts, const uint32_t[::1] ends):
+    """LSD radix sort on the start (three 11-bit passes, skipping a pass whose digit never
     varies), then a stable insertion sort by end inside each run of equal starts (runs
-    are short: a start is shared only by nested blocks and duplicates)."""
+    are short: a start is shared only by nested blocks and duplicates). Returns (sorted
+    starts, permutation) as uint32 arrays of n + 1 (the last item unused)."""
     cdef Py_ssize_t n = starts.shape[0], i, j, d, r
     if ends.shape[0] != n:
         raise ValueError("starts and ends differ in length")
@@ -538,12 +537,71 @@ def sort_blocks4(const uint32_t[::1] starts not None, const uint32_t[::1] ends n
                     ia[j] = ia[j - 1]
                     j -= 1
                 ia[j] = x
+    return (keys_a if ka == &kav[0] else keys_b), (idx_a if ia == &iav[0] else idx_b)
+
+
+def sort_blocks4(const uint32_t[::1] starts not None, const uint32_t[::1] ends not None):
+    """Stable permutation (int64) ordering blocks by start ascending, then end descending."""
+    cdef Py_ssize_t i, n = starts.shape[0]
+    keys, idx = _sort4(starts, ends)
+    cdef const uint32_t[::1] ia = idx
     out = np.empty(n, np.int64)
     cdef int64_t[::1] o = out
     with nogil:
         for i in range(n):
             o[i] = ia[i]
     return out
+
+
+def group_blocks4(const uint32_t[::1] starts not None, const uint32_t[::1] ends not None,
+                  const int32_t[::1] vals not None, int32_t excl):
+    """Sort blocks as sort_blocks4 and group identical ones, in one pass.
+
+    Returns (gs, ge, gv, flags, vsorted, gstart): per group its start, end, first value
+    (in input order) and a flag (0: every entry has the first value, 1: an entry has the
+    value `excl`, 2: mixed values without `excl`); the values in sorted order and, per
+    group, where its entries begin in them (int64, n_groups + 1 items)."""
+    cdef Py_ssize_t i, g = 0, n = starts.shape[0]
+    if ends.shape[0] != n or vals.shape[0] != n:
+        raise ValueError("starts, ends and vals differ in length")
+    keys, idx = _sort4(starts, ends)
+    cdef const uint32_t[::1] ka = keys
+    cdef const uint32_t[::1] ia = idx
+    gs_a = np.empty(n, np.uint32)
+    ge_a = np.empty(n, np.uint32)
+    gv_a = np.empty(n, np.int32)
+    fl_a = np.zeros(n, np.uint8)
+    vs_a = np.empty(n, np.int32)
+    st_a = np.empty(n + 1, np.int64)
+    cdef uint32_t[::1] gs = gs_a
+    cdef uint32_t[::1] ge = ge_a
+    cdef int32_t[::1] gv = gv_a
+    cdef uint8_t[::1] fl = fl_a
+    cdef int32_t[::1] vs = vs_a
+    cdef int64_t[::1] st = st_a
+    cdef uint32_t s, e, j
+    cdef int32_t x
+    with nogil:
+        for i in range(n):
+            j = ia[i]
+            s = ka[i]
+            e = ends[j]
+            x = vals[j]
+            vs[i] = x
+            if g == 0 or s != gs[g - 1] or e != ge[g - 1]:
+                gs[g] = s
+                ge[g] = e
+                gv[g] = x
+                fl[g] = 1 if x == excl else 0
+                st[g] = i
+                g += 1
+            elif fl[g - 1] != 1:
+                if x == excl:
+                    fl[g - 1] = 1
+                elif x != gv[g - 1]:
+                    fl[g - 1] = 2
+        st[g] = n
+    return gs_a[:g].copy(), ge_a[:g].copy(), gv_a[:g].copy(), fl_a[:g].copy(), vs_a, st_a[:g + 1].copy()
 
 
 def blocks_sorted4(const uint32_t[::1] starts not None, const uint32_t[::1] ends not None):

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _loader, addr, zonefmt
 from .errors import AddressError, SnapshotError, ZoneFileError
-from .index import IPIndex, read_snapshot, sort_blocks4, write_snapshot
+from .index import IPIndex, group_blocks4, read_snapshot, write_snapshot
 from .values import DEFAULT_A, TXT_EMIT_MAX, Listing, finish_template, render
 from .zonefmt.base import EXCL, NS, SOA, Collector, Meta, Warning_, file_lines, load_lines
 from .zonefmt import fast4
@@ -52,27 +52,14 @@ def _group(s: np.ndarray, e: np.ndarray, v: np.ndarray, mode: str,
            set_id) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Merge entries for identical blocks: 'set' keeps every value (an exclusion wins),
     'trie' keeps the first. Returns unique blocks with their value-set id (-1 excluded)."""
-    n = len(s)
-    order = sort_blocks4(s, e)  # (start, -end), equal blocks in file order
-    s, e, v = s[order], e[order], v[order]
-    new = np.ones(n, dtype=bool)
-    new[1:] = (s[1:] != s[:-1]) | (e[1:] != e[:-1])
-    first = np.flatnonzero(new)
-    gid = v[first].astype(np.int32)
+    gs, ge, gid, flags, vsorted, gstart = group_blocks4(s, e, v, EXCL)  # sorted, in C
     if mode == "set":
-        sizes = np.diff(np.append(first, n))
-        multi = np.flatnonzero(sizes > 1)
-        if len(multi):
-            # a group whose entries all carry one value keeps it, one with an exclusion
-            # (the smallest id) is excluded: only mixed values need a value set
-            lo = np.minimum.reduceat(v, first)[multi]
-            hi = np.maximum.reduceat(v, first)[multi]
-            gid[multi[lo == EXCL]] = -1
-            for g in multi[(lo != EXCL) & (lo != hi)].tolist():
-                vals = v[first[g]:first[g] + sizes[g]].tolist()
-                gid[g] = set_id(tuple(dict.fromkeys(vals)))
+        gid[flags == 1] = -1  # an exclusion among the entries
+        for g in np.flatnonzero(flags == 2).tolist():  # mixed values: a value set
+            vals = vsorted[gstart[g]:gstart[g + 1]].tolist()
+            gid[g] = set_id(tuple(dict.fromkeys(vals)))
     gid[gid == EXCL] = -1
-    return s[first], e[first], gid
+    return gs, ge, gid
 
 
 class Dataset:

@@ -40,6 +40,13 @@ def sort_blocks4(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
                                np.ascontiguousarray(ends, dtype=np.uint32))
 
 
+def group_blocks4(starts: np.ndarray, ends: np.ndarray, vals: np.ndarray, excl: int):
+    """Sort IPv4 blocks as sort_blocks4() and group identical ones (see _index.group_blocks4)."""
+    return _index.group_blocks4(np.ascontiguousarray(starts, dtype=np.uint32),
+                                np.ascontiguousarray(ends, dtype=np.uint32),
+                                np.ascontiguousarray(vals, dtype=np.int32), excl)
+
+
 def flatten_py(blocks: list[tuple[int, int, int]], top: int) -> tuple[list[int], list[int]]:
     """Pure-Python flatten (used for IPv6 and as the reference for flatten4).
 

@@ -413,6 +413,26 @@ def test_sort_blocks4_is_a_stable_start_then_end_descending_sort(s, data):
     assert order == sorted(range(len(s)), key=lambda i: (s[i], -e[i], i))
 
 
+@settings(max_examples=100, deadline=None)
+@given(blocks=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 3), st.integers(-2, 3)),
+                       max_size=60))
+def test_group_blocks4_groups_identical_blocks_in_input_order(blocks):
+    s = np.array([b[0] for b in blocks], np.uint32)
+    e = s + np.array([b[1] for b in blocks], np.uint32)
+    v = np.array([b[2] for b in blocks], np.int32)
+    gs, ge, gv, fl, vs, st_ = _index.group_blocks4(s, e, v, -2)
+    order = sorted(range(len(blocks)), key=lambda i: (int(s[i]), -int(e[i]), i))
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i in order:
+        groups.setdefault((int(s[i]), int(e[i])), []).append(int(v[i]))
+    assert list(zip(gs.tolist(), ge.tolist())) == list(groups)
+    assert vs.tolist() == [int(v[i]) for i in order]
+    for g, vals in enumerate(groups.values()):
+        assert gv[g] == vals[0] and vs[st_[g]:st_[g + 1]].tolist() == vals
+        assert fl[g] == (1 if -2 in vals else 2 if len(set(vals)) > 1 else 0)
+    assert st_[len(groups)] == len(blocks)
+
+
 @settings(max_examples=50, deadline=None)
 @given(n=st.integers(0, 5000), seed=st.integers(0, 2**32 - 1))
 def test_lookup_many_equals_lookup(n, seed):
