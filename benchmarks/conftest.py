@@ -192,6 +192,8 @@ _PAIRS = [
     ("lookup int random: Index4.lookup", "lookup int random: pyroaring `in`", "single int lookup vs pyroaring `in`"),
     ("lookup int random: Index4.lookup", "lookup int random: pyroaring __contains__", "single int lookup vs BitMap.__contains__"),
     ("lookup int hot: Index4.lookup", "lookup int hot: pyroaring `in`", "hot int lookup vs pyroaring `in`"),
+    ("lookup int random: `in` Index4", "lookup int random: pyroaring `in`", "random `in` vs pyroaring `in`"),
+    ("lookup int hot: `in` Index4", "lookup int hot: pyroaring `in`", "hot `in` vs pyroaring `in`"),
     ("lookup str random: Index4.lookup_text", "lookup str random: pytricia get", "str lookup vs pytricia"),
     ("lookup str random: Dataset.lookup", "lookup str random: pytricia get", "Dataset.lookup(str) vs pytricia"),
     ("batch: lookup_many", "batch: numpy.searchsorted", "batch vs numpy.searchsorted"),

@@ -165,6 +165,15 @@ def test_lookup_int_hot_ours(benchmark, loaded, lookup_sets):
     assert out[0] == loaded.index.v4.lookup_many(np.array([x0], np.uint32))[0] and len(set(out)) == 1
 
 
+def test_lookup_int_hot_ours_in(benchmark, loaded, lookup_sets):
+    ints, _, _, _ = lookup_sets
+    idx = loaded.index.v4
+    hot = [ints[0]] * NLOOP
+    out = _per_lookup(benchmark, lambda: [x in idx for x in hot], "lookup int hot: `in` Index4",
+                      "same operation as pyroaring `in`")
+    assert out == [True] * NLOOP  # ints[0] is one of the listed singles (not excluded)
+
+
 def test_lookup_int_random_pyroaring_in(benchmark, lookup_sets, bench_data):
     ints, _, bm, _ = lookup_sets
     out = _per_lookup(benchmark, lambda: [x in bm for x in ints], "lookup int random: pyroaring `in`")

@@ -200,12 +200,14 @@ cdef class Index4:
         self.bucket = &self._bucket[0]
         self.owner = owner
 
+    @cython.binding(False)
     @cython.always_allow_keywords(False)
     def lookup(self, ip):
         """Value id for one address, -1 when not listed."""
         cdef uint32_t x = ip
         return _value4(self.starts, self.vals, self.bucket, x)
 
+    @cython.binding(False)
     @cython.always_allow_keywords(False)
     def lookup_text(self, str text not None):
         """Value id for a dotted quad given as text (blanks around it ignored, leading
@@ -217,6 +219,7 @@ cdef class Index4:
             return -2
         return _value4(self.starts, self.vals, self.bucket, ip)
 
+    @cython.binding(False)
     @cython.always_allow_keywords(False)
     def find_text(self, str text not None):
         """lookup_text() for Dataset.lookup(): -1 when not listed, -2 when the text is
