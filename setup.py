@@ -24,6 +24,7 @@ setup(
     ext_modules=cythonize(
         extensions,
         language_level=3,
+        include_path=["ext"],  # shared .pxd files (ext/ipsearch.pxd)
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True},
     ),
 )

@@ -14,6 +14,7 @@ from libc.string cimport memcpy, memcmp, memset
 from libc.stdlib cimport malloc, free, calloc
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 cimport cython
+from ipsearch cimport FINE, _value4
 import numpy as np
 
 cdef extern from "<sys/socket.h>" nogil:
@@ -77,7 +78,7 @@ cdef struct Lst:
 cdef struct DS:
     const uint32_t* starts
     const int32_t* vals
-    const uint32_t* bucket
+    const uint32_t* bucket   # the index's first-level table (ipsearch.FINE_BITS)
     uint32_t ttl
     int32_t set_first  # index into set_off (per value id of this dataset)
     int32_t nvals
@@ -107,23 +108,6 @@ cdef struct Fast:
     Lst* lsts
     Piece* pieces
     const uint8_t* blob
-
-
-cdef inline Py_ssize_t _find4(const uint32_t* starts, const uint32_t* bucket,
-                              uint32_t ip) noexcept nogil:
-    cdef uint32_t h = ip >> 16
-    cdef Py_ssize_t lo = bucket[h]
-    cdef Py_ssize_t hi = bucket[h + 1]
-    cdef Py_ssize_t mid
-    if lo == hi or starts[lo] > ip:
-        return lo - 1
-    while hi - lo > 1:
-        mid = (lo + hi) >> 1
-        if starts[mid] <= ip:
-            lo = mid
-        else:
-            hi = mid
-    return lo
 
 
 cdef inline void put16(uint8_t* p, uint32_t v) noexcept nogil:
@@ -322,7 +306,7 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
         nreg += 1
     for k in range(z.ds_n):
         ds = &f.dss[z.ds_first + k]
-        vid = ds.vals[_find4(ds.starts, ds.bucket, ip)]
+        vid = _value4(ds.starts, ds.vals, ds.bucket, ip)
         if vid < 0:
             continue
         found = 1
@@ -554,7 +538,7 @@ cdef class FastPath:
                     ds = att.dataset
                     starts = np.ascontiguousarray(ds.index.v4.starts_array, dtype=np.uint32)
                     vals = np.ascontiguousarray(ds.index.v4.vals_array, dtype=np.int32)
-                    bucket = np.ascontiguousarray(ds.index.v4.bucket_array, dtype=np.uint32)
+                    bucket = np.ascontiguousarray(ds.index.v4.table_array, dtype=np.uint32)
                     ttl = zone.ttl_of(ds)
                     struct.pack("!I", ttl)
                     first = len(set_off)
@@ -608,7 +592,7 @@ cdef class FastPath:
             mv_s = starts
             mv_v = vals
             mv_b = bucket
-            if mv_b.shape[0] != 65537 or mv_s.shape[0] == 0:
+            if mv_b.shape[0] != FINE + 1 or mv_s.shape[0] == 0:
                 raise ValueError("unexpected index layout")
             self.f.dss[i].starts = &mv_s[0]
             self.f.dss[i].vals = &mv_v[0]

@@ -18,17 +18,13 @@ import numpy as np
 
 cnp.import_array()
 
+from ipsearch cimport FINE, FINE_BITS, FINE_SHIFT, _find4, _search, _value4, __builtin_prefetch
+
 cdef enum:
     BUCKETS = 65536        # the coarse table (top 16 bits) of the public bucket_array
-    FINE_BITS = 18         # the lookup table: top 18 bits (1 MiB)
-    FINE = 1 << FINE_BITS
-    FINE_SHIFT = 32 - FINE_BITS
     STEP = 1 << (FINE_BITS - 16)  # fine entries per coarse entry
     PF_DIST = 16           # batch lookups: prefetch distance (a power of two)
     MIN_SPLIT = 1 << 16    # batch lookups: split over threads from this many addresses
-
-cdef extern from *:
-    void __builtin_prefetch(const void*) nogil
 
 cdef extern from "<pthread.h>" nogil:
     ctypedef unsigned long pthread_t
@@ -39,35 +35,6 @@ try:
     _NTHREADS = max(1, min(8, len(os.sched_getaffinity(0))))
 except (AttributeError, OSError):
     _NTHREADS = max(1, min(8, os.cpu_count() or 1))
-
-
-cdef inline Py_ssize_t _search(const uint32_t* starts, Py_ssize_t lo, Py_ssize_t hi,
-                               uint32_t ip) noexcept nogil:
-    """Last segment in [lo-1, hi) whose start <= ip, given starts[lo-1] <= ip (the
-    bucket's first segment, or the one before it). Branch-free halving: the compares
-    are unpredictable, a conditional add is not."""
-    cdef Py_ssize_t base = lo - 1, n = hi - lo + 1, half
-    while n > 1:
-        half = n >> 1
-        base += half * (starts[base + half] <= ip)
-        n -= half
-    return base
-
-
-cdef inline Py_ssize_t _find4(const uint32_t* starts, const uint32_t* fine,
-                              uint32_t ip) noexcept nogil:
-    cdef uint32_t h = ip >> FINE_SHIFT
-    return _search(starts, fine[h], fine[h + 1], ip)
-
-
-cdef inline int32_t _value4(const uint32_t* starts, const int32_t* vals,
-                            const uint32_t* fine, uint32_t ip) noexcept nogil:
-    """vals[_find4(...)], with the vals line fetched alongside the starts line (the
-    answer is within a segment or two of the bucket's first), so the two misses overlap."""
-    cdef uint32_t h = ip >> FINE_SHIFT
-    cdef Py_ssize_t lo = fine[h]
-    __builtin_prefetch(&vals[lo])
-    return vals[_search(starts, lo, fine[h + 1], ip)]
 
 
 cdef struct Job:

@@ -1,0 +1,42 @@
+# cython: language_level=3
+"""The IPv4 segment search shared by the index (ext/index.pyx) and the DNS fast path
+(ext/dnsfast.pyx): one first-level table on the top FINE_BITS bits, then a branch-free
+search among that bucket's segments."""
+from libc.stdint cimport uint32_t, int32_t
+
+cdef enum:
+    FINE_BITS = 18         # the lookup table: top 18 bits (1 MiB)
+    FINE = 1 << FINE_BITS
+    FINE_SHIFT = 32 - FINE_BITS
+
+cdef extern from *:
+    void __builtin_prefetch(const void*) nogil
+
+
+cdef inline Py_ssize_t _search(const uint32_t* starts, Py_ssize_t lo, Py_ssize_t hi,
+                               uint32_t ip) noexcept nogil:
+    """Last segment in [lo-1, hi) whose start <= ip, given starts[lo-1] <= ip (the
+    bucket's first segment, or the one before it). Branch-free halving: the compares
+    are unpredictable, a conditional add is not."""
+    cdef Py_ssize_t base = lo - 1, n = hi - lo + 1, half
+    while n > 1:
+        half = n >> 1
+        base += half * (starts[base + half] <= ip)
+        n -= half
+    return base
+
+
+cdef inline Py_ssize_t _find4(const uint32_t* starts, const uint32_t* fine,
+                              uint32_t ip) noexcept nogil:
+    cdef uint32_t h = ip >> FINE_SHIFT
+    return _search(starts, fine[h], fine[h + 1], ip)
+
+
+cdef inline int32_t _value4(const uint32_t* starts, const int32_t* vals,
+                            const uint32_t* fine, uint32_t ip) noexcept nogil:
+    """vals[_find4(...)], with the vals line fetched alongside the starts line (the
+    answer is within a segment or two of the bucket's first), so the two misses overlap."""
+    cdef uint32_t h = ip >> FINE_SHIFT
+    cdef Py_ssize_t lo = fine[h]
+    __builtin_prefetch(&vals[lo])
+    return vals[_search(starts, lo, fine[h + 1], ip)]
