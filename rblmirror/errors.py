@@ -39,3 +39,15 @@ class ScanInputError(RblmirrorError):
 
 class CorpusError(RblmirrorError):
     """cannot read the corpus"""
+
+
+class FetchError(RblmirrorError):
+    """the source could not be fetched"""
+
+
+class StateError(RblmirrorError):
+    """the source's state cannot be read or written"""
+
+
+class PrivilegeError(RblmirrorError):
+    """cannot switch to the requested user"""

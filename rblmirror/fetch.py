@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 from .config import Config, SourceConfig
 from .dataset import Dataset
-from .errors import RblmirrorError
-from .source import FetchError, Transfer, transfer
-from .state import SourceDir, SourceState, StateError
+from .errors import FetchError, RblmirrorError, StateError
+from .source import Transfer, transfer
+from .state import SourceDir, SourceState
 
 log = logging.getLogger("rblmirror.fetch")
 

@@ -15,13 +15,10 @@ import os
 import pwd
 from dataclasses import dataclass
 
-from .errors import RblmirrorError
+from .errors import PrivilegeError
 
 log = logging.getLogger("rblmirror.privileges")
 
-
-class PrivilegeError(RblmirrorError):
-    """Cannot switch to the requested user."""
 
 
 @dataclass(frozen=True)

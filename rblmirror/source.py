@@ -20,15 +20,12 @@ from dataclasses import dataclass
 
 from . import __version__
 from .config import SourceConfig
-from .errors import RblmirrorError
+from .errors import FetchError
 from .state import SourceState
 
 USER_AGENT = f"rblmirror/{__version__} (+DNSBL mirror; honours min_interval)"
 CONTIMEOUT = 30  # seconds to connect to an rsync daemon
 
-
-class FetchError(RblmirrorError):
-    """the source could not be fetched"""
 
 
 @dataclass

@@ -18,14 +18,11 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 
-from .errors import RblmirrorError
+from .errors import StateError
 
 #: what a source's state can be (status, metrics)
 STATES = ("new", "fresh", "stale", "failing", "rejected")
 
-
-class StateError(RblmirrorError):
-    """the source's state cannot be read or written"""
 
 
 @dataclass

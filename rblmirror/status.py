@@ -6,7 +6,8 @@ import os
 import time
 
 from .config import Config
-from .state import SourceDir, StateError
+from .errors import StateError
+from .state import SourceDir
 
 
 
