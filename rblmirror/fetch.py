@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass
 
 from .config import Config, SourceConfig
+from .compile import compile_isolated
 from .dataset import Dataset
 from .errors import FetchError, RblmirrorError, StateError
 from .source import Transfer, transfer
@@ -126,17 +128,23 @@ def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now, rng) -> Ou
             if sha == st.pinned_sha256 and sha != st.dump_sha256 else ""
         return Outcome(src.name, UNCHANGED, f"{st.entries} entries, snapshot {st.snapshot}"
                        f"{pinned}{_bytes(tr)}", st)
+    # parse and compile in a child process (a `serve` fetching in the background never
+    # parses in the serving process), then validate what the snapshot holds
+    tmp = os.path.join(sd.snapshots_dir, f".new-{os.getpid()}.snap")
     try:
-        ds = Dataset.from_files([tr.path], format=src.format)
+        compile_isolated(src.format, (tr.path,), tmp)
+        ds = Dataset.load(tmp)
         validate(src, ds, st)
     except Rejected as e:
+        _unlink(tmp)
         return _failed(src, sd, st, REJECTED, str(e), rng)
     except (RblmirrorError, OSError, ValueError) as e:
+        _unlink(tmp)
         return _failed(src, sd, st, REJECTED, f"cannot parse the dump: {e}", rng)
     serial = ds.meta.soa.serial if ds.meta.soa is not None and ds.meta.soa.serial else None
     path = sd.new_snapshot_path(serial, t0)
     name = path.rsplit("/", 1)[-1]
-    ds.save(path)
+    os.replace(tmp, path)
     sd.point_current(name)
     done = now()
     previous = st.entries
@@ -153,6 +161,13 @@ def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now, rng) -> Ou
     log.info("%s: new snapshot %s, %d entries", src.name, name, ds.entries)
     return Outcome(src.name, FETCHED, f"{ds.entries} entries{change}, snapshot {name}"
                    f"{_bytes(tr)}", st)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _failed(src: SourceConfig, sd: SourceDir, st: SourceState, status: str, why: str,
