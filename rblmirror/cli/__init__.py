@@ -1,4 +1,9 @@
-"""The rblmirror command line: click commands that only wire options to library calls."""
+"""The rblmirror command line: click commands that only wire options to library calls.
+
+Each command lives in its own module (`rblmirror/cli/NAME.py` exposing `NAME`), imported
+only when that command runs (or when --help lists them), so `check` does not pay for
+dnslib, the mirror or the plots.
+"""
 from __future__ import annotations
 
 import importlib
@@ -7,20 +12,21 @@ import click
 
 from .. import __version__
 
+COMMANDS = ("check", "scan", "compare", "serve", "fetch", "status", "rollback",
+            "selftest", "snippets")
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        return getattr(importlib.import_module(f".{name}", __name__), name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rblmirror")
 def main():
     """rblmirror: mirror DNS blocklists locally, check addresses, serve them by DNS."""
-
-
-# each command lives in its own module; a command whose module is not there yet is skipped
-for _name in ("check", "scan", "compare", "serve", "fetch", "status", "rollback",
-              "selftest", "snippets"):
-    try:
-        _mod = importlib.import_module(f".{_name}", __name__)
-    except ModuleNotFoundError as _e:
-        if _e.name != f"{__name__}.{_name}":
-            raise
-        continue
-    main.add_command(getattr(_mod, _name))
