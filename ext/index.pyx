@@ -11,6 +11,7 @@ No I/O here: C types in, C types out; rblmirror/index.py is the Python face.
 cimport cython
 from libc.stdint cimport uint32_t, int32_t, uint64_t, int64_t, uint8_t
 from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
 cimport numpy as cnp
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_FromFormat
 import os
@@ -35,6 +36,7 @@ try:
     _NTHREADS = max(1, min(8, len(os.sched_getaffinity(0))))
 except (AttributeError, OSError):
     _NTHREADS = max(1, min(8, os.cpu_count() or 1))
+cdef int _NTHREADS_C = _NTHREADS
 
 
 cdef struct Job:
@@ -450,21 +452,85 @@ cdef bint _parse4(const unsigned char* p, Py_ssize_t n, uint32_t* out) noexcept 
     return True
 
 
+cdef struct SortJob:
+    const uint32_t* starts
+    Py_ssize_t off
+    Py_ssize_t n
+    uint32_t* ka
+    uint32_t* kb
+    uint32_t* ia
+    uint32_t* ib
+    int in_b  # out: the sorted run ended in kb/ib
+
+
+cdef void _radix4(SortJob* jb) noexcept nogil:
+    """Stable LSD radix sort of starts[off:off+n] by value (three 11-bit passes, skipping
+    a pass whose digit never varies) into ka/ia or kb/ib (jb.in_b says which); the
+    permutation holds global positions (off + i). Buffers point at the run's own slice."""
+    cdef Py_ssize_t n = jb.n, i, d, r
+    cdef uint32_t* ka = jb.ka
+    cdef uint32_t* kb = jb.kb
+    cdef uint32_t* ia = jb.ia
+    cdef uint32_t* ib = jb.ib
+    cdef uint32_t* t
+    cdef const uint32_t* src = jb.starts + jb.off
+    cdef uint32_t off = <uint32_t>jb.off
+    cdef int64_t cnt[3][2049]
+    cdef uint32_t k
+    cdef int shift, pass_
+    cdef int in_b = 0
+    for pass_ in range(3):
+        for d in range(2049):
+            cnt[pass_][d] = 0
+    for i in range(n):
+        k = src[i]
+        ka[i] = k
+        ia[i] = off + <uint32_t>i
+        cnt[0][(k & 0x7FF) + 1] += 1
+        cnt[1][((k >> 11) & 0x7FF) + 1] += 1
+        cnt[2][(k >> 22) + 1] += 1
+    for pass_ in range(3):
+        shift = 11 * pass_
+        if n == 0 or cnt[pass_][((ka[0] >> shift) & 0x7FF) + 1] == n:
+            continue
+        for d in range(1, 2049):
+            cnt[pass_][d] += cnt[pass_][d - 1]
+        for i in range(n):
+            d = (ka[i] >> shift) & 0x7FF
+            r = cnt[pass_][d]
+            kb[r] = ka[i]
+            ib[r] = ia[i]
+            cnt[pass_][d] = r + 1
+        t = ka; ka = kb; kb = t
+        t = ia; ia = ib; ib = t
+        in_b = 1 - in_b
+    jb.in_b = in_b
+
+
+cdef void* _radix4_thread(void* arg) noexcept nogil:
+    _radix4(<SortJob*>arg)
+    return NULL
+
+
+cdef enum:
+    MIN_SORT_SPLIT = 1 << 17  # sort two halves on two threads from this many blocks
+
+
 cdef tuple _sort4(const uint32_t[::1] starts, const uint32_t[::1] ends):
-    """LSD radix sort on the start (three 11-bit passes, skipping a pass whose digit never
-    varies), then a stable insertion sort by end inside each run of equal starts (runs
-    are short: a start is shared only by nested blocks and duplicates). Returns (sorted
-    starts, permutation) as uint32 arrays of n + 1 (the last item unused)."""
-    cdef Py_ssize_t n = starts.shape[0], i, j, d, r
+    """Stable sort by start (LSD radix, see _radix4; from MIN_SORT_SPLIT blocks the two
+    halves are sorted on two threads and merged, ties taken from the first half), then a
+    stable insertion sort by end inside each run of equal starts (runs are short: a
+    start is shared only by nested blocks and duplicates). Returns (sorted starts,
+    permutation) as uint32 arrays of n + 1 (the last item unused)."""
+    cdef Py_ssize_t n = starts.shape[0], i, j, h, p
     if ends.shape[0] != n:
         raise ValueError("starts and ends differ in length")
     if n >= 1 << 32:
         raise ValueError("too many blocks")
     keys_a = np.empty(n + 1, np.uint32)
     keys_b = np.empty(n + 1, np.uint32)
-    idx_a = np.arange(n + 1, dtype=np.uint32)
+    idx_a = np.empty(n + 1, np.uint32)
     idx_b = np.empty(n + 1, np.uint32)
-    counts = np.zeros((3, 2049), np.int64)
     cdef uint32_t[::1] kav = keys_a
     cdef uint32_t[::1] kbv = keys_b
     cdef uint32_t[::1] iav = idx_a
@@ -473,31 +539,57 @@ cdef tuple _sort4(const uint32_t[::1] starts, const uint32_t[::1] ends):
     cdef uint32_t* kb = &kbv[0]
     cdef uint32_t* ia = &iav[0]
     cdef uint32_t* ib = &ibv[0]
-    cdef uint32_t* t
-    cdef int64_t[:, ::1] cnt = counts
-    cdef uint32_t k, x
-    cdef int shift, pass_
+    cdef uint32_t k, x, y
+    cdef SortJob jobs[2]
+    cdef pthread_t tid
+    cdef bint threaded = False, tb
+    if n == 0:
+        return keys_a, idx_a
     with nogil:
-        for i in range(n):
-            k = starts[i]
-            ka[i] = k
-            cnt[0, (k & 0x7FF) + 1] += 1
-            cnt[1, ((k >> 11) & 0x7FF) + 1] += 1
-            cnt[2, (k >> 22) + 1] += 1
-        for pass_ in range(3):
-            shift = 11 * pass_
-            if n == 0 or cnt[pass_, ((ka[0] >> shift) & 0x7FF) + 1] == n:
-                continue
-            for d in range(1, 2049):
-                cnt[pass_, d] += cnt[pass_, d - 1]
-            for i in range(n):
-                d = (ka[i] >> shift) & 0x7FF
-                r = cnt[pass_, d]
-                kb[r] = ka[i]
-                ib[r] = ia[i]
-                cnt[pass_, d] = r + 1
-            t = ka; ka = kb; kb = t
-            t = ia; ia = ib; ib = t
+        if n < MIN_SORT_SPLIT or _NTHREADS_C < 2:
+            jobs[0].starts = &starts[0]
+            jobs[0].off = 0
+            jobs[0].n = n
+            jobs[0].ka = ka; jobs[0].kb = kb; jobs[0].ia = ia; jobs[0].ib = ib
+            _radix4(&jobs[0])
+            if jobs[0].in_b:
+                ka, kb = kb, ka
+                ia, ib = ib, ia
+        else:
+            h = n // 2
+            for j in range(2):
+                jobs[j].starts = &starts[0]
+                jobs[j].off = 0 if j == 0 else h
+                jobs[j].n = h if j == 0 else n - h
+                jobs[j].ka = ka + jobs[j].off; jobs[j].kb = kb + jobs[j].off
+                jobs[j].ia = ia + jobs[j].off; jobs[j].ib = ib + jobs[j].off
+            threaded = pthread_create(&tid, NULL, _radix4_thread, &jobs[1]) == 0
+            _radix4(&jobs[0])
+            if threaded:
+                pthread_join(tid, NULL)
+            else:
+                _radix4(&jobs[1])
+            # both sorted runs into kb/ib, then merge them into ka/ia
+            for j in range(2):
+                if not jobs[j].in_b:
+                    memcpy(kb + jobs[j].off, ka + jobs[j].off, jobs[j].n * sizeof(uint32_t))
+                    memcpy(ib + jobs[j].off, ia + jobs[j].off, jobs[j].n * sizeof(uint32_t))
+            i = 0
+            j = h
+            p = 0
+            while i < h and j < n:
+                x = kb[i]
+                y = kb[j]
+                tb = y < x
+                ka[p] = y if tb else x
+                ia[p] = ib[j] if tb else ib[i]
+                j += tb
+                i += 1 - tb
+                p += 1
+            while i < h:
+                ka[p] = kb[i]; ia[p] = ib[i]; i += 1; p += 1
+            while j < n:
+                ka[p] = kb[j]; ia[p] = ib[j]; j += 1; p += 1
         # equal starts: larger blocks first, equal blocks in input order
         for i in range(1, n):
             if ka[i] == ka[i - 1]:
@@ -540,7 +632,7 @@ def group_blocks4(const uint32_t[::1] starts not None, const uint32_t[::1] ends 
     gs_a = np.empty(n, np.uint32)
     ge_a = np.empty(n, np.uint32)
     gv_a = np.empty(n, np.int32)
-    fl_a = np.zeros(n, np.uint8)
+    fl_a = np.empty(n, np.uint8)
     vs_a = np.empty(n, np.int32)
     st_a = np.empty(n + 1, np.int64)
     cdef uint32_t[::1] gs = gs_a
@@ -551,8 +643,13 @@ def group_blocks4(const uint32_t[::1] starts not None, const uint32_t[::1] ends 
     cdef int64_t[::1] st = st_a
     cdef uint32_t s, e, j
     cdef int32_t x
+    cdef Py_ssize_t pf
     with nogil:
         for i in range(n):
+            # the reads through the permutation are random: fetch ahead
+            pf = i + PF_DIST if i + PF_DIST < n else n - 1
+            __builtin_prefetch(&ends[ia[pf]])
+            __builtin_prefetch(&vals[ia[pf]])
             j = ia[i]
             s = ka[i]
             e = ends[j]
@@ -571,7 +668,8 @@ def group_blocks4(const uint32_t[::1] starts not None, const uint32_t[::1] ends 
                 elif x != gv[g - 1]:
                     fl[g - 1] = 2
         st[g] = n
-    return gs_a[:g].copy(), ge_a[:g].copy(), gv_a[:g].copy(), fl_a[:g].copy(), vs_a, st_a[:g + 1].copy()
+    # views, not copies: the callers keep the groups only until the index is built
+    return gs_a[:g], ge_a[:g], gv_a[:g], fl_a[:g], vs_a, st_a[:g + 1]
 
 
 def blocks_sorted4(const uint32_t[::1] starts not None, const uint32_t[::1] ends not None):

@@ -76,9 +76,11 @@ class _State:
     def merge(self, c: Collector) -> None:
         if not self.nblocks:
             return
-        s = np.concatenate([p[0] for p in self.parts])
-        e = np.concatenate([p[1] for p in self.parts])
-        x = np.concatenate([p[2] for p in self.parts]).view(bool)
+        if len(self.parts) == 1:  # one file: its arrays as they are, no copy
+            s, e, x = self.parts[0]
+        else:
+            s, e, x = (np.concatenate([p[k] for p in self.parts]) for k in range(3))
+        x = x.view(bool)
         ch = np.array(self.chunks, dtype=np.int64).reshape(-1, 3)
         v = np.repeat(ch[:, 2].astype(np.int32), ch[:, 1])
         v[x] = EXCL
