@@ -521,7 +521,8 @@ cdef tuple _sort4(const uint32_t[::1] starts, const uint32_t[::1] ends):
     halves are sorted on two threads and merged, ties taken from the first half), then a
     stable insertion sort by end inside each run of equal starts (runs are short: a
     start is shared only by nested blocks and duplicates). Returns (sorted starts,
-    permutation) as uint32 arrays of n + 1 (the last item unused)."""
+    permutation, two scratch arrays free for the caller) as uint32 arrays of n + 1 (the
+    last item unused)."""
     cdef Py_ssize_t n = starts.shape[0], i, j, h, p
     if ends.shape[0] != n:
         raise ValueError("starts and ends differ in length")
@@ -544,7 +545,7 @@ cdef tuple _sort4(const uint32_t[::1] starts, const uint32_t[::1] ends):
     cdef pthread_t tid
     cdef bint threaded = False, tb
     if n == 0:
-        return keys_a, idx_a
+        return keys_a, idx_a, keys_b, idx_b
     with nogil:
         if n < MIN_SORT_SPLIT or _NTHREADS_C < 2:
             jobs[0].starts = &starts[0]
@@ -599,13 +600,21 @@ cdef tuple _sort4(const uint32_t[::1] starts, const uint32_t[::1] ends):
                     ia[j] = ia[j - 1]
                     j -= 1
                 ia[j] = x
-    return (keys_a if ka == &kav[0] else keys_b), (idx_a if ia == &iav[0] else idx_b)
+    if ka == &kav[0]:
+        keys_a, keys_b = keys_a, keys_b
+    else:
+        keys_a, keys_b = keys_b, keys_a
+    if ia == &iav[0]:
+        idx_a, idx_b = idx_a, idx_b
+    else:
+        idx_a, idx_b = idx_b, idx_a
+    return keys_a, idx_a, keys_b, idx_b
 
 
 def sort_blocks4(const uint32_t[::1] starts not None, const uint32_t[::1] ends not None):
     """Stable permutation (int64) ordering blocks by start ascending, then end descending."""
     cdef Py_ssize_t i, n = starts.shape[0]
-    keys, idx = _sort4(starts, ends)
+    keys, idx, _, _ = _sort4(starts, ends)
     cdef const uint32_t[::1] ia = idx
     out = np.empty(n, np.int64)
     cdef int64_t[::1] o = out
@@ -626,14 +635,16 @@ def group_blocks4(const uint32_t[::1] starts not None, const uint32_t[::1] ends 
     cdef Py_ssize_t i, g = 0, n = starts.shape[0]
     if ends.shape[0] != n or vals.shape[0] != n:
         raise ValueError("starts, ends and vals differ in length")
-    keys, idx = _sort4(starts, ends)
+    keys, idx, spare1, spare2 = _sort4(starts, ends)
     cdef const uint32_t[::1] ka = keys
     cdef const uint32_t[::1] ia = idx
-    gs_a = np.empty(n, np.uint32)
-    ge_a = np.empty(n, np.uint32)
-    gv_a = np.empty(n, np.int32)
+    # the outputs reuse the sort's buffers: group g is written after item i >= g of the
+    # sorted keys / permutation was read, so starts and values compact in place
+    gs_a = keys
+    gv_a = idx.view(np.int32)
+    ge_a = spare1
+    vs_a = spare2.view(np.int32)
     fl_a = np.empty(n, np.uint8)
-    vs_a = np.empty(n, np.int32)
     st_a = np.empty(n + 1, np.int64)
     cdef uint32_t[::1] gs = gs_a
     cdef uint32_t[::1] ge = ge_a
@@ -669,7 +680,7 @@ def group_blocks4(const uint32_t[::1] starts not None, const uint32_t[::1] ends 
                     fl[g - 1] = 2
         st[g] = n
     # views, not copies: the callers keep the groups only until the index is built
-    return gs_a[:g], ge_a[:g], gv_a[:g], fl_a[:g], vs_a, st_a[:g + 1]
+    return gs_a[:g], ge_a[:g], gv_a[:g], fl_a[:g], vs_a[:n], st_a[:g + 1]
 
 
 def blocks_sorted4(const uint32_t[::1] starts not None, const uint32_t[::1] ends not None):

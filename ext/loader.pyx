@@ -121,7 +121,9 @@ def scan4(const unsigned char[::1] data not None, int cidr_mode, bint allow_excl
     cdef uint32_t ip, bits
     cdef uint64_t lo, hi, size, mask
     cdef uint8_t excl
-    cdef _Out out = _Out(n // 14 + 16)
+    # room for every block up front (a line is at least 8 bytes; CIDR lines make more
+    # blocks): pages are only faulted in when written, so the unused tail costs nothing
+    cdef _Out out = _Out(n // 4 + 16)
     slow = []
     mask = 0xFFFFFFFF
     while pos <= n and n:

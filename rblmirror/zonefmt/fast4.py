@@ -19,6 +19,7 @@ from array import array
 import numpy as np
 
 from .. import _loader
+from ..values import Listing
 from .base import EXCL, Collector, Format, Warning_, entry_value, file_lines, read_data
 
 DROP = -3  # a value line whose value is invalid: rbldnsd skips the entry
@@ -56,7 +57,12 @@ class _ValueLine:
         self.st, self.b0, self.b1, self.path, self.no, self.rest = st, b0, b1, path, no, rest
 
     def __call__(self, c: Collector, default) -> None:
-        v, warn = entry_value(self.rest, default)
+        # entry_value() is a pure function of (text, default), and dumps repeat values
+        key = (self.rest, default)
+        r = self.st.values.get(key)
+        if r is None:
+            r = self.st.values[key] = entry_value(self.rest, default)
+        v, warn = r
         if v is None:
             vid = DROP
         else:
@@ -72,6 +78,7 @@ class _State:
         self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.nblocks = 0
         self.chunks: list[tuple[int, int, int]] = []  # (collector position, blocks, vid)
+        self.values: dict[tuple[str, Listing], tuple[Listing | None, str | None]] = {}
 
     def merge(self, c: Collector) -> None:
         if not self.nblocks:
@@ -85,13 +92,16 @@ class _State:
         v = np.repeat(ch[:, 2].astype(np.int32), ch[:, 1])
         v[x] = EXCL
         self.parts.clear()
-        at = np.repeat(ch[:, 0], ch[:, 1])
-        if (ch[:, 2] == DROP).any():
+        drop = bool((ch[:, 2] == DROP).any())
+        if drop:
             keep = v != DROP
-            s, e, v, at = s[keep], e[keep], v[keep], at[keep]
-        if len(c.s4) == 0:
+            s, e, v = s[keep], e[keep], v[keep]
+        if len(c.s4) == 0:  # nothing parsed by the format itself: no positions needed
             merged = (s, e, v)
         else:
+            at = np.repeat(ch[:, 0], ch[:, 1])
+            if drop:
+                at = at[keep]
             merged = (_loader.insert_at(np.frombuffer(c.s4, np.uint32), at, s),
                       _loader.insert_at(np.frombuffer(c.e4, np.uint32), at, e),
                       _loader.insert_at(np.frombuffer(c.v4, np.uint32), at, v.view(np.uint32)))
