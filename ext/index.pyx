@@ -683,6 +683,33 @@ def group_blocks4(const uint32_t[::1] starts not None, const uint32_t[::1] ends 
     return gs_a[:g], ge_a[:g], gv_a[:g], fl_a[:g], vs_a[:n], st_a[:g + 1]
 
 
+def finish_groups4(int32_t[::1] gid not None, const uint8_t[::1] flags not None,
+                   int32_t excl, bint set_mode):
+    """group_blocks4's group values made final, in place and in one pass: -1 for a group
+    with an exclusion (set mode: any entry; trie mode: its first) and, in set mode, the
+    positions (int64) of the groups with mixed values, for the caller to give value-set ids.
+    """
+    cdef Py_ssize_t i, m = 0, n = gid.shape[0]
+    if flags.shape[0] != n:
+        raise ValueError("gid and flags differ in length")
+    with nogil:
+        for i in range(n):
+            if gid[i] == excl or (set_mode and flags[i] == 1):
+                gid[i] = -1
+            if set_mode and flags[i] == 2:
+                m += 1
+    mixed = np.empty(m, np.int64)
+    cdef int64_t[::1] mx = mixed
+    if m:
+        m = 0
+        with nogil:
+            for i in range(n):
+                if flags[i] == 2:
+                    mx[m] = i
+                    m += 1
+    return mixed
+
+
 def blocks_sorted4(const uint32_t[::1] starts not None, const uint32_t[::1] ends not None):
     """Are the blocks ordered by start ascending, then end descending?"""
     cdef Py_ssize_t i, n = starts.shape[0]

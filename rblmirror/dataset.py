@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _loader, addr, zonefmt
 from .errors import AddressError, SnapshotError, ZoneFileError
-from .index import IPIndex, group_blocks4, read_snapshot, write_snapshot
+from .index import IPIndex, finish_groups4, group_blocks4, read_snapshot, write_snapshot
 from .values import DEFAULT_A, TXT_EMIT_MAX, Listing, finish_template, render
 from .zonefmt.base import EXCL, NS, SOA, Collector, Meta, Warning_, file_lines, load_lines
 from .zonefmt import fast4
@@ -53,12 +53,10 @@ def _group(s: np.ndarray, e: np.ndarray, v: np.ndarray, mode: str,
     """Merge entries for identical blocks: 'set' keeps every value (an exclusion wins),
     'trie' keeps the first. Returns unique blocks with their value-set id (-1 excluded)."""
     gs, ge, gid, flags, vsorted, gstart = group_blocks4(s, e, v, EXCL)  # sorted, in C
-    if mode == "set":
-        gid[flags == 1] = -1  # an exclusion among the entries
-        for g in np.flatnonzero(flags == 2).tolist():  # mixed values: a value set
-            vals = vsorted[gstart[g]:gstart[g + 1]].tolist()
-            gid[g] = set_id(tuple(dict.fromkeys(vals)))
-    gid[gid == EXCL] = -1
+    # in C: -1 for an exclusion (set mode: among the entries), and the mixed-value groups
+    for g in finish_groups4(gid, flags, EXCL, mode == "set").tolist():
+        vals = vsorted[gstart[g]:gstart[g + 1]].tolist()  # mixed values: a value set
+        gid[g] = set_id(tuple(dict.fromkeys(vals)))
     return gs, ge, gid
 
 

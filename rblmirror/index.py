@@ -47,6 +47,11 @@ def group_blocks4(starts: np.ndarray, ends: np.ndarray, vals: np.ndarray, excl: 
                                 np.ascontiguousarray(vals, dtype=np.int32), excl)
 
 
+def finish_groups4(gid: np.ndarray, flags: np.ndarray, excl: int, set_mode: bool) -> np.ndarray:
+    """group_blocks4's values made final in place (see _index.finish_groups4)."""
+    return _index.finish_groups4(gid, np.ascontiguousarray(flags, dtype=np.uint8), excl, set_mode)
+
+
 def flatten_py(blocks: list[tuple[int, int, int]], top: int) -> tuple[list[int], list[int]]:
     """Pure-Python flatten (used for IPv6 and as the reference for flatten4).
 

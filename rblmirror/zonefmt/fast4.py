@@ -13,7 +13,9 @@ with the pure-Python path. Formats without a fast path get `file_lines()` unchan
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
 from array import array
 
 import numpy as np
@@ -111,6 +113,32 @@ class _State:
             setattr(c, name, a)
 
 
+def _read(path: str):
+    """read_data() for the scanner, into a numpy buffer instead of a bytes object (one
+    copy, and its pages fault in much faster: a third of the time for a big dump).
+    Anything but a plain regular file (gzip, a pipe, an error) goes through read_data."""
+    try:
+        with open(path, "rb", buffering=0) as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return read_data(path)
+            size = st.st_size
+            buf = np.empty(size + 1, np.uint8)
+            mv = memoryview(buf)
+            n = 0
+            while n <= size:
+                k = f.readinto(mv[n:])
+                if not k:
+                    break
+                n += k
+            del mv
+    except OSError:
+        return read_data(path)  # the loader's own error for an unreadable file
+    if n > size or bytes(buf[:min(n, 2)]) == b"\x1f\x8b":  # grew while read, or gzip
+        return read_data(path)
+    return buf[:n]
+
+
 def file_items(c: Collector, fmt: Format, files):
     """(path, lineno, text-or-chunk) items for load_lines(c, fmt, ...); see the module doc."""
     shape = _SHAPES.get(fmt.name)
@@ -120,7 +148,7 @@ def file_items(c: Collector, fmt: Format, files):
     st = _State()
     for path in files:
         yield path, 0, None
-        data = read_data(path)
+        data = _read(path)
         # $MAXRANGE4 caps CIDR sizes with a warning: leave CIDRs to the parser then
         cidr = 0 if c.meta.maxrange4 is not None else shape[0]
         s, e, x, slow, (nb, nl, nlisted) = _loader.scan4(data, cidr, shape[1])
