@@ -14,7 +14,7 @@ from libc.string cimport memcpy, memcmp, memset
 from libc.stdlib cimport malloc, free, calloc
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 cimport cython
-from ipsearch cimport FINE, _value4
+from ipsearch cimport FINE, _value4, fmt4
 import numpy as np
 
 cdef extern from "<sys/socket.h>" nogil:
@@ -340,7 +340,7 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
                 if pos + 13 + 254 > OUTBUF - 11 or nt >= MAX_RR:
                     return -1
                 if subj_len == 0:
-                    subj_len = _ip_text(ip, subj)
+                    subj_len = fmt4(subj, ip)
                 rd_at = pos + 13
                 tl = 0
                 for i in range(L.p_n):
@@ -420,24 +420,6 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
     z.counters[C_LISTED if found else C_NOTLISTED] += 1
     z.counters[C_BYTES] += pos
     return pos
-
-
-cdef int _ip_text(uint32_t ip, uint8_t* s) noexcept nogil:
-    cdef int i, p = 0, o
-    for i in range(4):
-        o = (ip >> (24 - 8 * i)) & 255
-        if o >= 100:
-            s[p] = 48 + o // 100
-            p += 1
-        if o >= 10:
-            s[p] = 48 + (o // 10) % 10
-            p += 1
-        s[p] = 48 + o % 10
-        p += 1
-        if i < 3:
-            s[p] = 46
-            p += 1
-    return p
 
 
 def _wire(labels, lower=False):

@@ -1,7 +1,8 @@
 # cython: language_level=3
-"""The IPv4 segment search shared by the index (ext/index.pyx) and the DNS fast path
-(ext/dnsfast.pyx): one first-level table on the top FINE_BITS bits, then a branch-free
-search among that bucket's segments."""
+"""IPv4 helpers shared by the compiled modules: the segment search of the index
+(ext/index.pyx, ext/dnsfast.pyx: one first-level table on the top FINE_BITS bits, then a
+branch-free search among that bucket's segments) and dotted-quad formatting
+(ext/dnsfast.pyx, ext/scan.pyx)."""
 from libc.stdint cimport uint32_t, int32_t
 
 cdef enum:
@@ -40,3 +41,23 @@ cdef inline int32_t _value4(const uint32_t* starts, const int32_t* vals,
     cdef Py_ssize_t lo = fine[h]
     __builtin_prefetch(&vals[lo])
     return vals[_search(starts, lo, fine[h + 1], ip)]
+
+
+cdef inline Py_ssize_t fmt4(unsigned char* w, uint32_t v) noexcept nogil:
+    """Write v as a dotted quad at w (at most 15 bytes); returns the length."""
+    cdef Py_ssize_t k = 0
+    cdef int part, o
+    for part in range(4):
+        o = (v >> (24 - 8 * part)) & 255
+        if part:
+            w[k] = 46
+            k += 1
+        if o >= 100:
+            w[k] = 48 + o // 100
+            k += 1
+        if o >= 10:
+            w[k] = 48 + (o // 10) % 10
+            k += 1
+        w[k] = 48 + o % 10
+        k += 1
+    return k

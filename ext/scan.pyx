@@ -11,6 +11,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, uint64_t, int64_t
 from cpython.unicode cimport PyUnicode_FromStringAndSize
 from libc.string cimport memchr, memcpy
 cimport numpy as cnp
+from ipsearch cimport fmt4
 import numpy as np
 
 cnp.import_array()
@@ -367,46 +368,14 @@ def format_ip4_many(const uint32_t[::1] ips not None):
     """Dotted quads (a list of str) for an array of IPv4 addresses."""
     cdef Py_ssize_t i, m = ips.shape[0]
     cdef char buf[16]
-    cdef int k, o, part
+    cdef Py_ssize_t k
     cdef uint32_t v
     out = [None] * m
     for i in range(m):
         v = ips[i]
-        k = 0
-        for part in range(4):
-            o = (v >> (24 - 8 * part)) & 255
-            if part:
-                buf[k] = 46
-                k += 1
-            if o >= 100:
-                buf[k] = 48 + o // 100
-                k += 1
-            if o >= 10:
-                buf[k] = 48 + (o // 10) % 10
-                k += 1
-            buf[k] = 48 + o % 10
-            k += 1
+        k = fmt4(<unsigned char*>buf, v)
         out[i] = PyUnicode_FromStringAndSize(buf, k)
     return out
-
-
-cdef inline Py_ssize_t _fmt4(unsigned char* w, uint32_t v) noexcept nogil:
-    cdef Py_ssize_t k = 0
-    cdef int part, o
-    for part in range(4):
-        o = (v >> (24 - 8 * part)) & 255
-        if part:
-            w[k] = 46
-            k += 1
-        if o >= 100:
-            w[k] = 48 + o // 100
-            k += 1
-        if o >= 10:
-            w[k] = 48 + (o // 10) % 10
-            k += 1
-        w[k] = 48 + o % 10
-        k += 1
-    return k
 
 
 def emit_rows(const uint8_t[::1] fam not None, const uint32_t[::1] v4 not None,
@@ -445,7 +414,7 @@ def emit_rows(const uint8_t[::1] fam not None, const uint32_t[::1] v4 not None,
             alen = len(<bytes>texts6[n6])
             n6 += 1
         else:
-            alen = _fmt4(abuf, v4[i])
+            alen = fmt4(abuf, v4[i])
         if alen > maxlen[c]:
             sb = slow(i)
             slow_rows.append(sb)
@@ -467,7 +436,7 @@ def emit_rows(const uint8_t[::1] fam not None, const uint32_t[::1] v4 not None,
             ap = t6
             alen = len(t6)
         else:
-            alen = _fmt4(abuf, v4[i])
+            alen = fmt4(abuf, v4[i])
             ap = abuf
         if alen > maxlen[c]:
             sb = slow_rows[ks]
