@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +34,18 @@ from .errors import ConfigError, ZoneSpecError
 from .zone import ZoneSpec, normalize_name
 
 #: the config used when none is given: $RBLMIRROR_CONFIG, /etc/rblmirror/rblmirror.toml,
-#: else the bundled zones/rblmirror.toml of this checkout
+#: else the bundled zones/rblmirror.toml (of this checkout, or installed under PREFIX/share)
 SYSTEM_CONFIG = "/etc/rblmirror/rblmirror.toml"
-BUNDLED_CONFIG = Path(__file__).resolve().parents[1] / "zones" / "rblmirror.toml"
+def _bundled_zones() -> Path:
+    """zones/ of this checkout (editable install), else the copy a wheel installs under
+    PREFIX/share/rblmirror/zones."""
+    here = Path(__file__).resolve().parents[1] / "zones"
+    if here.is_dir():
+        return here
+    return Path(sys.prefix) / "share" / "rblmirror" / "zones"
+
+
+BUNDLED_CONFIG = _bundled_zones() / "rblmirror.toml"
 DEFAULT_LISTEN = "127.0.0.1:5353"
 
 DEFAULT_STATE_DIR = "/var/lib/rblmirror"
