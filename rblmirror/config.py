@@ -33,9 +33,7 @@ from pathlib import Path
 from .errors import ConfigError, ZoneSpecError
 from .zone import ZoneSpec, normalize_name
 
-#: the config used when none is given: $RBLMIRROR_CONFIG, /etc/rblmirror/rblmirror.toml,
-#: else the bundled zones/rblmirror.toml (of this checkout, or installed under PREFIX/share)
-SYSTEM_CONFIG = "/etc/rblmirror/rblmirror.toml"
+
 def _bundled_zones() -> Path:
     """zones/ of this checkout (editable install), else the copy a wheel installs under
     PREFIX/share/rblmirror/zones."""
@@ -45,6 +43,9 @@ def _bundled_zones() -> Path:
     return Path(sys.prefix) / "share" / "rblmirror" / "zones"
 
 
+#: the config used when none is given: $RBLMIRROR_CONFIG, /etc/rblmirror/rblmirror.toml,
+#: else the bundled zones/rblmirror.toml (of this checkout, or installed under PREFIX/share)
+SYSTEM_CONFIG = "/etc/rblmirror/rblmirror.toml"
 BUNDLED_CONFIG = _bundled_zones() / "rblmirror.toml"
 DEFAULT_LISTEN = "127.0.0.1:5353"
 
