@@ -19,7 +19,8 @@ import numpy as np
 
 cnp.import_array()
 
-from ipsearch cimport FINE, FINE_BITS, FINE_SHIFT, _find4, _search, _value4, __builtin_prefetch
+from ipsearch cimport (FINE, FINE_BITS, FINE_SHIFT, _find4, _search, _value4,
+                       __builtin_prefetch, parse4)
 
 cdef enum:
     BUCKETS = 65536        # the coarse table (top 16 bits) of the public bucket_array
@@ -425,31 +426,13 @@ def parse_ip4_many(lines):
 
 
 cdef bint _parse4(const unsigned char* p, Py_ssize_t n, uint32_t* out) noexcept nogil:
-    cdef Py_ssize_t i = 0, digits
-    cdef uint32_t v = 0, o
-    cdef int octet
+    """A dotted quad with surrounding blanks (space, tab, CR, LF) ignored."""
+    cdef Py_ssize_t i = 0
     while i < n and (p[i] == 32 or p[i] == 9 or p[i] == 10 or p[i] == 13):
         i += 1
     while n > i and (p[n - 1] == 32 or p[n - 1] == 9 or p[n - 1] == 10 or p[n - 1] == 13):
         n -= 1
-    for octet in range(4):
-        if octet:
-            if i >= n or p[i] != 46:
-                return False
-            i += 1
-        o = 0
-        digits = 0
-        while i < n and 48 <= p[i] <= 57 and digits < 4:
-            o = o * 10 + (p[i] - 48)
-            i += 1
-            digits += 1
-        if digits == 0 or digits > 3 or o > 255:
-            return False
-        v = (v << 8) | o
-    if i != n:
-        return False
-    out[0] = v
-    return True
+    return parse4(p + i, n - i, out, False)
 
 
 cdef struct SortJob:

@@ -1,8 +1,8 @@
 # cython: language_level=3
 """IPv4 helpers shared by the compiled modules: the segment search of the index
 (ext/index.pyx, ext/dnsfast.pyx: one first-level table on the top FINE_BITS bits, then a
-branch-free search among that bucket's segments) and dotted-quad formatting
-(ext/dnsfast.pyx, ext/scan.pyx)."""
+branch-free search among that bucket's segments) and dotted-quad parsing and formatting
+(ext/index.pyx, ext/dnsfast.pyx, ext/scan.pyx)."""
 from libc.stdint cimport uint32_t, int32_t
 
 cdef enum:
@@ -61,3 +61,34 @@ cdef inline Py_ssize_t fmt4(unsigned char* w, uint32_t v) noexcept nogil:
         w[k] = 48 + o % 10
         k += 1
     return k
+
+
+cdef inline bint parse4(const unsigned char* p, Py_ssize_t n, uint32_t* out,
+                        bint strict_zeros) noexcept nogil:
+    """Exactly a.b.c.d, each part 1-3 digits <= 255 (no leading zeros when strict_zeros)."""
+    cdef Py_ssize_t i = 0, digits, first
+    cdef uint32_t v = 0, o
+    cdef int octet
+    for octet in range(4):
+        if octet:
+            if i >= n or p[i] != 46:
+                return False
+            i += 1
+        o = 0
+        digits = 0
+        first = i
+        while i < n and 48 <= p[i] <= 57:
+            if digits == 3:
+                return False
+            o = o * 10 + (p[i] - 48)
+            i += 1
+            digits += 1
+        if digits == 0 or o > 255:
+            return False
+        if strict_zeros and digits > 1 and p[first] == 48:
+            return False
+        v = (v << 8) | o
+    if i != n:
+        return False
+    out[0] = v
+    return True

@@ -11,7 +11,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, uint64_t, int64_t
 from cpython.unicode cimport PyUnicode_FromStringAndSize
 from libc.string cimport memchr, memcpy
 cimport numpy as cnp
-from ipsearch cimport fmt4
+from ipsearch cimport fmt4, parse4
 import numpy as np
 
 cnp.import_array()
@@ -32,37 +32,6 @@ cdef inline int _hexval(unsigned char c) noexcept nogil:
     if 65 <= c <= 70:
         return c - 55
     return -1
-
-
-cdef bint parse4(const unsigned char* p, Py_ssize_t n, uint32_t* out,
-                 bint strict_zeros) noexcept nogil:
-    """Exactly a.b.c.d, each part 1-3 digits <= 255 (no leading zeros when strict_zeros)."""
-    cdef Py_ssize_t i = 0, digits, first
-    cdef uint32_t v = 0, o
-    cdef int octet
-    for octet in range(4):
-        if octet:
-            if i >= n or p[i] != 46:
-                return False
-            i += 1
-        o = 0
-        digits = 0
-        first = i
-        while i < n and 48 <= p[i] <= 57:
-            if digits == 3:
-                return False
-            o = o * 10 + (p[i] - 48)
-            i += 1
-            digits += 1
-        if digits == 0 or o > 255:
-            return False
-        if strict_zeros and digits > 1 and p[first] == 48:
-            return False
-        v = (v << 8) | o
-    if i != n:
-        return False
-    out[0] = v
-    return True
 
 
 cdef bint parse6(const unsigned char* p, Py_ssize_t n, uint64_t* hi,
