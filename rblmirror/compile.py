@@ -35,7 +35,10 @@ def compile_files(format: str, files: list[str], out: str) -> dict:
 def compile_isolated(format: str, files: tuple[str, ...], out: str,
                      timeout: float = COMPILE_TIMEOUT) -> dict:
     """compile_files() in a child process; raises ZoneFileError with the child's message."""
-    cmd = [sys.executable, "-m", "rblmirror.compile", format, out, *files]
+    # -I: isolated mode. The child never imports from its working directory (a checkout's
+    # rblmirror/ beside a non-editable install, or anything planted where root runs us)
+    # and ignores PYTHON* variables and the user's site-packages.
+    cmd = [sys.executable, "-I", "-m", "rblmirror.compile", format, out, *files]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -36,3 +36,21 @@ def test_combined_loads_in_process(tmp_path):
     ds = load_isolated("combined", (str(z),), str(tmp_path))
     assert [x.a for x in ds.lookup("192.0.2.9")] == ["127.0.0.3"]
     assert list(tmp_path.glob("*.snap")) == []
+
+
+def test_child_never_imports_from_the_working_directory(tmp_path, monkeypatch):
+    """A process running as root must not import code planted in its working directory
+    (or a source checkout's rblmirror/ beside a non-editable install): the compile
+    child runs isolated (-I), so a decoy package in the cwd or on PYTHONPATH is ignored."""
+    decoy = tmp_path / "cwd"
+    (decoy / "rblmirror").mkdir(parents=True)
+    marker = tmp_path / "imported"
+    (decoy / "rblmirror" / "__init__.py").write_text(
+        f"open({str(marker)!r}, 'w').write('decoy')\nraise SystemExit(97)\n")
+    z = tmp_path / "z.zone"
+    z.write_text("192.0.2.1\n")
+    monkeypatch.chdir(decoy)
+    monkeypatch.setenv("PYTHONPATH", str(decoy))
+    ds = load_isolated("ip4set", (str(z),), str(tmp_path))
+    assert [x.a for x in ds.lookup("192.0.2.1")] == ["127.0.0.2"]
+    assert not marker.exists()
