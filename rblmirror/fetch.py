@@ -69,6 +69,42 @@ def next_delay(src: SourceConfig, failures: int, rng=random) -> float:
     return base + rng.uniform(0, min(base * JITTER, JITTER_MAX))
 
 
+def config_identity(src: SourceConfig) -> dict:
+    """What makes a source's data what it is: a change of any of these makes the old dump,
+    snapshot and backoff meaningless for the new config."""
+    return {"url": src.url, "format": src.format}
+
+
+@dataclass(frozen=True)
+class Due:
+    """Whether a source is due for a fetch now, and why (said by `fetch` and the log)."""
+
+    due: bool
+    reason: str
+    #: the source's url or format changed since its state was written
+    config_changed: bool = False
+
+
+def due(src: SourceConfig, st: SourceState, now: float) -> Due:
+    """The one rule for "is this source due": never fetched, its config changed (due at
+    once, backoff reset), or next_due (min_interval + jitter, or the backoff) has passed."""
+    if st.config is not None and st.config != config_identity(src):
+        changed = ", ".join(f"{k} {st.config.get(k)!r} -> {v!r}"
+                            for k, v in config_identity(src).items() if st.config.get(k) != v)
+        return Due(True, f"config changed ({changed})", config_changed=True)
+    if st.next_due is None:
+        return Due(True, "never fetched" if st.last_attempt is None else "no schedule yet")
+    if now >= st.next_due:
+        return Due(True, "due")
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(st.last_attempt or now))
+    if st.failures:
+        why = (f"backing off after {st.failures} failed attempt"
+               f"{'s' if st.failures != 1 else ''} (last at {when}: {st.last_error})")
+    else:
+        why = f"min_interval {_human(src.min_interval)} since the last attempt at {when}"
+    return Due(False, f"next fetch in {_human(st.next_due - now)}, {why}")
+
+
 def sha256_file(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -77,8 +113,11 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
-def validate(src: SourceConfig, ds: Dataset, st: SourceState) -> None:
-    """Raise Rejected when the parsed dump must not replace the last good snapshot."""
+def validate(src: SourceConfig, ds: Dataset, st: SourceState, *,
+             compare_previous: bool = True) -> None:
+    """Raise Rejected when the parsed dump must not replace the last good snapshot.
+    compare_previous=False (the source's url or format changed): no shrink check against
+    a snapshot of another list."""
     n, bad = ds.entries, len(ds.warnings)
     if n == 0:
         raise Rejected("empty dump (0 entries)" + (f", {bad} bad lines" if bad else ""))
@@ -86,7 +125,7 @@ def validate(src: SourceConfig, ds: Dataset, st: SourceState) -> None:
         first = ds.warnings[0]
         raise Rejected(f"{bad} bad lines of {n + bad} (over max_warnings {src.max_warnings:g}); "
                        f"first: line {first.line}: {first.message}")
-    if st.entries and n < st.entries * (1 - src.max_shrink):
+    if compare_previous and st.entries and n < st.entries * (1 - src.max_shrink):
         raise Rejected(f"shrank from {st.entries} to {n} entries "
                        f"({1 - n / st.entries:.0%} lost, max_shrink {src.max_shrink:g})")
 
@@ -108,9 +147,14 @@ def fetch_source(src: SourceConfig, state_dir: str, *, force: bool = False,
 def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now, rng) -> Outcome:
     st = sd.load_state()  # read under the lock: another fetch may just have finished
     t0 = now()
-    if not force and st.next_due is not None and t0 < st.next_due:
-        return Outcome(src.name, NOT_DUE, f"next fetch in {_human(st.next_due - t0)} "
-                       "(--force to fetch now)", st)
+    d = due(src, st, t0)
+    if not force and not d.due:
+        return Outcome(src.name, NOT_DUE, f"{d.reason} (--force to fetch now)", st)
+    changed = d.config_changed
+    if changed:  # another list now: its backoff and "unchanged" test do not carry over
+        log.info("%s: %s: fetching now", src.name, d.reason)
+        st.failures, st.dump_sha256, st.pinned_sha256 = 0, None, None
+    st.config = config_identity(src)
     st.last_attempt = t0
     try:
         tr = transfer(src, sd.data_dir, st)
@@ -134,7 +178,7 @@ def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now, rng) -> Ou
     try:
         compile_isolated(src.format, (tr.path,), tmp)
         ds = Dataset.load(tmp)
-        validate(src, ds, st)
+        validate(src, ds, st, compare_previous=not changed)
     except Rejected as e:
         _unlink(tmp)
         return _failed(src, sd, st, REJECTED, str(e), rng)
@@ -278,7 +322,7 @@ class Scheduler:
                 break
             try:
                 st = SourceDir(self.state_dir, src.name).load_state()
-                if st.next_due is None or now() >= st.next_due:
+                if due(src, st, now()).due:
                     out = fetch_source(src, self.state_dir, now=now)
                     (log.info if out.ok else log.warning)("%s", out.line())
                     st = out.state or st

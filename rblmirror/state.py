@@ -54,6 +54,9 @@ class SourceState:
     last_modified: str | None = None
     #: after a rollback: the upstream dump (sha256) not to re-apply until upstream changes
     pinned_sha256: str | None = None
+    #: the source's identity (url, format) when it was last attempted; a config that
+    #: differs makes the source due at once (fetch.due)
+    config: dict | None = None
     #: snapshots made, oldest first: {"snapshot", "entries", "serial", "sha256", "created"}
     history: list[dict] = field(default_factory=list)
 

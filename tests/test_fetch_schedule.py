@@ -51,3 +51,67 @@ def test_scheduler_fetches_when_due(tmp_path):
     clock = lambda: st.next_due + 1  # time passes
     sched.run_once(now=clock)
     assert state(tmp_path, "psbl").last_attempt > first
+
+
+def test_not_due_says_why(tmp_path):
+    from test_fetch_support import cli
+    up = copy_feed("psbl.txt", tmp_path / "up" / "psbl.txt")
+    conf = write_config(tmp_path, [{"name": "psbl", "url": str(up), "format": "plain",
+                                    "min_interval": "1h"}])
+    assert cli("fetch", "--config", str(conf))[0] == 0
+    code, out, _ = cli("fetch", "--config", str(conf))
+    assert code == 0
+    assert out.startswith("psbl: not due: next fetch in ")
+    assert "min_interval 1h00m since the last attempt at " in out and "--force" in out
+    # after a failure the reason is the backoff, with the error
+    up.unlink()
+    assert cli("fetch", "--config", str(conf), "--force")[0] == 1
+    code, out, _ = cli("fetch", "--config", str(conf))
+    assert code == 0 and "backing off after 1 failed attempt" in out and str(up) in out
+
+
+def test_changed_url_is_due_at_once_and_resets_the_backoff(tmp_path):
+    """A source failing on a wrong URL is fixed in the config: the next fetch runs at
+    once (not after the backoff) and the failure count starts again from zero."""
+    from test_fetch_support import cli
+    good = copy_feed("psbl.txt", tmp_path / "up" / "psbl.txt")
+    bad = tmp_path / "up" / "typo.txt"
+    conf = write_config(tmp_path, [{"name": "psbl", "url": str(bad), "format": "plain",
+                                    "min_interval": "1h"}])
+    for _ in range(3):
+        cli("fetch", "--config", str(conf), "--force")
+    st = state(tmp_path, "psbl")
+    assert st.failures == 3 and st.result == "failing"
+    code, out, _ = cli("fetch", "--config", str(conf))
+    assert "not due" in out  # the backoff holds while the config is unchanged
+    conf = write_config(tmp_path, [{"name": "psbl", "url": str(good), "format": "plain",
+                                    "min_interval": "1h"}])
+    code, out, _ = cli("fetch", "--config", str(conf))
+    assert code == 0 and out.startswith("psbl: fetched: "), out
+    st = state(tmp_path, "psbl")
+    assert st.failures == 0 and st.result == "fetched" and st.config["url"] == str(good)
+    # the serve-side scheduler asks the same rule: a format change is due at once too
+    conf = write_config(tmp_path, [{"name": "psbl", "url": str(good), "format": "ip4set",
+                                    "min_interval": "1h"}])
+    before = state(tmp_path, "psbl").last_attempt
+    Scheduler(load_config(conf), str(tmp_path / "state")).run_once()
+    st = state(tmp_path, "psbl")
+    assert st.last_attempt > before and st.config["format"] == "ip4set"
+
+
+def test_changed_format_reparses_the_same_dump(tmp_path):
+    """Same bytes upstream, new format: not "unchanged" (the old snapshot was parsed as
+    another format) and no shrink check against the other format's entry count."""
+    from test_fetch_support import cli
+    up = tmp_path / "up" / "list.txt"
+    up.parent.mkdir()
+    up.write_text("".join(f"10.0.{i // 250}.{i % 250 + 1}\n" for i in range(1000)) +
+                  "192.0.2.0/24\n")
+    conf = write_config(tmp_path, [{"name": "l", "url": str(up), "format": "plain"}])
+    assert cli("fetch", "--config", str(conf))[0] == 0
+    assert state(tmp_path, "l").entries == 1001
+    conf = write_config(tmp_path, [{"name": "l", "url": str(up), "format": "ip4tset"}])
+    code, out, _ = cli("fetch", "--config", str(conf))
+    assert code == 0 and out.startswith("l: fetched: "), out  # not "unchanged"
+    st = state(tmp_path, "l")
+    assert st.config["format"] == "ip4tset" and st.history[-1]["entries"] == st.entries
