@@ -1,6 +1,7 @@
 """The TOML configuration: zones, mirrored sources and server settings.
 
     state_dir = "/var/lib/rblmirror"     # where fetched dumps, snapshots and state live
+    user = "rblmirror"                   # the service user (default: the state dir's owner)
     [server]
     listen = ["127.0.0.1:5353"]
     workers = 1
@@ -52,7 +53,7 @@ DEFAULT_LISTEN = "127.0.0.1:5353"
 DEFAULT_STATE_DIR = "/var/lib/rblmirror"
 STATE_DIR_ENV = "RBLMIRROR_STATE_DIR"
 
-_TOP_KEYS = {"server", "zone", "source", "state_dir"}
+_TOP_KEYS = {"server", "zone", "source", "state_dir", "user"}
 _SERVER_KEYS = {"listen", "workers"}
 _ZONE_KEYS = {"name", "datasets", "on_stale"}
 _SOURCE_KEYS = {"name", "url", "format", "min_interval", "max_age", "max_shrink",
@@ -110,6 +111,9 @@ class Config:
     config_state_dir: str | None = None
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     zones: list[ZoneConfig] = field(default_factory=list)
+    #: the service user: `serve` runs as it after binding, `fetch`/`rollback` started as
+    #: root switch to it before touching the state dir (None: the state dir's owner)
+    user: str | None = None
 
     @property
     def state_dir(self) -> str:
@@ -192,6 +196,11 @@ def parse_config(raw: dict, path: str | None) -> Config:
         if not isinstance(state_dir, str) or not state_dir.strip():
             raise ConfigError(f"{where}: state_dir must be a path string")
         cfg.config_state_dir = _resolve_path(state_dir, base)
+    user = raw.get("user")
+    if user is not None:
+        if not isinstance(user, str) or not user.strip():
+            raise ConfigError(f"{where}: user must be a user name, e.g. user = \"rblmirror\"")
+        cfg.user = user.strip()
     _parse_sources(cfg, raw.get("source", []), where, base)
     zones = raw.get("zone", [])
     if not isinstance(zones, list):

@@ -1,4 +1,5 @@
-"""Run as an unprivileged user after binding privileged ports (`rblmirror serve --user`).
+"""Run as the service user: `serve --user` after binding privileged ports, and `fetch` /
+`rollback` started as root before they touch the state dir (`as_service_user`).
 
     target = privileges.lookup("rblmirror")       # fails early for an unknown user
     ... bind port 53 as root ...
@@ -92,3 +93,57 @@ def on_bound(target: Target):
                       "fail; install rblmirror where that user can reach it", target.name,
                       sys.executable)
     return hook
+
+
+def state_dir_owner(state_dir: str) -> Target | None:
+    """The owner of an existing state dir, when that is not root."""
+    try:
+        uid = os.stat(state_dir).st_uid
+    except OSError:
+        return None
+    if uid == 0:
+        return None
+    try:
+        return lookup(str(uid))
+    except PrivilegeError:  # a uid with no passwd entry: nobody to become
+        return None
+
+
+def adopt(state_dir: str, target: Target) -> list[str]:
+    """Give `target` whatever under state_dir belongs to someone else (files an older
+    root-run fetch left behind, e.g. a root-owned lock). Symlinks are not followed.
+    Returns the paths changed."""
+    changed = []
+    for dirpath, dirnames, filenames in os.walk(state_dir):
+        for p in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
+            try:
+                st = os.lstat(p)
+                if (st.st_uid, st.st_gid) != (target.uid, target.gid):
+                    os.lchown(p, target.uid, target.gid)
+                    changed.append(p)
+            except FileNotFoundError:
+                continue
+    return changed
+
+
+def as_service_user(state_dir: str, user: str | None) -> Target | None:
+    """Started as root: become the service user (`user`, else the state dir's owner)
+    before touching the state dir, creating it for that user if missing and handing over
+    what an earlier root run left in it. Not root: nothing to do (but asking for another
+    user is an error). Root with no user and a root-owned state dir: stays root."""
+    if os.geteuid() != 0:
+        if user is not None and lookup(user).uid != os.geteuid():
+            raise PrivilegeError(f"running as uid {os.geteuid()}: only root can switch to "
+                                 f"user {user}")
+        return None
+    target = lookup(user) if user else state_dir_owner(state_dir)
+    if target is None or target.uid == 0:
+        return None
+    if not os.path.isdir(state_dir):
+        os.makedirs(state_dir, mode=0o755, exist_ok=True)
+    n = len(adopt(state_dir, target))
+    if n:
+        log.warning("%s: %d file(s) given to user %s (left by a run as root)", state_dir, n,
+                    target.name)
+    drop(target)
+    return target

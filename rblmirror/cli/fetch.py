@@ -7,7 +7,8 @@ import sys
 import click
 
 from .common import library_errors
-from .sources import source_options, source_config
+from ..privileges import as_service_user
+from .sources import source_config, source_options, user_option
 
 
 @click.command("fetch")
@@ -16,8 +17,9 @@ from .sources import source_options, source_config
 @click.option("--force", is_flag=True, help="Fetch even when min_interval (or the backoff "
               "after failures) says it is not due yet.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens (lock waits, swaps).")
+@user_option
 @library_errors
-def fetch(names, config_path, state_dir, force, verbose):
+def fetch(names, config_path, state_dir, force, verbose, user):
     """Fetch the config's sources (or the named ones) once: transfer, validate, swap in a
     new snapshot. Exit status: 0 when every source was fetched, unchanged or not due yet;
     1 when one failed or was rejected (its last good snapshot stays current); 2 on error."""
@@ -27,6 +29,7 @@ def fetch(names, config_path, state_dir, force, verbose):
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
     cfg, sdir = source_config(config_path, state_dir)
     sources = select_sources(cfg, names)
+    as_service_user(sdir, user or cfg.user)
     if not sources:
         click.echo("no [[source]] in the config: nothing to fetch", err=True)
     ok = True

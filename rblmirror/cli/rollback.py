@@ -6,7 +6,8 @@ import sys
 import click
 
 from .common import library_errors
-from .sources import source_config, source_options
+from ..privileges import as_service_user
+from .sources import source_config, source_options, user_option
 
 
 @click.command("rollback")
@@ -15,8 +16,9 @@ from .sources import source_config, source_options
               "of the previous one.")
 @click.option("--list", "list_only", is_flag=True, help="List the kept snapshots.")
 @source_options
+@user_option
 @library_errors
-def rollback(name, to, list_only, config_path, state_dir):
+def rollback(name, to, list_only, config_path, state_dir, user):
     """Point SOURCE's `current` back at its previous snapshot (a running serve reloads it).
     The dump rolled back from is not re-applied until upstream changes."""
     from ..fetch import rollback as do_rollback, select_sources
@@ -24,6 +26,8 @@ def rollback(name, to, list_only, config_path, state_dir):
 
     cfg, sdir = source_config(config_path, state_dir)
     (src,) = select_sources(cfg, [name])
+    if not list_only:
+        as_service_user(sdir, user or cfg.user)
     if list_only:
         st = SourceDir(sdir, src.name).load_state()
         for h in st.history:

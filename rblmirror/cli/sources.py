@@ -17,6 +17,14 @@ def source_options(f):
     return f
 
 
+def user_option(f):
+    """--user for the commands that write the state dir (fetch, rollback)."""
+    return click.option("--user", "user", metavar="NAME",
+                        help="Started as root: switch to this user before touching the "
+                             "state dir (default: the config's user, else the state "
+                             "dir's owner).")(f)
+
+
 def source_config(config_path: str | None, state_dir: str | None) -> tuple[Config, str]:
     cfg = load_config(config_path)
     return cfg, resolve_state_dir(cfg, state_dir)
