@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+import xxhash
 
 from . import _index
 from .errors import SnapshotError
@@ -156,33 +157,93 @@ class IPIndex:
         return cls(_index.Index4(s4, v4, b4, owner), _index.Index6(hi, lo, v6, owner))
 
 
-# A snapshot: MAGIC, u32 header length, header (bytes, caller's format: JSON), padding
-# to 16, then the six arrays, each 16-aligned. The array table lives in a fixed block.
-MAGIC = b"RBLMSNP1"
+# A snapshot (format 2), all integers little-endian:
+#
+#     0   8   MAGIC "RBLMSNP2"
+#     8   8   u64 checksum: xxh3_64 of every byte from offset 16 to the end of the file
+#    16   8   u64 file length (truncation and trailing bytes are caught before hashing)
+#    24   4   u32 header length H
+#    28   4   u32 array count N
+#    32  16N  the array table: per array its dtype (numpy dtype.str, NUL-padded to 8
+#             bytes) and its u64 element count
+#    ..   H   header (bytes, the caller's format: JSON), zero padding to 16
+#    ..       the N arrays, each 16-aligned and zero-padded to 16
+#
+# The checksum covers the length fields, the table, the header, every array and the
+# padding, so any flipped, zeroed or overwritten byte is refused when the snapshot is
+# opened; it is checked again after writing (before the rename) and on every open.
+# Format 1 ("RBLMSNP1": no checksum, no file length) is refused with a clear message.
+MAGIC = b"RBLMSNP2"
+MAGIC_V1 = b"RBLMSNP1"
+FORMAT = 2
 _DTYPES = [np.uint32, np.int32, np.uint32, np.uint64, np.uint64, np.int32]
-_TABLE = struct.Struct("<6Q")
+_FIXED = struct.Struct("<8sQQII")  # magic, checksum, file length, header length, N
+_ENTRY = struct.Struct("<8sQ")  # dtype str, element count
+_SUMMED_FROM = 16  # the checksum covers the file from here on
+#: hash this many bytes of the mapping at a time (memoryview slices, no copy); between
+#: chunks other threads (the serving one) get the GIL
+HASH_CHUNK = 8 << 20
 
 
 def _pad(n: int) -> int:
     return (-n) % 16
 
 
+def _dtype_code(t) -> bytes:
+    return np.dtype(t).str.encode("ascii").ljust(8, b"\0")
+
+
+def _checksum(buf, start: int = 0) -> int:
+    """xxh3_64 of buf[start:], hashed in HASH_CHUNK slices of a memoryview (no copy)."""
+    h = xxhash.xxh3_64()
+    with memoryview(buf) as mv:
+        for i in range(start, len(mv), HASH_CHUNK):
+            with mv[i:i + HASH_CHUNK] as part:
+                h.update(part)
+    return h.intdigest()
+
+
 def write_snapshot(path: str | os.PathLike, header: bytes, index: IPIndex) -> None:
-    """Write atomically: a temporary file in the same folder, fsync, rename."""
+    """Write atomically: a temporary file in the same folder, fsync, verify, rename.
+
+    The checksum is computed from the data in memory as it is written; the written file
+    is then opened and verified like any snapshot (read_snapshot) before it is renamed
+    into place, so a snapshot that does not read back exactly is never installed."""
     arrs = [np.ascontiguousarray(a, dtype=t) for a, t in zip(index.arrays(), _DTYPES)]
+    table = b"".join(_ENTRY.pack(_dtype_code(t), len(a)) for a, t in zip(arrs, _DTYPES))
+    pos = _FIXED.size + len(table) + len(header)
+    pos += _pad(pos)
+    for a in arrs:
+        pos += a.nbytes + _pad(a.nbytes)
+    length = pos
     tmp = f"{os.fspath(path)}.tmp.{os.getpid()}"
+    h = xxhash.xxh3_64()
     try:
         with open(tmp, "wb") as f:
-            f.write(MAGIC)
-            f.write(struct.pack("<I", len(header)))
-            f.write(_TABLE.pack(*(len(a) for a in arrs)))
-            f.write(header)
-            f.write(b"\0" * _pad(f.tell()))
+
+            def out(b) -> None:
+                f.write(b)
+                h.update(b)
+
+            fixed = _FIXED.pack(MAGIC, 0, length, len(header), len(arrs))  # checksum: later
+            f.write(fixed[:_SUMMED_FROM])
+            out(fixed[_SUMMED_FROM:])
+            out(table)
+            out(header)
+            out(b"\0" * _pad(f.tell()))
             for a in arrs:
-                f.write(memoryview(a).cast("B"))
-                f.write(b"\0" * _pad(f.tell()))
+                with memoryview(a).cast("B") as mv:
+                    for i in range(0, len(mv), HASH_CHUNK):
+                        with mv[i:i + HASH_CHUNK] as part:
+                            out(part)
+                out(b"\0" * _pad(f.tell()))
+            if f.tell() != length:  # pragma: no cover - the layout above is wrong
+                raise SnapshotError(f"{tmp}: wrote {f.tell()} bytes, expected {length}")
+            f.seek(8)
+            f.write(struct.pack("<Q", h.intdigest()))
             f.flush()
             os.fsync(f.fileno())
+        _open_verified(tmp)[2].close()  # what was written reads back and verifies
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -192,34 +253,81 @@ def write_snapshot(path: str | os.PathLike, header: bytes, index: IPIndex) -> No
         raise
 
 
-def read_snapshot(path: str | os.PathLike) -> tuple[bytes, IPIndex]:
-    """Open a snapshot by mmap; the arrays point into the mapping (no copy, no parse)."""
+def _open_verified(path) -> tuple[bytes, list[tuple[int, int, np.dtype]], mmap.mmap]:
+    """Map a snapshot and verify it: magic, recorded length, checksum, then the layout.
+
+    Returns (header, [(offset, count, dtype)] per array, the mapping)."""
     try:
         with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                raise SnapshotError(f"{path}: not an rblmirror snapshot (empty file)")
             mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except SnapshotError:
+        raise
     except (OSError, ValueError) as e:
         raise SnapshotError(f"cannot open snapshot {path}: {e}") from None
     try:
-        if mm[:8] != MAGIC:
-            raise SnapshotError(f"{path}: not an rblmirror snapshot")
-        (hlen,) = struct.unpack_from("<I", mm, 8)
-        counts = _TABLE.unpack_from(mm, 12)
-        pos = 12 + _TABLE.size
-        header = bytes(mm[pos:pos + hlen])
-        pos += hlen
+        size = len(mm)
+        magic = mm[:8]
+        if magic == MAGIC_V1:
+            raise SnapshotError(f"{path}: snapshot format 1 has no checksum: re-fetch or "
+                                f"recompile (rblmirror fetch --force SOURCE)")
+        if magic != MAGIC:
+            what = "unknown snapshot format" if magic[:7] == MAGIC[:7] else \
+                "not an rblmirror snapshot"
+            raise SnapshotError(f"{path}: {what} (starts with {bytes(magic)!r})")
+        if size < _FIXED.size:
+            raise SnapshotError(f"{path}: truncated snapshot ({size} bytes, shorter than "
+                                f"its {_FIXED.size}-byte header)")
+        _, stored, length, hlen, narr = _FIXED.unpack_from(mm, 0)
+        if length != size:
+            what = "truncated snapshot" if size < length else "trailing bytes after snapshot"
+            raise SnapshotError(f"{path}: {what} ({size} bytes, the header records {length})")
+        got = _checksum(mm, _SUMMED_FROM)
+        if got != stored:
+            raise SnapshotError(f"{path}: corrupt snapshot: checksum mismatch (stored "
+                                f"{stored:016x}, contents hash to {got:016x})")
+        # the checksum matched: now the layout must be what this version writes
+        if narr != len(_DTYPES):
+            raise SnapshotError(f"{path}: corrupt snapshot: {narr} arrays, expected "
+                                f"{len(_DTYPES)}")
+        pos = _FIXED.size + narr * _ENTRY.size + hlen
+        if pos > size:
+            raise SnapshotError(f"{path}: corrupt snapshot: header length {hlen} runs past "
+                                f"the end of the file")
+        header = bytes(mm[_FIXED.size + narr * _ENTRY.size:pos])
         pos += _pad(pos)
-        arrs = []
-        for n, t in zip(counts, _DTYPES):
-            size = n * np.dtype(t).itemsize
-            if pos + size > len(mm):
-                raise SnapshotError(f"{path}: truncated snapshot")
-            arrs.append(np.frombuffer(mm, dtype=t, count=n, offset=pos))
-            pos += size + _pad(size)
-        if pos != len(mm):
-            raise SnapshotError(f"{path}: truncated snapshot or trailing bytes "
-                                f"({len(mm)} bytes, expected {pos})")
-        return header, IPIndex.from_arrays(arrs, owner=mm)
-    except SnapshotError:
+        layout = []
+        for i, t in enumerate(_DTYPES):
+            code, n = _ENTRY.unpack_from(mm, _FIXED.size + i * _ENTRY.size)
+            dt = np.dtype(t)
+            if code != _dtype_code(dt):
+                raise SnapshotError(f"{path}: corrupt snapshot: array {i} has dtype "
+                                    f"{code.rstrip(bytes(1))!r}, expected {dt.str!r}")
+            nbytes = n * dt.itemsize
+            if pos + nbytes > size:
+                raise SnapshotError(f"{path}: corrupt snapshot: array {i} ({n} entries) "
+                                    f"runs past the end of the file")
+            layout.append((pos, n, dt))
+            pos += nbytes + _pad(nbytes)
+        if pos != size:
+            raise SnapshotError(f"{path}: corrupt snapshot: the arrays end at {pos}, the "
+                                f"file at {size}")
+        return header, layout, mm
+    except BaseException:
+        mm.close()
         raise
+
+
+def read_snapshot(path: str | os.PathLike) -> tuple[bytes, IPIndex]:
+    """Open a snapshot by mmap and verify it (length, checksum over every byte after the
+    checksum field, layout); the arrays point into the mapping (no copy, no parse).
+
+    Raises SnapshotError naming the file and what failed."""
+    header, layout, mm = _open_verified(path)
+    try:
+        arrs = [np.frombuffer(mm, dtype=dt, count=n, offset=off) for off, n, dt in layout]
+        return header, IPIndex.from_arrays(arrs, owner=mm)
     except (ValueError, struct.error) as e:
         raise SnapshotError(f"{path}: corrupt snapshot ({e})") from None
