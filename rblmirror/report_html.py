@@ -1,6 +1,7 @@
 """The HTML report of `rblmirror compare --html`: tables plus three plots as embedded PNG
 (overlap heatmap, unique contribution bars, cumulative coverage curve). matplotlib is
-imported only here, with the Agg backend (no display needed)."""
+imported only here, with the Agg backend (no display needed). It is optional (the extra
+`report`: pip install 'rblmirror[report]'); `require_matplotlib` says so when it is missing."""
 from __future__ import annotations
 
 import base64
@@ -8,6 +9,17 @@ import html
 import io
 
 from .coverage import SPACE4, Comparison
+from .errors import RblmirrorError
+
+MISSING = "--html needs matplotlib: pip install 'rblmirror[report]'"
+
+
+def require_matplotlib() -> None:
+    """Raise RblmirrorError with MISSING when matplotlib cannot be imported."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise RblmirrorError(MISSING) from None
 
 
 def _png(fig) -> str:

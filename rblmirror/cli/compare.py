@@ -32,11 +32,15 @@ def _named(value: str, what: str) -> tuple[str | None, str]:
                    "left out when only one zone is compared.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write an HTML report with plots (embedded PNG) to this file.")
+              help="Write an HTML report with plots (embedded PNG) to this file (needs "
+                   "matplotlib: pip install 'rblmirror[report]').")
 @library_errors
 def compare(zone_specs, config_path, corpora, goods, befores, as_json, html_path):
     """Compare the coverage of the configured (or --zone) IP lists: size, overlap,
     unique contribution, union, and hits on corpora of real traffic."""
+    if html_path:  # before the work: the plots need the optional matplotlib
+        from ..report_html import require_matplotlib
+        require_matplotlib()
     zones = load_zones(zone_specs, config_path)
     ip = ip_zones(zones)
     cs = []
