@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from .config import Config, SourceConfig
 from .compile import compile_isolated
 from .dataset import Dataset
-from .errors import FetchError, RblmirrorError, StateError
+from .errors import FetchError, RblmirrorError, SnapshotError, StateError
 from .source import Transfer, transfer
 from .state import SourceDir, SourceState
 
@@ -163,7 +163,7 @@ def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now, rng) -> Ou
     _record_transfer(st, tr)
     current = sd.current_snapshot()
     sha = sha256_file(tr.path)
-    if current and sha in (st.dump_sha256, st.pinned_sha256):
+    if current and sha in (st.dump_sha256, st.pinned_sha256) and _verifies(src, current):
         st.result, st.last_error, st.failures = UNCHANGED, None, 0
         st.last_success = now()
         st.next_due = st.last_attempt + next_delay(src, 0, rng)
@@ -177,11 +177,15 @@ def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now, rng) -> Ou
     tmp = os.path.join(sd.snapshots_dir, f".new-{os.getpid()}.snap")
     try:
         compile_isolated(src.format, (tr.path,), tmp)
-        ds = Dataset.load(tmp)
+        ds = Dataset.load(tmp)  # verifies: checksum over the whole file, then its layout
         validate(src, ds, st, compare_previous=not changed)
     except Rejected as e:
         _unlink(tmp)
         return _failed(src, sd, st, REJECTED, str(e), rng)
+    except SnapshotError as e:  # corrupted between compile and swap: never swapped in
+        _unlink(tmp)
+        return _failed(src, sd, st, REJECTED, f"the compiled snapshot does not verify: {e}",
+                       rng)
     except (RblmirrorError, OSError, ValueError) as e:
         _unlink(tmp)
         return _failed(src, sd, st, REJECTED, f"cannot parse the dump: {e}", rng)
@@ -205,6 +209,18 @@ def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now, rng) -> Ou
     log.info("%s: new snapshot %s, %d entries", src.name, name, ds.entries)
     return Outcome(src.name, FETCHED, f"{ds.entries} entries{change}, snapshot {name}"
                    f"{_bytes(tr)}", st)
+
+
+def _verifies(src: SourceConfig, path: str) -> bool:
+    """Does the current snapshot open and verify? When it does not (corrupted on disk, or
+    of an older format), an unchanged dump is compiled again instead of kept."""
+    try:
+        Dataset.load(path)
+    except SnapshotError as e:
+        log.warning("%s: the current snapshot does not verify (%s): compiling the dump "
+                    "again", src.name, e)
+        return False
+    return True
 
 
 def _unlink(path: str) -> None:

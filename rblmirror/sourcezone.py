@@ -94,6 +94,9 @@ class MirroredZones:
         self.cfg = cfg
         self.state_dir = state_dir
         self.zones = [z for z in cfg.zones if z.sources]
+        #: source -> the snapshot last opened from it: a reload that then meets a corrupt
+        #: snapshot fails, and the server keeps serving what it has
+        self.opened: dict[str, str] = {}
 
     def watched(self) -> tuple:
         """What a reload depends on: each source's current snapshot and last success."""
@@ -140,14 +143,19 @@ class MirroredZones:
             if path is None:
                 missing.append(name)
                 continue
+            real = os.path.realpath(path)
             try:
-                ds = Dataset.load(os.path.realpath(path))
+                ds = Dataset.load(real)  # verifies the checksum and the layout
             except (SnapshotError, OSError) as e:
-                log.error("zone %s: source %s: cannot open snapshot %s (%s); "
-                          "`rblmirror rollback %s` returns to the previous one", zc.name,
-                          name, path, e, name)
+                hint = f"`rblmirror rollback {name}` returns to the previous snapshot"
+                if name in self.opened:  # a reload: fail it, the server keeps its data
+                    raise SnapshotError(f"zone {zc.name}: source {name}: snapshot refused: "
+                                        f"{e}; {hint}") from None
+                log.error("zone %s: source %s: snapshot refused: %s; %s", zc.name, name, e,
+                          hint)
                 missing.append(name)
                 continue
+            self.opened[name] = real
             z.add(ds)
             st = sd.load_state()
             last = st.last_success if st.last_success is not None else os.path.getmtime(path)
