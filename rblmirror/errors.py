@@ -51,3 +51,7 @@ class StateError(RblmirrorError):
 
 class PrivilegeError(RblmirrorError):
     """cannot switch to the requested user"""
+
+
+class ListenError(RblmirrorError):
+    """cannot listen on the address"""

@@ -89,12 +89,43 @@ class Collector:
         yield gen
 
 
-def start(addr: str, cfg: Config, state_dir: str, server=None):
-    """Serve /metrics on ADDR:PORT in a daemon thread; returns the HTTP server."""
+def start(addr: str, cfg: Config, state_dir: str, server=None, sock=None):
+    """Serve /metrics on ADDR:PORT in a daemon thread; returns (the HTTP server, thread).
+    sock: the socket already bound and listening there (serve binds before loading)."""
     from prometheus_client import CollectorRegistry, start_http_server
 
     from .server import parse_listen
-    host, port = parse_listen(addr)
     registry = CollectorRegistry()
     registry.register(Collector(cfg, state_dir, server))
-    return start_http_server(port, addr=host, registry=registry)
+    if sock is None:
+        host, port = parse_listen(addr)
+        return start_http_server(port, addr=host, registry=registry)
+    return _serve_on(sock, registry)
+
+
+def _serve_on(sock, registry):
+    """prometheus_client's start_http_server, on a socket bound beforehand."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler
+
+    from prometheus_client import make_wsgi_app
+    from prometheus_client.exposition import ThreadingWSGIServer
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format, *args):
+            pass
+
+    class OnSocket(ThreadingWSGIServer):
+        address_family = sock.family
+
+    httpd = OnSocket(sock.getsockname()[:2], Quiet, bind_and_activate=False)
+    httpd.socket.close()
+    sock.setblocking(True)
+    httpd.socket = sock
+    httpd.server_address = sock.getsockname()
+    httpd.server_name, httpd.server_port = httpd.server_address[:2]
+    httpd.setup_environ()
+    httpd.set_app(make_wsgi_app(registry))
+    t = threading.Thread(target=httpd.serve_forever, name="metrics", daemon=True)
+    t.start()
+    return httpd, t

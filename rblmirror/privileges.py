@@ -6,7 +6,8 @@
     privileges.drop(target, chown=[scratch_dir])   # setgroups, setgid, setuid; irreversible
 
 Everything the server reads after the drop (zone files, state_dir snapshots) must be
-readable by that user; the scratch folder where reloads compile snapshots is handed over.
+readable by that user; serve drops before loading, so the scratch folder where it compiles
+snapshots is the user's (or hand one over with chown=).
 """
 from __future__ import annotations
 
@@ -80,16 +81,17 @@ def unreadable(paths) -> list[str]:
 
 
 def on_bound(target: Target):
-    """A Server on_bound hook: hand the reload scratch folder over, drop, check the files."""
-    def hook(server) -> None:
-        workdir = getattr(server.zones, "workdir", None)
-        drop(target, [workdir] if workdir else [])
-        files = [f for s in server.zones.specs for f in s.files]
+    """A server.serve on_bound hook, called with the zone specs once every socket is bound
+    and before anything loads: drop (so the zones are parsed, and the reload scratch
+    folder made, as the user), then check the files."""
+    def hook(specs) -> None:
+        drop(target)
+        files = [f for s in specs for f in s.files]
         for p in unreadable(files):
-            log.error("user %s cannot read %s: reloads of its zone will fail", target.name, p)
+            log.error("user %s cannot read %s: its zone will not load", target.name, p)
         import sys
         if not os.access(sys.executable, os.X_OK):
-            log.error("user %s cannot run %s: reloads (compiled in a child process) will "
+            log.error("user %s cannot run %s: loads (compiled in a child process) will "
                       "fail; install rblmirror where that user can reach it", target.name,
                       sys.executable)
     return hook

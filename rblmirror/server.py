@@ -38,6 +38,7 @@ from dnslib import A, DNSHeader, DNSLabel, DNSQuestion, DNSRecord, EDNS0, NS, RR
 from .compile import load_isolated, snapshot_name
 from .dataset import Dataset
 from .answer import (FORMERR, NOTIMP, REFUSED, SERVFAIL, T_A, T_ANY, T_NS, T_TXT, Answer)
+from .errors import ListenError
 from .zone import Zone, ZoneSpec, ZoneTable
 
 log = logging.getLogger("rblmirror.server")
@@ -251,7 +252,11 @@ class Zones:
         #: rblmirror.sourcezone.MirroredZones: zones from fetched snapshots (or None)
         self.mirrored = mirrored
         self.state = self._state()
-        self.table = self._build()
+        try:
+            self.table = self._build()
+        except BaseException:  # (also a stop signal during the load)
+            self.close()
+            raise
         self.fast = _make_fast(self.table)
         self.generation = 1
         self._lock = threading.Lock()
@@ -345,29 +350,95 @@ def parse_listen(s: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def format_listen(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def make_socket(host: str, port: int, kind: int, reuseport: bool) -> socket.socket:
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(fam, kind)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuseport:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    if fam == socket.AF_INET6:
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    s.bind((host, port))
-    if kind == socket.SOCK_STREAM:
-        s.listen(128)
-    s.setblocking(False)
+    try:
+        if kind == socket.SOCK_STREAM:  # (for UDP it would let a second server share the port)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuseport:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if fam == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.bind((host, port))
+        if kind == socket.SOCK_STREAM:
+            s.listen(128)
+        s.setblocking(False)
+    except BaseException:
+        s.close()
+        raise
     return s
+
+
+@dataclass
+class Listener:
+    """One --listen address's bound sockets (UDP and TCP)."""
+
+    host: str
+    port: int
+    udp: socket.socket
+    tcp: socket.socket
+
+    def close(self) -> None:
+        self.udp.close()
+        self.tcp.close()
+
+
+def bind_listeners(listen: list[str], reuseport: bool = False) -> list[Listener]:
+    """UDP and TCP sockets bound on every address now; ListenError (nothing left open)
+    when one cannot be: "cannot listen on 1.2.3.4:5353 (udp): [Errno 99] ..."."""
+    out: list[Listener] = []
+    try:
+        for addr in listen:
+            host, port = parse_listen(addr)
+            socks = []
+            for kind, proto in ((socket.SOCK_DGRAM, "udp"), (socket.SOCK_STREAM, "tcp")):
+                try:
+                    socks.append(make_socket(host, port, kind, reuseport))
+                except OSError as e:
+                    for x in socks:
+                        x.close()
+                    raise ListenError(
+                        f"cannot listen on {format_listen(host, port)} ({proto}): {e}") from None
+            out.append(Listener(host, port, *socks))
+    except BaseException:
+        for x in out:
+            x.close()
+        raise
+    return out
+
+
+def bind_worker_sets(listen: list[str], workers: int) -> list[list[Listener]]:
+    """One set of listeners per worker, SO_REUSEPORT, so the kernel spreads queries and
+    connections over the workers. The address is first bound once without SO_REUSEPORT
+    (then closed) so that a port held by another program, even another rblmirror with
+    SO_REUSEPORT, is an error rather than silently shared."""
+    for x in bind_listeners(listen, reuseport=False):
+        x.close()
+    sets: list[list[Listener]] = []
+    try:
+        for _ in range(workers):
+            sets.append(bind_listeners(listen, reuseport=True))
+    except BaseException:
+        for one in sets:
+            for x in one:
+                x.close()
+        raise
+    return sets
 
 
 class Server:
     def __init__(self, zones: Zones, listen: list[str], *, tcp_idle: float = 10.0,
                  tcp_max: int = 256, check_interval: float = 1.0, reuseport: bool = False,
-                 on_bound=None):
+                 sockets: list[Listener] | None = None):
         self.zones = zones
-        #: called with the server once every socket is bound (serve --user drops root here)
-        self.on_bound = on_bound
         self.listen = [parse_listen(x) for x in listen]
+        #: the listeners bound up front (serve() binds before loading); None: run() binds
+        self.sockets = sockets
         self.tcp_idle = tcp_idle
         self.tcp_max = tcp_max
         self.check_interval = check_interval
@@ -471,39 +542,44 @@ class Server:
                 await loop.run_in_executor(None, self.zones.reload, "file changed")
 
     async def run(self) -> None:
+        """Serve until SIGTERM/SIGINT. The signals serve() holds blocked (SIGNALS) are
+        unblocked only once their handlers are in place, and blocked again when stopping,
+        so one that came early is handled, and none kills the process by default."""
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        socks = []
+        listeners = self.sockets
+        if listeners is None:
+            listeners = bind_listeners([format_listen(h, p) for h, p in self.listen],
+                                       self.reuseport)
         servers = []
-        for host, port in self.listen:
-            u = make_socket(host, port, socket.SOCK_DGRAM, self.reuseport)
-            socks.append(u)
-            if not self._start_udp_thread(u):
-                loop.add_reader(u.fileno(), self._udp_ready, u)
-            t = make_socket(host, port, socket.SOCK_STREAM, self.reuseport)
-            servers.append(await asyncio.start_server(self._tcp_client, sock=t))
-            log.info("listening on %s port %d (udp, tcp)", host, port)
-        if self.on_bound is not None:
-            self.on_bound(self)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
-        loop.add_signal_handler(
-            signal.SIGHUP, lambda: loop.run_in_executor(None, self.zones.reload, "SIGHUP"))
-        loop.add_signal_handler(signal.SIGUSR1, self.log_counters)
-        watcher = asyncio.create_task(self._watch())
-        await self._stop.wait()
-        log.info("stopping")
-        watcher.cancel()
-        for udp_loop, _ in self._udp_loops:
-            udp_loop.stop()
-        for _, t in self._udp_loops:
-            await loop.run_in_executor(None, t.join, 2.0)
-        for s in socks:
-            if not self._udp_loops:
-                loop.remove_reader(s.fileno())
-            s.close()
-        for srv in servers:
-            srv.close()
+        try:
+            for x in listeners:
+                if not self._start_udp_thread(x.udp):
+                    loop.add_reader(x.udp.fileno(), self._udp_ready, x.udp)
+                servers.append(await asyncio.start_server(self._tcp_client, sock=x.tcp))
+                log.info("listening on %s port %d (udp, tcp)", x.host, x.port)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._stop.set)
+            loop.add_signal_handler(
+                signal.SIGHUP, lambda: loop.run_in_executor(None, self.zones.reload, "SIGHUP"))
+            loop.add_signal_handler(signal.SIGUSR1, self.log_counters)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+            watcher = asyncio.create_task(self._watch())
+            await self._stop.wait()
+            signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+            log.info("stopping")
+            watcher.cancel()
+        finally:
+            for udp_loop, _ in self._udp_loops:
+                udp_loop.stop()
+            for _, t in self._udp_loops:
+                await loop.run_in_executor(None, t.join, 2.0)
+            for srv in servers:  # (closes the TCP socket)
+                srv.close()
+            for x in listeners:
+                if not self._udp_loops:
+                    loop.remove_reader(x.udp.fileno())
+                x.close()
         self.log_counters()
 
     def log_counters(self) -> None:
@@ -517,66 +593,258 @@ class Server:
         print(json.dumps({"pid": os.getpid(), "counters": snap}), file=sys.stderr, flush=True)
 
 
-def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrored=None,
-          background=None, **kw) -> int:
-    """Load the zones and serve until SIGTERM/SIGINT. workers > 1: that many processes on
-    SO_REUSEPORT sockets, each loading and reloading on its own.
+# ------------------------------------------------------------------------ processes
+#: what serve() holds blocked from its start: each is handled once its handler exists
+SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1})
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+#: seconds a worker gets to stop after SIGTERM before SIGKILL
+WORKER_STOP_TIMEOUT = 5.0
+#: seconds between the parent's checks for a worker that ended
+POLL = 0.2
+PR_SET_PDEATHSIG = 1
 
-    mirrored: zones from fetched sources (rblmirror.sourcezone.MirroredZones).
-    background(server): started once serving is set up (the fetch schedule, metrics), in
-    the parent process; `server` is None with several workers."""
-    if workers <= 1:
-        zones = Zones(specs, mirrored)
-        server = Server(zones, listen, **kw)
-        if background is not None:
-            background(server)
+
+class _Stopped(BaseException):
+    """SIGTERM/SIGINT while the zones load"""
+
+
+def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrored=None,
+          background=None, on_bound=None, parent_sockets=(), **kw) -> int:
+    """Bind, load the zones and serve until SIGTERM/SIGINT; returns the exit status.
+
+    Order, so that a mistake costs nothing: every socket is bound first (ListenError, before
+    anything is loaded, fetched or created), then `on_bound(specs)` runs (serve --user drops
+    root there, so zones are parsed and the reload scratch folder made as the user), then
+    the zones load, then `background(server)` starts (the fetch schedule, metrics; in the
+    parent process, `server` None with several workers).
+
+    Signals: SIGTERM, SIGINT, SIGHUP and SIGUSR1 are blocked from the start (every thread
+    started later inherits that) and unblocked only where a handler waits for them, so a
+    signal at any moment is never lost and never kills by default. SIGTERM/SIGINT during
+    the load stop it (the compile child with it) and serve() returns 0; SIGHUP/SIGUSR1 wait.
+
+    workers > 1: the parent binds one SO_REUSEPORT set of sockets per worker (the kernel
+    spreads load over the sets), loads once (the workers share the snapshot pages), forks
+    the workers, each keeping its own set only, and closes its copies. It then supervises
+    (see _supervise): SIGTERM/SIGINT stop all workers (exit 0), SIGHUP/SIGUSR1 are
+    forwarded, and a worker that dies on its own stops the others (exit 1: a group with a
+    port share missing is not left running; the service manager restarts the whole).
+    Each worker dies with the parent, however the parent ends (PR_SET_PDEATHSIG).
+    `parent_sockets`: sockets for the parent only (metrics), closed in the workers.
+
+    mirrored: zones from fetched sources (rblmirror.sourcezone.MirroredZones)."""
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    sets: list[list[Listener]] = []
+    try:
+        if workers <= 1:
+            sets = [bind_listeners(listen)]
+        else:
+            sets = bind_worker_sets(listen, workers)
+        if on_bound is not None:
+            on_bound(specs)
+        zones = _load(specs, mirrored)
+        if zones is None:
+            return 0
         try:
-            asyncio.run(server.run())
+            if workers <= 1:
+                server = Server(zones, listen, sockets=sets[0], **kw)
+                if background is not None:
+                    background(server)
+                asyncio.run(server.run())
+                return 0
+            return _supervise(zones, listen, sets, background, parent_sockets,
+                              dict(kw, reuseport=True))
         finally:
             zones.close()
-        return 0
-    kw["reuseport"] = True
-    # load once before forking: the workers inherit the same mappings of the same
-    # snapshot files (shared pages); afterwards each worker reloads on its own
-    loaded = Zones(specs, mirrored)
-    pids = []
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:
-            try:
-                zones = loaded.for_worker()
-                try:
-                    asyncio.run(Server(zones, listen, **kw).run())
-                finally:
-                    zones.close()
-                os._exit(0)
-            except BaseException:
-                log.exception("worker failed")
-                os._exit(1)
-        pids.append(pid)
-    if background is not None:
-        background(None)
+    finally:
+        for one in sets:
+            for x in one:
+                x.close()
+        _drain(SIGNALS)  # we are stopping anyway; a late one must not kill us by default
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
-    def forward(sig, _frame):
-        for p in pids:
+
+def _drain(sigs) -> None:
+    """Take the pending ones of `sigs` (blocked) so that unblocking them does nothing."""
+    while set(signal.sigpending()) & set(sigs):
+        if signal.sigtimedwait(sigs, 0) is None:
+            break
+
+
+def _load(specs: list[ZoneSpec], mirrored) -> Zones | None:
+    """Zones(specs, mirrored), with SIGTERM/SIGINT unblocked meanwhile: the first one
+    stops the load (None; subprocess.run kills the compile child). Called and returns
+    with SIGNALS blocked."""
+    fired: list[int] = []
+
+    def stop(signum, _frame):
+        if not fired:  # raised once only, so no cleanup below is cut short by a second
+            fired.append(signum)
+            raise _Stopped(signum)
+
+    prev = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    zones = None
+    try:
+        try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            zones = Zones(specs, mirrored)
+        except _Stopped:
+            pass
+    finally:
+        while True:  # pthread_sigmask() and signal.signal() run a handler that just tripped
             try:
-                os.kill(p, sig)
+                signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+                for s, h in prev.items():
+                    signal.signal(s, h)
+                break
+            except _Stopped:
+                pass
+    if not fired:
+        return zones
+    if zones is not None:
+        zones.close()
+    log.info("stopped by %s while loading", signal.Signals(fired[0]).name)
+    return None
+
+
+def _libc():
+    import ctypes
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]], background,
+               parent_sockets, kw) -> int:
+    """Fork one worker per listener set, then wait for signals and for the workers.
+
+    The parent keeps SIGNALS blocked and takes them with sigtimedwait(), which also wakes
+    it every POLL seconds to reap (waitpid, WNOHANG) a worker that ended: no handler can
+    be installed too late, no signal can go to a background thread, none is lost between
+    two checks. (SIGCHLD is left alone: the fetch threads' rsync inherits the mask. A
+    Python handler is installed too, for a thread that would unblock SIGNALS.)
+
+    SIGTERM/SIGINT: SIGTERM to every worker, SIGKILL to one still there
+    WORKER_STOP_TIMEOUT later; exit 0 when every worker exited 0. SIGHUP/SIGUSR1:
+    forwarded. A worker that ends unasked (crash, OOM kill): logged, the others stopped,
+    exit 1. Restarting it alone would need the parent to keep every set open, and a set
+    kept open but unread still gets its share of the queries from the kernel."""
+    parent = os.getpid()
+    libc = _libc()  # loaded before the fork: the workers need it at once
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # (already, since serve() began)
+    live: dict[int, int] = {}  # pid -> worker number
+    st = {"stop": None, "failed": False}
+
+    def on_signal(signum, _frame=None):
+        if signum in STOP_SIGNALS:
+            if st["stop"] is None:
+                st["stop"] = signum
+            return
+        for pid in list(live):
+            try:
+                os.kill(pid, signum)
             except ProcessLookupError:
                 pass
 
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
-        signal.signal(sig, forward)
-    rc = 0
-    for p in pids:
-        while True:
-            try:
-                _, status = os.waitpid(p, 0)
+    prev = {s: signal.signal(s, on_signal) for s in SIGNALS}
+    try:
+        for i, own in enumerate(sets):
+            if st["stop"] is not None:
                 break
-            except InterruptedError:
-                continue
-        rc = rc or os.waitstatus_to_exitcode(status)
-    loaded.close()
-    return rc
+            pid = os.fork()
+            if pid == 0:
+                _worker(parent, libc, zones, listen, own, sets, parent_sockets, kw)
+            live[pid] = i
+        for one in sets:  # the workers hold them now; a set nobody reads must not stay open
+            for x in one:
+                x.close()
+        if background is not None and st["stop"] is None:
+            background(None)  # its threads inherit the blocked mask
+        deadline = None
+        while live:
+            for pid in list(live):
+                try:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    done, status = pid, 0
+                if done == 0:
+                    continue
+                n = live.pop(pid)
+                code = os.waitstatus_to_exitcode(status)
+                if st["stop"] is None:
+                    log.error("worker %d (pid %d) ended unexpectedly (%s): stopping the "
+                              "others", n, pid, _exit_text(code))
+                    st["failed"] = True
+                    st["stop"] = signal.SIGTERM
+                elif code != 0:
+                    log.error("worker %d (pid %d) %s", n, pid, _exit_text(code))
+                    st["failed"] = True
+            if not live:
+                break
+            if st["stop"] is not None and deadline is None:
+                log.info("stopping %d worker(s)", len(live))
+                deadline = time.monotonic() + WORKER_STOP_TIMEOUT
+                for pid in live:
+                    _kill(pid, signal.SIGTERM)
+            if deadline is not None and time.monotonic() > deadline:
+                for pid in live:
+                    log.error("worker pid %d did not stop: SIGKILL", pid)
+                    _kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + 2 * WORKER_STOP_TIMEOUT
+            info = signal.sigtimedwait(SIGNALS, POLL)
+            if info is not None:
+                on_signal(info.si_signo)
+    finally:
+        for pid in live:  # only on an error in this loop
+            _kill(pid, signal.SIGKILL)
+        for s, h in prev.items():
+            signal.signal(s, h)
+    return 1 if st["failed"] else 0
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _exit_text(code: int) -> str:
+    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+
+
+def _worker(parent: int, libc, zones: Zones, listen: list[str], own: list[Listener],
+            sets: list[list[Listener]], parent_sockets, kw):
+    """A forked worker (never returns). The mask from the parent (SIGNALS blocked) stays
+    until Server.run has its handlers; SIGTERM comes when the parent ends, however it ends
+    (PR_SET_PDEATHSIG; set by a process whose credentials no longer change, as the parent
+    dropped privileges before forking), and also if the parent was gone before prctl."""
+    code = 1
+    try:
+        for s in SIGNALS:  # the parent's handler (forwarding) is not ours
+            signal.signal(s, signal.SIG_DFL)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            import ctypes
+            log.warning("prctl(PR_SET_PDEATHSIG): %s", os.strerror(ctypes.get_errno()))
+        if os.getppid() != parent:
+            log.info("parent %d gone before the worker started", parent)
+            os._exit(0)
+        for one in sets:
+            if one is not own:
+                for x in one:
+                    x.close()
+        for x in parent_sockets:
+            x.close()
+        mine = zones.for_worker()
+        try:
+            asyncio.run(Server(mine, listen, sockets=own, **kw).run())
+        finally:
+            mine.close()
+        if os.getppid() != parent:
+            log.info("parent %d gone: stopped", parent)
+        code = 0
+    except BaseException:
+        log.exception("worker failed")
+    finally:
+        os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

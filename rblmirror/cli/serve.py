@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..config import load_config
-from .common import library_errors, zone_options, zone_specs_from
+from .common import fail, library_errors, zone_options, zone_specs_from
 from .sources import mirror_options, mirror_setup
 
 
@@ -28,15 +28,20 @@ def serve(zone_specs, config_path, listen, workers, verbose, user, state_dir, no
           metrics):
     """Answer DNSBL queries for the zones as rbldnsd would (plus TCP, EDNS0 and NODATA for
     empty non-terminals). With no --zone/--config it serves the bundled default zones."""
+    import signal
+
     from .. import server
 
+    # held from here on, each taken once its handler is in place (see server.serve)
+    signal.pthread_sigmask(signal.SIG_BLOCK, server.SIGNALS)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
+    kw = {}
+    if user:
+        from .. import privileges
+        kw["on_bound"] = privileges.on_bound(privileges.lookup(user))
     cfg = load_config(config_path) if (config_path or not zone_specs) else None
     specs = zone_specs_from(zone_specs, config_path)
-    mirrored, background = mirror_setup(cfg, state_dir, no_fetch, metrics)
-    if not specs and mirrored is None:
-        raise click.UsageError("no zones: give --zone NAME:FORMAT:FILE or --config FILE")
     addrs = list(listen) or (cfg.listen if cfg else ["127.0.0.1:5353"])
     n = workers or (cfg.workers if cfg else 1)
     try:
@@ -44,12 +49,14 @@ def serve(zone_specs, config_path, listen, workers, verbose, user, state_dir, no
             server.parse_listen(a)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--listen") from None
-    kw = {}
-    if user:
-        from .. import privileges
-        kw["on_bound"] = privileges.on_bound(privileges.lookup(user))
+    # binds --metrics; server.serve binds the DNS sockets, all before anything loads
+    mirrored, background = mirror_setup(cfg, state_dir, no_fetch, metrics)
+    if not specs and mirrored is None:
+        raise click.UsageError("no zones: give --zone NAME:FORMAT:FILE or --config FILE")
+    if background is not None:
+        kw["parent_sockets"] = background.sockets
     try:
         rc = server.serve(specs, addrs, n, mirrored=mirrored, background=background, **kw)
     except OSError as e:
-        raise click.ClickException(f"cannot listen: {e}") from None
+        fail(str(e))
     sys.exit(rc)

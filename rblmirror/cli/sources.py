@@ -46,7 +46,9 @@ def mirror_options(f):
 
 def mirror_setup(cfg: Config | None, state_dir: str | None, no_fetch: bool,
                  metrics: str | None):
-    """(MirroredZones or None, background(server) callable or None) for server.serve."""
+    """(MirroredZones or None, background(server) callable or None) for server.serve.
+    The --metrics socket is bound here, before anything loads (ListenError when it
+    cannot be); background.sockets lists it (the parent's only: workers close it)."""
     import logging
 
     if cfg is None:
@@ -58,17 +60,26 @@ def mirror_setup(cfg: Config | None, state_dir: str | None, no_fetch: bool,
     if any(z.sources for z in cfg.zones):
         from ..sourcezone import MirroredZones
         mirrored = MirroredZones(cfg, sdir)
+    msock = None
     if metrics:
-        from ..server import parse_listen
+        import socket
+
+        from ..errors import ListenError
+        from ..server import format_listen, make_socket, parse_listen
         try:
-            parse_listen(metrics)
+            host, port = parse_listen(metrics)
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--metrics") from None
+        try:
+            msock = make_socket(host, port, socket.SOCK_STREAM, reuseport=False)
+        except OSError as e:
+            raise ListenError(f"cannot listen on {format_listen(host, port)} (metrics): "
+                              f"{e}") from None
     fetch = bool(cfg.sources) and not no_fetch
 
     def background(server) -> None:
-        # threads inherit this mask: signals stay with the main thread (with several
-        # workers it sits in waitpid() and must see SIGTERM to forward it)
+        # threads inherit this mask: the signals stay with the main thread, which takes
+        # them (server.serve holds them blocked already; this is for any other caller)
         import signal
         old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT,
                                                         signal.SIGHUP, signal.SIGUSR1})
@@ -86,7 +97,8 @@ def mirror_setup(cfg: Config | None, state_dir: str | None, no_fetch: bool,
                      ", ".join(cfg.sources), sdir)
         if metrics:
             from .. import metrics as m
-            m.start(metrics, cfg, sdir, server)
+            m.start(metrics, cfg, sdir, server, sock=msock)
             log.info("metrics on http://%s/metrics", metrics)
 
+    background.sockets = [msock] if msock is not None else []
     return mirrored, (background if fetch or metrics else None)
