@@ -149,9 +149,9 @@ class MirroredZones:
             except (SnapshotError, OSError) as e:
                 hint = f"`rblmirror rollback {name}` returns to the previous snapshot"
                 if name in self.opened:  # a reload: fail it, the server keeps its data
-                    raise SnapshotError(f"zone {zc.name}: source {name}: snapshot refused: "
+                    raise SnapshotError(f"zone {zc.name}: source {name}: cannot open snapshot: "
                                         f"{e}; {hint}") from None
-                log.error("zone %s: source %s: snapshot refused: %s; %s", zc.name, name, e,
+                log.error("zone %s: source %s: cannot open snapshot: %s; %s", zc.name, name, e,
                           hint)
                 missing.append(name)
                 continue

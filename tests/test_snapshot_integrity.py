@@ -420,7 +420,7 @@ def test_startup_with_a_corrupt_current_has_no_data(tmp_path, caplog):
                       isolated=False)
     assert _answers(zones, "192.0.2.1") == 2 and _answers(zones, "203.0.113.5") == 2
     assert _answers(zones, "127.0.0.2") == 0  # the RFC 5782 test point
-    assert "source lst: snapshot refused" in caplog.text and bad in caplog.text
+    assert "source lst: cannot open snapshot" in caplog.text and bad in caplog.text
     assert "checksum mismatch" in caplog.text and "`rblmirror rollback lst`" in caplog.text
     code, out, err = cli("rollback", "lst", "--config", str(cfg))
     assert code == 0, out + err
