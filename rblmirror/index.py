@@ -175,7 +175,6 @@ class IPIndex:
 # Format 1 ("RBLMSNP1": no checksum, no file length) is refused with a clear message.
 MAGIC = b"RBLMSNP2"
 MAGIC_V1 = b"RBLMSNP1"
-FORMAT = 2
 _DTYPES = [np.uint32, np.int32, np.uint32, np.uint64, np.uint64, np.int32]
 _FIXED = struct.Struct("<8sQQII")  # magic, checksum, file length, header length, N
 _ENTRY = struct.Struct("<8sQ")  # dtype str, element count
