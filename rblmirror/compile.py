@@ -18,6 +18,8 @@ from .dataset import Dataset
 from .errors import SnapshotError, ZoneFileError
 
 COMPILE_TIMEOUT = 600.0
+#: the pid of the process that started the compile child (it ends when that one does)
+PARENT_ENV = "RBLMIRROR_COMPILE_PARENT"
 
 
 def snapshot_name(format: str, files: tuple[str, ...]) -> str:
@@ -39,8 +41,9 @@ def compile_isolated(format: str, files: tuple[str, ...], out: str,
     # rblmirror/ beside a non-editable install, or anything planted where root runs us)
     # and ignores PYTHON* variables and the user's site-packages.
     cmd = [sys.executable, "-I", "-m", "rblmirror.compile", format, out, *files]
+    env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         raise ZoneFileError(f"compiling {', '.join(files)} took over {timeout:.0f}s") from None
     if p.returncode != 0:
@@ -58,7 +61,25 @@ def load_isolated(format: str, files: tuple[str, ...], workdir: str) -> Dataset:
     return Dataset.load(out)
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM when the process that started us ends, however it ends (a serve
+    killed, or stopped while loading, leaves no compile running)."""
+    parent = os.environ.get(PARENT_ENV, "")
+    if not parent.isdigit():
+        return
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(parent):  # it ended before the prctl
+        os._exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        _die_with_parent()
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 3:
         print("usage: python -m rblmirror.compile FORMAT OUT.snap FILE...", file=sys.stderr)

@@ -542,9 +542,13 @@ class Server:
                 await loop.run_in_executor(None, self.zones.reload, "file changed")
 
     async def run(self) -> None:
-        """Serve until SIGTERM/SIGINT. The signals serve() holds blocked (SIGNALS) are
-        unblocked only once their handlers are in place, and blocked again when stopping,
-        so one that came early is handled, and none kills the process by default."""
+        """Serve until SIGTERM/SIGINT (SIGHUP: reload, SIGUSR1: counters). The signals
+        serve() holds (SIGNALS) are unblocked here only once the handlers are in place
+        (one noted earlier is acted on now), and blocked again when stopping, the
+        handlers left to _note: none ever has its default action. The handlers are
+        signal.signal ones with a wakeup fd on the loop (not loop.add_signal_handler,
+        which resets them to the default when the loop closes), so a signal taken by
+        another thread (numpy's OpenBLAS starts one on import) still wakes the loop."""
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         listeners = self.sockets
@@ -552,17 +556,26 @@ class Server:
             listeners = bind_listeners([format_listen(h, p) for h, p in self.listen],
                                        self.reuseport)
         servers = []
+        wake_r, wake_w = socket.socketpair()
+        old_wakeup = None
         try:
             for x in listeners:
                 if not self._start_udp_thread(x.udp):
                     loop.add_reader(x.udp.fileno(), self._udp_ready, x.udp)
                 servers.append(await asyncio.start_server(self._tcp_client, sock=x.tcp))
                 log.info("listening on %s port %d (udp, tcp)", x.host, x.port)
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self._stop.set)
-            loop.add_signal_handler(
-                signal.SIGHUP, lambda: loop.run_in_executor(None, self.zones.reload, "SIGHUP"))
-            loop.add_signal_handler(signal.SIGUSR1, self.log_counters)
+            for w in (wake_r, wake_w):
+                w.setblocking(False)
+            loop.add_reader(wake_r.fileno(), _empty, wake_r)
+            old_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+
+            def on_signal(signum, _frame):  # (main thread, between two bytecodes)
+                loop.call_soon_threadsafe(self._on_signal, signum)
+
+            for sig in SIGNALS:
+                signal.signal(sig, on_signal)
+            while _noted:
+                self._on_signal(_noted.pop(0))
             signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
             watcher = asyncio.create_task(self._watch())
             await self._stop.wait()
@@ -570,6 +583,14 @@ class Server:
             log.info("stopping")
             watcher.cancel()
         finally:
+            signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+            for sig in SIGNALS:
+                signal.signal(sig, _note)
+            if old_wakeup is not None:
+                signal.set_wakeup_fd(old_wakeup)
+                loop.remove_reader(wake_r.fileno())
+            wake_r.close()
+            wake_w.close()
             for udp_loop, _ in self._udp_loops:
                 udp_loop.stop()
             for _, t in self._udp_loops:
@@ -581,6 +602,14 @@ class Server:
                     loop.remove_reader(x.udp.fileno())
                 x.close()
         self.log_counters()
+
+    def _on_signal(self, signum: int) -> None:
+        if signum in STOP_SIGNALS:
+            self._stop.set()
+        elif signum == signal.SIGHUP:
+            asyncio.get_running_loop().run_in_executor(None, self.zones.reload, "SIGHUP")
+        elif signum == signal.SIGUSR1:
+            self.log_counters()
 
     def log_counters(self) -> None:
         fast = self.zones.fast
@@ -608,6 +637,34 @@ class _Stopped(BaseException):
     """SIGTERM/SIGINT while the zones load"""
 
 
+#: signals _note took before the code that acts on them had its handler in place
+_noted: list[int] = []
+
+
+def _note(signum, _frame=None) -> None:
+    _noted.append(signum)
+
+
+def hold_signals():
+    """Block SIGNALS in this thread (threads started from here on inherit that) and give
+    them a handler that notes them (for a thread started before, which has them
+    unblocked): from here on none has its default action, none is lost. serve() begins
+    with it; the CLI calls it as early as it can. Returns the previous mask."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    for s in SIGNALS:
+        if signal.getsignal(s) is not _note:
+            signal.signal(s, _note)
+    return old
+
+
+def _empty(sock: socket.socket) -> None:
+    try:
+        while sock.recv(512):
+            pass
+    except OSError:
+        pass
+
+
 def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrored=None,
           background=None, on_bound=None, parent_sockets=(), **kw) -> int:
     """Bind, load the zones and serve until SIGTERM/SIGINT; returns the exit status.
@@ -618,10 +675,12 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrore
     the zones load, then `background(server)` starts (the fetch schedule, metrics; in the
     parent process, `server` None with several workers).
 
-    Signals: SIGTERM, SIGINT, SIGHUP and SIGUSR1 are blocked from the start (every thread
-    started later inherits that) and unblocked only where a handler waits for them, so a
-    signal at any moment is never lost and never kills by default. SIGTERM/SIGINT during
-    the load stop it (the compile child with it) and serve() returns 0; SIGHUP/SIGUSR1 wait.
+    Signals (SIGNALS: SIGTERM, SIGINT, SIGHUP, SIGUSR1) are held from the start
+    (hold_signals: blocked, so every thread started later inherits that, and noted by
+    _note when a thread started earlier takes one) and unblocked only where their
+    handler is in place, so a signal at any moment is never lost and never has its
+    default action. SIGTERM/SIGINT during the load stop it and serve() returns 0;
+    SIGHUP/SIGUSR1 wait until the server runs.
 
     workers > 1: the parent binds one SO_REUSEPORT set of sockets per worker (the kernel
     spreads load over the sets), loads once (the workers share the snapshot pages), forks
@@ -633,7 +692,7 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrore
     `parent_sockets`: sockets for the parent only (metrics), closed in the workers.
 
     mirrored: zones from fetched sources (rblmirror.sourcezone.MirroredZones)."""
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    old_mask = hold_signals()
     sets: list[list[Listener]] = []
     try:
         if workers <= 1:
@@ -660,7 +719,9 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrore
         for one in sets:
             for x in one:
                 x.close()
-        _drain(SIGNALS)  # we are stopping anyway; a late one must not kill us by default
+        # stopping anyway: a late one is dropped, and the handlers stay _note, so that
+        # none can kill the process by default while it exits
+        _drain(SIGNALS)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
@@ -673,8 +734,9 @@ def _drain(sigs) -> None:
 
 def _load(specs: list[ZoneSpec], mirrored) -> Zones | None:
     """Zones(specs, mirrored), with SIGTERM/SIGINT unblocked meanwhile: the first one
-    stops the load (None; subprocess.run kills the compile child). Called and returns
-    with SIGNALS blocked."""
+    (or one noted before) stops the load: None (subprocess.run kills the compile child;
+    else it ends with this process, see compile.py). Called and returns with SIGNALS
+    blocked and handled by _note."""
     fired: list[int] = []
 
     def stop(signum, _frame):
@@ -682,20 +744,23 @@ def _load(specs: list[ZoneSpec], mirrored) -> Zones | None:
             fired.append(signum)
             raise _Stopped(signum)
 
-    prev = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
     zones = None
     try:
         try:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-            zones = Zones(specs, mirrored)
+            for s in STOP_SIGNALS:  # (signal.signal() runs a handler that tripped just now)
+                signal.signal(s, stop)
+            fired.extend(s for s in _noted if s in STOP_SIGNALS)
+            if not fired:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+                zones = Zones(specs, mirrored)
         except _Stopped:
             pass
     finally:
         while True:  # pthread_sigmask() and signal.signal() run a handler that just tripped
             try:
                 signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-                for s, h in prev.items():
-                    signal.signal(s, h)
+                for s in STOP_SIGNALS:
+                    signal.signal(s, _note)
                 break
             except _Stopped:
                 pass
@@ -718,9 +783,11 @@ def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]], back
 
     The parent keeps SIGNALS blocked and takes them with sigtimedwait(), which also wakes
     it every POLL seconds to reap (waitpid, WNOHANG) a worker that ended: no handler can
-    be installed too late, no signal can go to a background thread, none is lost between
-    two checks. (SIGCHLD is left alone: the fetch threads' rsync inherits the mask. A
-    Python handler is installed too, for a thread that would unblock SIGNALS.)
+    be installed too late, none is lost between two checks. A thread that has SIGNALS
+    unblocked (numpy's OpenBLAS starts one on import, before serve could block them) may
+    take one instead: the Python handler installed too then runs in this thread, at the
+    latest when sigtimedwait() returns. (SIGCHLD is left alone: the fetch threads' rsync
+    inherits the mask.)
 
     SIGTERM/SIGINT: SIGTERM to every worker, SIGKILL to one still there
     WORKER_STOP_TIMEOUT later; exit 0 when every worker exited 0. SIGHUP/SIGUSR1:
@@ -744,8 +811,16 @@ def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]], back
             except ProcessLookupError:
                 pass
 
-    prev = {s: signal.signal(s, on_signal) for s in SIGNALS}
     try:
+        for s in SIGNALS:
+            signal.signal(s, on_signal)
+        later = []  # noted before: a stop counts now, SIGHUP/SIGUSR1 go to the workers
+        while _noted:
+            s = _noted.pop(0)
+            if s in STOP_SIGNALS:
+                on_signal(s)
+            else:
+                later.append(s)
         for i, own in enumerate(sets):
             if st["stop"] is not None:
                 break
@@ -758,6 +833,8 @@ def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]], back
                 x.close()
         if background is not None and st["stop"] is None:
             background(None)  # its threads inherit the blocked mask
+        for s in later:
+            on_signal(s)
         deadline = None
         while live:
             for pid in list(live):
@@ -795,8 +872,8 @@ def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]], back
     finally:
         for pid in live:  # only on an error in this loop
             _kill(pid, signal.SIGKILL)
-        for s, h in prev.items():
-            signal.signal(s, h)
+        for s in SIGNALS:
+            signal.signal(s, _note)
     return 1 if st["failed"] else 0
 
 
@@ -820,7 +897,8 @@ def _worker(parent: int, libc, zones: Zones, listen: list[str], own: list[Listen
     code = 1
     try:
         for s in SIGNALS:  # the parent's handler (forwarding) is not ours
-            signal.signal(s, signal.SIG_DFL)
+            signal.signal(s, _note)
+        del _noted[:]
         if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
             import ctypes
             log.warning("prctl(PR_SET_PDEATHSIG): %s", os.strerror(ctypes.get_errno()))

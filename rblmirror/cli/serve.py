@@ -28,12 +28,10 @@ def serve(zone_specs, config_path, listen, workers, verbose, user, state_dir, no
           metrics):
     """Answer DNSBL queries for the zones as rbldnsd would (plus TCP, EDNS0 and NODATA for
     empty non-terminals). With no --zone/--config it serves the bundled default zones."""
-    import signal
-
     from .. import server
 
-    # held from here on, each taken once its handler is in place (see server.serve)
-    signal.pthread_sigmask(signal.SIG_BLOCK, server.SIGNALS)
+    # SIGTERM & co. held from here on, each taken once its handler is in place
+    server.hold_signals()
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
     kw = {}
