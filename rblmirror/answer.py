@@ -78,23 +78,49 @@ class Prepared:
             labels = tuple(sz.split(".")) if sz else ()
             self.subzones.append((labels, dss))
         self.subzones.sort(key=lambda x: -len(x[0]))
-        every = zone._all_datasets() + [a.dataset for a in zone.datasets]
+        every = zone._all_datasets() + [a.dataset for a in zone.data]
         self.expires = min((d.meta.expires for d in every if d.meta.expires), default=None)
         mtime = int(max((d.meta.mtime for d in every), default=0))
-        soa = zone.soa
-        self.soa_rr = self.soa_neg = None
-        if soa is not None:
-            s, ds = soa
-            data = SOAData(s.origin, s.person, s.serial or mtime, s.refresh, s.retry,
-                           s.expire, s.minttl)
-            self.soa_rr = RR(T_SOA, s.ttl if s.ttl is not None else zone.ttl_of(ds), data, True)
-            self.soa_neg = RR(T_SOA, s.minttl, data, True)
-        ns = zone.ns
-        self.ns_rrs: tuple[RR, ...] = ()
-        if ns is not None:
-            n, ds = ns
-            ttl = n.ttl if n.ttl is not None else zone.ttl_of(ds)
-            self.ns_rrs = tuple(RR(T_NS, ttl, name, True) for name in n.names)
+        self.soa_rr, self.soa_neg = _soa_records(zone, mtime)
+        self.ns_rrs: tuple[RR, ...] = _ns_records(zone)
+
+
+def _soa_records(zone: Zone, mtime: int) -> tuple[RR, RR]:
+    """The zone's SOA (at its TTL, and at its minimum for negative answers): the config's
+    `soa` when given, else the dump's $SOA, else DEFAULT_SOA. A serial of 0 or none is
+    the data's time (the newest dump's mtime: a new snapshot has a new serial)."""
+    from .zone import DEFAULT_NS, DEFAULT_SOA
+    given = dict(zone.settings.soa) if zone.settings.soa is not None else None
+    found = zone.soa if given is None else None
+    if found is not None:
+        s, ds = found
+        f = {"mname": s.origin, "rname": s.person, "serial": s.serial, "refresh": s.refresh,
+             "retry": s.retry, "expire": s.expire, "minimum": s.minttl, "ttl": s.ttl}
+        ttl_ds = ds
+    else:
+        ns = zone.settings.ns or (zone.ns[0].names if zone.ns else DEFAULT_NS)
+        f = {**DEFAULT_SOA, "mname": ns[0], **(given or {})}
+        f["rname"] = f["rname"].format(zone=zone.name)
+        real = zone._all_datasets()
+        ttl_ds = real[0] if real else None
+    ttl = f["ttl"] if f["ttl"] is not None else (
+        zone.ttl_of(ttl_ds) if ttl_ds is not None else f["minimum"])
+    data = SOAData(f["mname"], f["rname"], int(f.get("serial") or mtime or 1), f["refresh"],
+                   f["retry"], f["expire"], f["minimum"])
+    return RR(T_SOA, ttl, data, True), RR(T_SOA, f["minimum"], data, True)
+
+
+def _ns_records(zone: Zone) -> tuple[RR, ...]:
+    """The config's `ns` when given, else the dump's $NS, else DEFAULT_NS."""
+    from .zone import DEFAULT_NS, DEFAULT_TTL
+    found = zone.ns if zone.settings.ns is None else None
+    if found is not None:
+        n, ds = found
+        ttl = n.ttl if n.ttl is not None else zone.ttl_of(ds)
+        return tuple(RR(T_NS, ttl, name, True) for name in n.names)
+    real = zone._all_datasets()
+    ttl = zone.ttl_of(real[0]) if real else DEFAULT_TTL
+    return tuple(RR(T_NS, ttl, name, True) for name in (zone.settings.ns or DEFAULT_NS))
 
 
 def _render_listings(zone: Zone, ds: Dataset, vid: int, subject: str, qtype: int,
@@ -161,19 +187,16 @@ def answer(zone: Zone, labels: list[str], qtype: int, *, now: float | None,
     if minimal_any and qtype == T_ANY:
         qtype = T_A if labels else T_SOA  # RFC 8482: one RRset over UDP
     low = [x.lower() for x in labels]
-    if not labels:  # the apex: SOA and NS only (rbldnsd: missing one -> REFUSED)
+    if not labels:  # the apex: SOA and NS only. Every zone has both (_soa_records):
+        # rbldnsd REFUSES the apex of a dump without $SOA/$NS
         ans: list[RR] = []
         if qtype in (T_SOA, T_ANY):
-            if p.soa_rr is None:
-                return Answer(REFUSED, aa=False)
             ans.append(p.soa_rr)
         if qtype in (T_NS, T_ANY):
-            if not p.ns_rrs:
-                return Answer(REFUSED, aa=False)
             ans.extend(p.ns_rrs)
         if ans:
             return Answer(NOERROR, answer=tuple(ans))
-        return Answer(NOERROR, authority=(p.soa_neg,) if p.soa_neg else ())
+        return Answer(NOERROR, authority=(p.soa_neg,))
     # which (sub)zone: the longest subzone suffix of the name
     found = False
     out: list[RR] = []
@@ -217,12 +240,12 @@ def answer(zone: Zone, labels: list[str], qtype: int, *, now: float | None,
                     _render_listings(zone, ds, vid, addr.to_text(addr.V4, q4), qtype, out)
         if not found and _ip_prefix_listed(dss, orig):
             # better than rbldnsd (its issue #17): an empty non-terminal is NODATA
-            return Answer(NOERROR, authority=(p.soa_neg,) if p.soa_neg else (), listed=False)
+            return Answer(NOERROR, authority=(p.soa_neg,), listed=False)
         break
     if not found:
-        return Answer(NXDOMAIN, authority=(p.soa_neg,) if p.soa_neg else (), listed=False)
+        return Answer(NXDOMAIN, authority=(p.soa_neg,), listed=False)
     if not out:
-        return Answer(NOERROR, authority=(p.soa_neg,) if p.soa_neg else (), listed=True)
+        return Answer(NOERROR, authority=(p.soa_neg,), listed=True)
     return Answer(NOERROR, answer=tuple(out), listed=True)
 
 

@@ -28,11 +28,11 @@ import os
 import re
 import sys
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import ConfigError, ZoneSpecError
-from .zone import ZoneSpec, normalize_name
+from .zone import ZoneSettings, ZoneSpec, normalize_name
 
 
 def _bundled_zones() -> Path:
@@ -55,7 +55,8 @@ STATE_DIR_ENV = "RBLMIRROR_STATE_DIR"
 
 _TOP_KEYS = {"server", "zone", "source", "state_dir", "user"}
 _SERVER_KEYS = {"listen", "workers"}
-_ZONE_KEYS = {"name", "datasets", "on_stale"}
+_ZONE_KEYS = {"name", "datasets", "on_stale", "soa", "ns", "test_points"}
+_SOA_KEYS = {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"}
 _SOURCE_KEYS = {"name", "url", "format", "min_interval", "max_age", "max_shrink",
                 "max_warnings", "keep", "timeout"}
 ON_STALE = ("servfail", "serve")
@@ -97,6 +98,7 @@ class ZoneConfig:
     specs: tuple[ZoneSpec, ...] = ()
     sources: tuple[str, ...] = ()
     on_stale: str = "servfail"
+    settings: ZoneSettings = ZoneSettings()
 
 
 @dataclass
@@ -222,6 +224,7 @@ def parse_config(raw: dict, path: str | None) -> Config:
         if on_stale not in ON_STALE:
             raise ConfigError(f"{zw} ({name}): on_stale must be \"servfail\" or \"serve\", "
                               f"not {on_stale!r}")
+        settings = _zone_settings(z, f"{zw} ({name})")
         specs: list[ZoneSpec] = []
         sources: list[str] = []
         try:
@@ -235,14 +238,64 @@ def parse_config(raw: dict, path: str | None) -> Config:
                                           f"a [[source]] name (sources: {known})")
                     sources.append(d.strip())
                 else:
-                    specs.append(ZoneSpec.parse(f"{zname}:{d}", base))
+                    specs.append(replace(ZoneSpec.parse(f"{zname}:{d}", base),
+                                         settings=settings))
         except ZoneSpecError as e:
             raise ConfigError(f"{zw}: {e}") from None
         if any(zc.name == zname for zc in cfg.zones):
             raise ConfigError(f"{zw}: zone {zname} is defined twice")
         cfg.zone_specs.extend(specs)
-        cfg.zones.append(ZoneConfig(zname, tuple(specs), tuple(sources), on_stale))
+        cfg.zones.append(ZoneConfig(zname, tuple(specs), tuple(sources), on_stale, settings))
     return cfg
+
+
+def _zone_settings(z: dict, where: str) -> ZoneSettings:
+    """A [[zone]]'s soa = {...}, ns = [...] and test_points = true|false."""
+    soa = z.get("soa")
+    fields_ = None
+    if soa is not None:
+        if not isinstance(soa, dict):
+            raise ConfigError(f"{where}: soa must be a table, e.g. soa = {{ mname = "
+                              "\"ns.example\", rname = \"hostmaster.example\" }")
+        _no_unknown(soa, _SOA_KEYS, f"{where} soa")
+        out: dict[str, object] = {}
+        for k in ("mname", "rname"):
+            if k in soa:
+                v = soa[k]
+                if not isinstance(v, str) or not _dns_name_ok(v):
+                    raise ConfigError(f"{where}: soa.{k} must be a domain name, not {v!r}")
+                out[k] = v.strip().rstrip(".")
+        if "serial" in soa:
+            v = soa["serial"]
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2 ** 32:
+                raise ConfigError(f"{where}: soa.serial must be an integer from 0 to "
+                                  f"4294967295 (0: the data's time), not {v!r}")
+            out["serial"] = v
+        for k in ("refresh", "retry", "expire", "minimum", "ttl"):
+            if k in soa:
+                secs = parse_duration(soa[k], f"{where}: soa.{k}")
+                if secs >= 2 ** 31:
+                    raise ConfigError(f"{where}: soa.{k} is too long")
+                out[k] = int(secs)
+        fields_ = tuple(out.items())
+    ns = z.get("ns")
+    if ns is not None:
+        if isinstance(ns, str):
+            ns = [ns]
+        if not isinstance(ns, list) or not ns or \
+                not all(isinstance(x, str) and _dns_name_ok(x) for x in ns):
+            raise ConfigError(f"{where}: ns must be a list of name server names, not {ns!r}")
+        ns = tuple(x.strip().rstrip(".") for x in ns)
+    tp = z.get("test_points", True)
+    if not isinstance(tp, bool):
+        raise ConfigError(f"{where}: test_points must be true or false, not {tp!r}")
+    return ZoneSettings(soa=fields_, ns=ns, test_points=tp)
+
+
+def _dns_name_ok(name: str) -> bool:
+    n = name.strip().rstrip(".")
+    return bool(n) and len(n) <= 253 and all(0 < len(x) <= 63 for x in n.split(".")) and \
+        n.isascii() and " " not in n
 
 
 def _resolve_path(path: str, base: str | None) -> str:

@@ -69,7 +69,7 @@ class ListCoverage:
 
     @classmethod
     def from_zone(cls, z: Zone) -> ListCoverage:
-        dss = _zone_datasets(z)
+        dss = _zone_datasets(z, test_points=False)  # the list's coverage, not its test points
         bm = BitMap()
         for ds in dss:
             bm |= segments_bitmap(*ds.index.segments4())

@@ -69,8 +69,11 @@ def ip_zones(zones: Iterable[Zone]) -> list[Zone]:
             if any(not a.dataset.is_names for a in z.datasets if a.subzone == "")]
 
 
-def _zone_datasets(z: Zone) -> list[Dataset]:
-    return [a.dataset for a in z.datasets if a.subzone == "" and not a.dataset.is_names]
+def _zone_datasets(z: Zone, test_points: bool = True) -> list[Dataset]:
+    """The zone's IP datasets, as DNS answers from them (test_points=False: only the
+    lists' own data, for coverage)."""
+    return [a.dataset for a in z.datasets if a.subzone == "" and not a.dataset.is_names
+            and (test_points or not a.synthetic)]
 
 
 def merge_segments4(datasets: list[Dataset]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,8 +1,8 @@
 """Zones backed by mirrored sources: each loads its sources' `current` snapshots (by mmap,
 so worker processes share the pages) and knows when its data turns stale.
 
-A zone answers SERVFAIL (the RFC 5782 test points excepted, answered from the bundled
-test data) when
+A zone answers SERVFAIL (its apex SOA/NS and the RFC 5782 test points excepted, which
+answer from the zone's settings and test points) when
 - one of its sources has no snapshot yet (never fetched successfully): there is no data,
   whatever on_stale says; or
 - on_stale = "servfail" and a source's last success is older than its max_age.
@@ -18,9 +18,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from functools import lru_cache
 
-from .config import BUNDLED_CONFIG, Config
+from .config import Config
 from .dataset import Dataset
 from .errors import SnapshotError
 from .state import SourceDir
@@ -40,18 +39,6 @@ def is_test_point(labels: list[str]) -> bool:
     return t in _IP4_POINTS or t in _IP6_POINTS or t in _NAME_POINTS
 
 
-@lru_cache(maxsize=None)
-def _test_zone(names: bool) -> Zone:
-    """The RFC 5782 test data bundled in zones/ (IPv4 + IPv6, or names)."""
-    d = os.path.dirname(BUNDLED_CONFIG)
-    if names:
-        specs = [ZoneSpec("rfc5782.test", "dnset", (os.path.join(d, "rfc5782-names.zone"),))]
-    else:
-        specs = [ZoneSpec("rfc5782.test", "ip4set", (os.path.join(d, "rfc5782-ip4.zone"),)),
-                 ZoneSpec("rfc5782.test", "ip6trie", (os.path.join(d, "rfc5782-ip6.zone"),))]
-    return Zone.from_specs(specs)[0]
-
-
 class SourceZone(Zone):
     """A zone with datasets from mirrored sources (and possibly local files)."""
 
@@ -60,7 +47,7 @@ class SourceZone(Zone):
     #: sources without a snapshot: the zone has no data to serve
     missing: tuple[str, ...] = ()
     on_stale: str = "servfail"
-    names_zone: bool = False
+    _points_zone: Zone | None = None
 
     def failing(self, now: float | None = None) -> bool:
         if self.missing:
@@ -72,12 +59,24 @@ class SourceZone(Zone):
                minimal_any: bool = False) -> Answer:
         if self.failing(now):
             labels = qname if not isinstance(qname, str) else self._labels(qname)
-            if is_test_point(labels):
-                return _test_zone(self.names_zone).answer(list(labels), qtype, now=now,
-                                                          minimal_any=minimal_any)
-            if labels:  # the apex (SOA/NS) still answers from whatever data there is
-                return Answer(SERVFAIL, aa=False)
+            # the apex (SOA/NS: the zone exists) and the test points still answer
+            if not labels or (is_test_point(labels) and self.settings.test_points):
+                return self._points().answer(list(labels), qtype, now=now,
+                                             minimal_any=minimal_any)
+            return Answer(SERVFAIL, aa=False)
         return super().answer(qname, qtype, now=now, minimal_any=minimal_any)
+
+    def _points(self) -> Zone:
+        """This zone with only its test points (what answers while it has no good data),
+        with this zone's SOA and NS."""
+        if self._points_zone is None:
+            pz = Zone(self.name, datasets=[a for a in self.datasets if a.synthetic],
+                      settings=self.settings)
+            mine, theirs = self.prepared(), pz.prepared()
+            theirs.soa_rr, theirs.soa_neg, theirs.ns_rrs = mine.soa_rr, mine.soa_neg, \
+                mine.ns_rrs
+            self._points_zone = pz
+        return self._points_zone
 
     def _labels(self, qname: str) -> list[str]:
         labels = [x for x in qname.rstrip(".").split(".") if x]
@@ -130,7 +129,7 @@ class MirroredZones:
         return out
 
     def _build(self, zc, local: Zone | None) -> SourceZone:
-        z = SourceZone(zc.name)
+        z = SourceZone(zc.name, settings=zc.settings)
         z.on_stale = zc.on_stale
         if local is not None:
             z.datasets, z.specs, z.containers = list(local.datasets), list(local.specs), \
@@ -165,7 +164,8 @@ class MirroredZones:
                      os.path.basename(path), ds.entries, age,
                      " (STALE)" if age > src.max_age else "")
         z.missing = tuple(missing)
-        z.names_zone = z.is_names
+        # test points for the kinds of data the zone has, or will have once fetched
+        z.add_test_points({self.cfg.sources[n].format == "dnset" for n in zc.sources})
         if missing:
             log.warning("zone %s: source(s) %s not fetched yet (rblmirror fetch %s): "
                         "answering SERVFAIL except the RFC 5782 test points", zc.name,

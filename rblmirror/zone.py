@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Iterable
 
 from . import addr
@@ -19,10 +20,37 @@ DEFAULT_TTL = 2100  # rbldnsd's default (35m)
 
 
 @dataclass(frozen=True)
+class ZoneSettings:
+    """A zone's own SOA/NS and test points, from its [[zone]] table (defaults otherwise).
+
+    Many dumps (psbl.txt, DROP) carry no $SOA/$NS: such a zone still answers like a real
+    zone, with a SOA and NS made from these settings (the serial from the data's time),
+    so its apex answers and its NXDOMAINs carry the SOA (resolvers cache them). A SOA or
+    NS given here replaces the dump's."""
+
+    #: SOA fields given in the config (mname, rname, serial, refresh, retry, expire,
+    #: minimum, ttl); None: the dump's $SOA, else DEFAULT_SOA
+    soa: tuple[tuple[str, object], ...] | None = None
+    #: NS names given in the config; None: the dump's $NS, else DEFAULT_NS
+    ns: tuple[str, ...] | None = None
+    #: serve the RFC 5782 test points (127.0.0.2 / ::FFFF:7F00:2 / TEST listed)
+    test_points: bool = True
+
+
+DEFAULT_SETTINGS = ZoneSettings()
+#: the SOA of a zone whose dump and config give none ({zone} is the zone's name)
+DEFAULT_SOA = {"mname": "localhost", "rname": "hostmaster.{zone}", "refresh": 3600,
+               "retry": 600, "expire": 604800, "minimum": 300, "ttl": None}
+DEFAULT_NS = ("localhost",)
+
+
+@dataclass(frozen=True)
 class ZoneSpec:
     name: str
     format: str
     files: tuple[str, ...]
+    #: the zone's settings (the same object on every spec of one [[zone]])
+    settings: ZoneSettings = field(default=DEFAULT_SETTINGS, compare=False)
 
     @classmethod
     def parse(cls, spec: str, base_dir: str | None = None) -> ZoneSpec:
@@ -55,10 +83,28 @@ def normalize_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class Attached:
-    """A dataset attached to a zone at a subzone ('' = the zone itself)."""
+    """A dataset attached to a zone at a subzone ('' = the zone itself). synthetic: the
+    RFC 5782 test points the zone serves besides its lists' data (not the list's own
+    entries: not counted in entries, coverage or the SOA serial)."""
 
     subzone: str
     dataset: Dataset
+    synthetic: bool = False
+
+
+def _bundled(name: str) -> str:
+    from .config import BUNDLED_CONFIG  # config imports zone: resolve at use
+    return os.path.join(os.path.dirname(BUNDLED_CONFIG), name)
+
+
+@lru_cache(maxsize=None)
+def test_points(names: bool) -> Dataset:
+    """The RFC 5782 test points every zone serves (bundled zones/rfc5782-points-*.zone):
+    IPv4 127.0.0.2 listed (an IPv4-mapped name ::FFFF:7F00:2 asks the IPv4 data), or the
+    name TEST. Loaded once, shared by every zone (datasets are immutable)."""
+    if names:
+        return Dataset.from_files([_bundled("rfc5782-points-names.zone")], format="dnset")
+    return Dataset.from_files([_bundled("rfc5782-points-ip4.zone")], format="ip4set")
 
 
 @dataclass
@@ -68,6 +114,7 @@ class Zone:
     specs: list[ZoneSpec] = field(default_factory=list)
     #: combined datasets as loaded: their common section holds the zone's $SOA/$NS
     containers: list[Dataset] = field(default_factory=list)
+    settings: ZoneSettings = DEFAULT_SETTINGS
     #: per-load derived data (SOA/NS records, expiry); rebuilt when datasets change
     _prepared: Prepared | None = field(default=None, repr=False, compare=False)
 
@@ -75,13 +122,46 @@ class Zone:
     def from_specs(cls, specs: Iterable[ZoneSpec | str],
                    loader: Callable[[ZoneSpec], Dataset] | None = None) -> list[Zone]:
         """Load every spec (with `loader`, default ZoneSpec.load); specs sharing a name
-        become one zone (order kept)."""
+        become one zone (order kept), with the RFC 5782 test points added."""
         zones: dict[str, Zone] = {}
         for s in specs:
             spec = s if isinstance(s, ZoneSpec) else ZoneSpec.parse(s)
-            z = zones.setdefault(spec.name, cls(spec.name))
+            z = zones.setdefault(spec.name, cls(spec.name, settings=spec.settings))
             z.add(loader(spec) if loader else spec.load(), spec)
+        for z in zones.values():
+            z.add_test_points()
         return list(zones.values())
+
+    def add_test_points(self, kinds: set[bool] = frozenset()) -> None:
+        """Attach the RFC 5782 test points for the kinds of data at the zone itself (IP,
+        names, or both; `kinds` adds kinds it will have, True = names), unless the
+        settings turn them off. Idempotent."""
+        if not self.settings.test_points:
+            return
+        have = set(kinds) | {a.dataset.is_names for a in self.datasets if a.subzone == "" and
+                             not a.synthetic}
+        done = {a.dataset.is_names for a in self.datasets if a.synthetic}
+        for names in sorted(have - done):
+            if not self._lists_own_test_point(names):
+                self.datasets.append(Attached("", test_points(names), synthetic=True))
+        self._prepared = None
+
+    def _lists_own_test_point(self, names: bool) -> bool:
+        """The lists' data already answers the test point (many dumps carry 127.0.0.2
+        with their own TXT): then it answers alone, never merged with ours."""
+        for a in self.data:
+            if a.subzone != "" or a.dataset.is_names != names:
+                continue
+            if names and a.dataset.match_name("test")[0] >= 0:
+                return True
+            if not names and a.dataset.lookup_id(addr.V4, 0x7F000002) >= 0:
+                return True
+        return False
+
+    @property
+    def data(self) -> list[Attached]:
+        """The lists' own datasets (without the test points)."""
+        return [a for a in self.datasets if not a.synthetic]
 
     @classmethod
     def from_files(cls, name: str, files: Iterable[str], format: str = "ip4set") -> Zone:
@@ -91,6 +171,13 @@ class Zone:
         return z
 
     def add(self, ds: Dataset, spec: ZoneSpec | None = None) -> None:
+        """Attach a loaded dataset (before the test points, which stay last)."""
+        points = [a for a in self.datasets if a.synthetic]
+        self.datasets = [a for a in self.datasets if not a.synthetic]
+        self._add(ds, spec)
+        self.datasets.extend(points)
+
+    def _add(self, ds: Dataset, spec: ZoneSpec | None) -> None:
         if ds.children:
             for subzones, child in ds.children:
                 for sz in subzones:
@@ -117,9 +204,10 @@ class Zone:
 
     # ---- metadata: taken from the first dataset that has it, in command-line order --
     def _all_datasets(self) -> list[Dataset]:
+        """The lists' datasets whose specials count for the zone (test points excluded)."""
         out: list[Dataset] = list(self.containers)
         for a in self.datasets:
-            if a.subzone == "" and a.dataset not in out:
+            if a.subzone == "" and not a.synthetic and a.dataset not in out:
                 out.append(a.dataset)
         return out
 
@@ -138,12 +226,18 @@ class Zone:
         return None
 
     def ttl_of(self, ds: Dataset) -> int:
+        """A dataset's record TTL: its $TTL, else rbldnsd's default. The test points take
+        the TTL of the zone's first list."""
+        if ds.meta.ttl is None and any(a.synthetic and a.dataset is ds for a in self.datasets):
+            real = self._all_datasets()
+            if real:
+                ds = real[0]
         return ds.meta.ttl if ds.meta.ttl is not None else DEFAULT_TTL
 
     @property
     def warnings(self):
         seen, out = set(), []
-        for ds in self._all_datasets() + [a.dataset for a in self.datasets]:
+        for ds in self._all_datasets() + [a.dataset for a in self.data]:
             if id(ds) not in seen:
                 seen.add(id(ds))
                 out.extend(ds.warnings)
@@ -151,11 +245,11 @@ class Zone:
 
     @property
     def entries(self) -> int:
-        return sum(a.dataset.entries for a in self.datasets)
+        return sum(a.dataset.entries for a in self.data)
 
     @property
     def is_names(self) -> bool:
-        return any(a.dataset.is_names for a in self.datasets if a.subzone == "")
+        return any(a.dataset.is_names for a in self.data if a.subzone == "")
 
     # ---- lookups ------------------------------------------------------------------
     def lookup(self, subject, subzone: str = "") -> tuple[Listing, ...]:
@@ -182,7 +276,7 @@ class Zone:
 
     def kind(self) -> str:
         """'ip', 'name' or 'mixed' (what check should expect at the zone itself)."""
-        kinds = {"name" if a.dataset.is_names else "ip" for a in self.datasets if a.subzone == ""}
+        kinds = {"name" if a.dataset.is_names else "ip" for a in self.data if a.subzone == ""}
         return kinds.pop() if len(kinds) == 1 else "mixed"
 
 

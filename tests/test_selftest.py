@@ -16,12 +16,12 @@ BL = [f"bl.rblmirror.test:ip4set:{ZONES / 'rfc5782-ip4.zone'}",
 DBL = [f"dbl.rblmirror.test:dnset:{ZONES / 'rfc5782-names.zone'}"]
 
 
-def selftest(port: int, zones: list[str]) -> subprocess.CompletedProcess:
+def selftest(port: int, zones: list[str], extra: list[str] = ()) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "rblmirror", "selftest", "--server", f"127.0.0.1:{port}",
            "--timeout", "0.5"]
     for z in zones:
         cmd += ["--zone", z]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    return subprocess.run(cmd + list(extra), capture_output=True, text=True, timeout=60)
 
 
 def rows(out: str) -> dict[tuple[str, str], str]:
@@ -56,18 +56,39 @@ def test_selftest_passes_against_serve(good):
 
 def test_selftest_fails_for_a_zone_without_test_points(tmp_path):
     z = tmp_path / "no-tp.zone"
-    # 127.0.0.1 listed, 127.0.0.2 not: both RFC 5782 checks must fail
-    z.write_text("$SOA 3600 bad.test hostmaster.bad.test 1 3600 900 604800 300\n"
-                 "$NS 3600 localhost\n:127.0.0.2:listed\n127.0.0.1\n192.0.2.0/24\n")
-    spec = [f"bad.test:ip4set:{z}"]
-    with Serve(spec, log_dir=tmp_path) as s:
-        r = selftest(s.port, spec)
+    # 127.0.0.1 listed, 127.0.0.2 not, and the zone's test points turned off in the
+    # config: both RFC 5782 checks must fail
+    z.write_text(":127.0.0.2:listed\n127.0.0.1\n192.0.2.0/24\n")
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'[[zone]]\nname = "bad.test"\ndatasets = ["ip4set:{z}"]\n'
+                    "test_points = false\n")
+    with Serve([], ["--config", str(conf)], log_dir=tmp_path, probe="bad.test") as s:
+        r = selftest(s.port, [], ["--config", str(conf)])
     assert r.returncode == 1, r.stdout
     got = rows(r.stdout)
     assert got[("bad.test", "127.0.0.2 A")] == "FAIL"
     assert got[("bad.test", "127.0.0.1")] == "FAIL"
-    assert got[("bad.test", "apex SOA")] == "pass"
+    assert got[("bad.test", "apex SOA")] == "pass"  # synthesized: the dump has no $SOA
     assert "NOERROR (127.0.0.2), expected NXDOMAIN" in r.stdout
+    # by default the zone serves the test point, so only the listed 127.0.0.1 fails
+    spec = [f"bad.test:ip4set:{z}"]
+    with Serve(spec, log_dir=tmp_path) as s:
+        r = selftest(s.port, spec)
+    got = rows(r.stdout)
+    assert r.returncode == 1 and got[("bad.test", "127.0.0.2 A")] == "pass", r.stdout
+    assert got[("bad.test", "127.0.0.1")] == "FAIL"
+
+
+def test_selftest_passes_on_a_dump_without_soa_or_test_points(tmp_path):
+    """psbl.txt as fetched: a plain list with no $SOA/$NS and no 127.0.0.2. Every check
+    passes: the zone answers like a real zone (synthesized SOA/NS, served test points)."""
+    z = tmp_path / "psbl.txt"
+    z.write_text("192.0.2.7\n198.51.100.0/24\n")
+    spec = [f"psbl.mirror.local:plain:{z}"]
+    with Serve(spec, log_dir=tmp_path) as s:
+        r = selftest(s.port, spec)
+    assert r.returncode == 0, r.stdout
+    assert "FAIL" not in r.stdout and len(rows(r.stdout)) >= 6
 
 
 def test_selftest_fails_against_rbldnsd(rbldnsd_server):

@@ -33,8 +33,10 @@ class Serve:
     """`rblmirror serve --zone ... --listen 127.0.0.1:PORT` as a subprocess."""
 
     def __init__(self, zones: list[str], extra: list[str] = (), workers: int = 1,
-                 log_dir: Path | None = None):
+                 log_dir: Path | None = None, probe: str | None = None):
         self.zones = zones
+        #: the zone whose SOA tells that the server is up (default: the first --zone's)
+        self.probe = probe or zones[0].split(":")[0]
         self.extra = list(extra)
         self.workers = workers
         self.log_path = (log_dir or Path("/tmp")) / f"rblmirror-serve-{os.getpid()}-{id(self)}.log"
@@ -52,7 +54,7 @@ class Serve:
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
-        probe = dnslib.DNSRecord.question(self.zones[0].split(":")[0], "SOA").pack()
+        probe = dnslib.DNSRecord.question(self.probe, "SOA").pack()
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"rblmirror serve exited:\n{self.log}")
