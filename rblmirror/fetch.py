@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from .config import Config, SourceConfig
 from .compile import compile_isolated
 from .dataset import Dataset
+from .index import snapshot_format_current
 from .errors import FetchError, RblmirrorError, SnapshotError, StateError
 from .source import Transfer, transfer
 from .state import SourceDir, SourceState
@@ -85,9 +86,13 @@ class Due:
     config_changed: bool = False
 
 
-def due(src: SourceConfig, st: SourceState, now: float) -> Due:
+def due(src: SourceConfig, st: SourceState, now: float, current: str | None = None) -> Due:
     """The one rule for "is this source due": never fetched, its config changed (due at
-    once, backoff reset), or next_due (min_interval + jitter, or the backoff) has passed."""
+    once, backoff reset), its current snapshot (path `current`) is of an older format (an
+    upgrade: recompiled at once, the dump need not change), or next_due (min_interval +
+    jitter, or the backoff) has passed."""
+    if current is not None and not snapshot_format_current(current):
+        return Due(True, "the current snapshot is of an older format: compiling it again")
     if st.config is not None and st.config != config_identity(src):
         changed = ", ".join(f"{k} {st.config.get(k)!r} -> {v!r}"
                             for k, v in config_identity(src).items() if st.config.get(k) != v)
@@ -147,7 +152,7 @@ def fetch_source(src: SourceConfig, state_dir: str, *, force: bool = False,
 def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now, rng) -> Outcome:
     st = sd.load_state()  # read under the lock: another fetch may just have finished
     t0 = now()
-    d = due(src, st, t0)
+    d = due(src, st, t0, sd.current_snapshot())
     if not force and not d.due:
         return Outcome(src.name, NOT_DUE, f"{d.reason} (--force to fetch now)", st)
     changed = d.config_changed
@@ -301,6 +306,10 @@ def rollback(src: SourceConfig, state_dir: str, to: str | None = None) -> tuple[
             raise StateError(f"{src.name}: no snapshot {to} (kept: {', '.join(names)})")
         h = st.history[names.index(to)]
         frm = st.snapshot
+        try:  # never point `current` at a snapshot that would be refused
+            Dataset.load(os.path.join(sd.snapshots_dir, to))
+        except SnapshotError as e:
+            raise StateError(f"{src.name}: cannot roll back to {to}: {e}") from None
         sd.point_current(to)
         st.pinned_sha256 = st.pinned_sha256 or st.dump_sha256  # the newest dump seen
         st.snapshot, st.entries, st.serial, st.dump_sha256 = to, h["entries"], h["serial"], \
@@ -337,8 +346,9 @@ class Scheduler:
             if self._stop.is_set():
                 break
             try:
-                st = SourceDir(self.state_dir, src.name).load_state()
-                if due(src, st, now()).due:
+                sd = SourceDir(self.state_dir, src.name)
+                st = sd.load_state()
+                if due(src, st, now(), sd.current_snapshot()).due:
                     out = fetch_source(src, self.state_dir, now=now)
                     (log.info if out.ok else log.warning)("%s", out.line())
                     st = out.state or st

@@ -184,6 +184,16 @@ _SUMMED_FROM = 16  # the checksum covers the file from here on
 HASH_CHUNK = 8 << 20
 
 
+def snapshot_format_current(path: str | os.PathLike) -> bool:
+    """Is the file a snapshot of this format (its magic only: cheap enough to ask each
+    time the fetch schedule looks at a source)? False for an older format or junk."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
 def _pad(n: int) -> int:
     return (-n) % 16
 

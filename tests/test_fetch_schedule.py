@@ -115,3 +115,47 @@ def test_changed_format_reparses_the_same_dump(tmp_path):
     assert code == 0 and out.startswith("l: fetched: "), out  # not "unchanged"
     st = state(tmp_path, "l")
     assert st.config["format"] == "ip4tset" and st.history[-1]["entries"] == st.entries
+
+
+def test_old_format_snapshot_is_recompiled_at_once(tmp_path):
+    """After an upgrade the current snapshot is of the previous format (which the server
+    refuses): the source is due at once, and the unchanged dump is compiled again."""
+    from rblmirror.state import SourceDir
+    from test_fetch_support import cli
+    up = copy_feed("psbl.txt", tmp_path / "up" / "psbl.txt")
+    conf = write_config(tmp_path, [{"name": "psbl", "url": str(up), "format": "plain",
+                                    "min_interval": "1h"}])
+    assert cli("fetch", "--config", str(conf))[0] == 0
+    cur = SourceDir(str(tmp_path / "state"), "psbl").current_snapshot()
+    with open(cur, "r+b") as f:
+        f.write(b"RBLMSNP1")  # what the previous release wrote
+    sched = Scheduler(load_config(conf), str(tmp_path / "state"))
+    sched.run_once()
+    st = state(tmp_path, "psbl")
+    assert st.result == "fetched" and len(st.history) == 2
+    new = SourceDir(str(tmp_path / "state"), "psbl").current_snapshot()
+    assert open(new, "rb").read(8) == b"RBLMSNP2"
+    code, out, _ = cli("fetch", "--config", str(conf))
+    assert "not due" in out  # and then back to the schedule
+
+
+def test_rollback_refuses_a_corrupt_snapshot(tmp_path):
+    from rblmirror.state import SourceDir
+    from test_fetch_support import cli
+    up = copy_feed("psbl.txt", tmp_path / "up" / "psbl.txt")
+    conf = write_config(tmp_path, [{"name": "psbl", "url": str(up), "format": "plain"}])
+    assert cli("fetch", "--config", str(conf))[0] == 0
+    with open(up, "a") as f:
+        f.write("192.0.2.99\n")
+    assert cli("fetch", "--config", str(conf), "--force")[0] == 0
+    sd = SourceDir(str(tmp_path / "state"), "psbl")
+    old = state(tmp_path, "psbl").history[0]["snapshot"]
+    with open(sd.snapshots_dir + "/" + old, "r+b") as f:
+        f.seek(200)
+        b = f.read(1)
+        f.seek(200)
+        f.write(bytes([b[0] ^ 0x10]))
+    before = sd.current_snapshot()
+    code, out, err = cli("rollback", "psbl", "--config", str(conf))
+    assert code == 2 and f"cannot roll back to {old}" in err and "checksum" in err, err
+    assert sd.current_snapshot() == before
