@@ -80,11 +80,17 @@ def unreadable(paths) -> list[str]:
     return [p for p in paths if not os.access(p, os.R_OK)]
 
 
-def on_bound(target: Target):
+def on_bound(target: Target, adopt_dir: str | None = None):
     """A server.serve on_bound hook, called with the zone specs once every socket is bound
-    and before anything loads: drop (so the zones are parsed, and the reload scratch
-    folder made, as the user), then check the files."""
+    and before anything loads: hand `adopt_dir` (the state dir) to the user if it exists,
+    drop (so the zones are parsed, and the reload scratch folder made, as the user), then
+    check the files."""
     def hook(specs) -> None:
+        if adopt_dir and os.geteuid() == 0 and os.path.isdir(adopt_dir):
+            n = len(adopt(adopt_dir, target))
+            if n:
+                log.warning("%s: %d file(s) given to user %s (left by a run as root)",
+                            adopt_dir, n, target.name)
         drop(target)
         files = [f for s in specs for f in s.files]
         for p in unreadable(files):

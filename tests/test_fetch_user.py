@@ -96,3 +96,46 @@ def test_fetch_user_option_errors(world):
     assert not (world / "state").exists()
     r = run(world, "fetch", "--config", str(conf), "--user", "root", as_user="nobody")
     assert r.returncode == 2 and "only root can switch to user root" in r.stderr
+
+
+def test_serve_runs_as_the_configured_user_and_its_fetch_works(world):
+    """`user = "nobody"` in the config: a root-started serve binds, hands the state dir
+    (with a root-owned lock an older root run left) to nobody, drops, and its background
+    fetch succeeds as nobody."""
+    import signal
+    import time
+
+    from test_privileges import status_ids
+    from test_server_support import free_port
+    nobody = pwd.getpwnam("nobody")
+    state = world / "state"
+    (state / "psbl").mkdir(parents=True)
+    (state / "psbl" / "lock").write_text("1\n")
+    conf = config(world, user="nobody")
+    with open(conf, "a") as f:
+        f.write('[[zone]]\nname = "psbl.mirror.test"\ndatasets = ["psbl"]\n')
+    port = free_port()
+    log = open(world / "serve.log", "wb")
+    cmd = exposed_root(CLI + ["serve", "--config", str(conf), "--listen",
+                              f"127.0.0.1:{port}"], Path(tempfile.mkdtemp(dir=world)))
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd="/")
+    try:
+        st_path = state / "psbl" / "state.json"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+                st_path.exists() and '"result": "fetched"' in st_path.read_text()):
+            assert proc.poll() is None, (world / "serve.log").read_text()
+            time.sleep(0.2)
+        text = (world / "serve.log").read_text()
+        assert '"result": "fetched"' in st_path.read_text(), text
+        assert owners(state) == {"nobody"}, text
+        uid, gid, _ = status_ids(proc.pid)
+        assert uid == [nobody.pw_uid] * 4 and gid == [nobody.pw_gid] * 4
+        assert "running as user nobody" in text and "given to user nobody" in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

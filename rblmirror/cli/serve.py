@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..config import load_config
+from ..config import load_config, resolve_state_dir
 from .common import fail, library_errors, zone_options, zone_specs_from
 from .sources import mirror_options, mirror_setup
 
@@ -35,10 +35,15 @@ def serve(zone_specs, config_path, listen, workers, verbose, user, state_dir, no
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
     kw = {}
-    if user:
-        from .. import privileges
-        kw["on_bound"] = privileges.on_bound(privileges.lookup(user))
+    from .. import privileges
+    target = privileges.lookup(user) if user else None  # an unknown user fails first
     cfg = load_config(config_path) if (config_path or not zone_specs) else None
+    if target is None and cfg is not None and cfg.user:
+        target = privileges.lookup(cfg.user)
+    if target is not None:
+        # the state dir (when the config mirrors sources) is handed to the user first
+        sdir = resolve_state_dir(cfg, state_dir) if cfg is not None and cfg.sources else None
+        kw["on_bound"] = privileges.on_bound(target, adopt_dir=sdir)
     specs = zone_specs_from(zone_specs, config_path)
     addrs = list(listen) or (cfg.listen if cfg else ["127.0.0.1:5353"])
     n = workers or (cfg.workers if cfg else 1)
