@@ -19,7 +19,7 @@ import numpy as np
 
 cnp.import_array()
 
-from ipsearch cimport (FINE, FINE_BITS, FINE_SHIFT, _find4, _search, _value4,
+from ipsearch cimport (ASK4, ASK6, v6_asks, FINE, FINE_BITS, FINE_SHIFT, _find4, _search, _value4,
                        __builtin_prefetch, parse4)
 
 cdef enum:
@@ -401,6 +401,62 @@ cdef class Index6:
     @property
     def vals_array(self):
         return np.asarray(self._vals)
+
+
+def lookup_addr6(Index4 i4, Index6 i6, uint64_t hi, uint64_t lo):
+    """rbldnsd's answer for an IPv6 address against one dataset (ipsearch.v6_asks):
+    (value id or -1, the IPv4 address it was found as, or -1 when found as IPv6)."""
+    cdef uint32_t v4 = 0
+    cdef int asks = v6_asks(hi, lo, &v4)
+    cdef int32_t vid = -1
+    if asks & ASK6:
+        vid = i6._find(hi, lo)
+        if vid >= 0:
+            return vid, -1
+    if asks & ASK4:
+        vid = _value4(i4.starts, i4.vals, i4.bucket, v4)
+        if vid >= 0:
+            return vid, v4
+    return -1, -1
+
+
+def lookup_many_addr6(Index4 i4, Index6 i6, const uint64_t[::1] his not None,
+                      const uint64_t[::1] los not None):
+    """lookup_addr6 for arrays of addresses: value ids (int32, -1 not listed)."""
+    cdef Py_ssize_t i, m = his.shape[0]
+    if los.shape[0] != m:
+        raise ValueError("his and los differ in length")
+    out = np.empty(m, dtype=np.int32)
+    cdef int32_t[::1] o = out
+    cdef uint32_t v4
+    cdef int asks
+    cdef int32_t vid
+    with nogil:
+        for i in range(m):
+            v4 = 0
+            asks = v6_asks(his[i], los[i], &v4)
+            vid = -1
+            if asks & ASK6:
+                vid = i6._find(his[i], los[i])
+            if vid < 0 and (asks & ASK4):
+                vid = _value4(i4.starts, i4.vals, i4.bucket, v4)
+            o[i] = vid
+    return out
+
+
+def asks_v4_many(const uint64_t[::1] his not None, const uint64_t[::1] los not None):
+    """uint8 per IPv6 address: 1 when rbldnsd's rule (ipsearch.v6_asks) looks it up as an
+    IPv4 address too (IPv4-mapped, 6to4), so `$` in a TXT may be that IPv4 address."""
+    cdef Py_ssize_t i, m = his.shape[0]
+    if los.shape[0] != m:
+        raise ValueError("his and los differ in length")
+    out = np.empty(m, dtype=np.uint8)
+    cdef cnp.uint8_t[::1] o = out
+    cdef uint32_t v4
+    with nogil:
+        for i in range(m):
+            o[i] = (v6_asks(his[i], los[i], &v4) & ASK4) != 0
+    return out
 
 
 def parse_ip4_many(lines):

@@ -3,7 +3,7 @@
 (ext/index.pyx, ext/dnsfast.pyx: one first-level table on the top FINE_BITS bits, then a
 branch-free search among that bucket's segments) and dotted-quad parsing and formatting
 (ext/index.pyx, ext/dnsfast.pyx, ext/scan.pyx)."""
-from libc.stdint cimport uint32_t, int32_t
+from libc.stdint cimport uint32_t, int32_t, uint64_t
 
 cdef enum:
     FINE_BITS = 18         # the lookup table: top 18 bits (1 MiB)
@@ -41,6 +41,26 @@ cdef inline int32_t _value4(const uint32_t* starts, const int32_t* vals,
     cdef Py_ssize_t lo = fine[h]
     __builtin_prefetch(&vals[lo])
     return vals[_search(starts, lo, fine[h + 1], ip)]
+
+
+cdef enum:
+    ASK6 = 1   # v6_asks: look the IPv6 address up in the IPv6 data
+    ASK4 = 2   # ... and (after a miss there) the IPv4 address *v4 in the IPv4 data
+
+
+cdef inline int v6_asks(uint64_t h, uint64_t l, uint32_t* v4) noexcept nogil:
+    """The one home of rbldnsd's rule for an IPv6 address (measured against it): what a
+    dataset is asked, in order. ::ffff:a.b.c.d (IPv4-mapped): only the IPv4 data, for
+    a.b.c.d. 2002:AABB:CCDD::/48 (6to4): the IPv6 data, then the IPv4 data for
+    AA.BB.CC.DD. Any other (::a.b.c.d "compatible" included): the IPv6 data only.
+    index.pyx (check, scan, the reference DNS path) and dnsfast.pyx use it."""
+    if h == 0 and (l >> 32) == 0xFFFF:
+        v4[0] = <uint32_t>l  # the low 32 bits
+        return ASK4
+    if (h >> 48) == 0x2002:
+        v4[0] = <uint32_t>(h >> 16)  # bits 16..47 of the high half
+        return ASK6 | ASK4
+    return ASK6
 
 
 cdef inline Py_ssize_t fmt4(unsigned char* w, uint32_t v) noexcept nogil:

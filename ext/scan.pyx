@@ -351,13 +351,14 @@ def emit_rows(const uint8_t[::1] fam not None, const uint32_t[::1] v4 not None,
               const int32_t[::1] ids not None, list texts6 not None,
               const unsigned char[::1] blob not None, const int64_t[::1] start not None,
               const int64_t[::1] end not None, const int32_t[::1] nph not None,
-              const int32_t[::1] maxlen not None, slow):
+              const int32_t[::1] maxlen not None, slow, const uint8_t[::1] force=None):
     """Output bytes for rows of addresses: row i is template c = ids[i] (blob[start[c]:
     end[c]], holding nph[c] NUL bytes) with every NUL replaced by the address
     (IPv4 formatted here, IPv6 taken from texts6: one bytes per IPv6 row, in order).
     An empty template writes nothing. A row whose address text is longer than
     maxlen[c] (the template cannot hold it: a TXT would pass rbldnsd's 254-byte cap)
-    is written as slow(i) returns it (bytes). Returns a uint8 array."""
+    is written as slow(i) returns it (bytes), and so is a row with force[i] set.
+    Returns a uint8 array."""
     cdef Py_ssize_t m = ids.shape[0], i, size = 0, n6 = 0, k6 = 0, pos = 0, t0, t1
     cdef Py_ssize_t ncombo = start.shape[0], ks = 0
     cdef int32_t c
@@ -367,8 +368,8 @@ def emit_rows(const uint8_t[::1] fam not None, const uint32_t[::1] v4 not None,
     cdef const unsigned char* ap
     cdef Py_ssize_t alen
     cdef bytes t6, sb
-    if fam.shape[0] != m or v4.shape[0] != m:
-        raise ValueError("fam, v4 and ids differ in length")
+    if fam.shape[0] != m or v4.shape[0] != m or (force is not None and force.shape[0] != m):
+        raise ValueError("fam, v4, ids and force differ in length")
     if end.shape[0] != ncombo or nph.shape[0] != ncombo or maxlen.shape[0] != ncombo:
         raise ValueError("start, end, nph and maxlen differ in length")
     if ncombo and (min(start) < 0 or max(end) > blob.shape[0]):
@@ -384,7 +385,7 @@ def emit_rows(const uint8_t[::1] fam not None, const uint32_t[::1] v4 not None,
             n6 += 1
         else:
             alen = fmt4(abuf, v4[i])
-        if alen > maxlen[c]:
+        if alen > maxlen[c] or (force is not None and force[i]):
             sb = slow(i)
             slow_rows.append(sb)
             size += len(sb)
@@ -407,7 +408,7 @@ def emit_rows(const uint8_t[::1] fam not None, const uint32_t[::1] v4 not None,
         else:
             alen = fmt4(abuf, v4[i])
             ap = abuf
-        if alen > maxlen[c]:
+        if alen > maxlen[c] or (force is not None and force[i]):
             sb = slow_rows[ks]
             ks += 1
             memcpy(w + pos, <const char*>sb, len(sb))

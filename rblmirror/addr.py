@@ -62,13 +62,6 @@ def to_text(family: int, value: int) -> str:
     return str(ipaddress.IPv6Address(value))
 
 
-def v4_of_v6(value: int) -> int | None:
-    """The IPv4 address inside an IPv4-mapped (::ffff:a.b.c.d) IPv6 address, else None."""
-    if value >> 32 == 0xFFFF:
-        return value & 0xFFFFFFFF
-    return None
-
-
 def to_reverse_name(family: int, value: int, zone: str = "") -> str:
     """4.3.2.1[.zone] for IPv4; 32 nibbles[.zone] for IPv6."""
     if family == V4:

@@ -56,16 +56,6 @@ class Answer:
     listed: bool | None = None
 
 
-def v4_inside_v6(value: int) -> int | None:
-    """The IPv4 address rbldnsd looks up for an IPv6 query name: ::ffff:a.b.c.d (mapped)
-    and 2002:AABB:CCDD::/48 (6to4). Measured: ::a.b.c.d (compatible) is not mapped."""
-    if value >> 32 == 0xFFFF:
-        return value & 0xFFFFFFFF
-    if value >> 112 == _6TO4:
-        return (value >> 80) & 0xFFFFFFFF
-    return None
-
-
 class Prepared:
     """Per-zone data derived once per load (the zone is immutable while served)."""
 
@@ -210,34 +200,19 @@ def answer(zone: Zone, labels: list[str], qtype: int, *, now: float | None,
             found = True
             break
         ip = addr.from_reverse_labels(orig)
-        q4 = q6 = None
-        if ip is not None and ip[2] == (4 if ip[0] == addr.V4 else 32):
-            if ip[0] == addr.V4:
-                q4 = ip[1]
-            else:
-                q6 = ip[1]
-                q4 = v4_inside_v6(q6)
-                if q6 >> 32 == 0xFFFF:  # measured: a v4-mapped name asks only IPv4 data
-                    q6 = None
+        if ip is not None and ip[2] != (4 if ip[0] == addr.V4 else 32):
+            ip = None  # a partial reverse name: no address (maybe an empty non-terminal)
         name = ".".join(rel)
         for ds in dss:
             if ds.is_names:
                 vid, subj = ds.match_name(name)
-                if vid >= 0:
-                    found = True
-                    _render_listings(zone, ds, vid, subj, qtype, out)
+            elif ip is not None:
+                vid, subj = ds.find_addr(ip[0], ip[1])  # rbldnsd's mapped/6to4 rule
+            else:
                 continue
-            if q6 is not None and ds.index.has_v6():
-                vid = ds.index.lookup6(q6)
-                if vid >= 0:
-                    found = True
-                    _render_listings(zone, ds, vid, addr.to_text(addr.V6, q6), qtype, out)
-                    continue
-            if q4 is not None and ds.index.has_v4():
-                vid = ds.index.lookup4(q4)
-                if vid >= 0:
-                    found = True
-                    _render_listings(zone, ds, vid, addr.to_text(addr.V4, q4), qtype, out)
+            if vid >= 0:
+                found = True
+                _render_listings(zone, ds, vid, subj, qtype, out)
         if not found and _ip_prefix_listed(dss, orig):
             # better than rbldnsd (its issue #17): an empty non-terminal is NODATA
             return Answer(NOERROR, authority=(p.soa_neg,), listed=False)

@@ -194,15 +194,20 @@ class Dataset:
         return len(self._sets)
 
     def lookup_id(self, family: int, value: int) -> int:
-        """Value id for a parsed address (-1: not listed); v4-mapped IPv6 falls back to IPv4."""
+        """Value id for a parsed address (-1: not listed), by rbldnsd's rule for IPv6
+        (IPv4-mapped asks the IPv4 data; 6to4 the IPv6 data, then the IPv4 inside)."""
+        return self.find_addr(family, value)[0]
+
+    def find_addr(self, family: int, value: int) -> tuple[int, str]:
+        """(value id or -1, the text `$` stands for in its TXT): what DNS, check and scan
+        answer for an address (the IPv4 address when an IPv6 one was found as IPv4)."""
         if family == addr.V4:
-            return self.index.lookup4(value)
-        vid = self.index.lookup6(value)
+            vid = self.index.lookup4(value)
+            return vid, (addr.to_text(addr.V4, value) if vid >= 0 else "")
+        vid, v4 = self.index.lookup_addr6(value)
         if vid < 0:
-            v4 = addr.v4_of_v6(value)
-            if v4 is not None:
-                return self.index.lookup4(v4)
-        return vid
+            return -1, ""
+        return vid, addr.to_text(addr.V4, v4) if v4 >= 0 else addr.to_text(addr.V6, value)
 
     def lookup(self, address) -> tuple[Listing, ...]:
         """Listings for an address (text, int or ipaddress object), TXT rendered; () if none.
@@ -227,11 +232,8 @@ class Dataset:
             if not isinstance(address, str):
                 raise AddressError(f"{address!r} is not a domain name")
             return self.lookup_name(address)
-        family, value = addr.parse(address)
-        vid = self.lookup_id(family, value)
-        if vid < 0:
-            return ()
-        return self.render(vid, addr.to_text(family, value))
+        vid, subject = self.find_addr(*addr.parse(address))
+        return () if vid < 0 else self.render(vid, subject)
 
     def render(self, vid: int, subject: str) -> tuple[Listing, ...]:
         vs = self._sets[vid]

@@ -124,6 +124,16 @@ class IPIndex:
     def lookup6(self, ip: int) -> int:
         return self.v6.lookup(ip >> 64, ip & M64)
 
+    def lookup_addr6(self, ip: int) -> tuple[int, int]:
+        """rbldnsd's rule for an IPv6 address (ext/ipsearch.pxd v6_asks: mapped asks the
+        IPv4 data, 6to4 the IPv6 data then the IPv4 inside): (value id or -1, the IPv4
+        address it was found as, or -1)."""
+        return _index.lookup_addr6(self.v4, self.v6, ip >> 64, ip & M64)
+
+    def lookup_many_addr6(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        return _index.lookup_many_addr6(self.v4, self.v6, np.ascontiguousarray(hi, np.uint64),
+                                        np.ascontiguousarray(lo, np.uint64))
+
     def lookup_many4(self, ips: np.ndarray) -> np.ndarray:
         return self.v4.lookup_many(np.ascontiguousarray(ips, dtype=np.uint32))
 

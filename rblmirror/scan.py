@@ -28,6 +28,7 @@ from typing import BinaryIO, Callable, Iterable
 import numpy as np
 
 from . import _index, _scan
+from .check import check
 from .dataset import Dataset
 from .errors import ScanInputError, RblmirrorError
 from .values import TXT_EMIT_MAX, render
@@ -38,7 +39,6 @@ CHUNK = 4 << 20
 CSV_HEADER = "address,zone,listed,a,txt\n"
 _PH = "\ue000"       # the address placeholder inside a prepared row (a private-use char)
 _LONGEST_ADDR = 39    # an IPv6 address in text, at most
-_M32 = np.uint64(0xFFFFFFFF)
 _MISSING = object()
 
 
@@ -176,15 +176,9 @@ class Scanner:
         out[w4] = self.index4.lookup_many(np.ascontiguousarray(v4[w4]))
         w6 = np.flatnonzero(is6)
         h, l = np.ascontiguousarray(hi[w6]), np.ascontiguousarray(lo[w6])
-        mapped = (h == 0) & ((l >> np.uint64(32)) == np.uint64(0xFFFF))
-        mapped4 = np.ascontiguousarray((l & _M32).astype(np.uint32))
         m = np.empty((len(w6), len(self.datasets)), np.int32)
-        for j, ds in enumerate(self.datasets):
-            vid = ds.index.v6.lookup_many(h, l)
-            fall = mapped & (vid < 0)  # ::ffff:a.b.c.d falls back to IPv4, as Dataset does
-            if fall.any():
-                vid[fall] = ds.index.v4.lookup_many(mapped4)[fall]
-            m[:, j] = vid
+        for j, ds in enumerate(self.datasets):  # rbldnsd's mapped/6to4 rule, as DNS asks
+            m[:, j] = ds.index.lookup_many_addr6(h, l)
         rows, inv = np.unique(m, axis=0, return_inverse=True)
         ids = np.array([self.combo_id(tuple(int(x) for x in r)) for r in rows], np.int32)
         out[w6] = ids[inv.reshape(-1)]
@@ -351,15 +345,28 @@ class Scanner:
         w6 = np.flatnonzero(fam == 6)
         texts6 = [str(ipaddress.IPv6Address((int(hi[i]) << 64) | int(lo[i]))).encode()
                   for i in w6.tolist()]
+        # an IPv6 address found as IPv4 (mapped, 6to4) has the IPv4 address for `$` in a
+        # TXT, as DNS and check render it: such listed rows take check's own path
+        force = None
+        if len(w6) and fmt != "addresses":
+            special = _index.asks_v4_many(np.ascontiguousarray(hi[w6], np.uint64),
+                                          np.ascontiguousarray(lo[w6], np.uint64))
+            if special.any():
+                force = np.zeros(len(fam), np.uint8)
+                force[w6] = special & listed_mask[ids[w6]]
 
         def slow(i: int) -> bytes:  # the exact, per-address path (rare)
             subject = address_texts(fam[i:i + 1], v4[i:i + 1], hi[i:i + 1], lo[i:i + 1])[0]
-            rows = self.rows(int(ids[i]), subject, listed_only)
+            if force is not None and force[i]:
+                rows = [r.as_json() for r in check([subject], self.zones)
+                        if r.listed or not listed_only]
+            else:
+                rows = self.rows(int(ids[i]), subject, listed_only)
             return "".join(format_row(x, fmt) for x in rows).encode("utf-8", t.errors)
 
         out.write(_scan.emit_rows(np.ascontiguousarray(fam), np.ascontiguousarray(v4),
                                   np.ascontiguousarray(ids, dtype=np.int32), texts6,
-                                  t.blob, t.start, t.end, t.nph, t.maxlen, slow))
+                                  t.blob, t.start, t.end, t.nph, t.maxlen, slow, force))
 
 
 class _Templates:

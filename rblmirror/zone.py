@@ -269,8 +269,8 @@ class Zone:
             else:
                 if ip is None:
                     continue
-                vid = ds.lookup_id(*ip)
-                got = () if vid < 0 else ds.render(vid, addr.to_text(*ip))
+                vid, subj = ds.find_addr(*ip)
+                got = () if vid < 0 else ds.render(vid, subj)
             out.extend(x for x in got if x not in out)
         return tuple(out)
 

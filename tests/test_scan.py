@@ -80,19 +80,22 @@ class World:
 
     def expected(self, text: str) -> dict[str, tuple[bool, list[str], list[str]]]:
         """zone -> (listed, A values, TXT) for one address, from the entries alone."""
+        # rbldnsd's rule (DESIGN.md): an IPv4-mapped address asks only the IPv4 data, a
+        # 6to4 one the IPv6 data and then the IPv4 address inside; `$` is what was found
         ip = ipaddress.ip_address(text)
-        v4 = ip if ip.version == 4 else ip.ipv4_mapped
+        v4 = ip if ip.version == 4 else (ip.ipv4_mapped or ip.sixtofour)
+        ask6 = ip.version == 6 and ip.ipv4_mapped is None
         out = {}
         a = None
         if v4 is not None:
             if v4 in self.a_excl:
                 a = None
             elif v4 in self.a32:
-                a = (self.a32[v4], f"Own reason for {ip} ($5 fee)")
+                a = (self.a32[v4], f"Own reason for {v4} ($5 fee)")
             elif any(v4 in n for n in self.a24):
-                a = ("127.0.0.2", f"Listed {ip} by A, see http://a.test/?ip={ip}")
+                a = ("127.0.0.2", f"Listed {v4} by A, see http://a.test/?ip={v4}")
         out["a.test"] = (True, [a[0]], [a[1]]) if a else (False, [], [])
-        if ip.version == 6 and any(ip in n for n in self.b6):
+        if ask6 and any(ip in n for n in self.b6):
             out["b.test"] = (True, ["127.0.0.9"], [f"v6 {ip}"])
         elif v4 is not None and v4 in self.b4:
             out["b.test"] = (True, ["127.0.0.2"], [])
