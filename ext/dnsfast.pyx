@@ -3,18 +3,30 @@
 rblmirror.server.respond() (the dnslib reference path), plus a batched UDP loop
 (recvmmsg/sendmmsg in a thread with the GIL released).
 
-FastPath(table) precomputes, per zone that only has IP datasets at its apex: the zone's
-wire name, its datasets' index arrays, per value id the A rdata and the TXT template
-split around `$`/`$$`, TTLs and the negative-answer SOA. answer(packet) returns the reply
-bytes, or None when the packet is not one of the shapes handled here (the caller then
-uses the reference path). No Python object is touched per packet in fast_answer().
+FastPath(table) precomputes, per zone of the table: its wire name, its subzones (as
+answer.Prepared orders them: the longest first), per subzone its datasets' index arrays
+(IPv4 segments with their first-level table, IPv6 segments), per value id the A rdata and
+the TXT template split around `$`/`$$`, TTLs and the negative-answer SOA. answer(packet)
+returns the reply bytes, or None when the packet is not one of the shapes handled here
+(the caller then uses the reference path). No Python object is touched per packet in
+fast_answer().
+
+Handled: a query (QUERY opcode, class IN, any qtype below 250 or ANY, with or without one
+OPT) for a name strictly below a zone: the longest zone and, inside it, the longest
+subzone decide (answer.answer's rules); IPv4 names (4 labels) and IPv6 names (32 nibbles:
+v4-mapped asks the IPv4 data only, 6to4 the IPv6 data then the IPv4 address inside), the
+answers of every dataset of the subzone merged (identical records once, A before TXT per
+listing), empty non-terminals (partial IPv4/nibble names: NODATA), a subzone's own name
+(NODATA) and everything else (NXDOMAIN). Handed back: the apex, names outside every zone,
+a subzone with a domain (dnset) dataset, a label below the zone holding a dot or a
+non-ASCII byte, a reply that needs TC, an expired zone, odd headers.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, uint64_t
 from libc.string cimport memcpy, memcmp, memset
 from libc.stdlib cimport malloc, free, calloc
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 cimport cython
-from ipsearch cimport FINE, _value4, fmt4
+from ipsearch cimport FINE, _value4, _find4, fmt4
 import numpy as np
 
 cdef extern from "<sys/socket.h>" nogil:
@@ -52,6 +64,12 @@ DEF OUTBUF = 4096
 DEF BATCH = 64
 DEF RECVBUF = 65536
 DEF EDNS_SIZE = 1232
+DEF MAXLAB = 130
+DEF NREG = 400
+#: segments an empty non-terminal test looks at before it hands the name back
+DEF SCAN_MAX = 256
+
+cdef const char* HEX = b"0123456789abcdef"
 
 cdef enum:
     C_QUERIES = 0
@@ -62,33 +80,54 @@ cdef enum:
     C_BYTES = 5
     NCOUNTERS = 6
 
+cdef enum:
+    DS_IP = 0
+    DS_NAMES = 1
+
 
 cdef struct Piece:
     int32_t off   # into the blob
-    int32_t len   # -1: the subject (the queried IPv4 address as text)
+    int32_t len   # -1: the subject (the queried address as text, or the matched name)
 
 
 cdef struct Lst:
-    int32_t a_id       # id of the A value's text (dedup is on the text, as Zone.answer)
+    int32_t a_id       # id of the A value's text (dedup is on the text, as answer.py)
     uint8_t a[4]
     int32_t p_first    # first piece of the TXT template
     int32_t p_n        # number of pieces; -1: no TXT
 
 
 cdef struct DS:
-    const uint32_t* starts
+    int kind
+    const uint32_t* starts   # IPv4 segments
     const int32_t* vals
-    const uint32_t* bucket   # the index's first-level table (ipsearch.FINE_BITS)
+    const uint32_t* bucket   # the IPv4 index's first-level table (ipsearch.FINE_BITS)
+    const uint64_t* hi6      # IPv6 segment starts (high, low halves), values
+    const uint64_t* lo6
+    const int32_t* vals6
+    Py_ssize_t n6
+    int has4                 # IPIndex.has_v4() / has_v6()
+    int has6
     uint32_t ttl
-    int32_t set_first  # index into set_off (per value id of this dataset)
+    int32_t set_first        # index into set_off (per value id of this dataset)
     int32_t nvals
+
+
+cdef struct FSub:
+    uint8_t wire[MAXZ_WIRE]  # the subzone's labels (wire, no root byte), as configured
+    int wlen
+    int nlab                 # 0: the zone itself
+    int ds_first
+    int ds_n
+    int handled
 
 
 cdef struct FZone:
     uint8_t wire[MAXZ_WIRE]   # lowercase wire name of the zone, without the root byte
     int wlen
-    int ds_first
-    int ds_n
+    int handled               # 0: known (for the longest match) but answered in Python
+    int sub_first
+    int sub_n
     int has_soa
     uint32_t soa_ttl
     uint8_t mname[MAXZ_WIRE]  # uncompressed wire names (with the root byte)
@@ -103,11 +142,27 @@ cdef struct FZone:
 cdef struct Fast:
     FZone* zones
     int nzones
+    FSub* subs
     DS* dss
     int32_t* set_off      # per (dataset, value id): first Lst; then the next one's start
     Lst* lsts
     Piece* pieces
     const uint8_t* blob
+    int minimal_any       # RFC 8482: ANY answered as A
+
+
+cdef struct Out:
+    uint8_t* out
+    int pos
+    int limit             # past this the reply needs TC: hand it back
+    int want_a
+    int want_txt
+    int nrr
+    int na
+    int nt
+    int a_seen[MAX_RR]
+    int t_off[MAX_RR]
+    int t_len[MAX_RR]
 
 
 cdef inline void put16(uint8_t* p, uint32_t v) noexcept nogil:
@@ -128,6 +183,20 @@ cdef inline int wire_len(const uint8_t* w) noexcept nogil:
     while w[i]:
         i += w[i] + 1
     return i + 1
+
+
+cdef inline bint eq_ci(const uint8_t* q, const uint8_t* low, int n) noexcept nogil:
+    """q (a query's wire bytes, any case) equals low (lowercase wire bytes); length
+    bytes are below 64, so lowering every byte in A-Z is safe."""
+    cdef int i
+    cdef uint8_t d
+    for i in range(n):
+        d = q[i]
+        if 65 <= d <= 90:
+            d += 32
+        if d != low[i]:
+            return False
+    return True
 
 
 cdef int encode_name(uint8_t* out, int pos, int limit, const uint8_t* name,
@@ -171,30 +240,337 @@ cdef inline double now_real() noexcept nogil:
     return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
-cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept nogil:
-    """The reply for a query of a handled shape (its length), or -1 (not handled)."""
-    cdef int pos, ln, end, last, nl = 0, i, j, k, d, qend, qtype, qclass
-    cdef int lab[130]
-    cdef int edns = 0, limit, rdlen, rem, olen, arc
-    cdef uint32_t ip = 0, v
-    cdef int zone_at, zwl, zi
-    cdef FZone* z
+# ----------------------------------------------------------------- IPv6 segments
+cdef inline Py_ssize_t find6(const DS* ds, uint64_t h, uint64_t l) noexcept nogil:
+    """Index of the IPv6 segment holding (h, l): the last start <= it (starts[0] = ::)."""
+    cdef Py_ssize_t lo = 0, hi = ds.n6, mid
+    cdef uint64_t mh
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        mh = ds.hi6[mid]
+        if mh < h or (mh == h and ds.lo6[mid] <= l):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+cdef int fmt6(uint8_t* w, uint64_t h, uint64_t l) noexcept nogil:
+    """str(ipaddress.IPv6Address(v)): lowercase hex groups without leading zeros, the
+    first longest run of two or more zero groups as `::`. Returns the length (<= 39)."""
+    cdef uint32_t g[8]
+    cdef int i, k = 0, best = -1, blen = 0, cur = -1, clen = 0, d, started
+    cdef uint32_t x
+    for i in range(4):
+        g[i] = (h >> (48 - 16 * i)) & 0xFFFF
+        g[4 + i] = (l >> (48 - 16 * i)) & 0xFFFF
+    for i in range(8):
+        if g[i] == 0:
+            if cur < 0:
+                cur = i
+                clen = 0
+            clen += 1
+            if clen > blen:
+                blen = clen
+                best = cur
+        else:
+            cur = -1
+            clen = 0
+    if blen < 2:
+        best = -1
+    i = 0
+    started = 1  # (here: no separator needed before the next group)
+    while i < 8:
+        if i == best:
+            w[k] = 58
+            w[k + 1] = 58
+            k += 2
+            i += blen
+            started = 1
+            continue
+        if not started:
+            w[k] = 58
+            k += 1
+        x = g[i]
+        d = 12
+        while d > 0 and not (x >> d) & 15:
+            d -= 4
+        while d >= 0:
+            w[k] = HEX[(x >> d) & 15]
+            k += 1
+            d -= 4
+        started = 0
+        i += 1
+    return k
+
+
+cdef inline int any4(const DS* ds, uint32_t lo, uint32_t hi) noexcept nogil:
+    """Dataset.has_entries_under for IPv4 [lo, hi]: 1 yes, 0 no, -1 not decided here."""
+    cdef Py_ssize_t i = _find4(ds.starts, ds.bucket, lo)
+    cdef Py_ssize_t j = _find4(ds.starts, ds.bucket, hi)
+    cdef Py_ssize_t x
+    for x in range(i, j + 1):
+        if ds.vals[x] >= 0:
+            return 1
+        if x - i >= SCAN_MAX:
+            return -1
+    return 0
+
+
+cdef inline int any6(const DS* ds, uint64_t ph, uint64_t pl, uint64_t th,
+                     uint64_t tl) noexcept nogil:
+    """Dataset.has_entries_under for IPv6 [p, t]: 1 yes, 0 no, -1 not decided here."""
+    cdef Py_ssize_t i = find6(ds, ph, pl)
+    cdef Py_ssize_t j = find6(ds, th, tl)
+    cdef Py_ssize_t x
+    for x in range(i, j + 1):
+        if ds.vals6[x] >= 0:
+            return 1
+        if x - i >= SCAN_MAX:
+            return -1
+    return 0
+
+
+cdef inline void shl128(uint64_t h, uint64_t l, int s, uint64_t* oh, uint64_t* ol) noexcept nogil:
+    """(h, l) << s for 0 <= s < 128."""
+    if s == 0:
+        oh[0] = h
+        ol[0] = l
+    elif s < 64:
+        oh[0] = (h << s) | (l >> (64 - s))
+        ol[0] = l << s
+    else:
+        oh[0] = l << (s - 64)
+        ol[0] = 0
+
+
+cdef inline void shr128(uint64_t h, uint64_t l, int s, uint64_t* oh, uint64_t* ol) noexcept nogil:
+    """(h, l) >> s for 0 <= s < 128."""
+    if s == 0:
+        oh[0] = h
+        ol[0] = l
+    elif s < 64:
+        ol[0] = (l >> s) | (h << (64 - s))
+        oh[0] = h >> s
+    else:
+        ol[0] = h >> (s - 64)
+        oh[0] = 0
+
+
+cdef int ent_check(Fast* f, FSub* s, const uint8_t* q, int* lab, int n) noexcept nogil:
+    """answer._ip_prefix_listed for the n labels at lab[0..n): 1 when some listed address
+    lies under the partial reverse name (an empty non-terminal), 0 when none, -1 when it
+    is not decided here (the reference path answers)."""
+    cdef int i, j, ln, all_oct = 1, all_nib = 1, r, bits, blen, v4bits, shift, bi
+    cdef uint32_t o, pfx4, v4
+    cdef uint64_t vh = 0, vl = 0, ph, pl, th, tl, bh, bl, xh, xl, yh, yl, m4
+    cdef uint64_t ov = 0
+    cdef uint8_t d
     cdef DS* ds
+    if n <= 0:
+        return 0
+    for i in range(n):
+        ln = q[lab[i]]
+        if ln != 1:
+            all_nib = 0
+        else:
+            d = q[lab[i] + 1]
+            if not (48 <= d <= 57 or 97 <= d <= 102 or 65 <= d <= 70):
+                all_nib = 0
+        if ln > 3:
+            all_oct = 0
+        elif all_oct:
+            o = 0
+            for j in range(ln):
+                d = q[lab[i] + 1 + j]
+                if d < 48 or d > 57:
+                    all_oct = 0
+                    break
+                o = o * 10 + (d - 48)
+            if o > 255:
+                all_oct = 0
+        if not all_oct and not all_nib:
+            return 0
+    if n < 4 and all_oct:
+        for i in range(n - 1, -1, -1):
+            o = 0
+            for j in range(q[lab[i]]):
+                o = o * 10 + (q[lab[i] + 1 + j] - 48)
+            ov = (ov << 8) | o
+        pfx4 = <uint32_t>(ov << (8 * (4 - n)))
+        for i in range(s.ds_n):
+            ds = &f.dss[s.ds_first + i]
+            if ds.kind != DS_IP:
+                continue
+            r = any4(ds, pfx4, pfx4 | <uint32_t>((1ULL << (32 - 8 * n)) - 1))
+            if r:
+                return r
+    if n == 4 and all_oct:
+        return 0
+    if n >= 32 or not all_nib:
+        return 0
+    # v: the n nibbles as a number (the last label most significant)
+    for i in range(n - 1, -1, -1):
+        d = q[lab[i] + 1]
+        if d <= 57:
+            d -= 48
+        elif d >= 97:
+            d -= 87
+        else:
+            d -= 55
+        shl128(vh, vl, 4, &vh, &vl)
+        vl |= d
+    bits = 4 * n
+    shl128(vh, vl, 128 - bits, &ph, &pl)
+    # top = pfx | ((1 << (128 - bits)) - 1)
+    if 128 - bits >= 64:
+        th = ph | ((1ULL << (64 - bits)) - 1)
+        tl = 0xFFFFFFFFFFFFFFFFULL
+    else:
+        th = ph
+        tl = pl | ((1ULL << (128 - bits)) - 1)
+    for i in range(s.ds_n):
+        ds = &f.dss[s.ds_first + i]
+        if ds.kind != DS_IP:
+            continue
+        if ds.has6:
+            r = any6(ds, ph, pl, th, tl)
+            if r:
+                return r
+        if ds.has4:
+            for bi in range(2):
+                if bi == 0:  # ::ffff:0:0/96, the v4-mapped addresses
+                    bh = 0
+                    bl = 0xFFFFULL << 32
+                    blen = 96
+                else:        # 2002::/16, 6to4
+                    bh = 0x2002ULL << 48
+                    bl = 0
+                    blen = 16
+                if bits <= blen:
+                    shr128(bh, bl, 128 - bits, &xh, &xl)
+                    if xh == vh and xl == vl:
+                        r = any4(ds, 0, 0xFFFFFFFFU)
+                        if r:
+                            return r
+                else:
+                    shr128(ph, pl, 128 - blen, &xh, &xl)
+                    shr128(bh, bl, 128 - blen, &yh, &yl)
+                    if xh == yh and xl == yl:
+                        v4bits = bits - blen
+                        if v4bits > 32:
+                            v4bits = 32
+                        shift = 128 - blen - 32
+                        shr128(ph, pl, shift, &xh, &xl)
+                        v4 = <uint32_t>(xl & 0xFFFFFFFFULL)
+                        m4 = (1ULL << (32 - v4bits)) - 1
+                        v4 &= <uint32_t>(~m4 & 0xFFFFFFFFULL)
+                        r = any4(ds, v4, v4 | <uint32_t>m4)
+                        if r:
+                            return r
+    return 0
+
+
+# ----------------------------------------------------------------- records
+cdef int emit(Fast* f, Out* o, DS* ds, int32_t vid, const uint8_t* subj,
+              int subj_len) noexcept nogil:
+    """answer._render_listings: per listing of the value id its A (unless an identical A
+    is there already) then its TXT (likewise). 0, or -1 to hand the query back."""
+    cdef int32_t s0, s1, j
+    cdef int i, d, tl, rd_at, dup
     cdef Lst* L
     cdef Piece* P
-    cdef int32_t vid, s0, s1
-    cdef int found = 0, nrr = 0, want_a, want_txt, rcode
-    cdef int a_seen[MAX_RR]
-    cdef int t_off[MAX_RR]
-    cdef int t_len[MAX_RR]
-    cdef int na = 0, nt = 0, dup, tl, rd_at
-    cdef uint8_t subj[16]
-    cdef int subj_len = 0
-    cdef int reg_off[300]
-    cdef const uint8_t* reg_ptr[300]
-    cdef int reg_len[300]
+    cdef uint8_t* out = o.out
+    if vid >= ds.nvals:
+        return -1
+    s0 = f.set_off[ds.set_first + vid]
+    s1 = f.set_off[ds.set_first + vid + 1]
+    for j in range(s0, s1):
+        L = &f.lsts[j]
+        if o.want_a:
+            dup = 0
+            for i in range(o.na):
+                if o.a_seen[i] == L.a_id:
+                    dup = 1
+                    break
+            if not dup:
+                if o.pos > o.limit or o.na >= MAX_RR:
+                    return -1
+                o.a_seen[o.na] = L.a_id
+                o.na += 1
+                put16(out + o.pos, 0xC00C)
+                put16(out + o.pos + 2, 1)
+                put16(out + o.pos + 4, 1)
+                put32(out + o.pos + 6, ds.ttl)
+                put16(out + o.pos + 10, 4)
+                memcpy(out + o.pos + 12, L.a, 4)
+                o.pos += 16
+                o.nrr += 1
+        if o.want_txt and L.p_n >= 0:
+            if o.pos > o.limit or o.nt >= MAX_RR:
+                return -1
+            rd_at = o.pos + 13
+            tl = 0
+            for i in range(L.p_n):
+                P = &f.pieces[L.p_first + i]
+                if P.len < 0:
+                    d = subj_len
+                    if tl + d > 254:
+                        d = 254 - tl
+                    memcpy(out + rd_at + tl, subj, d)
+                else:
+                    d = P.len
+                    if tl + d > 254:
+                        d = 254 - tl
+                    memcpy(out + rd_at + tl, f.blob + P.off, d)
+                tl += d
+                if tl >= 254:
+                    break
+            dup = 0
+            for i in range(o.nt):
+                if o.t_len[i] == tl and memcmp(out + o.t_off[i], out + rd_at, tl) == 0:
+                    dup = 1
+                    break
+            if dup:
+                continue
+            o.t_off[o.nt] = rd_at
+            o.t_len[o.nt] = tl
+            o.nt += 1
+            put16(out + o.pos, 0xC00C)
+            put16(out + o.pos + 2, 16)
+            put16(out + o.pos + 4, 1)
+            put32(out + o.pos + 6, ds.ttl)
+            put16(out + o.pos + 10, tl + 1)
+            out[o.pos + 12] = tl
+            o.pos += 13 + tl
+            o.nrr += 1
+    return 0
+
+
+cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept nogil:
+    """The reply for a query of a handled shape (its length), or -1 (not handled)."""
+    cdef int pos, ln, end, last, nl = 0, i, j, k, d, qend, qtype, qclass, name_end
+    cdef int lab[MAXLAB]
+    cdef int edns = 0, rdlen, rem, olen, arc
+    cdef int nb, nrel, zi, si, st, L4
+    cdef FZone* z = NULL
+    cdef FZone* zz
+    cdef FSub* s = NULL
+    cdef FSub* ss
+    cdef DS* ds
+    cdef int32_t vid
+    cdef int found = 0, listed = 0, rd_at, p2, r
+    cdef int is4 = 0, is6 = 0, all_oct, all_nib
+    cdef uint32_t ip4 = 0, v
+    cdef uint64_t h6 = 0, l6 = 0
+    cdef uint8_t subj4[16]
+    cdef uint8_t subj6[48]
+    cdef int subj4_len = 0, subj6_len = 0
+    cdef Out o
+    cdef int reg_off[NREG]
+    cdef const uint8_t* reg_ptr[NREG]
+    cdef int reg_len[NREG]
     cdef int nreg = 0
-    cdef int p2
     if n < 17 or (q[2] & 0xFE) != 0 or q[4] != 0 or q[5] != 1:
         return -1
     if q[6] or q[7] or q[8] or q[9] or q[10]:
@@ -211,13 +587,13 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
         if ln == 0:
             break
         end = pos + ln + 1
-        if ln > 63 or end > last or nl >= 128:
+        if ln > 63 or end > last or nl >= MAXLAB - 2:
             return -1
         lab[nl] = pos
         nl += 1
         pos = end
-    if nl < 5:
-        return -1
+    name_end = pos
+    lab[nl] = pos
     qtype = (q[pos + 1] << 8) | q[pos + 2]
     qclass = (q[pos + 3] << 8) | q[pos + 4]
     qend = pos + 5
@@ -243,163 +619,167 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
                 return -1
             i += 4 + olen
             rem -= 4 + olen
-    # the address: exactly 4 labels of 1-3 ASCII digits <= 255 (reversed)
-    for i in range(4):
-        pos = lab[i]
-        ln = q[pos]
-        if ln > 3:
-            return -1
-        v = 0
-        for j in range(ln):
-            d = q[pos + 1 + j]
-            if d < 48 or d > 57:
-                return -1
-            v = v * 10 + (d - 48)
-        if v > 255:
-            return -1
-        ip |= v << (8 * i)
-    # the zone: the labels after the fourth, ASCII case-insensitively
-    zone_at = lab[4]
-    zwl = qend - 5 - zone_at   # without the root byte
-    z = NULL
-    for zi in range(f.nzones):
-        if f.zones[zi].wlen != zwl:
-            continue
-        k = 1
-        j = 0
-        while j < zwl:
-            ln = q[zone_at + j]
-            if ln != f.zones[zi].wire[j]:
-                k = 0
+    # the zone: the longest zone that is a suffix of the name (ZoneTable.find)
+    nb = -1
+    for i in range(nl):
+        L4 = name_end - lab[i]
+        for zi in range(f.nzones):
+            zz = &f.zones[zi]
+            if zz.wlen == L4 and eq_ci(q + lab[i], zz.wire, L4):
+                z = zz
+                nb = i
                 break
-            for i in range(1, ln + 1):
-                d = q[zone_at + j + i]
-                if 65 <= d <= 90:
-                    d += 32
-                if d != f.zones[zi].wire[j + i]:
-                    k = 0
-                    break
-            if not k:
-                break
-            j += ln + 1
-        if k:
-            z = &f.zones[zi]
+        if z != NULL:
             break
-    if z == NULL:
-        return -1
+    if z == NULL or nb == 0 or not z.handled:
+        return -1  # out of zone (REFUSED), the apex, or a zone answered in Python
     if z.expires != 0 and now_real() >= z.expires - 2.0:
         return -1
-    limit = 512 if arc == 0 else (edns if edns < EDNS_SIZE else EDNS_SIZE)
-    want_a = qtype == 1 or qtype == 255
-    want_txt = qtype == 16
+    # the labels below the zone: a dot or a non-ASCII byte (Python lowercases and splits
+    # those differently) goes to the reference path
+    for i in range(nb):
+        for j in range(lab[i] + 1, lab[i] + 1 + q[lab[i]]):
+            if q[j] >= 128 or q[j] == 46:
+                return -1
+    # the subzone: the longest one that is a suffix of the labels below the zone
+    for si in range(z.sub_n):
+        ss = &f.subs[z.sub_first + si]
+        if ss.nlab == 0:
+            s = ss
+            break
+        if nb < ss.nlab:
+            continue
+        st = lab[nb - ss.nlab]
+        if lab[nb] - st == ss.wlen and eq_ci(q + st, ss.wire, ss.wlen):
+            s = ss
+            break
+    if s != NULL and not s.handled:
+        return -1
+    nrel = nb - (s.nlab if s != NULL else 0)
     # header + question (dnslib writes the question name uncompressed, as received)
     memcpy(out, q, qend)
     out[2] = 0x84 | (q[2] & 1)
     out[3] = 0
     memset(out + 6, 0, 6)
-    pos = qend
-    # the question's suffixes in dnslib's names dict
-    for i in range(nl):
-        reg_off[nreg] = lab[i]
-        reg_ptr[nreg] = q + lab[i]
-        reg_len[nreg] = qend - 4 - lab[i]
-        nreg += 1
-    for k in range(z.ds_n):
-        ds = &f.dss[z.ds_first + k]
-        vid = _value4(ds.starts, ds.vals, ds.bucket, ip)
-        if vid < 0:
-            continue
-        found = 1
-        if vid >= ds.nvals:
-            return -1
-        s0 = f.set_off[ds.set_first + vid]
-        s1 = f.set_off[ds.set_first + vid + 1]
-        for j in range(s0, s1):
-            L = &f.lsts[j]
-            if want_a:
-                dup = 0
-                for i in range(na):
-                    if a_seen[i] == L.a_id:
-                        dup = 1
+    o.out = out
+    o.pos = qend
+    o.limit = 512 if arc == 0 else (edns if edns < EDNS_SIZE else EDNS_SIZE)
+    o.nrr = 0
+    o.na = 0
+    o.nt = 0
+    o.want_a = qtype == 1 or qtype == 255
+    o.want_txt = qtype == 16 or (qtype == 255 and not f.minimal_any)
+    if s == NULL:
+        out[3] = 3  # no subzone matches: NXDOMAIN
+    elif nrel == 0:
+        listed = 1  # a subzone's own name: NOERROR, NODATA (found, nothing to render)
+    else:
+        # the address: 4 labels of 1-3 digits <= 255, or 32 single nibbles (reversed)
+        if nrel == 4:
+            is4 = 1
+            for i in range(4):
+                k = lab[i]
+                ln = q[k]
+                if ln > 3:
+                    is4 = 0
+                    break
+                v = 0
+                for j in range(ln):
+                    d = q[k + 1 + j]
+                    if d < 48 or d > 57:
+                        is4 = 0
                         break
-                if dup:
-                    continue
-                if na >= MAX_RR or pos + 16 > OUTBUF - 11:
+                    v = v * 10 + (d - 48)
+                if not is4 or v > 255:
+                    is4 = 0
+                    break
+                ip4 |= v << (8 * i)
+        elif nrel == 32:
+            is6 = 1
+            for i in range(32):
+                k = lab[i]
+                if q[k] != 1:
+                    is6 = 0
+                    break
+                d = q[k + 1]
+                if 48 <= d <= 57:
+                    d -= 48
+                elif 97 <= d <= 102:
+                    d -= 87
+                elif 65 <= d <= 70:
+                    d -= 55
+                else:
+                    is6 = 0
+                    break
+                if i < 16:
+                    l6 |= (<uint64_t>d) << (4 * i)
+                else:
+                    h6 |= (<uint64_t>d) << (4 * (i - 16))
+            if is6:
+                if h6 == 0 and (l6 >> 32) == 0xFFFF:  # v4-mapped: the IPv4 data only
+                    is6 = 0
+                    is4 = 1
+                    ip4 = <uint32_t>(l6 & 0xFFFFFFFFULL)
+                elif (h6 >> 48) == 0x2002:  # 6to4: the IPv6 data, then the IPv4 inside
+                    is4 = 1
+                    ip4 = <uint32_t>((h6 >> 16) & 0xFFFFFFFFULL)
+        if is4 or is6:
+            for k in range(s.ds_n):
+                ds = &f.dss[s.ds_first + k]
+                if ds.kind != DS_IP:
                     return -1
-                a_seen[na] = L.a_id
-                na += 1
-                put16(out + pos, 0xC00C)
-                put16(out + pos + 2, 1)
-                put16(out + pos + 4, 1)
-                put32(out + pos + 6, ds.ttl)
-                put16(out + pos + 10, 4)
-                memcpy(out + pos + 12, L.a, 4)
-                pos += 16
-                nrr += 1
-            elif want_txt and L.p_n >= 0:
-                if pos + 13 + 254 > OUTBUF - 11 or nt >= MAX_RR:
-                    return -1
-                if subj_len == 0:
-                    subj_len = fmt4(subj, ip)
-                rd_at = pos + 13
-                tl = 0
-                for i in range(L.p_n):
-                    P = &f.pieces[L.p_first + i]
-                    if P.len < 0:
-                        d = subj_len
-                        if tl + d > 254:
-                            d = 254 - tl
-                        memcpy(out + rd_at + tl, subj, d)
-                    else:
-                        d = P.len
-                        if tl + d > 254:
-                            d = 254 - tl
-                        memcpy(out + rd_at + tl, f.blob + P.off, d)
-                    tl += d
-                    if tl >= 254:
-                        break
-                dup = 0
-                for i in range(nt):
-                    if t_len[i] == tl and memcmp(out + t_off[i], out + rd_at, tl) == 0:
-                        dup = 1
-                        break
-                if dup:
-                    continue
-                t_off[nt] = rd_at
-                t_len[nt] = tl
-                nt += 1
-                put16(out + pos, 0xC00C)
-                put16(out + pos + 2, 16)
-                put16(out + pos + 4, 1)
-                put32(out + pos + 6, ds.ttl)
-                put16(out + pos + 10, tl + 1)
-                out[pos + 12] = tl
-                pos += 13 + tl
-                nrr += 1
-    if not found:
-        if q[lab[0]] == 1 and q[lab[1]] == 1 and q[lab[2]] == 1 and q[lab[3]] == 1:
-            # four one-digit labels are also a partial IPv6 nibble name: the reference
-            # path may answer it as an empty non-terminal (NODATA); let it decide
-            return -1
-        out[3] = 3  # NXDOMAIN
-    if nrr:
-        put16(out + 6, nrr)
+                if is6 and ds.has6:
+                    vid = ds.vals6[find6(ds, h6, l6)]
+                    if vid >= 0:
+                        found = 1
+                        if o.want_txt and subj6_len == 0:
+                            subj6_len = fmt6(subj6, h6, l6)
+                        if emit(f, &o, ds, vid, subj6, subj6_len) < 0:
+                            return -1
+                        continue
+                if is4 and ds.has4:
+                    vid = _value4(ds.starts, ds.vals, ds.bucket, ip4)
+                    if vid >= 0:
+                        found = 1
+                        if o.want_txt and subj4_len == 0:
+                            subj4_len = fmt4(subj4, ip4)
+                        if emit(f, &o, ds, vid, subj4, subj4_len) < 0:
+                            return -1
+        if found:
+            listed = 1
+        else:
+            r = ent_check(f, s, q, lab, nrel)
+            if r < 0:
+                return -1
+            if r == 0:
+                out[3] = 3  # NXDOMAIN
+            # else an empty non-terminal: NOERROR, NODATA
+    pos = o.pos
+    if pos > o.limit:
+        return -1
+    if o.nrr:
+        put16(out + 6, o.nrr)
     elif z.has_soa:
         # the SOA (TTL = its minimum) owned by the apex: a pointer into the question
+        for i in range(nl):
+            reg_off[nreg] = lab[i]
+            reg_ptr[nreg] = q + lab[i]
+            reg_len[nreg] = qend - 4 - lab[i]
+            nreg += 1
         if pos + 12 > OUTBUF - 11:
             return -1
-        put16(out + pos, 0xC000 | zone_at)
+        put16(out + pos, 0xC000 | lab[nb])
         put16(out + pos + 2, 6)
         put16(out + pos + 4, 1)
         put32(out + pos + 6, z.soa_ttl)
         rd_at = pos + 10
         pos += 12
         pos = encode_name(out, pos, OUTBUF - 11 - 20, z.mname, reg_off, reg_ptr, reg_len,
-                          &nreg, 300)
+                          &nreg, NREG)
         if pos < 0:
             return -1
         pos = encode_name(out, pos, OUTBUF - 11 - 20, z.rname, reg_off, reg_ptr, reg_len,
-                          &nreg, 300)
+                          &nreg, NREG)
         if pos < 0:
             return -1
         memcpy(out + pos, z.times, 20)
@@ -414,10 +794,10 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
         put16(out + pos + 9, 0)
         pos += 11
         out[11] = 1
-    if pos > limit:
+    if pos > o.limit:
         return -1  # needs TC: the reference path sets it
     z.counters[C_QUERIES] += 1
-    z.counters[C_LISTED if found else C_NOTLISTED] += 1
+    z.counters[C_LISTED if listed else C_NOTLISTED] += 1
     z.counters[C_BYTES] += pos
     return pos
 
@@ -454,58 +834,100 @@ def _template_pieces(txt):
     return out
 
 
+def format6(hi, lo):
+    """fmt6 from Python (for the tests: it must equal str(ipaddress.IPv6Address))."""
+    cdef uint8_t w[48]
+    cdef int n = fmt6(w, hi, lo)
+    return (<char*>w)[:n].decode("ascii")
+
+
 cdef class FastPath:
-    """The compiled answers for the IP zones of a ZoneTable (see the module docstring)."""
+    """The compiled answers for the zones of a ZoneTable (see the module docstring).
+
+    zone_names: the zones answered here (some of their subzones may still be handed
+    back: see skipped); skipped: (zone, why) for every zone or subzone answered only by
+    the reference path."""
     cdef Fast f
     cdef object keep        # numpy arrays and bytes whose memory the C structs point into
     cdef readonly list zone_names
     cdef readonly list skipped
+    cdef readonly bint minimal_any
+    cdef list _names        # per C zone (handled or not)
 
     def __cinit__(self):
         memset(&self.f, 0, sizeof(Fast))
 
     def __dealloc__(self):
         free(self.f.zones)
+        free(self.f.subs)
         free(self.f.dss)
         free(self.f.set_off)
         free(self.f.lsts)
         free(self.f.pieces)
 
-    def __init__(self, table, previous=None):
-        from rblmirror.values import TXT_EMIT_MAX
+    def __init__(self, table, previous=None, minimal_any=False):
         from dnslib import A
         from dnslib.label import DNSBuffer
         import struct
         self.keep = []
         self.zone_names = []
         self.skipped = []
-        names = [zz.name for zz in table.zones]
-        zspecs = []
-        dss = []
+        self.minimal_any = bool(minimal_any)
+        zspecs = []     # (name, dict) per zone in the C table (handled or not)
+        subs = []       # (wire, nlab, ds_first, ds_n, handled)
+        dss = []        # dicts, see below
         set_off = []
         lsts = []
         pieces = []
         blob = bytearray()
         a_ids = {}
+        values_of = {}  # id(dataset) -> (set_first, nvals): value tables shared
+
+        def value_table(ds):
+            got = values_of.get(id(ds))
+            if got is not None:
+                return got
+            first = len(set_off)
+            nv = ds.value_count
+            for vid in range(nv):
+                set_off.append(len(lsts))
+                for lv in ds.values(vid):
+                    buf = DNSBuffer()
+                    A(lv.a).pack(buf)
+                    if len(buf.data) != 4:
+                        raise ValueError("bad A value")
+                    aid = a_ids.setdefault(lv.a, len(a_ids))
+                    if lv.txt:
+                        pf = len(pieces)
+                        for pc in _template_pieces(lv.txt):
+                            if pc is None:
+                                pieces.append((0, -1))
+                            else:
+                                pieces.append((len(blob), len(pc)))
+                                blob.extend(pc)
+                        lsts.append((aid, bytes(buf.data), pf, len(pieces) - pf))
+                    else:
+                        lsts.append((aid, bytes(buf.data), 0, -1))
+            set_off.append(len(lsts))  # end of the last value id
+            values_of[id(ds)] = (first, nv, ds)  # (ds kept: its id stays unique)
+            return values_of[id(ds)]
+
         for zone in table.zones:
-            why = None
-            if any(o != zone.name and o.endswith("." + zone.name) for o in names):
-                why = "has subzones served as zones"
-            elif not zone.datasets:
-                why = "no datasets"
-            elif any(a.subzone != "" or a.dataset.is_names for a in zone.datasets):
-                why = "not only IP datasets at the apex"
-            elif not zone.name.isascii():
-                why = "non-ASCII name"
-            if why:
-                self.skipped.append((zone.name, why))
+            if not zone.name.isascii():
+                # never matched here: a query under it has a non-ASCII byte below any
+                # zone this table knows, which goes to the reference path
+                self.skipped.append((zone.name, "non-ASCII name"))
                 continue
+            zw = _wire([x.encode() for x in zone.name.split(".")], lower=True)
+            zs = {"wire": zw, "handled": False, "sub_first": len(subs), "sub_n": 0,
+                  "expires": 0.0}
+            zspecs.append((zone.name, zs))
+            n_subs, n_dss = len(subs), len(dss)
             try:
-                zw = _wire([x.encode() for x in zone.name.split(".")], lower=True)
                 if len(zw) >= MAXZ_WIRE - 20:
                     raise ValueError("zone name too long")
                 p = zone.prepared()
-                zs = {"wire": zw, "ds_first": len(dss), "expires": float(p.expires or 0)}
+                zs["expires"] = float(p.expires or 0)
                 if p.soa_neg is not None:
                     s = p.soa_neg.data
                     mn = _wire(_name_labels(s.mname)) + b"\0"
@@ -515,52 +937,65 @@ cdef class FastPath:
                     zs["soa"] = (struct.pack("!I", p.soa_neg.ttl), mn, rn,
                                  struct.pack("!IIIII", s.serial, s.refresh, s.retry,
                                              s.expire, s.minttl))
-                zdss = []
-                for att in zone.datasets:
-                    ds = att.dataset
-                    starts = np.ascontiguousarray(ds.index.v4.starts_array, dtype=np.uint32)
-                    vals = np.ascontiguousarray(ds.index.v4.vals_array, dtype=np.int32)
-                    bucket = np.ascontiguousarray(ds.index.v4.table_array, dtype=np.uint32)
-                    ttl = zone.ttl_of(ds)
-                    struct.pack("!I", ttl)
-                    first = len(set_off)
-                    nv = ds.value_count
-                    for vid in range(nv):
-                        set_off.append(len(lsts))
-                        for lv in ds.values(vid):
-                            buf = DNSBuffer()
-                            A(lv.a).pack(buf)
-                            if len(buf.data) != 4:
-                                raise ValueError("bad A value")
-                            aid = a_ids.setdefault(lv.a, len(a_ids))
-                            if lv.txt:
-                                pf = len(pieces)
-                                for pc in _template_pieces(lv.txt):
-                                    if pc is None:
-                                        pieces.append((0, -1))
-                                    else:
-                                        pieces.append((len(blob), len(pc)))
-                                        blob += pc
-                                lsts.append((aid, bytes(buf.data), pf, len(pieces) - pf))
-                            else:
-                                lsts.append((aid, bytes(buf.data), 0, -1))
-                    set_off.append(len(lsts))  # end of the last value id
-                    zdss.append((starts, vals, bucket, ttl, first, nv))
-                zs["ds_n"] = len(zdss)
+                for labels, sdss in p.subzones:
+                    sw = _wire([x.encode("utf-8", "surrogateescape") for x in labels])
+                    if len(sw) >= MAXZ_WIRE:
+                        raise ValueError("subzone name too long")
+                    why = None
+                    first = len(dss)
+                    for ds in sdss:
+                        if ds.is_names:
+                            why = "a domain (dnset) dataset"
+                            continue
+                        v4, v6 = ds.index.v4, ds.index.v6
+                        starts = np.ascontiguousarray(v4.starts_array, dtype=np.uint32)
+                        vals = np.ascontiguousarray(v4.vals_array, dtype=np.int32)
+                        bucket = np.ascontiguousarray(v4.table_array, dtype=np.uint32)
+                        hi6 = np.ascontiguousarray(v6.hi_array, dtype=np.uint64)
+                        lo6 = np.ascontiguousarray(v6.lo_array, dtype=np.uint64)
+                        vals6 = np.ascontiguousarray(v6.vals_array, dtype=np.int32)
+                        if not (len(hi6) == len(lo6) == len(vals6) >= 1) or \
+                                hi6[0] != 0 or lo6[0] != 0:
+                            raise ValueError("unexpected IPv6 index layout")
+                        ttl = zone.ttl_of(ds)
+                        struct.pack("!I", ttl)
+                        sf, nv, _ = value_table(ds)
+                        dss.append({"kind": DS_IP, "v4": (starts, vals, bucket),
+                                    "v6": (hi6, lo6, vals6), "has4": ds.index.has_v4(),
+                                    "has6": ds.index.has_v6(), "ttl": ttl,
+                                    "set_first": sf, "nvals": nv})
+                    name = ".".join(labels)
+                    if why is not None:
+                        self.skipped.append((zone.name, f"subzone {name or '@'}: {why}"))
+                    subs.append((sw, len(labels), first, len(dss) - first, why is None))
+                zs["sub_n"] = len(subs) - n_subs
+                zs["handled"] = True
             except Exception as e:  # this zone stays on the reference path
+                del subs[n_subs:]
+                del dss[n_dss:]
+                zs["sub_n"] = 0
                 self.skipped.append((zone.name, f"{type(e).__name__}: {e}"))
-                continue
-            dss.extend(zdss)
-            zs["ds_first"] = len(dss) - len(zdss)
-            zspecs.append((zone.name, zs))
+        # two zones of one name: ZoneTable.find takes the last; leave both to it
+        seen = {}
+        for name, zs in zspecs:
+            seen.setdefault(zs["wire"], []).append((name, zs))
+        for group in seen.values():
+            if len(group) > 1:
+                for name, zs in group:
+                    if zs["handled"]:
+                        zs["handled"] = False
+                        self.skipped.append((name, "two zones of one name"))
         # allocate the C structures
         self.f.nzones = len(zspecs)
+        self.f.minimal_any = self.minimal_any
         self.f.zones = <FZone*>calloc(max(1, len(zspecs)), sizeof(FZone))
+        self.f.subs = <FSub*>calloc(max(1, len(subs)), sizeof(FSub))
         self.f.dss = <DS*>calloc(max(1, len(dss)), sizeof(DS))
         self.f.set_off = <int32_t*>calloc(max(1, len(set_off)), sizeof(int32_t))
         self.f.lsts = <Lst*>calloc(max(1, len(lsts)), sizeof(Lst))
         self.f.pieces = <Piece*>calloc(max(1, len(pieces)), sizeof(Piece))
-        if not (self.f.zones and self.f.dss and self.f.set_off and self.f.lsts and self.f.pieces):
+        if not (self.f.zones and self.f.subs and self.f.dss and self.f.set_off and
+                self.f.lsts and self.f.pieces):
             raise MemoryError()
         blob_b = bytes(blob) + b"\0"
         self.keep.append(blob_b)
@@ -569,19 +1004,46 @@ cdef class FastPath:
         cdef const uint32_t[::1] mv_s
         cdef const int32_t[::1] mv_v
         cdef const uint32_t[::1] mv_b
-        for i, (starts, vals, bucket, ttl, first, nv) in enumerate(dss):
-            self.keep.append((starts, vals, bucket))
+        cdef const uint64_t[::1] mv_h
+        cdef const uint64_t[::1] mv_l
+        cdef const int32_t[::1] mv_v6
+        cdef DS* d
+        for i, spec in enumerate(dss):
+            d = &self.f.dss[i]
+            d.kind = spec["kind"]
+            starts, vals, bucket = spec["v4"]
+            hi6, lo6, vals6 = spec["v6"]
+            self.keep.append((starts, vals, bucket, hi6, lo6, vals6))
             mv_s = starts
             mv_v = vals
             mv_b = bucket
-            if mv_b.shape[0] != FINE + 1 or mv_s.shape[0] == 0:
+            if mv_b.shape[0] != FINE + 1 or mv_s.shape[0] == 0 or \
+                    mv_v.shape[0] != mv_s.shape[0]:
                 raise ValueError("unexpected index layout")
-            self.f.dss[i].starts = &mv_s[0]
-            self.f.dss[i].vals = &mv_v[0]
-            self.f.dss[i].bucket = &mv_b[0]
-            self.f.dss[i].ttl = ttl
-            self.f.dss[i].set_first = first
-            self.f.dss[i].nvals = nv
+            mv_h = hi6
+            mv_l = lo6
+            mv_v6 = vals6
+            d.starts = &mv_s[0]
+            d.vals = &mv_v[0]
+            d.bucket = &mv_b[0]
+            d.hi6 = &mv_h[0]
+            d.lo6 = &mv_l[0]
+            d.vals6 = &mv_v6[0]
+            d.n6 = mv_h.shape[0]
+            d.has4 = spec["has4"]
+            d.has6 = spec["has6"]
+            d.ttl = spec["ttl"]
+            d.set_first = spec["set_first"]
+            d.nvals = spec["nvals"]
+        cdef FSub* fs
+        for i, (sw, nlab, first, n, handled) in enumerate(subs):
+            fs = &self.f.subs[i]
+            memcpy(fs.wire, <char*>sw, len(sw))
+            fs.wlen = len(sw)
+            fs.nlab = nlab
+            fs.ds_first = first
+            fs.ds_n = n
+            fs.handled = handled
         for i, x in enumerate(set_off):
             self.f.set_off[i] = x
         for i, (aid, a, pf, pn) in enumerate(lsts):
@@ -599,8 +1061,9 @@ cdef class FastPath:
             w = zs["wire"]
             memcpy(z.wire, <char*>w, len(w))
             z.wlen = len(w)
-            z.ds_first = zs["ds_first"]
-            z.ds_n = zs["ds_n"]
+            z.handled = zs["handled"]
+            z.sub_first = zs["sub_first"]
+            z.sub_n = zs["sub_n"]
             z.expires = zs["expires"]
             if "soa" in zs:
                 ttl_b, mn, rn, times = zs["soa"]
@@ -617,7 +1080,9 @@ cdef class FastPath:
                 z.counters[C_LISTED] = old["listed"]
                 z.counters[C_NOTLISTED] = old["not_listed"]
                 z.counters[C_BYTES] = old["bytes"]
-            self.zone_names.append(name)
+            if z.handled:
+                self.zone_names.append(name)
+        self._names = [name for name, _ in zspecs]
 
     def answer(self, data):
         """Reply bytes for a handled query shape, else None (use the reference path)."""
@@ -633,13 +1098,16 @@ cdef class FastPath:
         return (<char*>out)[:r]
 
     def counters(self):
-        """{zone: {queries, listed, not_listed, refused, errors, bytes}} for the fast path."""
+        """{zone: {queries, listed, not_listed, refused, errors, bytes}} for the fast path
+        (the zones it answers for)."""
         cdef int i
         out = {}
         for i in range(self.f.nzones):
+            if not self.f.zones[i].handled:
+                continue
             c = self.f.zones[i].counters
-            out[self.zone_names[i]] = {"queries": c[0], "listed": c[1], "not_listed": c[2],
-                                       "refused": c[3], "errors": c[4], "bytes": c[5]}
+            out[self._names[i]] = {"queries": c[0], "listed": c[1], "not_listed": c[2],
+                                   "refused": c[3], "errors": c[4], "bytes": c[5]}
         return out
 
 

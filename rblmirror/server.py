@@ -170,8 +170,11 @@ def build_reply(q: Query, rcode: int, aa: bool, ans: Answer | None, apex_labels,
 
 
 def respond(data: bytes, table: ZoneTable, *, tcp: bool = False,
-            counters: Counters | None = None, now: float | None = None) -> bytes | None:
-    """The reference path: one query packet in, one reply packet (or None: no reply)."""
+            counters: Counters | None = None, now: float | None = None,
+            minimal_any: bool = False) -> bytes | None:
+    """The reference path: one query packet in, one reply packet (or None: no reply).
+    minimal_any: ANY over UDP answered as RFC 8482 suggests (the A records; the SOA at
+    the apex); otherwise, and always over TCP, ANY gets everything, as from rbldnsd."""
     q = parse_query(data)
     if q is None:
         return None
@@ -196,7 +199,7 @@ def respond(data: bytes, table: ZoneTable, *, tcp: bool = False,
     else:
         zone, below = found
         labels = [x.decode("utf-8", "surrogateescape") for x in q.labels[:below]]
-        ans = zone.answer(labels, q.qtype, now=now, minimal_any=not tcp)
+        ans = zone.answer(labels, q.qtype, now=now, minimal_any=minimal_any and not tcp)
         rcode = ans.rcode
         aa = ans.aa and q.qclass == C_IN
         apex = q.labels[below:]
@@ -244,8 +247,11 @@ class Zones:
     """The served zone table; reloads build a new table off the serving path and swap
     the reference (atomic in CPython); a failed load keeps the old table."""
 
-    def __init__(self, specs: list[ZoneSpec], mirrored=None, isolated: bool = True):
+    def __init__(self, specs: list[ZoneSpec], mirrored=None, isolated: bool = True,
+                 minimal_any: bool = True):
         self.specs = specs
+        #: RFC 8482 minimal ANY over UDP, on both paths
+        self.minimal_any = minimal_any
         # local dumps are parsed in a child process into snapshots; this process only
         # maps them, so a reload never holds the GIL for the length of a parse
         self.workdir = tempfile.mkdtemp(prefix="rblmirror-snap-") if isolated else None
@@ -257,7 +263,7 @@ class Zones:
         except BaseException:  # (also a stop signal during the load)
             self.close()
             raise
-        self.fast = _make_fast(self.table)
+        self.fast = _make_fast(self.table, minimal_any=minimal_any)
         self.generation = 1
         self._lock = threading.Lock()
 
@@ -299,7 +305,7 @@ class Zones:
             state = self._state()
             try:
                 table = self._build()
-                fast = _make_fast(table, self.fast)
+                fast = _make_fast(table, self.fast, self.minimal_any)
             except Exception as e:  # keep serving the last good data
                 log.error("reload (%s) failed, keeping the previous data: %s", why, e)
                 self.state = state
@@ -319,7 +325,7 @@ class Zones:
         return _files_state(self.specs) + self.mirrored.watched()
 
 
-def _make_fast(table: ZoneTable, previous=None):
+def _make_fast(table: ZoneTable, previous=None, minimal_any: bool = False):
     """The compiled fast path for `table` (None: dnslib answers everything). `previous`:
     the fast path being replaced, whose counters carry over."""
     if os.environ.get("RBLMIRROR_NO_FAST"):
@@ -329,7 +335,7 @@ def _make_fast(table: ZoneTable, previous=None):
     except ImportError:
         return None
     try:
-        fast = _dnsfast.FastPath(table, previous)
+        fast = _dnsfast.FastPath(table, previous, minimal_any=minimal_any)
         for name, why in fast.skipped:
             log.info("zone %s: answered by the reference path only (%s)", name, why)
         return fast
@@ -456,7 +462,8 @@ class Server:
             if out is not None:
                 return out
         try:
-            return respond(data, self.zones.table, tcp=tcp, counters=self.counters)
+            return respond(data, self.zones.table, tcp=tcp, counters=self.counters,
+                           minimal_any=self.zones.minimal_any)
         except Exception:  # never let one packet take the server down
             log.exception("error answering a query")
             self.counters.bump("*", Q_ERRORS)
@@ -492,7 +499,8 @@ class Server:
     def _answer_slow(self, data: bytes) -> bytes | None:
         """The UDP loop's callback for what the fast path did not answer."""
         try:
-            return respond(data, self.zones.table, tcp=False, counters=self.counters)
+            return respond(data, self.zones.table, tcp=False, counters=self.counters,
+                           minimal_any=self.zones.minimal_any)
         except Exception:
             log.exception("error answering a query")
             self.counters.bump("*", Q_ERRORS)
