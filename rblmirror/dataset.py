@@ -17,7 +17,8 @@ import numpy as np
 
 from . import _loader, addr, zonefmt
 from .errors import AddressError, SnapshotError, ZoneFileError
-from .index import IPIndex, finish_groups4, group_blocks4, read_snapshot, write_snapshot
+from .index import (IPIndex, blocks6_arrays, finish_groups4, group_blocks4, read_snapshot,
+                    write_snapshot)
 from .values import DEFAULT_A, TXT_EMIT_MAX, Listing, finish_template, render
 from .zonefmt.base import EXCL, NS, SOA, Collector, Meta, Warning_, file_lines, load_lines
 from .zonefmt import fast4
@@ -46,6 +47,9 @@ def _single_value(c: Collector, fmt_cls) -> None:
         v4[v4 != EXCL] = 0
         c.v4 = array("i", v4.tobytes())
     c.b6[:] = [(s, e, x if x == EXCL else 0) for s, e, x in c.b6]
+    if c.blocks6 is not None:
+        vid = c.blocks6[3]
+        vid[vid != EXCL] = 0
 
 
 def _group(s: np.ndarray, e: np.ndarray, v: np.ndarray, mode: str,
@@ -58,6 +62,28 @@ def _group(s: np.ndarray, e: np.ndarray, v: np.ndarray, mode: str,
         vals = vsorted[gstart[g]:gstart[g + 1]].tolist()  # mixed values: a value set
         gid[g] = set_id(tuple(dict.fromkeys(vals)))
     return gs, ge, gid
+
+
+def _blocks6(c: Collector, mode: str, set_id):
+    """The collector's IPv6 blocks as IPIndex.build takes them: (hi, lo, bits, gid)
+    arrays, gid -1 for an exclusion, of identical blocks the first wins ('trie'; 'set'
+    merges their values: no IPv6 format has that mode). None when there are none."""
+    arrs = c.blocks6  # the compiled path's, sorted (fast6.py)
+    if c.b6:  # from Python format code (plain, combined sections), after those
+        more = blocks6_arrays(c.b6)
+        arrs = more if arrs is None else tuple(np.concatenate(x) for x in zip(arrs, more))
+    if arrs is None or not len(arrs[0]):
+        return None
+    hi, lo, bits, vid = arrs
+    if mode == "set":
+        by_block: dict[tuple[int, int, int], list[int]] = {}
+        for key in zip(hi.tolist(), lo.tolist(), bits.tolist(), vid.tolist()):
+            by_block.setdefault(key[:3], []).append(key[3])
+        vid = np.array([_merge(by_block[k], mode, set_id) for k in
+                        zip(hi.tolist(), lo.tolist(), bits.tolist())], np.int32)
+    else:
+        vid[vid == EXCL] = -1  # in place: the collector's arrays are done with
+    return hi, lo, bits, vid
 
 
 class Dataset:
@@ -151,12 +177,7 @@ class Dataset:
         if len(c.s4):
             v4 = _group(np.frombuffer(c.s4, np.uint32), np.frombuffer(c.e4, np.uint32),
                         np.frombuffer(c.v4, np.int32), mode, set_id)
-        v6 = None
-        if c.b6:
-            by_block: dict[tuple[int, int], list[int]] = {}
-            for s, e, v in c.b6:
-                by_block.setdefault((s, e), []).append(v)
-            v6 = [(s, e, _merge(vs, mode, set_id)) for (s, e), vs in by_block.items()]
+        v6 = _blocks6(c, mode, set_id)
         exact: dict[str, int] = {}
         wild: dict[str, int] = {}
         if c.names:

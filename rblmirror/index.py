@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import xxhash
 
-from . import _index
+from . import _index, _loader6
 from .errors import SnapshotError
 
 MAX4 = (1 << 32) - 1
@@ -53,35 +53,19 @@ def finish_groups4(gid: np.ndarray, flags: np.ndarray, excl: int, set_mode: bool
     return _index.finish_groups4(gid, np.ascontiguousarray(flags, dtype=np.uint8), excl, set_mode)
 
 
-def flatten_py(blocks: list[tuple[int, int, int]], top: int) -> tuple[list[int], list[int]]:
-    """Pure-Python flatten (used for IPv6 and as the reference for flatten4).
-
-    blocks: (start, end, gid), sorted by (start, -end), nested or disjoint, unique.
-    Returns segment starts (first is 0) and values, adjacent equal values merged.
-    """
-    starts: list[int] = []
-    vals: list[int] = []
-
-    def emit(s: int, v: int) -> None:
-        if vals and vals[-1] == v:
-            return
-        starts.append(s)
-        vals.append(v)
-
-    stack: list[tuple[int, int]] = []
-    cur = 0
-    for s, e, g in [*blocks, (top + 1, top + 1, -1)]:
-        while stack and stack[-1][0] < s:
-            te, tg = stack.pop()
-            if cur <= te:
-                emit(cur, tg)
-                cur = te + 1
-        if cur < s:
-            emit(cur, stack[-1][1] if stack else -1)
-            cur = s
-        if s <= top:
-            stack.append((e, g))
-    return starts, vals
+def blocks6_arrays(blocks: list[tuple[int, int, int]]):
+    """IPv6 CIDR blocks given as (start, end, gid) ints -> (hi, lo, bits, gid) arrays."""
+    n = len(blocks)
+    hi = np.empty(n, np.uint64)
+    lo = np.empty(n, np.uint64)
+    bits = np.empty(n, np.uint8)
+    gid = np.empty(n, np.int32)
+    for i, (s, e, g) in enumerate(blocks):
+        size = e - s + 1
+        if size <= 0 or size & (size - 1) or s & (size - 1):
+            raise ValueError(f"IPv6 block {s:#x}-{e:#x} is not a CIDR block")
+        hi[i], lo[i], bits[i], gid[i] = s >> 64, s & M64, 129 - size.bit_length(), g
+    return hi, lo, bits, gid
 
 
 @dataclass
@@ -94,9 +78,11 @@ class IPIndex:
     # ---- building -------------------------------------------------------------------
     @classmethod
     def build(cls, v4: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-              v6: list[tuple[int, int, int]] | None) -> IPIndex:
+              v6: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+              | list[tuple[int, int, int]] | None) -> IPIndex:
         """v4: (starts uint32, ends uint32, gids int32) unique blocks, any order.
-        v6: list of (start, end, gid) unique blocks, any order."""
+        v6: (hi uint64, lo uint64, bits uint8, gids int32) CIDR blocks (start = hi:lo),
+        any order, of identical blocks the first wins; or a list of (start, end, gid)."""
         if v4 is not None and len(v4[0]):
             s, e, g = (np.ascontiguousarray(a) for a in v4)
             s, e = s.astype(np.uint32, copy=False), e.astype(np.uint32, copy=False)
@@ -107,11 +93,18 @@ class IPIndex:
             seg_s, seg_v = _index.flatten4(s, e, g)
         else:
             seg_s, seg_v = np.zeros(1, np.uint32), np.full(1, -1, np.int32)
-        blocks6 = sorted(v6 or (), key=lambda b: (b[0], -b[1]))
-        st6, va6 = flatten_py(blocks6, MAX6)
-        hi = np.array([x >> 64 for x in st6], dtype=np.uint64)
-        lo = np.array([x & M64 for x in st6], dtype=np.uint64)
-        return cls(_index.Index4(seg_s, seg_v), _index.Index6(hi, lo, np.array(va6, np.int32)))
+        if isinstance(v6, list):
+            v6 = blocks6_arrays(v6)
+        if v6 is not None and len(v6[0]):
+            h, l, b, g = (np.ascontiguousarray(a, t) for a, t in
+                          zip(v6, (np.uint64, np.uint64, np.uint8, np.int32)))
+            order = _loader6.sort6(h, l, b)  # None: in order already (a sorted dump)
+            if order is not None:
+                h, l, b, g = (_loader6.take(a, order) for a in (h, l, b, g))
+            hi, lo, va6 = _loader6.flatten6(h, l, b, g)
+        else:
+            hi, lo, va6 = np.zeros(1, np.uint64), np.zeros(1, np.uint64), np.full(1, -1, np.int32)
+        return cls(_index.Index4(seg_s, seg_v), _index.Index6(hi, lo, va6))
 
     @classmethod
     def empty(cls) -> IPIndex:

@@ -13,10 +13,13 @@ import os
 import re
 from array import array
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import ZoneFileError
 from ..values import DEFAULT_A, Listing, cap_template
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EXCL = -2  # value index of an exclusion entry inside the collector
 
@@ -74,7 +77,12 @@ class Collector:
         self.s4 = array("I")
         self.e4 = array("I")
         self.v4 = array("i")
+        #: IPv6 blocks (start, end, value) from Python format code, in file order
         self.b6: list[tuple[int, int, int]] = []
+        #: IPv6 blocks from the compiled path (fast6.py): CIDR starts (hi, lo uint64),
+        #: prefix lengths (uint8), value ids (int32, EXCL excluded), sorted by (start,
+        #: length), identical blocks in file order (the first wins)
+        self.blocks6: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self.names: list[tuple[str, str, int]] = []  # (kind, name, value) kind: exact|wild
         self.entries = 0
         self.warnings: list[Warning_] = []

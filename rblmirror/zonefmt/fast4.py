@@ -9,7 +9,8 @@ default value in force at that point of the file, which is exactly what the form
 own `line()` would have used. When the whole input is consumed the fast blocks are
 merged into the collector at the positions they would have had, so value ids, entry
 order (first-of-duplicates, value order), entry counts and warnings are the same as
-with the pure-Python path. Formats without a fast path get `file_lines()` unchanged.
+with the pure-Python path. ip6trie and ip6tset go to fast6.py (the same chunk protocol);
+formats without a fast path get `file_lines()` unchanged.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from .. import _loader
 from ..values import Listing
+from . import fast6
 from .base import EXCL, Collector, Format, Warning_, entry_value, file_lines, read_data
 
 DROP = -3  # a value line whose value is invalid: rbldnsd skips the entry
@@ -141,6 +143,9 @@ def _read(path: str):
 
 def file_items(c: Collector, fmt: Format, files):
     """(path, lineno, text-or-chunk) items for load_lines(c, fmt, ...); see the module doc."""
+    if fmt.name in fast6.FORMATS:  # ip6trie, ip6tset: ext/loader6.pyx
+        yield from fast6.file_items(c, fmt, files)
+        return
     shape = _SHAPES.get(fmt.name)
     if shape is None:
         yield from file_lines(files)

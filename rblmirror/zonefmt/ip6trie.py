@@ -1,6 +1,8 @@
 """ip6trie: IPv6 CIDRs with per-entry values and exclusions; longest prefix wins.
 
-A second entry for the same prefix is ignored with a warning, as rbldnsd does."""
+A second entry for the same prefix is ignored with a warning, as rbldnsd does. Dumps are
+loaded by the compiled path (fast6.py); this parser takes the lines it leaves, and all
+lines of a `combined` section."""
 from __future__ import annotations
 
 import ipaddress
@@ -12,6 +14,9 @@ from .ipparse import end_ok, host_bits6, ip6cidr
 class IP6Trie(Format):
     name = "ip6trie"
     mode = "trie"
+    #: while fast6 loads: takes (c, value, bits, vid, where, warning) of each accepted
+    #: entry; duplicates and the entry count are settled there once all entries are in
+    defer = None
 
     def __init__(self) -> None:
         self.seen: set[tuple[int, int]] = set()
@@ -33,6 +38,9 @@ class IP6Trie(Format):
             if val is None:
                 return warn
             vid = c.value_id(val)
+        if self.defer is not None:
+            self.defer(c, v, bits, vid, where, warn)
+            return None
         if (v, bits) in self.seen:
             return f"duplicated entry for {ipaddress.IPv6Address(v)}/{bits}"
         self.seen.add((v, bits))

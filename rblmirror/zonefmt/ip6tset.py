@@ -19,6 +19,8 @@ class IP6TSet(Format):
     name = "ip6tset"
     mode = "trie"
     single_value = True
+    #: while fast6 loads: takes (c, value, bits, vid, where, warning) of each entry
+    defer = None
 
     def line(self, c, text, default, where):
         excl = text[0] == "!"
@@ -29,7 +31,10 @@ class IP6TSet(Format):
                 return "invalid address"
             if r[0] != 128:
                 return "invalid address for exclusion (should be 128 bits)"
-            c.add6(r[1], r[1], EXCL)
+            if self.defer is not None:
+                self.defer(c, r[1], 128, EXCL, where, None)
+            else:
+                c.add6(r[1], r[1], EXCL)
         else:
             m = _GROUPS4.match(s)
             if m is None or not (m.end() == len(s) or s[m.end()] in " \t#;"):
@@ -41,7 +46,10 @@ class IP6TSet(Format):
             for g in m.groups():
                 v = (v << 16) | int(g, 16)
             v <<= 64
-            c.add6(v, v | _LOW64, c.value_id(default))
+            if self.defer is not None:
+                self.defer(c, v, 64, 0, where, None)
+            else:
+                c.add6(v, v | _LOW64, c.value_id(default))
         c.entries += 1
         return None
 

@@ -1,0 +1,847 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled IPv6 load path (rblmirror._loader6): ip6trie/ip6tset line scanner, block sort
+and flatten.
+
+`Scan6` walks dump buffers and takes the common entry lines itself: IPv6 CIDRs in every
+textual form ipparse.ip6cidr() accepts, `!` exclusions, and (ip6trie) whatever value text
+follows the subject, interned once per distinct text. Blank lines and comments are
+skipped. Every other line (specials, `:` default lines, anything it does not accept: bad
+lines included, so their warning comes from the Python parser) is handed back as text in
+file order, between chunks of fast entries, so the caller can interleave both exactly as
+the pure-Python loader would. Entries are CIDRs as (hi, lo) uint64 starts + prefix length,
+with a value-text code and the line's ordinal (file base + line number).
+
+`sort6`, `dups6` and `flatten6` turn CIDR blocks into the segment arrays of
+_index.Index6: a stable LSD radix sort by (start, length, ordinal), the duplicates'
+positions (for the warnings), and the segments where the innermost block wins and the
+first of identical blocks is kept. No I/O here: bytes in, arrays out.
+"""
+from libc.stdint cimport uint64_t, uint32_t, uint16_t, uint8_t, int32_t, int64_t
+from libc.string cimport memchr, memcmp, memcpy, memset
+from libc.stdlib cimport malloc, realloc, free
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+cimport numpy as cnp
+import numpy as np
+
+cnp.import_array()
+
+cdef extern from *:
+    """
+    typedef unsigned __int128 rbl_u128;
+    """
+    ctypedef unsigned long long u128 "rbl_u128"
+
+cdef enum:
+    TRIE = 0          # ip6trie: CIDRs, host bits refused, values
+    TSET = 1          # ip6tset: a:b:c:d /64 listings, /128 exclusions, no values
+    VT_EXCL = 0       # value-text code of an exclusion
+    VT_DEFAULT = 1    # value-text code of "no value" (nothing or a comment follows)
+    DIGIT_BITS = 11   # radix sort digits
+    NDIGITS = 6       # 6 * 11 >= 64
+    RADIX = 1 << DIGIT_BITS
+
+TRIE_MODE = TRIE
+TSET_MODE = TSET
+CODE_EXCL = VT_EXCL
+CODE_DEFAULT = VT_DEFAULT
+
+
+cdef inline bint _blank(unsigned char ch) noexcept nogil:
+    return ch == 32 or ch == 9  # as base.read_lines: a CR stays part of the line
+
+
+cdef inline bint _digit(unsigned char ch) noexcept nogil:
+    return 48 <= ch <= 57
+
+
+cdef inline int _hexval(unsigned char ch) noexcept nogil:
+    if 48 <= ch <= 57:
+        return ch - 48
+    ch |= 0x20
+    if 97 <= ch <= 102:
+        return ch - 87
+    return -1
+
+
+cdef inline bint _end_ok(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """ipparse.end_ok: end of line, a blank, a comment or a value."""
+    cdef unsigned char ch
+    if i >= n:
+        return True
+    ch = p[i]
+    return ch == 32 or ch == 9 or ch == 35 or ch == 59 or ch == 58
+
+
+cdef uint8_t _CLS[256]  # a byte's class: its hex digit value, or CL_COLON/CL_DOT/CL_OTHER
+cdef enum:
+    CL_COLON = 16
+    CL_DOT = 17
+    CL_OTHER = 255
+
+
+cdef void _init_cls() noexcept:
+    cdef int ch
+    for ch in range(256):
+        _CLS[ch] = CL_OTHER if _hexval(ch) < 0 else _hexval(ch)
+    _CLS[58] = CL_COLON
+    _CLS[46] = CL_DOT
+
+
+_init_cls()
+
+
+cdef Py_ssize_t _parse6(const unsigned char* p, Py_ssize_t i, Py_ssize_t n,
+                        uint64_t* hi, uint64_t* lo, int* bits) noexcept nogil:
+    """ipparse.ip6cidr() at p[i:n]: the end index, or -1 where it returns None.
+
+    The subject is the longest run of [0-9A-Fa-f:.]; with a '.' in it (a dotted-quad
+    tail) or without a ':' it is no address. Groups are 1-4 hex digits; one '::' may
+    stand for at least one zero group; a ':' may not lead or trail except as '::'.
+    Without '::' the groups given set the default length (16 a group; 8 groups: 128),
+    with '::' it is 128; then '/len' (any number of digits, <= 128) may follow."""
+    cdef u128 acc = 0, head = 0, val
+    cdef int ng = 0, gap = -1, nd, v, c, b
+    cdef Py_ssize_t j = i
+    cdef bint after_gap = False
+    if j + 1 < n and p[j] == 58 and p[j + 1] == 58:
+        gap = 0
+        after_gap = True
+        j += 2
+    while True:
+        nd = 0
+        v = 0
+        while j < n:
+            c = _CLS[p[j]]
+            if c >= 16:
+                break
+            v = (v << 4) | c
+            nd += 1
+            j += 1
+        if nd > 4:
+            return -1
+        c = _CLS[p[j]] if j < n else CL_OTHER
+        if nd == 0:
+            # no digits: only the end of the subject right after a '::' may come here
+            if not after_gap or c == CL_COLON or c == CL_DOT:
+                return -1
+            break
+        if ng == 8:
+            return -1
+        acc = (acc << 16) | <u128>v
+        ng += 1
+        if c == CL_COLON:
+            j += 1
+            if j < n and p[j] == 58:
+                if gap >= 0:
+                    return -1
+                gap = ng
+                head = acc
+                acc = 0
+                after_gap = True
+                j += 1
+            else:
+                after_gap = False
+            continue
+        if c == CL_DOT:
+            return -1
+        break
+    if gap < 0:
+        if ng < 2:
+            return -1  # no ':' at all
+        b = 16 * ng
+        val = acc << (16 * (8 - ng)) if ng < 8 else acc
+    else:
+        if ng > 7:
+            return -1  # '::' must stand for one group at least
+        b = 128
+        val = acc if gap == 0 else ((head << (16 * (8 - gap))) | acc)
+    if j < n and p[j] == 47:  # '/len'
+        i = j + 1
+        j = i
+        v = 0
+        while j < n and _digit(p[j]):
+            if v <= 1000:
+                v = v * 10 + (p[j] - 48)
+            j += 1
+        if j == i or v > 128:
+            return -1
+        b = v
+    hi[0] = <uint64_t>(val >> 64)
+    lo[0] = <uint64_t>val
+    bits[0] = b
+    return j
+
+
+cdef inline bint _host_bits(uint64_t h, uint64_t l, int b) noexcept nogil:
+    if b >= 128:
+        return False
+    if b > 64:
+        return (l & ((<uint64_t>1 << (128 - b)) - 1)) != 0
+    if l != 0:
+        return True
+    if b == 64:
+        return False
+    if b == 0:
+        return h != 0
+    return (h & ((<uint64_t>1 << (64 - b)) - 1)) != 0
+
+
+cdef inline uint64_t _fnv(const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    cdef uint64_t x = 1469598103934665603ULL
+    cdef Py_ssize_t i
+    for i in range(n):
+        x = (x ^ p[i]) * 1099511628211ULL
+    return x | 1  # 0 marks an empty slot
+
+
+cdef class Scan6:
+    """Scanner state over the files of one dataset: the entry arrays (grown in place),
+    the interned value texts, the line counters.
+
+    Value-text codes: 0 an exclusion, 1 no value (nothing or a comment after the
+    subject), 2 + k the k-th distinct value text."""
+    cdef int mode
+    cdef object hi_a, lo_a, bits_a, vt_a, ord_a
+    cdef uint64_t* hi
+    cdef uint64_t* lo
+    cdef uint8_t* bits
+    cdef int32_t* vt
+    cdef uint32_t* ordn
+    cdef readonly Py_ssize_t n
+    cdef Py_ssize_t cap
+    cdef readonly uint64_t base    # ordinal of line 0 of the current file
+    cdef readonly Py_ssize_t lineno  # lines of the current file scanned so far
+    cdef bint started
+    # interned texts: an open-addressing table of (hash, code) into a byte pool
+    cdef uint64_t* slot_hash
+    cdef int32_t* slot_code
+    cdef Py_ssize_t nslots
+    cdef unsigned char* pool
+    cdef Py_ssize_t pool_len, pool_cap
+    cdef Py_ssize_t* offs          # text k is pool[offs[k]:offs[k + 1]]
+    cdef readonly Py_ssize_t ntexts
+    cdef Py_ssize_t offs_cap
+    # first appearances of value-text codes in the current chunk
+    cdef int32_t* stamp
+    cdef Py_ssize_t stamp_cap
+    cdef int32_t chunk_no
+    cdef list firsts
+
+    def __cinit__(self, int mode, Py_ssize_t cap_hint=0):
+        if mode != TRIE and mode != TSET:
+            raise ValueError("mode must be TRIE_MODE or TSET_MODE")
+        self.mode = mode
+        self.n = 0
+        self.cap = 0
+        self.base = 0
+        self.lineno = 0
+        self._grow(cap_hint if cap_hint > 1024 else 1024)
+        self.nslots = 1024
+        self.slot_hash = <uint64_t*>malloc(self.nslots * sizeof(uint64_t))
+        self.slot_code = <int32_t*>malloc(self.nslots * sizeof(int32_t))
+        self.pool_cap = 4096
+        self.pool = <unsigned char*>malloc(self.pool_cap)
+        self.pool_len = 0
+        self.offs_cap = 256
+        self.offs = <Py_ssize_t*>malloc(self.offs_cap * sizeof(Py_ssize_t))
+        self.ntexts = 0
+        self.stamp_cap = 258
+        self.stamp = <int32_t*>malloc(self.stamp_cap * sizeof(int32_t))
+        if (self.slot_hash == NULL or self.slot_code == NULL or self.pool == NULL
+                or self.offs == NULL or self.stamp == NULL):
+            raise MemoryError()
+        memset(self.slot_hash, 0, self.nslots * sizeof(uint64_t))
+        memset(self.stamp, 0xFF, self.stamp_cap * sizeof(int32_t))
+        self.offs[0] = 0
+        self.chunk_no = 0
+        self.firsts = []
+
+    def __dealloc__(self):
+        free(self.slot_hash)
+        free(self.slot_code)
+        free(self.pool)
+        free(self.offs)
+        free(self.stamp)
+
+    cdef int _grow(self, Py_ssize_t cap) except -1:
+        """Resize the entry arrays in place (realloc: a big block is remapped, not copied;
+        pages past what is written are never touched, so they cost no memory)."""
+        if self.cap == 0:
+            self.hi_a = np.empty(cap, np.uint64)
+            self.lo_a = np.empty(cap, np.uint64)
+            self.bits_a = np.empty(cap, np.uint8)
+            self.vt_a = np.empty(cap, np.int32)
+            self.ord_a = np.empty(cap, np.uint32)
+        else:
+            for a in (self.hi_a, self.lo_a, self.bits_a, self.vt_a, self.ord_a):
+                a.resize(cap, refcheck=False)
+        self.hi = <uint64_t*>cnp.PyArray_DATA(self.hi_a)
+        self.lo = <uint64_t*>cnp.PyArray_DATA(self.lo_a)
+        self.bits = <uint8_t*>cnp.PyArray_DATA(self.bits_a)
+        self.vt = <int32_t*>cnp.PyArray_DATA(self.vt_a)
+        self.ordn = <uint32_t*>cnp.PyArray_DATA(self.ord_a)
+        self.cap = cap
+        return 0
+
+    cdef inline int _add(self, uint64_t h, uint64_t l, int b, int32_t code,
+                         uint64_t ordinal) except -1:
+        self._put(h, l, b, code, ordinal)
+        if code >= VT_DEFAULT and self.stamp[code] != self.chunk_no:
+            self.stamp[code] = self.chunk_no
+            self.firsts.append(code)
+        return 0
+
+    cdef inline int _put(self, uint64_t h, uint64_t l, int b, int32_t code,
+                         uint64_t ordinal) except -1:
+        if self.n == self.cap:
+            self._grow(self.cap * 2)
+        if ordinal > 0xFFFFFFFFULL:
+            raise OverflowError("more than 2**32 lines in one dataset")
+        self.hi[self.n] = h
+        self.lo[self.n] = l
+        self.bits[self.n] = <uint8_t>b
+        self.vt[self.n] = code
+        self.ordn[self.n] = <uint32_t>ordinal
+        self.n += 1
+        return 0
+
+    cdef int32_t _intern(self, const unsigned char* p, Py_ssize_t m) except -1:
+        """The code of a value text (2 + its index), adding it when new."""
+        cdef uint64_t h = _fnv(p, m)
+        cdef Py_ssize_t mask = self.nslots - 1, s = <Py_ssize_t>(h & <uint64_t>mask), k
+        cdef int32_t code
+        while self.slot_hash[s] != 0:
+            if self.slot_hash[s] == h:
+                k = self.slot_code[s] - 2
+                if (self.offs[k + 1] - self.offs[k] == m
+                        and memcmp(self.pool + self.offs[k], p, m) == 0):
+                    return self.slot_code[s]
+            s = (s + 1) & mask
+        # new text
+        if self.pool_len + m > self.pool_cap:
+            while self.pool_len + m > self.pool_cap:
+                self.pool_cap *= 2
+            self.pool = <unsigned char*>_realloc(self.pool, self.pool_cap)
+        memcpy(self.pool + self.pool_len, p, m)
+        self.pool_len += m
+        if self.ntexts + 2 > self.offs_cap:
+            self.offs_cap *= 2
+            self.offs = <Py_ssize_t*>_realloc(self.offs, self.offs_cap * sizeof(Py_ssize_t))
+        self.offs[self.ntexts + 1] = self.pool_len
+        code = <int32_t>(self.ntexts + 2)
+        self.ntexts += 1
+        if code >= self.stamp_cap:
+            k = self.stamp_cap
+            self.stamp_cap *= 2
+            self.stamp = <int32_t*>_realloc(self.stamp, self.stamp_cap * sizeof(int32_t))
+            memset(self.stamp + k, 0xFF, (self.stamp_cap - k) * sizeof(int32_t))
+        self.slot_hash[s] = h
+        self.slot_code[s] = code
+        if 2 * self.ntexts > self.nslots:
+            self._rehash()
+        return code
+
+    cdef int _rehash(self) except -1:
+        cdef Py_ssize_t old = self.nslots, i, s, mask
+        cdef uint64_t* oh = self.slot_hash
+        cdef int32_t* oc = self.slot_code
+        self.nslots = old * 4
+        mask = self.nslots - 1
+        self.slot_hash = <uint64_t*>malloc(self.nslots * sizeof(uint64_t))
+        self.slot_code = <int32_t*>malloc(self.nslots * sizeof(int32_t))
+        if self.slot_hash == NULL or self.slot_code == NULL:
+            raise MemoryError()
+        memset(self.slot_hash, 0, self.nslots * sizeof(uint64_t))
+        for i in range(old):
+            if oh[i] != 0:
+                s = <Py_ssize_t>(oh[i] & <uint64_t>mask)
+                while self.slot_hash[s] != 0:
+                    s = (s + 1) & mask
+                self.slot_hash[s] = oh[i]
+                self.slot_code[s] = oc[i]
+        free(oh)
+        free(oc)
+        return 0
+
+    def new_file(self):
+        """Start the next file: its line ordinals follow the previous file's. Returns the
+        ordinal base of the new file (its line L has ordinal base + L)."""
+        if self.started:
+            self.base += <uint64_t>self.lineno + 1
+        self.started = True
+        self.lineno = 0
+        return self.base
+
+    def text(self, int32_t code):
+        """The value text behind a code >= 2 (decoded as base.read_lines decodes)."""
+        cdef Py_ssize_t k = code - 2
+        if k < 0 or k >= self.ntexts:
+            raise IndexError(code)
+        return PyUnicode_DecodeUTF8(<const char*>(self.pool + self.offs[k]),
+                                    self.offs[k + 1] - self.offs[k], "surrogateescape")
+
+    def add(self, uint64_t hi, uint64_t lo, int bits, int32_t vid, uint64_t ordinal):
+        """Append one entry the Python parser took, with its value id as it stays (no
+        code: apply() never sees it, it lies past every chunk scanned so far)."""
+        if not 0 <= bits <= 128:
+            raise ValueError("prefix length outside 0..128")
+        self._put(hi, lo, bits, vid, ordinal)
+
+    def select(self, Py_ssize_t e0, Py_ssize_t e1, const uint8_t[::1] flag not None):
+        """(ordinals uint32, codes int32) of the entries in [e0, e1) whose code c has
+        flag[c] set (codes outside flag are not selected)."""
+        cdef Py_ssize_t i, m = 0, nf = flag.shape[0]
+        cdef int32_t c
+        if e0 < 0 or e1 > self.n or e0 > e1:
+            raise IndexError("entry range")
+        for i in range(e0, e1):
+            c = self.vt[i]
+            if 0 <= c < nf and flag[c]:
+                m += 1
+        ords = np.empty(m, np.uint32)
+        codes = np.empty(m, np.int32)
+        cdef uint32_t[::1] o = ords
+        cdef int32_t[::1] cv = codes
+        m = 0
+        for i in range(e0, e1):
+            c = self.vt[i]
+            if 0 <= c < nf and flag[c]:
+                o[m] = self.ordn[i]
+                cv[m] = c
+                m += 1
+        return ords, codes
+
+    def release(self):
+        """(hi, lo, bits, code, ordinal) of every entry, shrunk to size and handed over:
+        the scanner keeps no entries afterwards."""
+        for a in (self.hi_a, self.lo_a, self.bits_a, self.vt_a, self.ord_a):
+            a.resize(self.n if self.n else 1, refcheck=False)
+        out = (self.hi_a[:self.n], self.lo_a[:self.n], self.bits_a[:self.n],
+               self.vt_a[:self.n], self.ord_a[:self.n])
+        self.hi_a = self.lo_a = self.bits_a = self.vt_a = self.ord_a = None
+        self.cap = 0
+        self.n = 0
+        self._grow(1024)
+        return out
+
+    def apply(self, Py_ssize_t e0, Py_ssize_t e1, const int32_t[::1] lut not None):
+        """Replace the value-text codes of entries [e0, e1) by lut[code] (value ids)."""
+        cdef Py_ssize_t i, m = lut.shape[0]
+        cdef int32_t c
+        if e0 < 0 or e1 > self.n or e0 > e1:
+            raise IndexError("entry range")
+        for i in range(e0, e1):
+            c = self.vt[i]
+            if c < 0 or c >= m:
+                raise IndexError(f"code {c} outside the table")
+        with nogil:
+            for i in range(e0, e1):
+                self.vt[i] = lut[self.vt[i]]
+
+    cdef object _chunk(self, Py_ssize_t e0):
+        item = (e0, self.n, self.firsts)
+        self.firsts = []
+        self.chunk_no += 1
+        return item
+
+    def feed(self, const unsigned char[::1] data not None, bint final):
+        """Scan data, the next bytes of the current file. Unless final, the scan stops
+        at the start of the last line without a newline (the caller feeds it again with
+        what follows). Returns (bytes consumed, items): in file order,
+        (lineno, text) for a line the Python parser must take (stripped of blanks,
+        decoded UTF-8 with surrogateescape, as base.read_lines) and (e0, e1, codes) for
+        entries [e0, e1) taken here, codes being the value-text codes >= 1 they use in
+        order of first appearance."""
+        cdef Py_ssize_t n = data.shape[0]
+        cdef const unsigned char* p = &data[0] if n else NULL
+        cdef Py_ssize_t pos = 0, a, b, i, j, e0
+        cdef const unsigned char* nl
+        cdef uint64_t h, l
+        cdef int bits, g, nd, v, d
+        cdef int32_t code
+        cdef bint excl, ok
+        items = []
+        e0 = self.n
+        while pos < n:
+            nl = <const unsigned char*>memchr(p + pos, 10, n - pos)
+            if nl == NULL and not final:
+                break
+            b = (nl - p) if nl != NULL else n
+            a = pos
+            pos = b + 1
+            self.lineno += 1
+            while a < b and _blank(p[a]):
+                a += 1
+            while b > a and _blank(p[b - 1]):
+                b -= 1
+            if a == b:
+                continue
+            # what base.load_lines does before the format sees a line
+            ok = False
+            if p[a] == 36 or ((p[a] == 35 or p[a] == 59 or p[a] == 58)
+                              and b - a >= 2 and p[a + 1] == 36):
+                pass  # a special
+            elif p[a] == 35 or p[a] == 59:
+                continue  # a comment
+            elif p[a] == 58 and (b - a < 2 or p[a + 1] != 58):
+                pass  # a default line
+            else:
+                i = a
+                excl = p[i] == 33
+                if excl:
+                    i += 1
+                    while i < b and _blank(p[i]):
+                        i += 1
+                if self.mode == TRIE:
+                    i = _parse6(p, i, b, &h, &l, &bits) if i < b else -1
+                    if i >= 0 and _end_ok(p, i, b) and not _host_bits(h, l, bits):
+                        ok = True
+                        if excl:
+                            code = VT_EXCL
+                        else:
+                            while i < b and _blank(p[i]):
+                                i += 1
+                            if i == b or p[i] == 35 or p[i] == 59:
+                                code = VT_DEFAULT
+                            else:
+                                code = self._intern(p + i, b - i)
+                elif excl:  # ip6tset: a whole address
+                    i = _parse6(p, i, b, &h, &l, &bits) if i < b else -1
+                    if i >= 0 and _end_ok(p, i, b) and bits == 128:
+                        ok = True
+                        code = VT_EXCL
+                else:  # ip6tset: exactly a:b:c:d, then nothing, a blank or a comment
+                    h = 0
+                    g = 0
+                    while g < 4:
+                        nd = 0
+                        v = 0
+                        while i < b and nd < 4:
+                            d = _hexval(p[i])
+                            if d < 0:
+                                break
+                            v = (v << 4) | d
+                            nd += 1
+                            i += 1
+                        if nd == 0:
+                            break
+                        h = (h << 16) | <uint64_t>v
+                        g += 1
+                        if g < 4:
+                            if i < b and p[i] == 58:
+                                i += 1
+                            else:
+                                break
+                    if g == 4 and (i == b or p[i] == 32 or p[i] == 9 or p[i] == 35
+                                   or p[i] == 59):
+                        ok = True
+                        l = 0
+                        bits = 64
+                        code = VT_DEFAULT
+            if ok:
+                self._add(h, l, bits, code, self.base + <uint64_t>self.lineno)
+            else:
+                if self.n > e0:
+                    items.append(self._chunk(e0))
+                    e0 = self.n
+                items.append((self.lineno, PyUnicode_DecodeUTF8(
+                    <const char*>(p + a), b - a, "surrogateescape")))
+            if nl == NULL:
+                pos = n
+                break
+        if self.n > e0:
+            items.append(self._chunk(e0))
+        return (pos if pos < n else n), items
+
+
+cdef void* _realloc(void* p, size_t size) except NULL:
+    cdef void* q = realloc(p, size)
+    if q == NULL:
+        raise MemoryError()
+    return q
+
+
+def parse6(bytes text not None):
+    """ipparse.ip6cidr() in C, for tests: (bits, value, end index) or None."""
+    cdef uint64_t h, l
+    cdef int bits
+    cdef const unsigned char* p = text
+    cdef Py_ssize_t e = _parse6(p, 0, len(text), &h, &l, &bits) if len(text) else -1
+    if e < 0:
+        return None
+    return bits, (int(h) << 64) | int(l), e
+
+
+# ------------------------------------------------------------------------ sorting
+cdef inline bint _less(const uint64_t* hi, const uint64_t* lo, const uint8_t* bits,
+                       const uint32_t* ordn, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """(hi, lo, bits, ordinal) of a < that of b."""
+    if hi[a] != hi[b]:
+        return hi[a] < hi[b]
+    if lo[a] != lo[b]:
+        return lo[a] < lo[b]
+    if bits[a] != bits[b]:
+        return bits[a] < bits[b]
+    if ordn != NULL:
+        return ordn[a] < ordn[b]
+    return False
+
+
+cdef void _radix64(uint64_t* ka, uint64_t* kb, uint32_t* ia, uint32_t* ib, Py_ssize_t n,
+                   int64_t* cnt, uint64_t** kout, uint32_t** iout) noexcept nogil:
+    """Stable LSD radix sort of (key, index) pairs by key, skipping digits that are the
+    same in every key. cnt: NDIGITS * RADIX scratch counters."""
+    cdef Py_ssize_t i
+    cdef int d, shift
+    cdef int64_t s, t
+    cdef uint64_t* kt
+    cdef uint32_t* it
+    cdef uint64_t k
+    memset(cnt, 0, NDIGITS * RADIX * sizeof(int64_t))
+    for i in range(n):
+        k = ka[i]
+        for d in range(NDIGITS):
+            cnt[d * RADIX + <Py_ssize_t>((k >> (d * DIGIT_BITS)) & (RADIX - 1))] += 1
+    for d in range(NDIGITS):
+        shift = d * DIGIT_BITS
+        if cnt[d * RADIX + <Py_ssize_t>((ka[0] >> shift) & (RADIX - 1))] == n:
+            continue  # one value for this digit: the pass changes nothing
+        s = 0
+        for i in range(RADIX):
+            t = cnt[d * RADIX + i]
+            cnt[d * RADIX + i] = s
+            s += t
+        for i in range(n):
+            k = ka[i]
+            t = cnt[d * RADIX + <Py_ssize_t>((k >> shift) & (RADIX - 1))]
+            cnt[d * RADIX + <Py_ssize_t>((k >> shift) & (RADIX - 1))] = t + 1
+            kb[t] = k
+            ib[t] = ia[i]
+        kt = ka
+        ka = kb
+        kb = kt
+        it = ia
+        ia = ib
+        ib = it
+    kout[0] = ka
+    iout[0] = ia
+
+
+def sort6(const uint64_t[::1] hi not None, const uint64_t[::1] lo not None,
+          const uint8_t[::1] bits not None, ordinal=None):
+    """The order of CIDR blocks by (start, prefix length[, ordinal]) as a uint32
+    permutation, or None when they are in that order already (identical keys keep their
+    order: the sort is stable). A block's start is (hi, lo)."""
+    cdef Py_ssize_t n = hi.shape[0], i, j, r, k
+    cdef const uint32_t[::1] ov
+    cdef const uint32_t* op = NULL
+    cdef uint32_t x
+    if lo.shape[0] != n or bits.shape[0] != n:
+        raise ValueError("hi, lo and bits differ in length")
+    if n >= 0xFFFFFFFF:
+        raise ValueError("too many blocks")
+    if ordinal is not None:
+        ov = ordinal
+        if ov.shape[0] != n:
+            raise ValueError("ordinal differs in length")
+        op = &ov[0] if n else NULL
+    if n < 2:
+        return None
+    cdef const uint64_t* H = &hi[0]
+    cdef const uint64_t* L = &lo[0]
+    cdef const uint8_t* B = &bits[0]
+    cdef bint ordered = True
+    cdef bint lo_varies = False
+    with nogil:
+        for i in range(1, n):
+            if _less(H, L, B, op, i, i - 1):
+                ordered = False
+                break
+    if ordered:
+        return None
+    perm = np.empty(n, np.uint32)
+    tmp_i = np.empty(n, np.uint32)
+    ka_a = np.empty(n, np.uint64)
+    kb_a = np.empty(n, np.uint64)
+    cnt_a = np.empty(NDIGITS * RADIX, np.int64)
+    cdef uint32_t* ia = <uint32_t*>cnp.PyArray_DATA(perm)
+    cdef uint32_t* ib = <uint32_t*>cnp.PyArray_DATA(tmp_i)
+    cdef uint64_t* ka = <uint64_t*>cnp.PyArray_DATA(ka_a)
+    cdef uint64_t* kb = <uint64_t*>cnp.PyArray_DATA(kb_a)
+    cdef int64_t* cnt = <int64_t*>cnp.PyArray_DATA(cnt_a)
+    cdef uint64_t* kr
+    cdef uint32_t* ir
+    with nogil:
+        for i in range(n):
+            ia[i] = <uint32_t>i
+            if L[i] != L[0]:
+                lo_varies = True
+        if lo_varies:  # the low halves first (LSD), then the high ones
+            for i in range(n):
+                ka[i] = L[i]
+            _radix64(ka, kb, ia, ib, n, cnt, &kr, &ir)
+            if ir != ia:
+                memcpy(ia, ir, n * sizeof(uint32_t))
+        for i in range(n):
+            ka[i] = H[ia[i]]
+        _radix64(ka, kb, ia, ib, n, cnt, &kr, &ir)
+        if ir != ia:
+            memcpy(ia, ir, n * sizeof(uint32_t))
+        # runs with one start: by (bits, ordinal), insertion sort (runs are short)
+        i = 0
+        while i < n:
+            j = i + 1
+            while j < n and H[ia[j]] == H[ia[i]] and L[ia[j]] == L[ia[i]]:
+                j += 1
+            if j - i > 1:
+                for r in range(i + 1, j):
+                    x = ia[r]
+                    k = r
+                    while k > i and _less(H, L, B, op, x, ia[k - 1]):
+                        ia[k] = ia[k - 1]
+                        k -= 1
+                    ia[k] = x
+            i = j
+    return perm
+
+
+def take(arr not None, const uint32_t[::1] perm not None):
+    """arr[perm] for a 1-d contiguous array and a uint32 permutation (no int64 copy of the
+    indexes, as numpy's fancy indexing makes)."""
+    a = np.ascontiguousarray(arr)
+    cdef Py_ssize_t n = perm.shape[0], i, m = a.shape[0]
+    cdef int size = a.dtype.itemsize
+    out = np.empty(n, a.dtype)
+    cdef const char* src = <const char*>cnp.PyArray_DATA(a)
+    cdef char* dst = <char*>cnp.PyArray_DATA(out)
+    for i in range(n):
+        if perm[i] >= m:
+            raise IndexError("permutation index outside the array")
+    with nogil:
+        if size == 8:
+            for i in range(n):
+                (<uint64_t*>dst)[i] = (<const uint64_t*>src)[perm[i]]
+        elif size == 4:
+            for i in range(n):
+                (<uint32_t*>dst)[i] = (<const uint32_t*>src)[perm[i]]
+        elif size == 1:
+            for i in range(n):
+                dst[i] = src[perm[i]]
+        else:
+            for i in range(n):
+                memcpy(dst + i * size, src + <Py_ssize_t>perm[i] * size, size)
+    return out
+
+
+def dups6(const uint64_t[::1] hi not None, const uint64_t[::1] lo not None,
+          const uint8_t[::1] bits not None):
+    """Positions (int64) of the blocks identical to the block before them, in sorted
+    input: all but the first of each run of identical CIDRs."""
+    cdef Py_ssize_t n = hi.shape[0], i, m = 0
+    if lo.shape[0] != n or bits.shape[0] != n:
+        raise ValueError("hi, lo and bits differ in length")
+    with nogil:
+        for i in range(1, n):
+            if hi[i] == hi[i - 1] and lo[i] == lo[i - 1] and bits[i] == bits[i - 1]:
+                m += 1
+    out = np.empty(m, np.int64)
+    cdef int64_t[::1] o = out
+    m = 0
+    with nogil:
+        for i in range(1, n):
+            if hi[i] == hi[i - 1] and lo[i] == lo[i - 1] and bits[i] == bits[i - 1]:
+                o[m] = i
+                m += 1
+    return out
+
+
+# ------------------------------------------------------------------------ flatten
+cdef inline u128 _hostmask(int b) noexcept nogil:
+    if b <= 0:
+        return ~(<u128>0)
+    if b >= 128:
+        return 0
+    return ((<u128>1) << (128 - b)) - 1
+
+
+def flatten6(const uint64_t[::1] hi not None, const uint64_t[::1] lo not None,
+             const uint8_t[::1] bits not None, const int32_t[::1] gids not None):
+    """Segments of CIDR blocks where the innermost block wins (what _index.Index6 takes).
+
+    Input: blocks sorted by (start, prefix length) (sort6), start = (hi, lo) without host
+    bits, each with its group id (-1: an exclusion); of identical blocks the first is
+    kept. Returns (seg_hi uint64, seg_lo uint64, seg_vals int32): segment i covers
+    [start i, start i+1), the first starts at ::, adjacent equal values merged."""
+    cdef Py_ssize_t n = hi.shape[0], i, sp = 0, k = 0, cap
+    if lo.shape[0] != n or bits.shape[0] != n or gids.shape[0] != n:
+        raise ValueError("hi, lo, bits and gids differ in length")
+    for i in range(n):
+        if bits[i] > 128:
+            raise ValueError("prefix length over 128")
+    cap = 2 * n + 1
+    out_h = np.empty(cap, np.uint64)
+    out_l = np.empty(cap, np.uint64)
+    out_v = np.empty(cap, np.int32)
+    cdef uint64_t* oh = <uint64_t*>cnp.PyArray_DATA(out_h)
+    cdef uint64_t* ol = <uint64_t*>cnp.PyArray_DATA(out_l)
+    cdef int32_t* ov = <int32_t*>cnp.PyArray_DATA(out_v)
+    # nesting depth: at most 129 distinct CIDRs; a stack of n + 1 costs only what is used
+    cdef u128* se = <u128*>malloc((n + 2) * sizeof(u128))
+    cdef int32_t* sg = <int32_t*>malloc((n + 2) * sizeof(int32_t))
+    cdef u128 cur = 0, s = 0, e = 0, te, top = ~(<u128>0), ps = 0
+    cdef int pb = -1
+    cdef int32_t g, tg
+    cdef bint done = False, last, bad = False
+    if se == NULL or sg == NULL:
+        free(se)
+        free(sg)
+        raise MemoryError()
+    with nogil:
+        for i in range(n + 1):
+            last = i == n
+            if not last:
+                s = ((<u128>hi[i]) << 64) | lo[i]
+                if s == ps and bits[i] == pb:
+                    continue  # a duplicate: the first is kept
+                if i and (s < ps or (s == ps and bits[i] < pb)):
+                    bad = True
+                    break
+                ps = s
+                pb = bits[i]
+                e = s | _hostmask(bits[i])
+                g = gids[i]
+            # close every open block that ends before this one starts
+            while sp > 0 and (last or se[sp - 1] < s):
+                te = se[sp - 1]
+                tg = sg[sp - 1]
+                if not done and cur <= te:
+                    k = _emit6(oh, ol, ov, k, cur, tg)
+                    if te == top:
+                        done = True
+                    else:
+                        cur = te + 1
+                sp -= 1
+            if not done and (last or cur < s):
+                k = _emit6(oh, ol, ov, k, cur, sg[sp - 1] if sp > 0 else -1)
+                cur = s
+            if not last:
+                se[sp] = e
+                sg[sp] = g
+                sp += 1
+    free(se)
+    free(sg)
+    if bad:
+        raise ValueError("blocks not sorted by (start, prefix length)")
+    for a in (out_h, out_l, out_v):  # in place: the unwritten tail was never touched
+        a.resize(k, refcheck=False)
+    return out_h, out_l, out_v
+
+
+cdef inline Py_ssize_t _emit6(uint64_t* oh, uint64_t* ol, int32_t* ov, Py_ssize_t k,
+                              u128 start, int32_t val) noexcept nogil:
+    if k > 0 and ov[k - 1] == val:
+        return k
+    oh[k] = <uint64_t>(start >> 64)
+    ol[k] = <uint64_t>start
+    ov[k] = val
+    return k + 1
