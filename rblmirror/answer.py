@@ -2,7 +2,7 @@
 
 The server (the dnslib reference path and the compiled fast path) turns an `Answer` into
 bytes. Every rule here was measured against rbldnsd 1.0pre (Debian) on loopback; the
-deliberate improvements (empty non-terminals, minimal ANY) are marked.
+deliberate improvements (empty non-terminals, the optional minimal ANY) are marked.
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@
     [server]
     listen = ["127.0.0.1:5353"]
     workers = 1
+    minimal_any = false     # true: ANY over UDP answered minimally (RFC 8482)
     [[source]]
     name = "psbl"
     url = "rsync://psbl-mirror.surriel.com/psbl/psbl.txt"  # host::module/path, https://, path
@@ -54,7 +55,7 @@ DEFAULT_STATE_DIR = "/var/lib/rblmirror"
 STATE_DIR_ENV = "RBLMIRROR_STATE_DIR"
 
 _TOP_KEYS = {"server", "zone", "source", "state_dir", "user"}
-_SERVER_KEYS = {"listen", "workers"}
+_SERVER_KEYS = {"listen", "workers", "minimal_any"}
 _ZONE_KEYS = {"name", "datasets", "on_stale", "soa", "ns", "test_points"}
 _SOA_KEYS = {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"}
 _SOURCE_KEYS = {"name", "url", "format", "min_interval", "max_age", "max_shrink",
@@ -108,6 +109,8 @@ class Config:
     zone_specs: list[ZoneSpec] = field(default_factory=list)
     listen: list[str] = field(default_factory=lambda: [DEFAULT_LISTEN])
     workers: int = 1
+    #: ANY over UDP answered minimally (RFC 8482) instead of with every record (rbldnsd)
+    minimal_any: bool = False
     raw: dict = field(default_factory=dict)
     #: the state_dir the config names (resolved), None when it names none
     config_state_dir: str | None = None
@@ -193,6 +196,10 @@ def parse_config(raw: dict, path: str | None) -> Config:
     if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 256:
         raise ConfigError(f"{where}: [server] workers must be an integer from 1 to 256")
     cfg.workers = workers
+    minimal_any = server.get("minimal_any", False)
+    if not isinstance(minimal_any, bool):
+        raise ConfigError(f"{where}: [server] minimal_any must be true or false")
+    cfg.minimal_any = minimal_any
     state_dir = raw.get("state_dir")
     if state_dir is not None:
         if not isinstance(state_dir, str) or not state_dir.strip():

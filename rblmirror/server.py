@@ -10,8 +10,9 @@ Where we answer differently from rbldnsd, on purpose (tests hold each one):
 - an OPT record is echoed to every query that had one; the reply honours the client's
   UDP size (at most 1232) and sets TC (answer and authority emptied) when it does not fit,
   where rbldnsd silently drops records and clears AA;
-- ANY over UDP is answered minimally (RFC 8482): the A records (the SOA at the apex);
-  over TCP ANY gets everything, as rbldnsd gives;
+- ANY gets every record (A and TXT; SOA and NS at the apex), as from rbldnsd, unless
+  minimal_any (serve --minimal-any, [server] minimal_any): then ANY over UDP is answered
+  minimally (RFC 8482: the A records, the SOA at the apex), over TCP still in full;
 - minimal responses: no NS in the authority of positive answers (rbldnsd -a);
 - NS records come in file order (rbldnsd rotates them per query);
 - CHAOS version.bind is REFUSED (rbldnsd -vv behaviour).
@@ -248,7 +249,7 @@ class Zones:
     the reference (atomic in CPython); a failed load keeps the old table."""
 
     def __init__(self, specs: list[ZoneSpec], mirrored=None, isolated: bool = True,
-                 minimal_any: bool = True):
+                 minimal_any: bool = False):
         self.specs = specs
         #: RFC 8482 minimal ANY over UDP, on both paths
         self.minimal_any = minimal_any
@@ -627,7 +628,10 @@ class Server:
                 d = snap.setdefault(z, dict.fromkeys(COUNTER_NAMES, 0))
                 for k, v in c.items():
                     d[k] += v
-        print(json.dumps({"pid": os.getpid(), "counters": snap}), file=sys.stderr, flush=True)
+        # "fast": the share the compiled path answered (included in "counters")
+        print(json.dumps({"pid": os.getpid(), "counters": snap,
+                          "fast": fast.counters() if fast is not None else {}}),
+              file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------------ processes
@@ -674,7 +678,8 @@ def _empty(sock: socket.socket) -> None:
 
 
 def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrored=None,
-          background=None, on_bound=None, parent_sockets=(), **kw) -> int:
+          background=None, on_bound=None, parent_sockets=(), minimal_any: bool = False,
+          **kw) -> int:
     """Bind, load the zones and serve until SIGTERM/SIGINT; returns the exit status.
 
     Order, so that a mistake costs nothing: every socket is bound first (ListenError, before
@@ -699,7 +704,8 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrore
     Each worker dies with the parent, however the parent ends (PR_SET_PDEATHSIG).
     `parent_sockets`: sockets for the parent only (metrics), closed in the workers.
 
-    mirrored: zones from fetched sources (rblmirror.sourcezone.MirroredZones)."""
+    mirrored: zones from fetched sources (rblmirror.sourcezone.MirroredZones).
+    minimal_any: ANY over UDP answered minimally (RFC 8482), on both DNS paths."""
     old_mask = hold_signals()
     sets: list[list[Listener]] = []
     try:
@@ -709,7 +715,7 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrore
             sets = bind_worker_sets(listen, workers)
         if on_bound is not None:
             on_bound(specs)
-        zones = _load(specs, mirrored)
+        zones = _load(specs, mirrored, minimal_any)
         if zones is None:
             return 0
         try:
@@ -740,7 +746,7 @@ def _drain(sigs) -> None:
             break
 
 
-def _load(specs: list[ZoneSpec], mirrored) -> Zones | None:
+def _load(specs: list[ZoneSpec], mirrored, minimal_any: bool = False) -> Zones | None:
     """Zones(specs, mirrored), with SIGTERM/SIGINT unblocked meanwhile: the first one
     (or one noted before) stops the load: None (subprocess.run kills the compile child;
     else it ends with this process, see compile.py). Called and returns with SIGNALS
@@ -760,7 +766,7 @@ def _load(specs: list[ZoneSpec], mirrored) -> Zones | None:
             fired.extend(s for s in _noted if s in STOP_SIGNALS)
             if not fired:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-                zones = Zones(specs, mirrored)
+                zones = Zones(specs, mirrored, minimal_any=minimal_any)
         except _Stopped:
             pass
     finally:
@@ -940,11 +946,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--listen", action="append", default=[])
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--config")
+    ap.add_argument("--minimal-any", action="store_true")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
     specs = load_zones(a.config, a.zone)
-    return serve(specs, a.listen or ["127.0.0.1:5353"], a.workers)
+    return serve(specs, a.listen or ["127.0.0.1:5353"], a.workers, minimal_any=a.minimal_any)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,13 @@ from the DNS rules in DESIGN.md; never from our own output.
 from __future__ import annotations
 
 import ipaddress
+import json
 import random
 import re
+import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import dnslib
@@ -204,14 +207,100 @@ def test_tc_when_answer_does_not_fit(tmp_path):
         assert r.header.tc == 0 and len(r.rr) == 12
 
 
-def test_any_minimal_over_udp_full_over_tcp(ours, theirs):
+def _any_names():
+    v6 = lambda a: _rev6(a, "bl.test")  # noqa: E731
+    return ["2.0.0.127.bl.test", "1.5.168.192.bl.test", "4.0.0.127.bl.test",
+            "1.0.0.127.bl.test", "4.3.2.1.bl.test", "3.2.1.10.bl.test", v6("2001:db8::2"),
+            v6("2002:a01:203::1"), v6("2002:7f00:8::1"), v6("::ffff:7f00:7"),
+            v6("2001:db9::2"), "test.d.test", "a.foo.example.d.test", "invalid.d.test",
+            "2.0.0.127.c.test", "3.0.0.127.sub.c.test", "test.dom.c.test", "sub.c.test",
+            "bl.test", "d.test", "c.test", "nosoa.test", "2.0.0.127.nosoa.test"]
+
+
+def test_any_like_rbldnsd_over_udp_and_tcp(ours, theirs):
+    """ANY gets every record (A and TXT; SOA and NS at the apex) over UDP too, as from
+    rbldnsd (operators test lists with `dig ANY`); over TCP the same answer."""
+    for name in _any_names():
+        a, b = summary(ours.query(name, "ANY")), summary(theirs.query(name, "ANY"))
+        assert a == b or synthesized(name, "ANY", a, b), (name, a, b)
+        q = dnslib.DNSRecord.question(name, "ANY")
+        q.header.rd = 0
+        [raw] = ours.tcp([q.pack()])
+        assert summary(dnslib.DNSRecord.parse(raw)) == a, name
     r = ours.query("2.0.0.127.bl.test", "ANY")
-    assert [x.rtype for x in r.rr] == [1]
-    q = dnslib.DNSRecord.question("2.0.0.127.bl.test", "ANY")
-    q.header.rd = 0
-    [raw] = ours.tcp([q.pack()])
-    full = dnslib.DNSRecord.parse(raw)
-    assert summary(full) == summary(theirs.query("2.0.0.127.bl.test", "ANY"))
+    assert sorted({x.rtype for x in r.rr}) == [1, 16]
+    assert sorted({x.rtype for x in ours.query("bl.test", "ANY").rr}) == [2, 6]
+    out = dig(ours.port, "+norec", "2.0.0.127.bl.test", "ANY")
+    assert re.search(r"\sIN\s+A\s+127\.0\.0\.3$", out, re.M) and '"Listed 127.0.0.2' in out
+
+
+def _any_rtypes(s, name, tcp=False):
+    if tcp:
+        q = dnslib.DNSRecord.question(name, "ANY")
+        return [x.rtype for x in dnslib.DNSRecord.parse(s.tcp([q.pack()])[0]).rr]
+    return [x.rtype for x in s.query(name, "ANY").rr]
+
+
+def test_minimal_any_option(files, tmp_path):
+    """--minimal-any or [server] minimal_any = true: ANY over UDP answered minimally
+    (RFC 8482: the A records, the SOA at the apex) on both paths (an IPv4 name, an
+    IPv6 one: the compiled path; a dnset name: the reference path), in full over TCP."""
+    zones = [f"bl.test:ip4set:{files['z4']}", f"bl.test:ip6trie:{files['z6']}",
+             f"d.test:dnset:{files['dn']}"]
+    cfg = tmp_path / "rblmirror.toml"
+    cfg.write_text("[server]\nminimal_any = true\n")
+    six = _rev6("2001:db8::2", "bl.test")
+    for extra in (["--minimal-any"], ["--config", str(cfg)]):
+        with Serve(zones, extra=extra) as s:
+            assert _any_rtypes(s, "2.0.0.127.bl.test") == [1]
+            assert _any_rtypes(s, six) == [1]
+            assert _any_rtypes(s, "test.d.test") == [1]
+            assert _any_rtypes(s, "bl.test") == [6]
+            assert sorted(set(_any_rtypes(s, "2.0.0.127.bl.test", tcp=True))) == [1, 16]
+            assert sorted(set(_any_rtypes(s, "bl.test", tcp=True))) == [2, 6]
+    cfg.write_text("[server]\nminimal_any = false\n")
+    with Serve(zones, extra=["--config", str(cfg)]) as s:
+        assert sorted(set(_any_rtypes(s, "2.0.0.127.bl.test"))) == [1, 16]
+    cfg.write_text("[server]\nminimal_any = 1\n")
+    p = subprocess.run([__import__("sys").executable, "-m", "rblmirror", "serve", "--config",
+                        str(cfg), "--zone", zones[0]], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode != 0 and "minimal_any must be true or false" in p.stderr
+
+
+def _fast_counters(s) -> dict:
+    """The compiled path's per-zone counters, from the SIGUSR1 dump."""
+    before = s.log.count('"fast"')
+    s.signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while s.log.count('"fast"') == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    line = [x for x in s.log.splitlines() if x.startswith("{") and '"fast"' in x][-1]
+    return json.loads(line)["fast"]
+
+
+def test_compiled_path_answers_ipv6_and_combined(ours):
+    """IPv6 names, IPv4 names, empty non-terminals and combined subzones are answered by
+    the compiled path of the running server (its counters), not handed to dnslib; the
+    only zone part left to dnslib is the dnset subzone."""
+    assert "zone bl.test: answered by the reference path" not in ours.log
+    assert re.findall(r"zone c\.test: answered by the reference path only \((.*)\)",
+                      ours.log) == ["subzone dom: a domain (dnset) dataset"]
+    v6 = lambda a: _rev6(a, "bl.test")  # noqa: E731
+    asked = {"bl.test": [v6("2001:db8::2"), v6("2002:a01:203::1"), v6("::ffff:7f00:2"),
+                         v6("2001:db9::2"), "2.0.0.127.bl.test", "0.0.127.bl.test",
+                         "8.b.d.0.1.0.0.2.bl.test"],
+             "c.test": ["2.0.0.127.c.test", "3.0.0.127.sub.c.test", "sub.c.test",
+                        "x.sub.c.test", "9.9.c.test"]}
+    before = _fast_counters(ours)
+    for names in asked.values():
+        for name in names:
+            for t in ("A", "TXT", "ANY"):
+                ours.query(name, t)
+    after = _fast_counters(ours)
+    for zone, names in asked.items():
+        assert after[zone]["queries"] - before.get(zone, {"queries": 0})["queries"] == \
+            3 * len(names), zone
 
 
 def test_no_reply_cases(ours):
@@ -299,8 +388,9 @@ def synthesized(name: str, t: str, a: dict, b: dict) -> bool:
     ours carries one; where the data lacks 127.0.0.2 (or TEST) we list it. Anything else
     must still be equal."""
     zone_soa = [r for r in a["ns"] + a["an"] if r[2] == 6]
-    if b["rcode"] == 5 and a["rcode"] == 0 and a["aa"] and t in ("SOA", "NS") and \
-            a["an"] and all(r[2] == dnslib.QTYPE.reverse[t] for r in a["an"]) and \
+    apex_types = {6, 2} if t == "ANY" else {dnslib.QTYPE.reverse.get(t)}
+    if b["rcode"] == 5 and a["rcode"] == 0 and a["aa"] and t in ("SOA", "NS", "ANY") and \
+            a["an"] and all(r[2] in apex_types for r in a["an"]) and \
             all(r[0] == name.lower().rstrip(".") + "." for r in a["an"]):
         return True
     if a["rcode"] == b["rcode"] and a["an"] == b["an"] and not b["ns"] and \
@@ -370,7 +460,7 @@ def _random_queries(rng: random.Random, listed: list[int], zone: str, n: int):
             ip = rng.getrandbits(32)
         ip &= 0xFFFFFFFF
         octs = [str((ip >> s) & 255) for s in (0, 8, 16, 24)]
-        t = rng.choice(("A", "TXT", "TXT", "A", "MX"))
+        t = rng.choice(("A", "TXT", "TXT", "A", "MX", "ANY"))
         if rng.random() < 0.05:
             octs = octs[: rng.randint(1, 3)]
         name = ".".join(octs) + "." + zone

@@ -19,13 +19,17 @@ from .sources import mirror_options, mirror_setup
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Worker processes sharing the sockets (SO_REUSEPORT). Default: the "
                    "config's [server] workers, else 1.")
+@click.option("--minimal-any", is_flag=True, default=False,
+              help="Answer ANY over UDP minimally (RFC 8482: the A records, the SOA at the "
+                   "apex) instead of with every record as rbldnsd does; for servers exposed "
+                   "to the internet. Default: the config's [server] minimal_any, else off.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.option("--user", metavar="NAME", help="Bind as root, then run as this user "
               "(setgroups/setgid/setuid); zone files and state_dir must be readable by it.")
 @mirror_options
 @library_errors
-def serve(zone_specs, config_path, listen, workers, verbose, user, state_dir, no_fetch,
-          metrics):
+def serve(zone_specs, config_path, listen, workers, minimal_any, verbose, user, state_dir,
+          no_fetch, metrics):
     """Answer DNSBL queries for the zones as rbldnsd would (plus TCP, EDNS0 and NODATA for
     empty non-terminals). With no --zone/--config it serves the bundled default zones."""
     from .. import server
@@ -47,6 +51,7 @@ def serve(zone_specs, config_path, listen, workers, verbose, user, state_dir, no
     specs = zone_specs_from(zone_specs, config_path)
     addrs = list(listen) or (cfg.listen if cfg else ["127.0.0.1:5353"])
     n = workers or (cfg.workers if cfg else 1)
+    kw["minimal_any"] = minimal_any or (cfg.minimal_any if cfg else False)
     try:
         for a in addrs:
             server.parse_listen(a)
