@@ -152,6 +152,10 @@ def dnsperf(port: int, queries: Path, seconds: float, clients: int = 4) -> dict:
         if not m:
             raise RuntimeError(f"cannot read dnsperf output:\n{out}")
         res[k] = float(m.group(1))
+    # "Response codes: NOERROR 500 (50.00%), NXDOMAIN 500 (50.00%)" -> {"NOERROR": 500, ...}
+    m = re.search(r"Response codes:\s+(.*)", out)
+    res["rcodes"] = {c: int(n) for c, n in re.findall(r"(\w+) (\d+) \(", m.group(1))} \
+        if m else {}
     return res
 
 
