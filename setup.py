@@ -20,6 +20,7 @@ extensions = [
     Extension("rblmirror._scan", ["ext/scan.pyx"], include_dirs=[numpy.get_include()],
               define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
               extra_compile_args=["-O3"]),
+    Extension("rblmirror._names", ["ext/names.pyx"], include_dirs=[numpy.get_include()], define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")], extra_compile_args=["-O3"]),
     Extension("rblmirror._dnsfast", ["ext/dnsfast.pyx"], include_dirs=[numpy.get_include()], define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")], extra_compile_args=["-O3"]),
 ]
 

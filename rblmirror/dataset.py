@@ -22,6 +22,8 @@ from .index import (IPIndex, blocks6_arrays, finish_groups4, group_blocks4, read
 from .values import DEFAULT_A, TXT_EMIT_MAX, Listing, finish_template, render
 from .zonefmt.base import EXCL, NS, SOA, Collector, Meta, Warning_, file_lines, load_lines
 from .zonefmt import fast4
+from .zonefmt import dnset as dnset_fmt
+from ._names import NameBuilder, NameIndex
 from .zonefmt.combined import split_sections
 
 SNAPSHOT_VERSION = 2  # 2: the 2**18-entry IPv4 table (1: 65537 entries, still read)
@@ -90,16 +92,16 @@ class Dataset:
     """A loaded list. Immutable once built; safe to share between threads."""
 
     def __init__(self, *, format: str, files: tuple[str, ...], index: IPIndex,
-                 sets: list[tuple[Listing, ...]], exact: dict[str, int] | None = None,
-                 wild: dict[str, int] | None = None, meta: Meta | None = None,
+                 sets: list[tuple[Listing, ...]], names: NameIndex | None = None,
+                 meta: Meta | None = None,
                  warnings: list[Warning_] | None = None, entries: int = 0,
                  children: list[tuple[tuple[str, ...], Dataset]] | None = None):
         self.format = format
         self.files = files
         self.index = index
         self._sets = sets
-        self._exact = exact or {}
-        self._wild = wild or {}
+        #: the compiled dnset index (ext/names.pyx); empty for the other formats
+        self.names = names if names is not None else NameIndex.empty()
         self.meta = meta or Meta()
         self.warnings = warnings or []
         self.entries = entries
@@ -123,8 +125,13 @@ class Dataset:
             return ds
         c = Collector()
         fmt = fmt_cls()
-        load_lines(c, fmt, fast4.file_items(c, fmt, files))
-        ds = cls._from_collector(fmt_cls.name, files, c, fmt_cls.mode)
+        names = None
+        if fmt_cls is zonefmt.DNSet:  # parsed in C, straight into the name index
+            names = NameBuilder()
+            load_lines(c, fmt, dnset_fmt.file_items(c, names, files))
+        else:
+            load_lines(c, fmt, fast4.file_items(c, fmt, files))
+        ds = cls._from_collector(fmt_cls.name, files, c, fmt_cls.mode, names)
         del c
         _loader.trim_heap()  # what the load freed on the heap goes back to the system
         return ds
@@ -158,7 +165,9 @@ class Dataset:
 
     @classmethod
     def _from_collector(cls, fmt: str, files: tuple[str, ...], c: Collector,
-                        mode: str) -> Dataset:
+                        mode: str, names: NameBuilder | None = None) -> Dataset:
+        """names: the builder the compiled dnset loader filled (else the names are the
+        collector's, from the Python parser)."""
         _single_value(c, zonefmt.FORMATS.get(fmt))
         values = [_finish_template(v, c.meta) for v in c.values]
         sets: list[tuple[Listing, ...]] = [(v,) for v in values]
@@ -178,16 +187,14 @@ class Dataset:
             v4 = _group(np.frombuffer(c.s4, np.uint32), np.frombuffer(c.e4, np.uint32),
                         np.frombuffer(c.v4, np.int32), mode, set_id)
         v6 = _blocks6(c, mode, set_id)
-        exact: dict[str, int] = {}
-        wild: dict[str, int] = {}
-        if c.names:
-            grouped: dict[tuple[str, str], list[int]] = {}
+        if c.names:  # Python-parsed names (combined sections): the same compiled index
+            names = names if names is not None else NameBuilder()
             for kind, name, v in c.names:
-                grouped.setdefault((kind, name), []).append(v)
-            for (kind, name), vs in grouped.items():
-                (exact if kind == "exact" else wild)[name] = _merge(vs, mode, set_id)
+                names.add(kind == "wild", name, v)
+        # duplicates merged in C as _merge() does in set mode (dnset's mode)
+        name_index = names.finish(set_id) if names is not None else None
         return cls(format=fmt, files=files, index=IPIndex.build(v4, v6), sets=sets,
-                   exact=exact, wild=wild, meta=c.meta, warnings=c.warnings,
+                   names=name_index, meta=c.meta, warnings=c.warnings,
                    entries=c.entries)
 
     # ---- lookups --------------------------------------------------------------------
@@ -275,18 +282,10 @@ class Dataset:
 
         An exact entry wins (even an exclusion), else the longest `*.`/`.` wildcard.
         The matched name is what rbldnsd substitutes for `$` in a dnset TXT: the entry
-        itself (lowercased), e.g. `example.com` for `www.example.com` under `*.example.com`."""
-        n = name.lower().rstrip(".")
-        vid = self._exact.get(n)
-        if vid is not None:
-            return vid, n
-        labels = n.split(".")
-        for i in range(1, len(labels)):
-            key = ".".join(labels[i:])
-            vid = self._wild.get(key)
-            if vid is not None:
-                return vid, key
-        return -1, ""
+        itself (lowercased), e.g. `example.com` for `www.example.com` under `*.example.com`.
+        Letters compare as DNS compares them (ASCII case-insensitively); answered by the
+        compiled index (ext/names.pyx)."""
+        return self.names.match(name)
 
     def lookup_name(self, name: str) -> tuple[Listing, ...]:
         vid, matched = self.match_name(name)
@@ -319,18 +318,18 @@ class Dataset:
             "version": SNAPSHOT_VERSION, "format": self.format, "files": list(self.files),
             "entries": self.entries, "warnings": [list(w) for w in self.warnings],
             "sets": [[[v.a, v.txt] for v in s] for s in self._sets],
-            "exact": self._exact, "wild": self._wild,
             "meta": {"soa": asdict(m.soa) if m.soa else None,
                      "ns": asdict(m.ns) if m.ns else None, "ttl": m.ttl,
                      "timestamp": m.timestamp, "expires": m.expires,
                      "maxrange4": m.maxrange4, "mtime": m.mtime},
         }
         data = json.dumps(header, ensure_ascii=False, separators=(",", ":"))
-        write_snapshot(path, data.encode("utf-8", "surrogateescape"), self.index)
+        write_snapshot(path, data.encode("utf-8", "surrogateescape"), self.index,
+                       self.names.arrays())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Dataset:
-        raw, index = read_snapshot(path)
+        raw, index, name_arrays = read_snapshot(path)
         try:
             h = json.loads(raw.decode("utf-8", "surrogateescape"))
             if h.get("version") not in _READABLE:
@@ -342,17 +341,19 @@ class Dataset:
                         maxrange4=hm["maxrange4"], mtime=hm["mtime"])
             sets = [tuple(Listing(a, t) for a, t in s) for s in h["sets"]]
             lo, hi = index.value_range()
-            for d in (h["exact"], h["wild"]):
-                if d:
-                    lo, hi = min(lo, min(d.values())), max(hi, max(d.values()))
             if lo < -1 or hi >= len(sets):
                 raise SnapshotError(f"{path}: corrupt snapshot (value id {hi if lo >= -1 else lo} "
                                     f"outside the {len(sets)} values)")
-            return cls(format=h["format"], files=tuple(h["files"]), index=index, sets=sets,
-                       exact=h["exact"], wild=h["wild"], meta=meta,
-                       warnings=[Warning_(*w) for w in h["warnings"]], entries=h["entries"])
+            fields = dict(format=h["format"], files=tuple(h["files"]), index=index, sets=sets,
+                          meta=meta, warnings=[Warning_(*w) for w in h["warnings"]],
+                          entries=h["entries"])
         except (KeyError, TypeError, ValueError) as e:
             raise SnapshotError(f"{path}: corrupt snapshot header ({e})") from None
+        try:  # its structure checked (records, value ids, slots): in C, over the mapping
+            names = NameIndex(*name_arrays, nvalues=len(sets))
+        except ValueError as e:
+            raise SnapshotError(f"{path}: corrupt snapshot ({e})") from None
+        return cls(names=names, **fields)
 
 
 def _render(txt: str, subject: str) -> str:

@@ -160,9 +160,9 @@ class IPIndex:
         return cls(_index.Index4(s4, v4, b4, owner), _index.Index6(hi, lo, v6, owner))
 
 
-# A snapshot (format 2), all integers little-endian:
+# A snapshot (format 3), all integers little-endian:
 #
-#     0   8   MAGIC "RBLMSNP2"
+#     0   8   MAGIC "RBLMSNP3"
 #     8   8   u64 checksum: xxh3_64 of every byte from offset 16 to the end of the file
 #    16   8   u64 file length (truncation and trailing bytes are caught before hashing)
 #    24   4   u32 header length H
@@ -170,15 +170,21 @@ class IPIndex:
 #    32  16N  the array table: per array its dtype (numpy dtype.str, NUL-padded to 8
 #             bytes) and its u64 element count
 #    ..   H   header (bytes, the caller's format: JSON), zero padding to 16
-#    ..       the N arrays, each 16-aligned and zero-padded to 16
+#    ..       the N arrays, each 16-aligned and zero-padded to 16: the IP index's six
+#             (IPIndex.arrays()), then the name index's four (ext/names.pxd: params,
+#             blob, slots, pairs; empty ones for an IP dataset)
 #
 # The checksum covers the length fields, the table, the header, every array and the
 # padding, so any flipped, zeroed or overwritten byte is refused when the snapshot is
 # opened; it is checked again after writing (before the rename) and on every open.
-# Format 1 ("RBLMSNP1": no checksum, no file length) is refused with a clear message.
-MAGIC = b"RBLMSNP2"
+# Format 1 ("RBLMSNP1": no checksum, no file length) and format 2 ("RBLMSNP2": the
+# names in the JSON header) are refused with a clear message (fetch compiles again).
+MAGIC = b"RBLMSNP3"
 MAGIC_V1 = b"RBLMSNP1"
-_DTYPES = [np.uint32, np.int32, np.uint32, np.uint64, np.uint64, np.int32]
+MAGIC_V2 = b"RBLMSNP2"
+_IP_DTYPES = [np.uint32, np.int32, np.uint32, np.uint64, np.uint64, np.int32]
+_NAME_DTYPES = [np.uint64, np.uint8, np.uint32, np.int32]
+_DTYPES = _IP_DTYPES + _NAME_DTYPES
 _FIXED = struct.Struct("<8sQQII")  # magic, checksum, file length, header length, N
 _ENTRY = struct.Struct("<8sQ")  # dtype str, element count
 _SUMMED_FROM = 16  # the checksum covers the file from here on
@@ -215,13 +221,16 @@ def _checksum(buf, start: int = 0) -> int:
     return h.intdigest()
 
 
-def write_snapshot(path: str | os.PathLike, header: bytes, index: IPIndex) -> None:
+def write_snapshot(path: str | os.PathLike, header: bytes, index: IPIndex,
+                   names: list[np.ndarray]) -> None:
     """Write atomically: a temporary file in the same folder, fsync, verify, rename.
+    `names`: the name index's arrays (NameIndex.arrays()).
 
     The checksum is computed from the data in memory as it is written; the written file
     is then opened and verified like any snapshot (read_snapshot) before it is renamed
     into place, so a snapshot that does not read back exactly is never installed."""
-    arrs = [np.ascontiguousarray(a, dtype=t) for a, t in zip(index.arrays(), _DTYPES)]
+    arrs = [np.ascontiguousarray(a, dtype=t)
+            for a, t in zip([*index.arrays(), *names], _DTYPES, strict=True)]
     table = b"".join(_ENTRY.pack(_dtype_code(t), len(a)) for a, t in zip(arrs, _DTYPES))
     pos = _FIXED.size + len(table) + len(header)
     pos += _pad(pos)
@@ -285,6 +294,10 @@ def _open_verified(path) -> tuple[bytes, list[tuple[int, int, np.dtype]], mmap.m
         if magic == MAGIC_V1:
             raise SnapshotError(f"{path}: snapshot format 1 has no checksum: re-fetch or "
                                 f"recompile (rblmirror fetch --force SOURCE)")
+        if magic == MAGIC_V2:
+            raise SnapshotError(f"{path}: snapshot format 2 is older than this version "
+                                f"(names are now an index of their own): re-fetch or "
+                                f"recompile (rblmirror fetch --force SOURCE)")
         if magic != MAGIC:
             what = "unknown snapshot format" if magic[:7] == MAGIC[:7] else \
                 "not an rblmirror snapshot"
@@ -332,14 +345,16 @@ def _open_verified(path) -> tuple[bytes, list[tuple[int, int, np.dtype]], mmap.m
         raise
 
 
-def read_snapshot(path: str | os.PathLike) -> tuple[bytes, IPIndex]:
+def read_snapshot(path: str | os.PathLike) -> tuple[bytes, IPIndex, list[np.ndarray]]:
     """Open a snapshot by mmap and verify it (length, checksum over every byte after the
     checksum field, layout); the arrays point into the mapping (no copy, no parse).
+    Returns (header, the IP index, the name index's arrays for NameIndex()).
 
     Raises SnapshotError naming the file and what failed."""
     header, layout, mm = _open_verified(path)
     try:
         arrs = [np.frombuffer(mm, dtype=dt, count=n, offset=off) for off, n, dt in layout]
-        return header, IPIndex.from_arrays(arrs, owner=mm)
+        nip = len(_IP_DTYPES)
+        return header, IPIndex.from_arrays(arrs[:nip], owner=mm), arrs[nip:]
     except (ValueError, struct.error) as e:
         raise SnapshotError(f"{path}: corrupt snapshot ({e})") from None

@@ -134,7 +134,7 @@ def test_old_format_snapshot_is_recompiled_at_once(tmp_path):
     st = state(tmp_path, "psbl")
     assert st.result == "fetched" and len(st.history) == 2
     new = SourceDir(str(tmp_path / "state"), "psbl").current_snapshot()
-    assert open(new, "rb").read(8) == b"RBLMSNP2"
+    assert open(new, "rb").read(8) == b"RBLMSNP3"
     code, out, _ = cli("fetch", "--config", str(conf))
     assert "not due" in out  # and then back to the schedule
 

@@ -77,7 +77,7 @@ def datasets(tmp_path_factory):
 
 def _probes(fmt: str, ds: Dataset, rnd: random.Random) -> list:
     if fmt == "dnset":
-        names = list(ds._exact) + list(ds._wild)
+        names = [n for n, _, _ in ds.names.names()]
         out = []
         for n in names[:800]:
             out += [n, "x." + n, "a.b." + n, n.upper()]

@@ -124,6 +124,8 @@ def corruptions(data: bytes, seed: int) -> list[tuple[str, bytes]]:
     if (-hend) % 16:
         flip("header padding", hend)
     for i, (off, size) in enumerate(arrays):
+        if not size:  # an empty array (an IP dataset's name index, most pairs arrays)
+            continue
         for at in sorted({off, off + size // 2, off + size - 1}):
             flip(f"array {i}", at)
         if (-size) % 16:
@@ -194,11 +196,14 @@ def test_no_corrupted_snapshot_ever_loads(snapshots, tmp_path, fmt):
 
 def test_the_checksum_covers_every_byte_after_it(snapshots, tmp_path):
     """Every byte of the fixed header and the array table, a stride through the JSON
-    header and the arrays: one flipped bit anywhere from offset 8 on is refused."""
+    header and the arrays (a short one through the name index's, which hold the names):
+    one flipped bit anywhere from offset 8 on is refused."""
     data = snapshots["dnset"]
     hend, arrays = layout(data)
+    nip = len(index_mod._IP_DTYPES)
     offsets = list(range(8, HEADER_AT)) + list(range(HEADER_AT, hend, 23)) + \
-        list(range(hend, len(data), 4001))
+        list(range(hend, arrays[nip][0], 4001)) + \
+        list(range(arrays[nip][0], len(data), 29))
     path = tmp_path / "x.snap"
     loaded = []
     for at in offsets:
@@ -246,15 +251,16 @@ def test_a_snapshot_that_does_not_read_back_is_never_renamed_into_place(tmp_path
 
 def test_format_and_fields(snapshots):
     data = snapshots["ip4set"]
-    assert data[:8] == b"RBLMSNP2"
+    assert data[:8] == b"RBLMSNP3"
     (length,) = struct.unpack_from("<Q", data, 16)
     assert length == len(data)
     import xxhash
     assert struct.unpack_from("<Q", data, 8)[0] == xxhash.xxh3_64_intdigest(data[16:])
     (narr,) = struct.unpack_from("<I", data, NARR_AT)
-    assert narr == 6
-    codes = [data[TABLE_AT + 16 * i:TABLE_AT + 16 * i + 8].rstrip(b"\0") for i in range(6)]
-    assert codes == [b"<u4", b"<i4", b"<u4", b"<u8", b"<u8", b"<i4"]
+    assert narr == 10  # the IP index's six arrays, the name index's four
+    codes = [data[TABLE_AT + 16 * i:TABLE_AT + 16 * i + 8].rstrip(b"\0") for i in range(10)]
+    assert codes == [b"<u4", b"<i4", b"<u4", b"<u8", b"<u8", b"<i4",
+                     b"<u8", b"|u1", b"<u4", b"<i4"]
     _, arrays = layout(data)
     assert all(off % 16 == 0 for off, _ in arrays)
 
