@@ -14,19 +14,21 @@ fast_answer().
 Handled: a query (QUERY opcode, class IN, any qtype below 250 or ANY, with or without one
 OPT) for a name strictly below a zone: the longest zone and, inside it, the longest
 subzone decide (answer.answer's rules); IPv4 names (4 labels) and IPv6 names (32 nibbles:
-v4-mapped asks the IPv4 data only, 6to4 the IPv6 data then the IPv4 address inside), the
-answers of every dataset of the subzone merged (identical records once, A before TXT per
-listing), empty non-terminals (partial IPv4/nibble names: NODATA), a subzone's own name
-(NODATA) and everything else (NXDOMAIN). Handed back: the apex, names outside every zone,
-a subzone with a domain (dnset) dataset, a label below the zone holding a dot or a
-non-ASCII byte, a reply that needs TC, an expired zone, odd headers.
+v4-mapped asks the IPv4 data only, 6to4 the IPv6 data then the IPv4 address inside), domain
+names in dnset datasets (the compiled index of ext/names.pxd; `$` is the entry matched),
+the answers of every dataset of the subzone merged (identical records once, A before TXT
+per listing), empty non-terminals (partial IPv4/nibble names: NODATA), a subzone's own
+name (NODATA) and everything else (NXDOMAIN). Handed back: the apex, names outside every
+zone, a label below the zone holding a dot or a non-ASCII byte, a reply that needs TC, an
+expired zone, odd headers.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, uint64_t
 from libc.string cimport memcpy, memcmp, memset
 from libc.stdlib cimport malloc, free, calloc
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 cimport cython
-from ipsearch cimport FINE, _value4, _find4, fmt4
+from ipsearch cimport FINE, _value4, _find4, fmt4, v6_asks, ASK6, ASK4
+from names cimport NameTable, names_find_wire, names_table, names_wire_to_text
 import numpy as np
 
 cdef extern from "<sys/socket.h>" nogil:
@@ -99,6 +101,7 @@ cdef struct Lst:
 
 cdef struct DS:
     int kind
+    const NameTable* names   # DS_NAMES: the compiled dnset index (ext/names.pxd)
     const uint32_t* starts   # IPv4 segments
     const int32_t* vals
     const uint32_t* bucket   # the IPv4 index's first-level table (ipsearch.FINE_BITS)
@@ -120,6 +123,7 @@ cdef struct FSub:
     int ds_first
     int ds_n
     int handled
+    int has_names            # a domain (dnset) dataset among them
 
 
 cdef struct FZone:
@@ -565,7 +569,8 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
     cdef uint64_t h6 = 0, l6 = 0
     cdef uint8_t subj4[16]
     cdef uint8_t subj6[48]
-    cdef int subj4_len = 0, subj6_len = 0
+    cdef int subj4_len = 0, subj6_len = 0, subjn_len = 0, at = 0
+    cdef uint8_t subjn[264]
     cdef Out o
     cdef int reg_off[NREG]
     cdef const uint8_t* reg_ptr[NREG]
@@ -715,19 +720,31 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
                     l6 |= (<uint64_t>d) << (4 * i)
                 else:
                     h6 |= (<uint64_t>d) << (4 * (i - 16))
-            if is6:
-                if h6 == 0 and (l6 >> 32) == 0xFFFF:  # v4-mapped: the IPv4 data only
-                    is6 = 0
-                    is4 = 1
-                    ip4 = <uint32_t>(l6 & 0xFFFFFFFFULL)
-                elif (h6 >> 48) == 0x2002:  # 6to4: the IPv6 data, then the IPv4 inside
-                    is4 = 1
-                    ip4 = <uint32_t>((h6 >> 16) & 0xFFFFFFFFULL)
-        if is4 or is6:
+            if is6:  # rbldnsd's rule (v4-mapped: the IPv4 data only; 6to4: the IPv6
+                # data, then the IPv4 address inside)
+                k = v6_asks(h6, l6, &ip4)
+                is6 = (k & ASK6) != 0
+                is4 = (k & ASK4) != 0
+        if is4 or is6 or s.has_names:
             for k in range(s.ds_n):
                 ds = &f.dss[s.ds_first + k]
-                if ds.kind != DS_IP:
-                    return -1
+                if ds.kind == DS_NAMES:
+                    # the labels below the (sub)zone as one name; `$` is the entry matched
+                    vid = names_find_wire(ds.names, q + lab[0], lab[nrel] - lab[0], &at)
+                    if vid >= 0:
+                        found = 1
+                        subjn_len = 0
+                        if o.want_txt:
+                            subjn_len = names_wire_to_text(q + lab[0] + at,
+                                                           lab[nrel] - lab[0] - at, subjn)
+                            if subjn_len < 0:
+                                return -1
+                            for j in range(subjn_len):
+                                if 65 <= subjn[j] <= 90:
+                                    subjn[j] += 32
+                        if emit(f, &o, ds, vid, subjn, subjn_len) < 0:
+                            return -1
+                    continue
                 if is6 and ds.has6:
                     vid = ds.vals6[find6(ds, h6, l6)]
                     if vid >= 0:
@@ -943,9 +960,20 @@ cdef class FastPath:
                         raise ValueError("subzone name too long")
                     why = None
                     first = len(dss)
+                    has_names = False
                     for ds in sdss:
                         if ds.is_names:
-                            why = "a domain (dnset) dataset"
+                            nidx = getattr(ds, "names", None)
+                            if nidx is None or not hasattr(nidx, "table_capsule"):
+                                why = "a domain (dnset) dataset without a compiled index"
+                                continue
+                            ttl = zone.ttl_of(ds)
+                            struct.pack("!I", ttl)
+                            sf, nv, _ = value_table(ds)
+                            dss.append({"kind": DS_NAMES, "names": nidx,
+                                        "capsule": nidx.table_capsule(), "ttl": ttl,
+                                        "set_first": sf, "nvals": nv})
+                            has_names = True
                             continue
                         v4, v6 = ds.index.v4, ds.index.v6
                         starts = np.ascontiguousarray(v4.starts_array, dtype=np.uint32)
@@ -967,7 +995,8 @@ cdef class FastPath:
                     name = ".".join(labels)
                     if why is not None:
                         self.skipped.append((zone.name, f"subzone {name or '@'}: {why}"))
-                    subs.append((sw, len(labels), first, len(dss) - first, why is None))
+                    subs.append((sw, len(labels), first, len(dss) - first, why is None,
+                                 has_names))
                 zs["sub_n"] = len(subs) - n_subs
                 zs["handled"] = True
             except Exception as e:  # this zone stays on the reference path
@@ -1011,6 +1040,13 @@ cdef class FastPath:
         for i, spec in enumerate(dss):
             d = &self.f.dss[i]
             d.kind = spec["kind"]
+            d.ttl = spec["ttl"]
+            d.set_first = spec["set_first"]
+            d.nvals = spec["nvals"]
+            if d.kind == DS_NAMES:
+                self.keep.append((spec["names"], spec["capsule"]))
+                d.names = names_table(spec["capsule"])
+                continue
             starts, vals, bucket = spec["v4"]
             hi6, lo6, vals6 = spec["v6"]
             self.keep.append((starts, vals, bucket, hi6, lo6, vals6))
@@ -1032,11 +1068,8 @@ cdef class FastPath:
             d.n6 = mv_h.shape[0]
             d.has4 = spec["has4"]
             d.has6 = spec["has6"]
-            d.ttl = spec["ttl"]
-            d.set_first = spec["set_first"]
-            d.nvals = spec["nvals"]
         cdef FSub* fs
-        for i, (sw, nlab, first, n, handled) in enumerate(subs):
+        for i, (sw, nlab, first, n, handled, has_names) in enumerate(subs):
             fs = &self.f.subs[i]
             memcpy(fs.wire, <char*>sw, len(sw))
             fs.wlen = len(sw)
@@ -1044,6 +1077,7 @@ cdef class FastPath:
             fs.ds_first = first
             fs.ds_n = n
             fs.handled = handled
+            fs.has_names = has_names
         for i, x in enumerate(set_off):
             self.f.set_off[i] = x
         for i, (aid, a, pf, pn) in enumerate(lsts):
