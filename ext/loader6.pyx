@@ -20,6 +20,7 @@ from libc.stdint cimport uint64_t, uint32_t, uint16_t, uint8_t, int32_t, int64_t
 from libc.string cimport memchr, memcmp, memcpy, memset
 from libc.stdlib cimport malloc, realloc, free
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+from posix.mman cimport madvise, MADV_DONTNEED
 cimport numpy as cnp
 import numpy as np
 
@@ -587,55 +588,110 @@ cdef inline bint _less(const uint64_t* hi, const uint64_t* lo, const uint8_t* bi
     return False
 
 
-cdef void _radix64(uint64_t* ka, uint64_t* kb, uint32_t* ia, uint32_t* ib, Py_ssize_t n,
-                   int64_t* cnt, uint64_t** kout, uint32_t** iout) noexcept nogil:
-    """Stable LSD radix sort of (key, index) pairs by key, skipping digits that are the
-    same in every key. cnt: NDIGITS * RADIX scratch counters."""
-    cdef Py_ssize_t i
-    cdef int d, shift
-    cdef int64_t s, t
-    cdef uint64_t* kt
-    cdef uint32_t* it
-    cdef uint64_t k
-    memset(cnt, 0, NDIGITS * RADIX * sizeof(int64_t))
-    for i in range(n):
-        k = ka[i]
-        for d in range(NDIGITS):
-            cnt[d * RADIX + <Py_ssize_t>((k >> (d * DIGIT_BITS)) & (RADIX - 1))] += 1
-    for d in range(NDIGITS):
-        shift = d * DIGIT_BITS
-        if cnt[d * RADIX + <Py_ssize_t>((ka[0] >> shift) & (RADIX - 1))] == n:
-            continue  # one value for this digit: the pass changes nothing
-        s = 0
-        for i in range(RADIX):
-            t = cnt[d * RADIX + i]
-            cnt[d * RADIX + i] = s
-            s += t
+cdef void _flag_sort(uint64_t* k, uint32_t* ix, Py_ssize_t n, int shift) noexcept nogil:
+    """In-place MSD radix sort (American flag sort) of k[0:n] by their bits below
+    shift + 8, moving ix along; not stable (the callers break ties themselves)."""
+    cdef Py_ssize_t cnt[256]
+    cdef Py_ssize_t head[256]
+    cdef Py_ssize_t end[256]
+    cdef Py_ssize_t i, j, s
+    cdef int b, d
+    cdef uint64_t kv, tk, x
+    cdef uint32_t iv, ti
+    while True:
+        if n <= 32:  # insertion sort by the whole key
+            for i in range(1, n):
+                kv = k[i]
+                iv = ix[i]
+                j = i
+                while j > 0 and k[j - 1] > kv:
+                    k[j] = k[j - 1]
+                    ix[j] = ix[j - 1]
+                    j -= 1
+                k[j] = kv
+                ix[j] = iv
+            return
+        memset(cnt, 0, sizeof(cnt))
         for i in range(n):
-            k = ka[i]
-            t = cnt[d * RADIX + <Py_ssize_t>((k >> shift) & (RADIX - 1))]
-            cnt[d * RADIX + <Py_ssize_t>((k >> shift) & (RADIX - 1))] = t + 1
-            kb[t] = k
-            ib[t] = ia[i]
-        kt = ka
-        ka = kb
-        kb = kt
-        it = ia
-        ia = ib
-        ib = it
-    kout[0] = ka
-    iout[0] = ia
+            cnt[(k[i] >> shift) & 255] += 1
+        d = (k[0] >> shift) & 255
+        if cnt[d] == n:  # one value in this digit: the next one
+            if shift == 0:
+                return
+            shift -= 8
+            continue
+        s = 0
+        for b in range(256):
+            head[b] = s
+            s += cnt[b]
+            end[b] = s
+        for b in range(256):
+            while head[b] < end[b]:
+                kv = k[head[b]]
+                iv = ix[head[b]]
+                d = (kv >> shift) & 255
+                while d != b:
+                    j = head[d]
+                    head[d] += 1
+                    tk = k[j]
+                    ti = ix[j]
+                    k[j] = kv
+                    ix[j] = iv
+                    kv = tk
+                    iv = ti
+                    d = (kv >> shift) & 255
+                k[head[b]] = kv
+                ix[head[b]] = iv
+                head[b] += 1
+        if shift == 0:
+            return
+        s = 0
+        for b in range(256):
+            if cnt[b] > 1:
+                _flag_sort(k + s, ix + s, cnt[b], shift - 8)
+            s += cnt[b]
+        return
 
 
-def sort6(const uint64_t[::1] hi not None, const uint64_t[::1] lo not None,
-          const uint8_t[::1] bits not None, ordinal=None):
+cdef struct RunCtx:
+    const uint64_t* lo
+    const uint8_t* bits
+    const uint32_t* ordn
+
+
+cdef int _cmp_run(const void* x, const void* y, void* arg) noexcept nogil:
+    """qsort_r order of two block indexes with one high half: (lo, bits, ordinal, index)."""
+    cdef RunCtx* c = <RunCtx*>arg
+    cdef uint32_t a = (<const uint32_t*>x)[0], b = (<const uint32_t*>y)[0]
+    if c.lo[a] != c.lo[b]:
+        return -1 if c.lo[a] < c.lo[b] else 1
+    if c.bits[a] != c.bits[b]:
+        return -1 if c.bits[a] < c.bits[b] else 1
+    if c.ordn != NULL and c.ordn[a] != c.ordn[b]:
+        return -1 if c.ordn[a] < c.ordn[b] else 1
+    return -1 if a < b else (1 if a > b else 0)
+
+
+cdef extern from "<stdlib.h>" nogil:
+    void qsort_r(void* base, size_t nmemb, size_t size,
+                 int (*compar)(const void*, const void*, void*) noexcept nogil, void* arg)
+
+
+def sort6(hi not None, const uint64_t[::1] lo not None, const uint8_t[::1] bits not None,
+          ordinal=None, bint inplace=False):
     """The order of CIDR blocks by (start, prefix length[, ordinal]) as a uint32
-    permutation, or None when they are in that order already (identical keys keep their
-    order: the sort is stable). A block's start is (hi, lo)."""
-    cdef Py_ssize_t n = hi.shape[0], i, j, r, k
+    permutation, or None when they are in that order already; blocks with identical keys
+    keep their order (stable). A block's start is (hi, lo).
+
+    inplace: hi (writable) is left sorted, so only the other arrays need the permutation
+    (and the sort needs no copy of it). The sort itself takes no memory but the
+    permutation: an in-place MSD radix sort of hi, then runs of one hi by the rest."""
+    cdef const uint64_t[::1] hv = hi
+    cdef Py_ssize_t n = hv.shape[0], i, j, r, k
     cdef const uint32_t[::1] ov
     cdef const uint32_t* op = NULL
     cdef uint32_t x
+    cdef uint64_t[::1] hw
     if lo.shape[0] != n or bits.shape[0] != n:
         raise ValueError("hi, lo and bits differ in length")
     if n >= 0xFFFFFFFF:
@@ -647,11 +703,10 @@ def sort6(const uint64_t[::1] hi not None, const uint64_t[::1] lo not None,
         op = &ov[0] if n else NULL
     if n < 2:
         return None
-    cdef const uint64_t* H = &hi[0]
+    cdef const uint64_t* H = &hv[0]
     cdef const uint64_t* L = &lo[0]
     cdef const uint8_t* B = &bits[0]
     cdef bint ordered = True
-    cdef bint lo_varies = False
     with nogil:
         for i in range(1, n):
             if _less(H, L, B, op, i, i - 1):
@@ -660,44 +715,35 @@ def sort6(const uint64_t[::1] hi not None, const uint64_t[::1] lo not None,
     if ordered:
         return None
     perm = np.empty(n, np.uint32)
-    tmp_i = np.empty(n, np.uint32)
-    ka_a = np.empty(n, np.uint64)
-    kb_a = np.empty(n, np.uint64)
-    cnt_a = np.empty(NDIGITS * RADIX, np.int64)
+    if inplace:
+        hw = hi  # raises for a read-only array
+    else:
+        hw = np.array(hi, np.uint64)  # a copy
     cdef uint32_t* ia = <uint32_t*>cnp.PyArray_DATA(perm)
-    cdef uint32_t* ib = <uint32_t*>cnp.PyArray_DATA(tmp_i)
-    cdef uint64_t* ka = <uint64_t*>cnp.PyArray_DATA(ka_a)
-    cdef uint64_t* kb = <uint64_t*>cnp.PyArray_DATA(kb_a)
-    cdef int64_t* cnt = <int64_t*>cnp.PyArray_DATA(cnt_a)
-    cdef uint64_t* kr
-    cdef uint32_t* ir
+    cdef uint64_t* ka = &hw[0]
+    cdef RunCtx ctx
+    ctx.lo = L
+    ctx.bits = B
+    ctx.ordn = op
     with nogil:
         for i in range(n):
             ia[i] = <uint32_t>i
-            if L[i] != L[0]:
-                lo_varies = True
-        if lo_varies:  # the low halves first (LSD), then the high ones
-            for i in range(n):
-                ka[i] = L[i]
-            _radix64(ka, kb, ia, ib, n, cnt, &kr, &ir)
-            if ir != ia:
-                memcpy(ia, ir, n * sizeof(uint32_t))
-        for i in range(n):
-            ka[i] = H[ia[i]]
-        _radix64(ka, kb, ia, ib, n, cnt, &kr, &ir)
-        if ir != ia:
-            memcpy(ia, ir, n * sizeof(uint32_t))
-        # runs with one start: by (bits, ordinal), insertion sort (runs are short)
+        _flag_sort(ka, ia, n, 56)
+    with nogil:
+        # runs with one high half: by (lo, bits, ordinal, input position), which makes
+        # the whole order that of a stable sort
         i = 0
         while i < n:
             j = i + 1
-            while j < n and H[ia[j]] == H[ia[i]] and L[ia[j]] == L[ia[i]]:
+            while j < n and ka[j] == ka[i]:
                 j += 1
-            if j - i > 1:
+            if j - i > 24:
+                qsort_r(ia + i, j - i, sizeof(uint32_t), _cmp_run, &ctx)
+            elif j - i > 1:
                 for r in range(i + 1, j):
                     x = ia[r]
                     k = r
-                    while k > i and _less(H, L, B, op, x, ia[k - 1]):
+                    while k > i and _cmp_run(&x, &ia[k - 1], &ctx) < 0:
                         ia[k] = ia[k - 1]
                         k -= 1
                     ia[k] = x
@@ -764,14 +810,31 @@ cdef inline u128 _hostmask(int b) noexcept nogil:
     return ((<u128>1) << (128 - b)) - 1
 
 
+cdef Py_ssize_t _PAGE = 4096
+
+
+cdef inline void _drop_pages(const void* base, Py_ssize_t used, Py_ssize_t* done) noexcept nogil:
+    """Give back the whole pages of base[done:used] (bytes) that lie inside the array."""
+    cdef size_t a = (<size_t>base + <size_t>done[0] + _PAGE - 1) & ~(<size_t>_PAGE - 1)
+    cdef size_t z = (<size_t>base + <size_t>used) & ~(<size_t>_PAGE - 1)
+    if z > a:
+        madvise(<void*>a, z - a, MADV_DONTNEED)
+        done[0] = <Py_ssize_t>(z - <size_t>base)
+
+
 def flatten6(const uint64_t[::1] hi not None, const uint64_t[::1] lo not None,
-             const uint8_t[::1] bits not None, const int32_t[::1] gids not None):
+             const uint8_t[::1] bits not None, const int32_t[::1] gids not None,
+             bint consume=False):
     """Segments of CIDR blocks where the innermost block wins (what _index.Index6 takes).
 
     Input: blocks sorted by (start, prefix length) (sort6), start = (hi, lo) without host
     bits, each with its group id (-1: an exclusion); of identical blocks the first is
     kept. Returns (seg_hi uint64, seg_lo uint64, seg_vals int32): segment i covers
-    [start i, start i+1), the first starts at ::, adjacent equal values merged."""
+    [start i, start i+1), the first starts at ::, adjacent equal values merged.
+
+    consume: the inputs are the caller's to throw away, and their memory is handed back
+    to the system as they are read (what was read reads as zeros afterwards), so the
+    peak is about the output's size rather than input + output."""
     cdef Py_ssize_t n = hi.shape[0], i, sp = 0, k = 0, cap
     if lo.shape[0] != n or bits.shape[0] != n or gids.shape[0] != n:
         raise ValueError("hi, lo, bits and gids differ in length")
@@ -796,9 +859,15 @@ def flatten6(const uint64_t[::1] hi not None, const uint64_t[::1] lo not None,
         free(se)
         free(sg)
         raise MemoryError()
+    cdef Py_ssize_t d_hi = 0, d_lo = 0, d_bits = 0, d_g = 0
     with nogil:
         for i in range(n + 1):
             last = i == n
+            if consume and (i & 0xFFFF) == 0 and i:
+                _drop_pages(&hi[0], i * 8, &d_hi)
+                _drop_pages(&lo[0], i * 8, &d_lo)
+                _drop_pages(&bits[0], i, &d_bits)
+                _drop_pages(&gids[0], i * 4, &d_g)
             if not last:
                 s = ((<u128>hi[i]) << 64) | lo[i]
                 if s == ps and bits[i] == pb:

@@ -17,8 +17,8 @@ import numpy as np
 
 from . import _loader, addr, zonefmt
 from .errors import AddressError, SnapshotError, ZoneFileError
-from .index import (IPIndex, blocks6_arrays, finish_groups4, group_blocks4, read_snapshot,
-                    write_snapshot)
+from .index import (Blocks6, IPIndex, blocks6_arrays, finish_groups4, group_blocks4,
+                    read_snapshot, write_snapshot)
 from .values import DEFAULT_A, TXT_EMIT_MAX, Listing, finish_template, render
 from .zonefmt.base import EXCL, NS, SOA, Collector, Meta, Warning_, file_lines, load_lines
 from .zonefmt import fast4
@@ -72,7 +72,7 @@ def _blocks6(c: Collector, mode: str, set_id):
     merges their values: no IPv6 format has that mode). None when there are none."""
     arrs = c.blocks6  # the compiled path's, sorted (fast6.py)
     if c.b6:  # from Python format code (plain, combined sections), after those
-        more = blocks6_arrays(c.b6)
+        more = blocks6_arrays(c.b6)[:4]
         arrs = more if arrs is None else tuple(np.concatenate(x) for x in zip(arrs, more))
     if arrs is None or not len(arrs[0]):
         return None
@@ -85,7 +85,8 @@ def _blocks6(c: Collector, mode: str, set_id):
                         zip(hi.tolist(), lo.tolist(), bits.tolist())], np.int32)
     else:
         vid[vid == EXCL] = -1  # in place: the collector's arrays are done with
-    return hi, lo, bits, vid
+    c.blocks6 = None
+    return Blocks6(hi, lo, bits, vid, owned=True)  # build may release them as it reads
 
 
 class Dataset:

@@ -11,6 +11,7 @@ import mmap
 import os
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import xxhash
@@ -53,8 +54,20 @@ def finish_groups4(gid: np.ndarray, flags: np.ndarray, excl: int, set_mode: bool
     return _index.finish_groups4(gid, np.ascontiguousarray(flags, dtype=np.uint8), excl, set_mode)
 
 
-def blocks6_arrays(blocks: list[tuple[int, int, int]]):
-    """IPv6 CIDR blocks given as (start, end, gid) ints -> (hi, lo, bits, gid) arrays."""
+class Blocks6(NamedTuple):
+    """IPv6 CIDR blocks for IPIndex.build: starts (hi, lo uint64), prefix lengths (uint8),
+    group ids (int32, -1 an exclusion); any order, of identical blocks the first wins.
+    owned: build may destroy the arrays (it gives their memory back as it reads them)."""
+
+    hi: np.ndarray
+    lo: np.ndarray
+    bits: np.ndarray
+    gid: np.ndarray
+    owned: bool = False
+
+
+def blocks6_arrays(blocks: list[tuple[int, int, int]]) -> Blocks6:
+    """IPv6 CIDR blocks given as (start, end, gid) ints -> Blocks6 (owned)."""
     n = len(blocks)
     hi = np.empty(n, np.uint64)
     lo = np.empty(n, np.uint64)
@@ -65,7 +78,7 @@ def blocks6_arrays(blocks: list[tuple[int, int, int]]):
         if size <= 0 or size & (size - 1) or s & (size - 1):
             raise ValueError(f"IPv6 block {s:#x}-{e:#x} is not a CIDR block")
         hi[i], lo[i], bits[i], gid[i] = s >> 64, s & M64, 129 - size.bit_length(), g
-    return hi, lo, bits, gid
+    return Blocks6(hi, lo, bits, gid, owned=True)
 
 
 @dataclass
@@ -78,11 +91,11 @@ class IPIndex:
     # ---- building -------------------------------------------------------------------
     @classmethod
     def build(cls, v4: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-              v6: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+              v6: Blocks6 | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
               | list[tuple[int, int, int]] | None) -> IPIndex:
         """v4: (starts uint32, ends uint32, gids int32) unique blocks, any order.
-        v6: (hi uint64, lo uint64, bits uint8, gids int32) CIDR blocks (start = hi:lo),
-        any order, of identical blocks the first wins; or a list of (start, end, gid)."""
+        v6: Blocks6 (or its four arrays: not owned), or a list of (start, end, gid)
+        CIDR blocks; any order, of identical blocks the first wins."""
         if v4 is not None and len(v4[0]):
             s, e, g = (np.ascontiguousarray(a) for a in v4)
             s, e = s.astype(np.uint32, copy=False), e.astype(np.uint32, copy=False)
@@ -95,13 +108,25 @@ class IPIndex:
             seg_s, seg_v = np.zeros(1, np.uint32), np.full(1, -1, np.int32)
         if isinstance(v6, list):
             v6 = blocks6_arrays(v6)
-        if v6 is not None and len(v6[0]):
+        elif v6 is not None and not isinstance(v6, Blocks6):
+            v6 = Blocks6(*v6)
+        if v6 is not None and len(v6.hi):
             h, l, b, g = (np.ascontiguousarray(a, t) for a, t in
-                          zip(v6, (np.uint64, np.uint64, np.uint8, np.int32)))
-            order = _loader6.sort6(h, l, b)  # None: in order already (a sorted dump)
+                          zip(v6[:4], (np.uint64, np.uint64, np.uint8, np.int32)))
+            owned = v6.owned
+            del v6
+            # None: in order already (a sorted dump); owned: hi sorted in place
+            order = _loader6.sort6(h, l, b, inplace=owned)
             if order is not None:
-                h, l, b, g = (_loader6.take(a, order) for a in (h, l, b, g))
-            hi, lo, va6 = _loader6.flatten6(h, l, b, g)
+                if not owned:
+                    h = _loader6.take(h, order)
+                if not owned or l.any():  # (an owned lo of zeros stays as it is)
+                    l = _loader6.take(l, order)
+                b, g = _loader6.take(b, order), _loader6.take(g, order)
+                owned = True
+                del order
+            hi, lo, va6 = _loader6.flatten6(h, l, b, g, consume=owned)
+            del h, l, b, g
         else:
             hi, lo, va6 = np.zeros(1, np.uint64), np.zeros(1, np.uint64), np.full(1, -1, np.int32)
         return cls(_index.Index4(seg_s, seg_v), _index.Index6(hi, lo, va6))

@@ -117,22 +117,23 @@ class _State6:
                 keep = ~dropped
                 hi, lo, bits, vid, ordn = hi[keep], lo[keep], bits[keep], vid[keep], ordn[keep]
             del dropped
-        perm = _loader6.sort6(hi, lo, bits, ordn)
+        # hi sorted in place; the others follow (lo only when it is not all zero, as in
+        # a dump of /64 and shorter prefixes); the ordinals stay in input order
+        perm = _loader6.sort6(hi, lo, bits, ordn, inplace=True)
         if perm is not None:
-            hi = _loader6.take(hi, perm)
-            lo = _loader6.take(lo, perm)
+            if lo.any():
+                lo = _loader6.take(lo, perm)
             bits = _loader6.take(bits, perm)
             vid = _loader6.take(vid, perm)
-            ordn = _loader6.take(ordn, perm)
-            del perm
         dups = _loader6.dups6(hi, lo, bits)
         if self.trie:
             c.entries += len(hi) - len(dups)
             later: list[tuple[int, str]] = []
-            dup_ords = set(ordn[dups].tolist())
-            for i in dups.tolist():
+            dup_ord = ordn[dups if perm is None else perm[dups]].tolist()
+            dup_ords = set(dup_ord)
+            for i, o in zip(dups.tolist(), dup_ord):
                 net = ipaddress.IPv6Address((int(hi[i]) << 64) | int(lo[i]))
-                later.append((int(ordn[i]), f"duplicated entry for {net}/{int(bits[i])}"))
+                later.append((o, f"duplicated entry for {net}/{int(bits[i])}"))
             for ords, codes, warns in self.pending:
                 for o, code in zip(ords.tolist(), codes.tolist()):
                     if o not in dup_ords:
@@ -140,7 +141,7 @@ class _State6:
             later += [(o, w) for o, w in self.slow_pending if o not in dup_ords]
             if later:
                 self._merge_warnings(c, files, later)
-        del ordn
+        del ordn, perm
         c.blocks6 = (hi, lo, bits, vid)
 
     def _merge_warnings(self, c: Collector, files: list[str], later) -> None:
