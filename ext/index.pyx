@@ -347,12 +347,25 @@ cdef inline bint _le6(uint64_t ah, uint64_t al, uint64_t bh, uint64_t bl) noexce
 
 
 cdef class Index6:
-    """IPv6 segments: starts as (hi, lo) 64-bit halves, binary search."""
+    """IPv6 segments: starts as (hi, lo) 64-bit halves. A first-level table over the high
+    halves of the listed range (built when the index is made or opened: the snapshot
+    holds only the segments) narrows each lookup to a few segments, then a binary
+    search finishes it."""
     cdef const uint64_t[::1] _hi
     cdef const uint64_t[::1] _lo
     cdef const int32_t[::1] _vals
+    cdef const uint64_t* hp
+    cdef const uint64_t* lp
+    cdef const int32_t* vp
     cdef readonly Py_ssize_t n
     cdef object owner
+    # the table: bucket b = (hi - tmin) >> tshift (the last one takes everything above);
+    # tab[b] = the first segment i >= 1 in bucket b or later (n when none)
+    cdef object _tab
+    cdef const uint32_t* tab
+    cdef uint64_t tmin
+    cdef int tshift
+    cdef uint64_t tlast
 
     def __cinit__(self, hi, lo, vals, owner=None):
         self._hi = hi
@@ -361,19 +374,67 @@ cdef class Index6:
         self.n = self._hi.shape[0]
         if self.n == 0 or self._lo.shape[0] != self.n or self._vals.shape[0] != self.n:
             raise ValueError("hi, lo and vals must have the same, non-zero length")
+        if self.n >= 0xFFFFFFFF:
+            raise ValueError("too many segments")
         if self._hi[0] != 0 or self._lo[0] != 0:
             raise ValueError("the first segment must start at ::")
+        self.hp = &self._hi[0]
+        self.lp = &self._lo[0]
+        self.vp = &self._vals[0]
         self.owner = owner
+        self.tab = NULL
+        if self.n >= 64:
+            self._make_table()
+
+    cdef _make_table(self):
+        cdef Py_ssize_t n = self.n, i
+        cdef uint64_t tmin = self.hp[1], span = self.hp[n - 1] - self.hp[1] if self.hp[n - 1] > self.hp[1] else 0
+        cdef uint64_t k, b = 0, nb
+        cdef int tbits = 10, sbits = 0
+        while (1 << (tbits + 2)) < n and tbits < 20:  # about 4 segments a bucket
+            tbits += 1
+        while sbits < 64 and (span >> sbits) >= (<uint64_t>1 << tbits):
+            sbits += 1
+        nb = (span >> sbits) + 1
+        arr = np.empty(nb + 1, np.uint32)
+        cdef uint32_t* t = <uint32_t*>cnp.PyArray_DATA(arr)
+        with nogil:
+            for i in range(1, n):
+                # robust to any input: the table stays nondecreasing and within 1..n
+                k = 0 if self.hp[i] < tmin else (self.hp[i] - tmin) >> sbits
+                if k > nb - 1:
+                    k = nb - 1
+                while b <= k:
+                    t[b] = <uint32_t>i
+                    b += 1
+            while b <= nb:
+                t[b] = <uint32_t>n
+                b += 1
+        self._tab = arr
+        self.tab = t
+        self.tmin = tmin
+        self.tshift = sbits
+        self.tlast = nb - 1
 
     cdef inline int32_t _find(self, uint64_t h, uint64_t l) noexcept nogil:
         cdef Py_ssize_t lo = 0, hi = self.n, mid
+        cdef uint64_t k
+        cdef const uint64_t* hp = self.hp
+        if self.tab != NULL:
+            if h < self.tmin:
+                return self.vp[0]  # below the first listed high half: segment 0 only
+            k = (h - self.tmin) >> self.tshift
+            if k > self.tlast:
+                k = self.tlast
+            lo = self.tab[k] - 1
+            hi = self.tab[k + 1]
         while hi - lo > 1:
             mid = (lo + hi) >> 1
-            if _le6(self._hi[mid], self._lo[mid], h, l):
+            if hp[mid] < h or (hp[mid] == h and self.lp[mid] <= l):
                 lo = mid
             else:
                 hi = mid
-        return self._vals[lo]
+        return self.vp[lo]
 
     cpdef int lookup(self, uint64_t hi, uint64_t lo):
         """Value id for one address given as its high and low 64 bits; -1 when not listed."""
