@@ -109,10 +109,10 @@ def dns_query(port: int, name: str, qtype: int = 16, timeout: float = 0.2):
 
 
 class Rbldnsd:
-    """rbldnsd serving one ip4set file on a loopback port, started and measured."""
+    """rbldnsd serving one ip4set (or `fmt`) file on a loopback port, started and measured."""
 
-    def __init__(self, exe: str, path: Path):
-        self.exe, self.path = exe, path
+    def __init__(self, exe: str, path: Path, fmt: str = "ip4set"):
+        self.exe, self.path, self.fmt = exe, path, fmt
         self.proc = None
 
     def start(self) -> dict:
@@ -129,7 +129,7 @@ class Rbldnsd:
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
             [self.exe, "-n", "-b", f"127.0.0.1/{self.port}", "-w", str(self.path.parent),
-             f"{ZONE}:ip4set:{self.path.name}"],
+             f"{ZONE}:{self.fmt}:{self.path.name}"],
             stdout=self._log, stderr=subprocess.STDOUT, text=True)  # it logs to stdout
         probe = f"1.0.0.127.{ZONE}"
         while True:
@@ -173,8 +173,8 @@ def _vmrss(pid: int) -> int:
 def rbldnsd_factory(rbldnsd_bin):
     started = []
 
-    def make(path: Path) -> Rbldnsd:
-        r = Rbldnsd(rbldnsd_bin, path)
+    def make(path: Path, fmt: str = "ip4set") -> Rbldnsd:
+        r = Rbldnsd(rbldnsd_bin, path, fmt)
         started.append(r)
         return r
 

@@ -25,7 +25,9 @@ Layout (the snapshot stores exactly these arrays):
                  bit_length(len(blob) - 1) and the tag is the hash's low 32 - off_bits
                  bits (a probe touches the blob only when the tag agrees)
     pairs   i32  (exact value, wild value) per ST_PAIR record
-    params  u64  [NAMES_LAYOUT, number of names, hash mask, 0]
+    params  u64  [NAMES_LAYOUT, number of names, hash mask, midpoint]: the midpoint is
+                 a record's offset near the middle of the blob (0: none), where the
+                 second of the two walks of the open-time check starts
 
 The hash of a name is computed label by label from the right, so the hashes of all
 the suffixes of a query come out of one pass over it; every candidate is confirmed by

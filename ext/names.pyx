@@ -148,6 +148,81 @@ cdef inline void _set_value(uint8_t* blob, uint32_t off, int st, int32_t v) noex
     memcpy(blob + off + 1 + blob[off], &v, 4)
 
 
+# ------------------------------------------------------------------------ checking
+cdef extern from "<pthread.h>" nogil:
+    ctypedef unsigned long pthread_t
+    int pthread_create(pthread_t*, const void*, void* (*)(void*) noexcept nogil, void*)
+    int pthread_join(pthread_t, void**)
+
+
+cdef struct Check:  # one half of a table's structure check (NameIndex._validate)
+    const NameTable* t
+    uint64_t off, stop          # records from off (a record's start) to stop
+    uint64_t s0, s1             # slots [s0, s1)
+    uint64_t count, sum_rec, used, sum_slot, outside
+    int bad
+
+
+cdef void _check_init(Check* c, const NameTable* t, uint64_t off, uint64_t stop,
+                      uint64_t s0, uint64_t s1) noexcept nogil:
+    c.t = t
+    c.off = off
+    c.stop = stop
+    c.s0 = s0
+    c.s1 = s1
+    c.count = c.sum_rec = c.used = c.sum_slot = c.outside = 0
+    c.bad = 0
+
+
+cdef inline uint64_t _mix_off(uint64_t o) noexcept nogil:
+    return (o * <uint64_t>0x9E3779B97F4A7C15ULL) ^ (o >> 7)
+
+
+cdef void _check_run(Check* c) noexcept nogil:
+    """Walk the records from c.off to c.stop (they must end exactly there: the records
+    fill the blob; their label structure is not checked, since a malformed name can
+    only fail to match: lookups compare bounded bytes), value ids in range; then the
+    slots [s0, s1): each empty or pointing inside the blob. The counts and the sums of
+    the (mixed) record offsets tie the slots to the records."""
+    cdef const NameTable* t = c.t
+    cdef const uint8_t* b = t.blob
+    cdef uint64_t off = c.off, stop = c.stop, end = t.blob_len, L, i, nz
+    cdef uint64_t count = 0, sum_rec = 0, used = 0, sum_slot = 0, outside = 0
+    cdef int32_t v
+    cdef uint32_t s, o
+    while off < stop:
+        L = b[off]
+        if L < 1 or L > NAMES_MAX_WIRE or off + L + 5 > end:
+            c.bad = 1
+            break
+        memcpy(&v, b + off + 1 + L, 4)
+        if v != DEAD:  # DEAD: a merged duplicate left in place (no slot points at it)
+            if (b[off + 1] >> 6) == ST_PAIR:
+                if v < 0 or <uint64_t>v >= t.npairs:
+                    c.bad = 3
+                    break
+            elif v < -1 or v >= t.nvalues:
+                c.bad = 3
+                break
+            count += 1
+            sum_rec += _mix_off(off)
+        off += L + 5
+    c.off = off
+    for i in range(c.s0, c.s1):  # branch-free: about 70 % of the slots are used, at random
+        s = t.slots[i]
+        o = s & t.off_mask
+        nz = s != 0
+        used += nz
+        outside |= nz & ((o == 0) | (o >= end))
+        sum_slot += _mix_off(o) & (<uint64_t>0 - nz)
+    c.count, c.sum_rec, c.used, c.sum_slot, c.outside = count, sum_rec, used, sum_slot, outside
+
+
+cdef void* _check_thread(void* arg) noexcept nogil:
+    _check_run(<Check*>arg)
+    return NULL
+
+
 # ------------------------------------------------------------------------ the index
 @cython.final
 cdef class NameIndex:
@@ -202,64 +277,44 @@ cdef class NameIndex:
             self._validate()
 
     cdef int _validate(self) except -1:
+        cdef Check parts[2]
         cdef const NameTable* t = &self.t
-        cdef const uint8_t* b = t.blob
-        cdef uint64_t off = 1, end = t.blob_len, L, i
-        cdef uint64_t count = 0, sum_rec = 0, sum_slot = 0, used = 0
-        cdef int st
-        cdef int32_t v
+        cdef uint64_t mid = self._params[3], count, i
+        cdef pthread_t tid
+        cdef bint threaded = False
         cdef int bad = 0
-        cdef uint32_t s, o
-        cdef uint64_t nz, outside = 0
+        if mid != 0 and not 1 < mid < t.blob_len:
+            raise ValueError("name index: the midpoint is outside the blob")
+        if mid == 0:
+            mid = t.blob_len  # one walk over everything
+        _check_init(&parts[0], t, 1, mid, 0, t.cap // 2)
+        _check_init(&parts[1], t, mid, t.blob_len, t.cap // 2, t.cap)
         with nogil:
-            while off < end:
-                # the records fill the blob exactly; their label structure is not
-                # checked here (a malformed name can only fail to match: lookups compare
-                # bounded bytes, names() stops at a label that runs past its record)
-                L = b[off]
-                if L < 1 or L > NAMES_MAX_WIRE or off + L + 5 > end:
-                    bad = 1
-                    break
-                st = b[off + 1] >> 6
-                memcpy(&v, b + off + 1 + L, 4)
-                if v == DEAD:  # a merged duplicate, left in place: no slot points here
-                    off += L + 5
-                    continue
-                if st == ST_PAIR:
-                    if v < 0 or <uint64_t>v >= t.npairs:
-                        bad = 3
-                        break
-                elif v < -1 or v >= t.nvalues:
+            if t.blob_len >= (1 << 22):  # a big index: the second half on a thread
+                threaded = pthread_create(&tid, NULL, _check_thread, &parts[1]) == 0
+            if not threaded:
+                _check_run(&parts[1])
+            _check_run(&parts[0])
+            if threaded:
+                pthread_join(tid, NULL)
+            for i in range(2 * t.npairs):
+                if t.pairs[i] < -1 or t.pairs[i] >= t.nvalues:
                     bad = 3
                     break
-                count += 1
-                sum_rec += (off * <uint64_t>0x9E3779B97F4A7C15ULL) ^ (off >> 7)
-                off += L + 5
-            if not bad:
-                for i in range(2 * t.npairs):
-                    if t.pairs[i] < -1 or t.pairs[i] >= t.nvalues:
-                        bad = 3
-                        break
-            if not bad:  # branch-free: about 70 % of the slots are used, at random
-                for i in range(t.cap):
-                    s = t.slots[i]
-                    o = s & t.off_mask
-                    nz = s != 0
-                    used += nz
-                    outside |= nz & ((o == 0) | (o >= end))
-                    sum_slot += ((<uint64_t>o * <uint64_t>0x9E3779B97F4A7C15ULL) ^ (o >> 7)) \
-                        & (<uint64_t>0 - nz)
-                if outside:
-                    bad = 4
-        if bad == 1:
-            raise ValueError(f"name index: malformed record at offset {off}")
+        for k in range(2):  # as one walk would: the first half, then the second
+            if parts[k].bad == 3:
+                raise ValueError(f"name index: value id outside the {t.nvalues} values")
+            if parts[k].bad or parts[k].off != parts[k].stop:  # the two walks meet exactly
+                raise ValueError(f"name index: malformed record at offset {parts[k].off}")
         if bad == 3:
             raise ValueError(f"name index: value id outside the {t.nvalues} values")
-        if bad == 4:
+        if parts[0].outside or parts[1].outside:
             raise ValueError("name index: a slot points outside the blob")
+        count = parts[0].count + parts[1].count
         if count != <uint64_t>self.n:
             raise ValueError(f"name index: {count} records, the parameters say {self.n}")
-        if used != count or sum_slot != sum_rec:
+        if (parts[0].used + parts[1].used != count
+                or parts[0].sum_slot + parts[1].sum_slot != parts[0].sum_rec + parts[1].sum_rec):
             raise ValueError("name index: the slots do not point at the records")
         return 0
 
@@ -675,11 +730,17 @@ cdef class NameBuilder:
         blob = <uint8_t*>realloc(self.blob, self.len)  # give back the growth slack
         if blob != NULL:
             self.blob = blob
+        # a record boundary near the middle of the blob: the open-time check walks both
+        # halves at once
+        rd = 1
+        while rd < self.len // 2:
+            rd += self.blob[rd] + 5
+        mid = rd if 1 < rd < self.len else 0
         blob_arr = _array(self.blob, self.len, np.uint8)
         self.blob = NULL  # owned by the array now
         slots_arr = _array(slots, cap64 * 4, np.uint32)
         pairs_arr = _array(pairs, npairs * 8, np.int32)
-        params = np.array([NAMES_LAYOUT, n - dead, self.hash_mask, 0], np.uint64)
+        params = np.array([NAMES_LAYOUT, n - dead, self.hash_mask, mid], np.uint64)
         return NameIndex(params, blob_arr, slots_arr, pairs_arr, validate=False)
 
 

@@ -520,6 +520,11 @@ def test_a_damaged_name_index_is_refused(snap, tmp_path):
          lambda b: struct.pack_into("<Q", b, params_at + 8, len(ds.names) + 1))
     case("layout", "unknown parameter block", lambda b: struct.pack_into("<Q", b, params_at, 7))
     case("mask", "bad hash mask", lambda b: struct.pack_into("<Q", b, params_at + 16, 5))
+    mid = struct.unpack_from("<Q", data, params_at + 24)[0]
+    assert 1 < mid < blob_n  # where the second walk of the check starts
+    case("mid", "malformed record", lambda b: struct.pack_into("<Q", b, params_at + 24, mid + 1))
+    case("mid2", "midpoint is outside",
+         lambda b: struct.pack_into("<Q", b, params_at + 24, blob_n))
 
 
 def test_format_2_snapshot_is_refused_clearly(snap, tmp_path):
@@ -548,3 +553,33 @@ def test_the_c_table_is_reachable_for_other_modules(snap):
     cap = ds.names.table_capsule()
     assert type(cap).__name__ == "PyCapsule"
     assert "rblmirror._names.NameTable" in repr(cap)
+
+
+def test_the_check_of_a_big_index_runs_in_two_halves():
+    """From 4 MiB of names the open-time check walks the two halves of the blob on two
+    threads (from the midpoint in the parameters): damage in either half is found."""
+    b = _names.NameBuilder()
+    for i in range(300_000):
+        b.add(i % 3 == 0, f"host{i}.example{i % 97}.test", i % 5)
+    ix = b.finish(None)
+    params, blob, slots, pairs = (a.copy() for a in ix.arrays())
+    assert blob.size >= 1 << 22 and 1 < params[3] < blob.size
+    _names.NameIndex(params, blob, slots, pairs, nvalues=5)  # whole: accepted
+    with pytest.raises(ValueError, match="value id outside"):
+        _names.NameIndex(params, blob, slots, pairs, nvalues=4)
+    mask = (1 << (blob.size - 1).bit_length()) - 1
+    offs = slots & mask
+    for at in (blob.size // 4, blob.size * 3 // 4):  # a record in each half
+        off = int(offs[np.flatnonzero(offs >= at)[0]])
+        vat = off + 1 + int(blob[off])  # its value
+        bad = blob.copy()
+        bad[vat:vat + 4] = np.frombuffer(struct.pack("<i", 77), np.uint8)
+        with pytest.raises(ValueError, match="value id outside"):
+            _names.NameIndex(params, bad, slots, pairs, nvalues=5)
+        bad = blob.copy()
+        bad[off] = 0
+        with pytest.raises(ValueError, match="malformed record"):
+            _names.NameIndex(params, bad, slots, pairs, nvalues=5)
+    assert [_names.NameIndex(params, blob, slots, pairs, nvalues=5).match(f"x.host{i}.example"
+                                                                          f"{i % 97}.test")
+            for i in (0, 1)] == [(0, "host0.example0.test"), (-1, "")]
