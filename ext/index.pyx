@@ -391,7 +391,7 @@ cdef class Index6:
         cdef uint64_t tmin = self.hp[1], span = self.hp[n - 1] - self.hp[1] if self.hp[n - 1] > self.hp[1] else 0
         cdef uint64_t k, b = 0, nb
         cdef int tbits = 10, sbits = 0
-        while (1 << (tbits + 2)) < n and tbits < 20:  # about 4 segments a bucket
+        while (1 << (tbits + 2)) < n and tbits < 18:  # about 4 segments a bucket, 1 MiB
             tbits += 1
         while sbits < 64 and (span >> sbits) >= (<uint64_t>1 << tbits):
             sbits += 1
