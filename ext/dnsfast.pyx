@@ -27,7 +27,7 @@ from libc.string cimport memcpy, memcmp, memset
 from libc.stdlib cimport malloc, free, calloc
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 cimport cython
-from ipsearch cimport FINE, _value4, _find4, fmt4, v6_asks, ASK6, ASK4
+from ipsearch cimport FINE, _value4, _find4, _search, fmt4, v6_asks, ASK6, ASK4
 from names cimport NameTable, names_find_wire, names_table, names_wire_to_text
 import numpy as np
 
@@ -71,7 +71,19 @@ DEF NREG = 400
 #: segments an empty non-terminal test looks at before it hands the name back
 DEF SCAN_MAX = 256
 
+#: a dataset this small is searched without its first-level table (which would cost a
+#: cache miss per query: every zone has the RFC 5782 test points, a 2-entry dataset)
+DEF SMALL = 64
+#: the IPv6 first-level table: 16 bits after the prefix all segment starts share
+DEF TAB6_BITS = 16
+
 cdef const char* HEX = b"0123456789abcdef"
+#: a nibble label's value (0-15), or 255: not a hex digit
+cdef uint8_t NIB[256]
+memset(NIB, 255, 256)
+for _i in range(16):
+    NIB[ord("0123456789abcdef"[_i])] = _i
+    NIB[ord("0123456789ABCDEF"[_i])] = _i
 
 cdef enum:
     C_QUERIES = 0
@@ -105,10 +117,14 @@ cdef struct DS:
     const uint32_t* starts   # IPv4 segments
     const int32_t* vals
     const uint32_t* bucket   # the IPv4 index's first-level table (ipsearch.FINE_BITS)
+    Py_ssize_t n4            # IPv4 segments
     const uint64_t* hi6      # IPv6 segment starts (high, low halves), values
     const uint64_t* lo6
     const int32_t* vals6
     Py_ssize_t n6
+    const uint32_t* tab6     # NULL, or [k] = first segment >= 1 whose start's 16 bits
+    int p6                   # after the p6-bit prefix pre6 (of every start but the
+    uint64_t pre6            # first) are >= k; [2**16] = n6
     int has4                 # IPIndex.has_v4() / has_v6()
     int has6
     uint32_t ttl
@@ -129,6 +145,7 @@ cdef struct FSub:
 cdef struct FZone:
     uint8_t wire[MAXZ_WIRE]   # lowercase wire name of the zone, without the root byte
     int wlen
+    int nlab
     int handled               # 0: known (for the longest match) but answered in Python
     int sub_first
     int sub_n
@@ -244,11 +261,31 @@ cdef inline double now_real() noexcept nogil:
     return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
+cdef inline int32_t look4(const DS* ds, uint32_t ip) noexcept nogil:
+    """The value id of an IPv4 address (the index's rule: ipsearch._value4)."""
+    if ds.n4 <= SMALL:
+        return ds.vals[_search(ds.starts, 1, ds.n4, ip)]
+    return _value4(ds.starts, ds.vals, ds.bucket, ip)
+
+
 # ----------------------------------------------------------------- IPv6 segments
 cdef inline Py_ssize_t find6(const DS* ds, uint64_t h, uint64_t l) noexcept nogil:
     """Index of the IPv6 segment holding (h, l): the last start <= it (starts[0] = ::)."""
     cdef Py_ssize_t lo = 0, hi = ds.n6, mid
-    cdef uint64_t mh
+    cdef uint64_t mh, top
+    cdef uint32_t k
+    if ds.tab6 != NULL:
+        if ds.p6:
+            top = h >> (64 - ds.p6)
+            if top < ds.pre6:
+                return 0            # below every start but ::
+            if top > ds.pre6:
+                return ds.n6 - 1    # above every start
+        k = <uint32_t>((h << ds.p6) >> (64 - TAB6_BITS))
+        lo = ds.tab6[k]
+        if lo:
+            lo -= 1                 # its start is below the bucket's: <= (h, l)
+        hi = ds.tab6[k + 1]
     while hi - lo > 1:
         mid = (lo + hi) >> 1
         mh = ds.hi6[mid]
@@ -625,17 +662,13 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
             i += 4 + olen
             rem -= 4 + olen
     # the zone: the longest zone that is a suffix of the name (ZoneTable.find)
-    nb = -1
-    for i in range(nl):
-        L4 = name_end - lab[i]
-        for zi in range(f.nzones):
-            zz = &f.zones[zi]
-            if zz.wlen == L4 and eq_ci(q + lab[i], zz.wire, L4):
-                z = zz
-                nb = i
-                break
-        if z != NULL:
-            break
+    nb = nl + 1
+    for zi in range(f.nzones):
+        zz = &f.zones[zi]
+        i = nl - zz.nlab
+        if 0 <= i < nb and name_end - lab[i] == zz.wlen and eq_ci(q + lab[i], zz.wire, zz.wlen):
+            z = zz
+            nb = i
     if z == NULL or nb == 0 or not z.handled:
         return -1  # out of zone (REFUSED), the apex, or a zone answered in Python
     if z.expires != 0 and now_real() >= z.expires - 2.0:
@@ -703,17 +736,8 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
             is6 = 1
             for i in range(32):
                 k = lab[i]
-                if q[k] != 1:
-                    is6 = 0
-                    break
-                d = q[k + 1]
-                if 48 <= d <= 57:
-                    d -= 48
-                elif 97 <= d <= 102:
-                    d -= 87
-                elif 65 <= d <= 70:
-                    d -= 55
-                else:
+                d = NIB[q[k + 1]]
+                if q[k] != 1 or d == 255:
                     is6 = 0
                     break
                 if i < 16:
@@ -755,7 +779,7 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
                             return -1
                         continue
                 if is4 and ds.has4:
-                    vid = _value4(ds.starts, ds.vals, ds.bucket, ip4)
+                    vid = look4(ds, ip4)
                     if vid >= 0:
                         found = 1
                         if o.want_txt and subj4_len == 0:
@@ -817,6 +841,30 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
     z.counters[C_LISTED if listed else C_NOTLISTED] += 1
     z.counters[C_BYTES] += pos
     return pos
+
+
+def zone_nlab(w):
+    n = i = 0
+    while i < len(w):
+        i += w[i] + 1
+        n += 1
+    return n
+
+
+def _table6(hi6):
+    """find6's first-level table for IPv6 segment starts (their high halves): None for a
+    small dataset, else (table, prefix bits, prefix)."""
+    n = len(hi6)
+    if n <= SMALL:
+        return None
+    rest = hi6[1:]
+    x = int(rest[0]) ^ int(rest[-1])  # (sorted) the bits every start but :: shares
+    p = min(64 - x.bit_length(), 64 - TAB6_BITS)
+    pre = int(rest[0]) >> (64 - p) if p else 0
+    keys = (rest << np.uint64(p)) >> np.uint64(64 - TAB6_BITS)
+    tab = np.searchsorted(keys, np.arange((1 << TAB6_BITS) + 1, dtype=np.uint64),
+                          side="left") + 1
+    return np.ascontiguousarray(tab, dtype=np.uint32), p, pre
 
 
 def _wire(labels, lower=False):
@@ -899,6 +947,7 @@ cdef class FastPath:
         blob = bytearray()
         a_ids = {}
         values_of = {}  # id(dataset) -> (set_first, nvals): value tables shared
+        tables6 = {}    # id(dataset) -> (its IPv6 first-level table, the dataset)
 
         def value_table(ds):
             got = values_of.get(id(ds))
@@ -988,7 +1037,10 @@ cdef class FastPath:
                         ttl = zone.ttl_of(ds)
                         struct.pack("!I", ttl)
                         sf, nv, _ = value_table(ds)
-                        dss.append({"kind": DS_IP, "v4": (starts, vals, bucket),
+                        t6 = tables6.get(id(ds))
+                        if t6 is None:
+                            t6 = tables6[id(ds)] = (_table6(hi6), ds)
+                        dss.append({"kind": DS_IP, "v4": (starts, vals, bucket), "tab6": t6[0],
                                     "v6": (hi6, lo6, vals6), "has4": ds.index.has_v4(),
                                     "has6": ds.index.has_v6(), "ttl": ttl,
                                     "set_first": sf, "nvals": nv})
@@ -1066,6 +1118,16 @@ cdef class FastPath:
             d.lo6 = &mv_l[0]
             d.vals6 = &mv_v6[0]
             d.n6 = mv_h.shape[0]
+            d.n4 = mv_s.shape[0]
+            if spec["tab6"] is not None:
+                tab, p, pre = spec["tab6"]
+                self.keep.append(tab)
+                mv_b = tab
+                if mv_b.shape[0] != (1 << TAB6_BITS) + 1 or tab[-1] != d.n6:
+                    raise ValueError("bad IPv6 table")
+                d.tab6 = &mv_b[0]
+                d.p6 = p
+                d.pre6 = pre
             d.has4 = spec["has4"]
             d.has6 = spec["has6"]
         cdef FSub* fs
@@ -1095,6 +1157,7 @@ cdef class FastPath:
             w = zs["wire"]
             memcpy(z.wire, <char*>w, len(w))
             z.wlen = len(w)
+            z.nlab = zone_nlab(w)
             z.handled = zs["handled"]
             z.sub_first = zs["sub_first"]
             z.sub_n = zs["sub_n"]

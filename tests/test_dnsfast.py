@@ -389,6 +389,46 @@ def test_dnset_names_equal_reference(setup, seed):
                 raise AssertionError(f"not answered by the fast path: {q!r} -> {want!r}")
 
 
+@pytest.mark.parametrize("space", ["2001:db8::/32", "2000::/3", "::/0", "2001:db8:5::/48"])
+def test_large_datasets_through_their_first_level_tables(tmp_path, space):
+    """Datasets past SMALL segments are searched through their first-level tables (IPv4:
+    the index's; IPv6: find6's, over the bits after the prefix every start shares):
+    thousands of entries, addresses inside, next to and between them, every answer
+    byte for byte respond()'s."""
+    rnd = random.Random(space)
+    net = ipaddress.IPv6Network(space)
+    base, width = int(net.network_address), 128 - net.prefixlen
+    lines6, subjects6 = [":127.0.0.2:six $"], []
+    for i in range(3000):
+        bits = rnd.choice([net.prefixlen + 8, 48, 56, 64, 64, 96, 128])
+        bits = max(bits, net.prefixlen)
+        v = (base | rnd.getrandbits(width)) & ((M128 << (128 - bits)) & M128)
+        lines6.append(f"{ip6_text(v)}/{bits}" + (" :127.0.0.4:own $" if i % 7 == 0 else ""))
+        subjects6 += [v, v - 1, v | ((1 << (128 - bits)) - 1), (v | ((1 << (128 - bits)) - 1)) + 1,
+                      v | rnd.getrandbits(128 - bits) if bits < 128 else v]
+    subjects6 += [rnd.getrandbits(128) for _ in range(500)] + [0, M128, base]
+    lines4, subjects4 = [":127.0.0.2:four $"], []
+    for i in range(3000):
+        bits = rnd.choice([32, 32, 24, 28, 16])
+        v = rnd.getrandbits(32) & ((0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF)
+        lines4.append(f"{ip_text(v)}/{bits}" + (" :127.0.0.5:net $" if i % 5 == 0 else ""))
+        subjects4 += [v, (v - 1) & 0xFFFFFFFF, v | ((1 << (32 - bits)) - 1)]
+    (tmp_path / "six").write_text("\n".join(lines6) + "\n")
+    (tmp_path / "four").write_text("\n".join(lines4) + "\n")
+    table = ZoneTable(Zone.from_specs([f"bl.test:ip6trie:{tmp_path / 'six'}",
+                                       f"bl.test:ip4trie:{tmp_path / 'four'}"]))
+    fast = _dnsfast.FastPath(table)
+    listed = 0
+    for i, v in enumerate(subjects6 + subjects4):
+        labels = rev6(v & M128) if i < len(subjects6) else rev4(v)
+        q = build_query(i & 0xFFFF, 0, (".".join(labels) + ".bl.test").encode(), 16,
+                        opt=(1232, b""))
+        got, want = fast.answer(q), respond(q, table)
+        assert got is not None and got == want, (hex(v), got, want)
+        listed += want[3] & 15 == 0
+    assert listed > 3000
+
+
 def test_format6_is_ipaddress_text():
     rnd = random.Random(6)
     vals = [0, 1, M128, 0xFFFF7F000002, 0x20010DB8 << 96, (0x20010DB8 << 96) | 1,
