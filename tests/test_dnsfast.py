@@ -544,21 +544,26 @@ def test_counters_match_reference(tmp_path):
                  "2001:db8::/32\n")
     comb = tmp_path / "comb"
     comb.write_text("$DATASET ip4set sub\n127.0.0.3\n$DATASET ip6trie @\n2001:db8::/32\n")
-    table = ZoneTable(Zone.from_specs([f"bl.test:plain:{z}", f"c.test:combined:{comb}"]))
+    dn = tmp_path / "dn"
+    dn.write_text("*.example.com\n!x.example.com\n")
+    table = ZoneTable(Zone.from_specs([f"bl.test:plain:{z}", f"c.test:combined:{comb}",
+                                       f"d.test:dnset:{dn}"]))
     fast = _dnsfast.FastPath(table)
     ref = Counters()
     six = ".".join(rev6(0x20010DB8 << 96 | 5))
     names = [f"{i % 3}.0.0.127.bl.test" for i in range(10)] + [
         f"{six}.bl.test", "0.127.bl.test", "9.9.bl.test", "8.b.d.0.1.0.0.2.bl.test",
         "3.0.0.127.sub.c.test", "1.0.0.127.sub.c.test", "sub.c.test", f"{six}.c.test",
-        "2.0.0.127.c.test", "foo.c.test"]
+        "2.0.0.127.c.test", "foo.c.test", "a.example.com.d.test", "x.example.com.d.test",
+        "example.com.d.test", "test.d.test", "invalid.d.test"]
     for i, name in enumerate(names):
         q = build_query(i, 1, name.encode(), (1, 16, 255)[i % 3])
         assert fast.answer(q) is not None, name
         respond(q, table, counters=ref)
     want = ref.snapshot()
-    assert fast.counters() == {z: want[z] for z in ("bl.test", "c.test")}
+    assert fast.counters() == {z: want[z] for z in ("bl.test", "c.test", "d.test")}
     assert want["c.test"]["listed"] == 4 and want["c.test"]["not_listed"] == 2
+    assert want["d.test"]["listed"] == 2 and want["d.test"]["not_listed"] == 3
     # a reload carries the counts over
     fast2 = _dnsfast.FastPath(table, previous=fast)
     assert fast2.counters() == fast.counters()

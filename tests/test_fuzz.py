@@ -25,14 +25,16 @@ ZONE = SOA + "127.0.0.2\n10.0.0.0/8 :127.0.0.3:reason $ $$\n!10.1.0.0/16\n::1\n"
 #: several datasets at the apex (IPv4 and IPv6), subzones (combined), the test points
 ZONE6 = "$TTL 600\n:127.0.0.9:v6 $\n2001:db8::/32\n2002:a00:1::/48 :127.0.0.4:6to4 $\n"
 COMBINED = (SOA + "$DATASET ip4set @ sub\n10.0.0.0/8 :127.0.0.5:c $\n"
-            "$DATASET ip6trie a.sub\n2001:db8::/32 :127.0.0.6:deep $\n")
+            "$DATASET ip6trie a.sub\n2001:db8::/32 :127.0.0.6:deep $\n"
+            "$DATASET dnset dom\n:127.0.0.7:name $\ntest\n*.example.com\n.spam.test\n!x.spam.test\n")
 _R6 = ".".join(format(((0x20010DB8 << 96 | 0x12) >> (4 * i)) & 15, "x") for i in range(32))
 _R6TO4 = ".".join(format((((0x2002 << 112) | (0x0A000001 << 80)) >> (4 * i)) & 15, "x")
                   for i in range(32))
 SEEDS_Q = [("2.0.0.127.f.test", "A"), ("4.3.2.10.f.test", "TXT"), ("f.test", "SOA"),
            ("0.127.f.test", "ANY"), ("a.b.f.test", "MX"), ("x.other.test", "A"),
            (f"{_R6}.f.test", "TXT"), (f"{_R6TO4}.f.test", "ANY"), ("8.b.d.0.1.0.0.2.f.test", "A"),
-           ("4.3.2.10.sub.f.test", "ANY"), (f"{_R6}.a.sub.f.test", "TXT"), ("sub.f.test", "A")]
+           ("4.3.2.10.sub.f.test", "ANY"), (f"{_R6}.a.sub.f.test", "TXT"), ("sub.f.test", "A"),
+           ("a.b.example.com.dom.f.test", "TXT"), ("x.spam.test.dom.f.test", "ANY")]
 
 
 def _seeds() -> list[bytes]:
