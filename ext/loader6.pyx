@@ -12,9 +12,11 @@ the pure-Python loader would. Entries are CIDRs as (hi, lo) uint64 starts + pref
 with a value-text code and the line's ordinal (file base + line number).
 
 `sort6`, `dups6` and `flatten6` turn CIDR blocks into the segment arrays of
-_index.Index6: a stable LSD radix sort by (start, length, ordinal), the duplicates'
-positions (for the warnings), and the segments where the innermost block wins and the
-first of identical blocks is kept. No I/O here: bytes in, arrays out.
+_index.Index6: the order by (start, length, ordinal) (an in-place MSD radix sort of the
+high halves, then each run of one high half by the rest: no copy of the keys), the
+duplicates' positions (for the warnings), and the segments where the innermost block
+wins and the first of identical blocks is kept, optionally giving the input's pages back
+as they are read. No I/O here: bytes in, arrays out.
 """
 from libc.stdint cimport uint64_t, uint32_t, uint16_t, uint8_t, int32_t, int64_t
 from libc.string cimport memchr, memcmp, memcpy, memset
@@ -37,9 +39,6 @@ cdef enum:
     TSET = 1          # ip6tset: a:b:c:d /64 listings, /128 exclusions, no values
     VT_EXCL = 0       # value-text code of an exclusion
     VT_DEFAULT = 1    # value-text code of "no value" (nothing or a comment follows)
-    DIGIT_BITS = 11   # radix sort digits
-    NDIGITS = 6       # 6 * 11 >= 64
-    RADIX = 1 << DIGIT_BITS
 
 TRIE_MODE = TRIE
 TSET_MODE = TSET
@@ -810,7 +809,8 @@ cdef inline u128 _hostmask(int b) noexcept nogil:
     return ((<u128>1) << (128 - b)) - 1
 
 
-cdef Py_ssize_t _PAGE = 4096
+import os as _os
+cdef Py_ssize_t _PAGE = _os.sysconf("SC_PAGE_SIZE")
 
 
 cdef inline void _drop_pages(const void* base, Py_ssize_t used, Py_ssize_t* done) noexcept nogil:
@@ -853,7 +853,7 @@ def flatten6(const uint64_t[::1] hi not None, const uint64_t[::1] lo not None,
     cdef int32_t* sg = <int32_t*>malloc((n + 2) * sizeof(int32_t))
     cdef u128 cur = 0, s = 0, e = 0, te, top = ~(<u128>0), ps = 0
     cdef int pb = -1
-    cdef int32_t g, tg
+    cdef int32_t g = -1, tg
     cdef bint done = False, last, bad = False
     if se == NULL or sg == NULL:
         free(se)
