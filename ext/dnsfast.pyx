@@ -28,6 +28,7 @@ from libc.stdlib cimport malloc, free, calloc
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 cimport cython
 from ipsearch cimport FINE, _value4, _find4, _search, fmt4, v6_asks, ASK6, ASK4
+from ipsearch cimport __builtin_prefetch
 from names cimport NameTable, names_find_wire, names_table, names_wire_to_text
 import numpy as np
 
@@ -147,6 +148,7 @@ cdef struct FZone:
     int wlen
     int nlab
     int handled               # 0: known (for the longest match) but answered in Python
+    int named_subs            # it has subzones other than the zone itself
     int sub_first
     int sub_n
     int has_soa
@@ -220,6 +222,26 @@ cdef inline bint eq_ci(const uint8_t* q, const uint8_t* low, int n) noexcept nog
     return True
 
 
+cdef inline bint odd_labels(const uint8_t* q, const int* lab, int n) noexcept nogil:
+    """A dot or a non-ASCII byte in one of the n labels at lab[0..n)."""
+    cdef int i, j
+    for i in range(n):
+        for j in range(lab[i] + 1, lab[i] + 1 + q[lab[i]]):
+            if q[j] >= 128 or q[j] == 46:
+                return True
+    return False
+
+
+cdef inline bint non_ascii(const uint8_t* q, const int* lab, int n) noexcept nogil:
+    """A byte >= 128 in one of the n labels at lab[0..n)."""
+    cdef int i, j
+    for i in range(n):
+        for j in range(lab[i] + 1, lab[i] + 1 + q[lab[i]]):
+            if q[j] >= 128:
+                return True
+    return False
+
+
 cdef int encode_name(uint8_t* out, int pos, int limit, const uint8_t* name,
                      int* reg_off, const uint8_t** reg_ptr, int* reg_len, int* nreg,
                      int maxreg) noexcept nogil:
@@ -286,6 +308,8 @@ cdef inline Py_ssize_t find6(const DS* ds, uint64_t h, uint64_t l) noexcept nogi
         if lo:
             lo -= 1                 # its start is below the bucket's: <= (h, l)
         hi = ds.tab6[k + 1]
+        __builtin_prefetch(&ds.vals6[lo])  # (the answer is a line or two from lo)
+        __builtin_prefetch(&ds.lo6[lo])
     while hi - lo > 1:
         mid = (lo + hi) >> 1
         mh = ds.hi6[mid]
@@ -673,12 +697,11 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
         return -1  # out of zone (REFUSED), the apex, or a zone answered in Python
     if z.expires != 0 and now_real() >= z.expires - 2.0:
         return -1
-    # the labels below the zone: a dot or a non-ASCII byte (Python lowercases and splits
-    # those differently) goes to the reference path
-    for i in range(nb):
-        for j in range(lab[i] + 1, lab[i] + 1 + q[lab[i]]):
-            if q[j] >= 128 or q[j] == 46:
-                return -1
+    # the labels below the zone: where they are compared with subzone names or looked up
+    # as a domain name, a dot or a non-ASCII byte in them (Python lowercases and splits
+    # those differently) goes to the reference path; an IPv4/IPv6 name never has one
+    if z.named_subs and odd_labels(q, lab, nb):
+        return -1
     # the subzone: the longest one that is a suffix of the labels below the zone
     for si in range(z.sub_n):
         ss = &f.subs[z.sub_first + si]
@@ -692,6 +715,8 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
             s = ss
             break
     if s != NULL and not s.handled:
+        return -1
+    if s != NULL and s.has_names and not z.named_subs and odd_labels(q, lab, nb):
         return -1
     nrel = nb - (s.nlab if s != NULL else 0)
     # header + question (dnslib writes the question name uncompressed, as received)
@@ -708,6 +733,8 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
     o.want_a = qtype == 1 or qtype == 255
     o.want_txt = qtype == 16 or (qtype == 255 and not f.minimal_any)
     if s == NULL:
+        if arc and non_ascii(q, lab, nb):
+            return -1  # (see below)
         out[3] = 3  # no subzone matches: NXDOMAIN
     elif nrel == 0:
         listed = 1  # a subzone's own name: NOERROR, NODATA (found, nothing to render)
@@ -749,6 +776,10 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
                 k = v6_asks(h6, l6, &ip4)
                 is6 = (k & ASK6) != 0
                 is4 = (k & ASK4) != 0
+        if arc and not (is4 or is6) and not z.named_subs and non_ascii(q, lab, nrel):
+            # dnslib refuses a label that is not UTF-8 when it parses a query with an
+            # OPT: the reference path drops it (an address name is ASCII: not looked at)
+            return -1
         if is4 or is6 or s.has_names:
             for k in range(s.ds_n):
                 ds = &f.dss[s.ds_first + k]
@@ -789,7 +820,9 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
         if found:
             listed = 1
         else:
-            r = ent_check(f, s, q, lab, nrel)
+            # (a complete IPv4 or IPv6 name is never an empty non-terminal)
+            r = 0 if nrel >= 32 or (nrel == 4 and is4 and not is6) else \
+                ent_check(f, s, q, lab, nrel)
             if r < 0:
                 return -1
             if r == 0:
@@ -1161,6 +1194,7 @@ cdef class FastPath:
             z.handled = zs["handled"]
             z.sub_first = zs["sub_first"]
             z.sub_n = zs["sub_n"]
+            z.named_subs = any(sub[1] > 0 for sub in subs[z.sub_first:z.sub_first + z.sub_n])
             z.expires = zs["expires"]
             if "soa" in zs:
                 ttl_b, mn, rn, times = zs["soa"]
@@ -1219,35 +1253,41 @@ cdef class UdpLoop:
     cdef object zones
     cdef object slow
     cdef readonly uint64_t batches, fast_answers, slow_answers
+    cdef readonly int batch
 
-    def __init__(self, int fd, zones, slow):
+    def __init__(self, int fd, zones, slow, int batch=BATCH):
         self.fd = fd
         self.zones = zones
         self.slow = slow
         self.stopping = 0
+        if not 1 <= batch <= 1024:
+            raise ValueError("batch must be 1..1024")
+        self.batch = batch
 
     def stop(self):
         self.stopping = 1
 
     def run(self):
-        cdef uint8_t* rbuf = <uint8_t*>malloc(BATCH * RECVBUF)
-        cdef uint8_t* obuf = <uint8_t*>malloc(BATCH * OUTBUF)
-        cdef sockaddr_storage* names = <sockaddr_storage*>calloc(BATCH, sizeof(sockaddr_storage))
-        cdef iovec* riov = <iovec*>calloc(BATCH, sizeof(iovec))
-        cdef iovec* siov = <iovec*>calloc(BATCH, sizeof(iovec))
-        cdef mmsghdr* rmsg = <mmsghdr*>calloc(BATCH, sizeof(mmsghdr))
-        cdef mmsghdr* smsg = <mmsghdr*>calloc(BATCH, sizeof(mmsghdr))
-        cdef int rlen[BATCH]
+        cdef int nb = self.batch
+        cdef uint8_t* rbuf = <uint8_t*>malloc(nb * RECVBUF)
+        cdef uint8_t* obuf = <uint8_t*>malloc(nb * OUTBUF)
+        cdef sockaddr_storage* names = <sockaddr_storage*>calloc(nb, sizeof(sockaddr_storage))
+        cdef iovec* riov = <iovec*>calloc(nb, sizeof(iovec))
+        cdef iovec* siov = <iovec*>calloc(nb, sizeof(iovec))
+        cdef mmsghdr* rmsg = <mmsghdr*>calloc(nb, sizeof(mmsghdr))
+        cdef mmsghdr* smsg = <mmsghdr*>calloc(nb, sizeof(mmsghdr))
+        cdef int* rlen = <int*>calloc(nb, sizeof(int))
         cdef int i, r, ns, sent, k, nslow
         cdef Fast* fp
         cdef const uint8_t[::1] mv
-        if not (rbuf and obuf and names and riov and siov and rmsg and smsg):
+        if not (rbuf and obuf and names and riov and siov and rmsg and smsg and rlen):
             free(rbuf); free(obuf); free(names); free(riov); free(siov); free(rmsg); free(smsg)
+            free(rlen)
             raise MemoryError()
         try:
             while not self.stopping:
                 with nogil:
-                    for i in range(BATCH):
+                    for i in range(nb):
                         riov[i].iov_base = rbuf + i * RECVBUF
                         riov[i].iov_len = RECVBUF
                         memset(&rmsg[i], 0, sizeof(mmsghdr))
@@ -1255,7 +1295,7 @@ cdef class UdpLoop:
                         rmsg[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
                         rmsg[i].msg_hdr.msg_iov = &riov[i]
                         rmsg[i].msg_hdr.msg_iovlen = 1
-                    r = recvmmsg(self.fd, rmsg, BATCH, MSG_WAITFORONE, NULL)
+                    r = recvmmsg(self.fd, rmsg, nb, MSG_WAITFORONE, NULL)
                 if r <= 0:
                     if r < 0 and (errno == EBADF or errno == ENOTSOCK):
                         break  # the socket was closed under us
@@ -1325,3 +1365,4 @@ cdef class UdpLoop:
                 keep = None
         finally:
             free(rbuf); free(obuf); free(names); free(riov); free(siov); free(rmsg); free(smsg)
+            free(rlen)
