@@ -148,7 +148,7 @@ cdef struct FZone:
     int wlen
     int nlab
     int handled               # 0: known (for the longest match) but answered in Python
-    int named_subs            # it has subzones other than the zone itself
+    int named_subs            # 0, or the most labels a subzone name of it has
     int sub_first
     int sub_n
     int has_soa
@@ -700,8 +700,10 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
     # the labels below the zone: where they are compared with subzone names or looked up
     # as a domain name, a dot or a non-ASCII byte in them (Python lowercases and splits
     # those differently) goes to the reference path; an IPv4/IPv6 name never has one
-    if z.named_subs and odd_labels(q, lab, nb):
-        return -1
+    if z.named_subs:  # the last labels, as many as the longest subzone name has
+        k = nb - z.named_subs if nb > z.named_subs else 0
+        if odd_labels(q, lab + k, nb - k):
+            return -1
     # the subzone: the longest one that is a suffix of the labels below the zone
     for si in range(z.sub_n):
         ss = &f.subs[z.sub_first + si]
@@ -716,9 +718,9 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
             break
     if s != NULL and not s.handled:
         return -1
-    if s != NULL and s.has_names and not z.named_subs and odd_labels(q, lab, nb):
-        return -1
     nrel = nb - (s.nlab if s != NULL else 0)
+    if s != NULL and s.has_names and odd_labels(q, lab, nrel):
+        return -1  # (looked up as a domain name)
     # header + question (dnslib writes the question name uncompressed, as received)
     memcpy(out, q, qend)
     out[2] = 0x84 | (q[2] & 1)
@@ -776,7 +778,7 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
                 k = v6_asks(h6, l6, &ip4)
                 is6 = (k & ASK6) != 0
                 is4 = (k & ASK4) != 0
-        if arc and not (is4 or is6) and not z.named_subs and non_ascii(q, lab, nrel):
+        if arc and not (is4 or is6) and not s.has_names and non_ascii(q, lab, nrel):
             # dnslib refuses a label that is not UTF-8 when it parses a query with an
             # OPT: the reference path drops it (an address name is ASCII: not looked at)
             return -1
@@ -1194,7 +1196,8 @@ cdef class FastPath:
             z.handled = zs["handled"]
             z.sub_first = zs["sub_first"]
             z.sub_n = zs["sub_n"]
-            z.named_subs = any(sub[1] > 0 for sub in subs[z.sub_first:z.sub_first + z.sub_n])
+            z.named_subs = max([sub[1] for sub in subs[z.sub_first:z.sub_first + z.sub_n]],
+                               default=0)
             z.expires = zs["expires"]
             if "soa" in zs:
                 ttl_b, mn, rn, times = zs["soa"]
