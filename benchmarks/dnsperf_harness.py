@@ -161,12 +161,13 @@ _FIELDS = {"sent": r"Queries sent:\s+(\d+)", "completed": r"Queries completed:\s
 
 def dnsperf(port: int, queries: Path, seconds: float, clients: int = 4,
             pid: int | None = None) -> dict:
-    """One dnsperf run; with pid, also "cpu": that process's CPU seconds over the run."""
-    cpu0 = cpu_seconds(pid) if pid is not None else None
+    """One dnsperf run; with pid, also "cpu" (and "cpu_user"): that process's CPU seconds
+    (in user mode) over the run."""
+    cpu0 = cpu_seconds(pid, split=True) if pid is not None else None
     out = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries),
                           "-l", str(seconds), "-c", str(clients), "-q", "200", "-t", "2"],
                          capture_output=True, text=True, timeout=seconds + 60).stdout
-    cpu1 = cpu_seconds(pid) if pid is not None else None
+    cpu1 = cpu_seconds(pid, split=True) if pid is not None else None
     res = {}
     for k, rx in _FIELDS.items():
         m = re.search(rx, out)
@@ -178,15 +179,19 @@ def dnsperf(port: int, queries: Path, seconds: float, clients: int = 4,
     res["rcodes"] = {c: int(n) for c, n in re.findall(r"(\w+) (\d+) \(", m.group(1))} \
         if m else {}
     if pid is not None:
-        res["cpu"] = cpu1 - cpu0
+        res["cpu"] = sum(cpu1) - sum(cpu0)
+        res["cpu_user"] = cpu1[0] - cpu0[0]
     return res
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc/PID/stat, in seconds."""
+def cpu_seconds(pid: int, split: bool = False):
+    """utime + stime of a process (all its threads), from /proc/PID/stat, in seconds
+    (split: the pair)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tck = os.sysconf("SC_CLK_TCK")
+    u, s = int(fields[11]) / tck, int(fields[12]) / tck
+    return (u, s) if split else u + s
 
 
 # ------------------------------------------------------------ one zone of each kind
@@ -374,6 +379,7 @@ def _median_run(runs: list[dict]) -> dict:
         out[k] = sum(r[k] for r in runs)
     out["qps"] = statistics.median(r["qps"] for r in runs)
     out["cpu_us"] = statistics.median(r["cpu_us"] for r in runs)
+    out["user_us"] = statistics.median(r["user_us"] for r in runs)
     out["rcodes"] = {}
     for r in runs:
         for c, n in r["rcodes"].items():
@@ -410,8 +416,9 @@ def run_kinds(kinds=KINDS, entries: int = 200_000, seconds: float = 10, clients:
                     for i in range(rounds):
                         for s in ((ref, srv) if i % 2 == 0 else (srv, ref)):
                             r = dnsperf(s.port, qfile, seconds, clients, pid=s.proc.pid)
-                            r["cpu_us"] = r["cpu"] / r["completed"] * 1e6 if r["completed"] \
-                                else 0.0
+                            n = r["completed"] or 1
+                            r["cpu_us"] = r["cpu"] / n * 1e6
+                            r["user_us"] = r["cpu_user"] / n * 1e6
                             runs[s.name].append(r)
                     base = None
                     for s in (ref, srv):
@@ -433,13 +440,14 @@ def run_kinds(kinds=KINDS, entries: int = 200_000, seconds: float = 10, clients:
     print(f"\n{entries} entries per zone, half the questions listed, A and TXT mixed, "
           f"dnsperf -c {clients} -q 200 -l {seconds} on loopback, {each}, "
           f"{os.cpu_count()} CPUs\n", file=out)
-    print("| zone | server | queries/s | vs rbldnsd | CPU µs/query | vs rbldnsd | lost | "
-          "compiled path |", file=out)
+    print("| zone | server | queries/s | vs rbldnsd | CPU µs/query (user) | vs rbldnsd | "
+          "lost | compiled path |", file=out)
     print("|---|---|---:|---:|---:|---:|---:|---:|", file=out)
     for r in rows:
         comp = f"{100 * r['compiled']:.1f} %" if "compiled" in r else "—"
         print(f"| {r['kind']} | {r['server']} | {r['qps']:,.0f} | {r['ratio']:.2f}x | "
-              f"{r['cpu_us']:.2f} | {r['cpu_ratio']:.2f}x | {r['lost']:.0f} | {comp} |", file=out)
+              f"{r['cpu_us']:.2f} ({r['user_us']:.2f}) | {r['cpu_ratio']:.2f}x | "
+              f"{r['lost']:.0f} | {comp} |", file=out)
     return rows
 
 
