@@ -79,8 +79,14 @@ def test_workers_share_the_port(tmp_path):
     with Serve([f"r.test:ip4set:{p}"], workers=2) as s:
         for _ in range(20):
             assert s.query("2.0.0.127.r.test").header.rcode == 0
-        assert len({x.split("[")[1].split("]")[0] for x in s.log.splitlines()
-                    if "listening on" in x}) == 2
+
+        def listening() -> set[str]:  # the pids that logged their sockets
+            return {x.split("[")[1].split("]")[0] for x in s.log.splitlines()
+                    if "listening on" in x}
+        deadline = time.monotonic() + 20  # the second worker may start a moment later
+        while len(listening()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(listening()) == 2, s.log
 
 
 def test_fuzz_random_and_mutated_packets_keep_it_answering(tmp_path):
