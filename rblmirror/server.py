@@ -256,16 +256,18 @@ class Zones:
         self.minimal_any = minimal_any
         # local dumps are parsed in a child process into snapshots; this process only
         # maps them, so a reload never holds the GIL for the length of a parse
-        self.workdir = tempfile.mkdtemp(prefix="rblmirror-snap-") if isolated else None
+        self.workdir: str | None = None
         #: rblmirror.sourcezone.MirroredZones: zones from fetched snapshots (or None)
         self.mirrored = mirrored
-        self.state = self._state()
-        try:
+        try:  # whatever stops the load (a stop signal too) leaves no scratch folder
+            if isolated:
+                self.workdir = tempfile.mkdtemp(prefix="rblmirror-snap-")
+            self.state = self._state()
             self.table = self._build()
-        except BaseException:  # (also a stop signal during the load)
+            self.fast = _make_fast(self.table, minimal_any=minimal_any)
+        except BaseException:
             self.close()
             raise
-        self.fast = _make_fast(self.table, minimal_any=minimal_any)
         self.generation = 1
         self._lock = threading.Lock()
 
