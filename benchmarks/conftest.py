@@ -161,12 +161,31 @@ class Rbldnsd:
             self.proc.wait(5)
 
 
-def _vmrss(pid: int) -> int:
+def status_kb(pid: int, key: str = "VmRSS") -> int:
+    """A kB field (VmRSS, VmHWM, ...) of /proc/PID/status."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {key}")
+
+
+def _vmrss(pid: int) -> int:
+    return status_kb(pid, "VmRSS")
+
+
+def median(xs):
+    return sorted(xs)[len(xs) // 2]
+
+
+def record_load(prefix: str, who: str, runs: list[dict], keys: tuple[str, str, str, str],
+                notes: tuple[str, str, str, str] = ("", "", "", "")) -> None:
+    """The four load rows of one program (wall s, CPU s, peak RSS MiB, RSS after load
+    MiB) as medians over runs; keys name those four figures in each run's dict (RSS in kB)."""
+    rows = (("load text", "s", 1), ("load text CPU", "s", 1), ("peak RSS", "MiB", 1024),
+            ("RSS after load", "MiB", 1024))
+    for (what, unit, div), key, note in zip(rows, keys, notes):
+        record(f"{prefix}: {what}: {who}", median([r[key] for r in runs]) / div, unit, note)
 
 
 @pytest.fixture

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from conftest import ZONE, Timed, dns_query, median_of, record
+from conftest import (ZONE, Timed, dns_query, median_of, record, record_load,
+                      status_kb)
 from rblmirror.dataset import Dataset
 
 FULL = 2_000_000
@@ -228,10 +229,6 @@ _CHILD = textwrap.dedent("""
 """)
 
 
-def _median(xs):
-    return sorted(xs)[len(xs) // 2]
-
-
 def test_ip6_load_text_rblmirror(benchmark, ip6_data):
     path, n, xs, want = ip6_data
     runs = []
@@ -247,21 +244,9 @@ def test_ip6_load_text_rblmirror(benchmark, ip6_data):
     assert out["warnings"] == out["dup_warnings"] >= n // 10000
     assert out["entries"] + out["warnings"] == n
     _same(out["answers"], xs, want)
-    record(f"ip6 {n}: load text: rblmirror", _median([r["load"] for r in runs]), "s",
-           "Dataset.from_file in a fresh process")
-    record(f"ip6 {n}: load text CPU: rblmirror", _median([r["cpu"] for r in runs]), "s")
-    record(f"ip6 {n}: peak RSS: rblmirror", _median([r["peak_kb"] for r in runs]) / 1024,
-           "MiB", "VmHWM of that process (interpreter and numpy included)")
-    record(f"ip6 {n}: RSS after load: rblmirror", _median([r["rss_kb"] for r in runs]) / 1024,
-           "MiB", f"{out['segments']:,} segments")
-
-
-def _status_kb(pid: int, key: str) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(key)
+    record_load(f"ip6 {n}", "rblmirror", runs, ("load", "cpu", "peak_kb", "rss_kb"),
+                ("Dataset.from_file in a fresh process", "",
+                 "VmHWM of that process (interpreter and numpy included)", f"{out['segments']:,} segments"))
 
 
 def _rev6(x: int) -> str:
@@ -275,8 +260,8 @@ def test_ip6_load_text_rbldnsd(benchmark, ip6_data, rbldnsd_factory):
     def start_stop():
         r = rbldnsd_factory(path, "ip6trie")
         m = r.start()
-        m["hwm_kb"] = _status_kb(r.proc.pid, "VmHWM")
-        m["rss_kb"] = _status_kb(r.proc.pid, "VmRSS")
+        m["hwm_kb"] = status_kb(r.proc.pid, "VmHWM")
+        m["rss_kb"] = status_kb(r.proc.pid, "VmRSS")
         for x, w in list(zip(xs, want))[:400]:  # its answers are the truth's
             ans = dns_query(r.port, _rev6(x), qtype=1, timeout=2)
             assert ans is not None, ipaddress.IPv6Address(x)
@@ -289,14 +274,9 @@ def test_ip6_load_text_rbldnsd(benchmark, ip6_data, rbldnsd_factory):
 
     benchmark.pedantic(start_stop, rounds=NROUNDS, iterations=1, warmup_rounds=0)
     assert all(m["log_elapsed"] is not None for m in runs), runs[-1]["log"]
-    record(f"ip6 {n}: load text: rbldnsd", _median([m["log_elapsed"] for m in runs]), "s",
-           "rbldnsd's 'zones reloaded' log line (elapsed)")
-    record(f"ip6 {n}: load text CPU: rbldnsd", _median([m["log_user"] for m in runs]), "s",
-           "the same line's user time")
-    record(f"ip6 {n}: peak RSS: rbldnsd", _median([m["hwm_kb"] for m in runs]) / 1024, "MiB",
-           "VmHWM after load")
-    record(f"ip6 {n}: RSS after load: rbldnsd", _median([m["rss_kb"] for m in runs]) / 1024,
-           "MiB", "VmRSS after load")
+    record_load(f"ip6 {n}", "rbldnsd", runs, ("log_elapsed", "log_user", "hwm_kb", "rss_kb"),
+                ("rbldnsd's 'zones reloaded' log line (elapsed)", "the same line's user time",
+                 "VmHWM after load", "VmRSS after load"))
 
 
 # ------------------------------------------------------------------ snapshot, lookups

@@ -26,7 +26,8 @@ import textwrap
 
 import pytest
 
-from conftest import ZONE, Timed, dns_query, median_of, record
+from conftest import (ZONE, Timed, dns_query, median_of, record, record_load,
+                      status_kb)
 from rblmirror.dataset import Dataset
 
 FULL = 5_000_000
@@ -186,10 +187,6 @@ _CHILD = textwrap.dedent("""
 """)
 
 
-def _median(xs):
-    return sorted(xs)[len(xs) // 2]
-
-
 def test_names_load_text_rblmirror(benchmark, names_data):
     path, n, queries, want, _ = names_data
     runs = []
@@ -203,21 +200,9 @@ def test_names_load_text_rblmirror(benchmark, names_data):
     out = runs[-1]
     assert out["entries"] == n and out["warnings"] == 0
     _same(out["answers"], want)
-    record(f"names {n}: load text: rblmirror", _median([r["load"] for r in runs]), "s",
-           "Dataset.from_file in a fresh process")
-    record(f"names {n}: load text CPU: rblmirror", _median([r["cpu"] for r in runs]), "s")
-    record(f"names {n}: peak RSS: rblmirror", _median([r["peak_kb"] for r in runs]) / 1024,
-           "MiB", "VmHWM of that process (interpreter and numpy included)")
-    record(f"names {n}: RSS after load: rblmirror", _median([r["rss_kb"] for r in runs]) / 1024,
-           "MiB")
-
-
-def _status_kb(pid: int, key: str) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(key)
+    record_load(f"names {n}", "rblmirror", runs, ("load", "cpu", "peak_kb", "rss_kb"),
+                ("Dataset.from_file in a fresh process", "",
+                 "VmHWM of that process (interpreter and numpy included)", ""))
 
 
 def test_names_load_text_rbldnsd(benchmark, names_data, rbldnsd_factory):
@@ -227,8 +212,8 @@ def test_names_load_text_rbldnsd(benchmark, names_data, rbldnsd_factory):
     def start_stop():
         r = rbldnsd_factory(path, "dnset")
         m = r.start()
-        m["hwm_kb"] = _status_kb(r.proc.pid, "VmHWM")
-        m["rss_kb"] = _status_kb(r.proc.pid, "VmRSS")
+        m["hwm_kb"] = status_kb(r.proc.pid, "VmHWM")
+        m["rss_kb"] = status_kb(r.proc.pid, "VmRSS")
         for q, (_, w) in list(zip(queries, want))[:400]:  # its answers are the truth's
             ans = dns_query(r.port, f"{q}.{ZONE}", qtype=1, timeout=2)
             assert ans is not None, q
@@ -241,14 +226,9 @@ def test_names_load_text_rbldnsd(benchmark, names_data, rbldnsd_factory):
 
     benchmark.pedantic(start_stop, rounds=NROUNDS, iterations=1, warmup_rounds=0)
     assert all(m["log_elapsed"] is not None for m in runs), runs[-1]["log"]
-    record(f"names {n}: load text: rbldnsd", _median([m["log_elapsed"] for m in runs]), "s",
-           "rbldnsd's 'zones reloaded' log line (elapsed)")
-    record(f"names {n}: load text CPU: rbldnsd", _median([m["log_user"] for m in runs]), "s",
-           "the same line's user time")
-    record(f"names {n}: peak RSS: rbldnsd", _median([m["hwm_kb"] for m in runs]) / 1024, "MiB",
-           "VmHWM after load")
-    record(f"names {n}: RSS after load: rbldnsd", _median([m["rss_kb"] for m in runs]) / 1024,
-           "MiB", "VmRSS after load")
+    record_load(f"names {n}", "rbldnsd", runs, ("log_elapsed", "log_user", "hwm_kb", "rss_kb"),
+                ("rbldnsd's 'zones reloaded' log line (elapsed)", "the same line's user time",
+                 "VmHWM after load", "VmRSS after load"))
 
 
 # ------------------------------------------------------------------ snapshot, lookups

@@ -35,7 +35,7 @@ from rblmirror.state import SourceDir
 from rsyncd import Rsyncd
 from support import need
 from test_fetch_support import write_config
-from test_server_support import free_port
+from test_server_support import free_port, until
 
 LOCAL = h.ZONE  # the name h.write_zone puts in its $SOA
 MIRROR = "mirror.rblmirror.test"
@@ -233,15 +233,6 @@ def ask(port: int, name: str, qtype: str = "TXT", timeout: float = 2.0):
             for rr in r.rr]
     return r.header.rcode, vals
 
-
-def until(pred, timeout: float, step: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 # ------------------------------------------------------------------------ the soak

@@ -12,7 +12,7 @@ import pytest
 from rblmirror.dataset import Dataset
 from rsyncd import Rsyncd, free_tcp_port
 from test_fetch_support import cli, copy_feed, status_json, write_config
-from test_server_support import Serve
+from test_server_support import Serve, until
 
 FEED = "psbl.txt"
 NOERROR, SERVFAIL, NXDOMAIN = 0, 2, 3
@@ -28,15 +28,6 @@ def serve(tmp_path, cfg, *extra) -> Serve:
     return Serve([f"probe.test:ip4set:{probe}"], extra=["--config", str(cfg), *extra],
                  log_dir=tmp_path).start()
 
-
-def until(pred, timeout=15.0, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def rcode(s: Serve, name: str, qtype="A") -> int:

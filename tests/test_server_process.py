@@ -19,7 +19,7 @@ import dnslib
 import pytest
 
 from test_fetch_support import write_config
-from test_server_support import free_port
+from test_server_support import free_port, until
 
 MARK = "RBLMIRROR_TEST_MARK"
 ZONE = "$SOA 60 ns.p.test h.p.test 1 600 300 86400 30\n127.0.0.2\n192.0.2.1\n"
@@ -66,15 +66,6 @@ def sigterm_caught(pid: int) -> bool:
             return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
     return False
 
-
-def until(pred, timeout: float, step: float = 0.002):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 # ------------------------------------------------------------------------ serve

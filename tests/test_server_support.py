@@ -16,6 +16,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 from rbldnsd_oracle import free_udp_port, require_tool  # noqa: E402,F401
 
 
+def until(pred, timeout: float = 15.0, step: float = 0.1):
+    """pred()'s first true value within timeout seconds (polled every step), else its
+    last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
 def free_port() -> int:
     """A port free for both UDP and TCP on 127.0.0.1 a moment ago."""
     for _ in range(50):
