@@ -1,26 +1,24 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Compiled DNS fast path: the common query shapes answered in C, byte-identical to
-rblmirror.server.respond() (the dnslib reference path), plus a batched UDP loop
-(recvmmsg/sendmmsg in a thread with the GIL released).
+"""Compiled DNS path: the answer decision for names below a zone (its one home), the
+common query shapes answered in C byte-identical to rblmirror.server.respond() (the
+dnslib reference packing), and a batched UDP loop (recvmmsg/sendmmsg in a thread with the
+GIL released).
 
 FastPath(table) precomputes, per zone of the table: its wire name, its subzones (as
 answer.Prepared orders them: the longest first), per subzone its datasets' index arrays
-(IPv4 segments with their first-level table, IPv6 segments), per value id the A rdata and
-the TXT template split around `$`/`$$`, TTLs and the negative-answer SOA. answer(packet)
-returns the reply bytes, or None when the packet is not one of the shapes handled here
-(the caller then uses the reference path). No Python object is touched per packet in
-fast_answer().
+(IPv4 segments with their first-level table, IPv6 segments, the compiled dnset index),
+per value id the A rdata and the TXT template as values.template_pieces() splits it, TTLs
+and the negative-answer SOA. Every zone of the table is compiled.
 
-Handled: a query (QUERY opcode, class IN, any qtype below 250 or ANY, with or without one
-OPT) for a name strictly below a zone: the longest zone and, inside it, the longest
-subzone decide (answer.answer's rules); IPv4 names (4 labels) and IPv6 names (32 nibbles:
-v4-mapped asks the IPv4 data only, 6to4 the IPv6 data then the IPv4 address inside), domain
-names in dnset datasets (the compiled index of ext/names.pxd; `$` is the entry matched),
-the answers of every dataset of the subzone merged (identical records once, A before TXT
-per listing), empty non-terminals (partial IPv4/nibble names: NODATA), a subzone's own
-name (NODATA) and everything else (NXDOMAIN). Handed back: the apex, names outside every
-zone, a label below the zone holding a dot or a non-ASCII byte, a reply that needs TC, an
-expired zone, odd headers.
+decide() is the answer below a zone (see its docstring for the rules). Two callers:
+- answer(packet) (and UdpLoop): parses the packet, decides, writes the reply (the SOA in
+  the authority of a negative answer, the OPT, the counters); None when the packet is not
+  one of the shapes handled here (the caller then uses the reference path): the apex,
+  names outside every zone, an expired zone, a reply that needs TC, odd headers, a query
+  with an OPT and a non-ASCII byte in a label below the zone (dnslib drops it), an empty
+  non-terminal test longer than SCAN_MAX segments. No Python object is touched per packet.
+- below(zone, labels, qtype): the same decision for Python (answer.answer: the dnslib
+  path, check, scan), with no size limit.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, uint64_t
 from libc.string cimport memcpy, memcmp, memset
@@ -63,6 +61,10 @@ cdef extern from "<errno.h>" nogil:
 
 DEF MAXZ_WIRE = 256
 DEF MAX_RR = 256
+#: the decision for Python (FastPath.below): a TCP message's room, and its records
+DEF BELOW_BUF = 65535
+DEF BELOW_RR = 8192
+DEF SCAN_ALL = 1 << 62
 DEF OUTBUF = 4096
 DEF BATCH = 64
 DEF RECVBUF = 65536
@@ -79,6 +81,11 @@ DEF SMALL = 64
 DEF TAB6_BITS = 16
 
 cdef const char* HEX = b"0123456789abcdef"
+from rblmirror.values import TXT_EMIT_MAX as _TXT_EMIT_MAX, template_pieces
+#: TXT rdata is cut at this many bytes (values.TXT_EMIT_MAX, rbldnsd's txtsubst cap)
+cdef int TXT_MAX = _TXT_EMIT_MAX
+if not 0 < TXT_MAX <= 255:
+    raise ImportError("values.TXT_EMIT_MAX must be 1..255")
 #: a nibble label's value (0-15), or 255: not a hex digit
 cdef uint8_t NIB[256]
 memset(NIB, 255, 256)
@@ -139,24 +146,18 @@ cdef struct FSub:
     int nlab                 # 0: the zone itself
     int ds_first
     int ds_n
-    int handled
-    int has_names            # a domain (dnset) dataset among them
 
 
 cdef struct FZone:
     uint8_t wire[MAXZ_WIRE]   # lowercase wire name of the zone, without the root byte
     int wlen
     int nlab
-    int handled               # 0: known (for the longest match) but answered in Python
-    int named_subs            # 0, or the most labels a subzone name of it has
     int sub_first
     int sub_n
     int has_soa
     uint32_t soa_ttl
     uint8_t mname[MAXZ_WIRE]  # uncompressed wire names (with the root byte)
-    int mlen
     uint8_t rname[MAXZ_WIRE]
-    int rlen
     uint8_t times[20]
     double expires            # 0: never
     uint64_t counters[NCOUNTERS]
@@ -177,15 +178,17 @@ cdef struct Fast:
 cdef struct Out:
     uint8_t* out
     int pos
-    int limit             # past this the reply needs TC: hand it back
+    int limit             # past this the records do not fit: the decision gives up (-1)
     int want_a
     int want_txt
     int nrr
     int na
     int nt
-    int a_seen[MAX_RR]
-    int t_off[MAX_RR]
-    int t_len[MAX_RR]
+    int max_rr            # room in the three arrays below
+    Py_ssize_t scan_max   # segments an empty non-terminal test may look at (else -1)
+    int* a_seen
+    int* t_off
+    int* t_len
 
 
 cdef inline void put16(uint8_t* p, uint32_t v) noexcept nogil:
@@ -220,16 +223,6 @@ cdef inline bint eq_ci(const uint8_t* q, const uint8_t* low, int n) noexcept nog
         if d != low[i]:
             return False
     return True
-
-
-cdef inline bint odd_labels(const uint8_t* q, const int* lab, int n) noexcept nogil:
-    """A dot or a non-ASCII byte in one of the n labels at lab[0..n)."""
-    cdef int i, j
-    for i in range(n):
-        for j in range(lab[i] + 1, lab[i] + 1 + q[lab[i]]):
-            if q[j] >= 128 or q[j] == 46:
-                return True
-    return False
 
 
 cdef inline bint non_ascii(const uint8_t* q, const int* lab, int n) noexcept nogil:
@@ -369,29 +362,31 @@ cdef int fmt6(uint8_t* w, uint64_t h, uint64_t l) noexcept nogil:
     return k
 
 
-cdef inline int any4(const DS* ds, uint32_t lo, uint32_t hi) noexcept nogil:
-    """Dataset.has_entries_under for IPv4 [lo, hi]: 1 yes, 0 no, -1 not decided here."""
+cdef inline int any4(const DS* ds, uint32_t lo, uint32_t hi, Py_ssize_t scan_max) noexcept nogil:
+    """Any listed IPv4 address in [lo, hi]: 1 yes, 0 no, -1 not decided within scan_max
+    segments."""
     cdef Py_ssize_t i = _find4(ds.starts, ds.bucket, lo)
     cdef Py_ssize_t j = _find4(ds.starts, ds.bucket, hi)
     cdef Py_ssize_t x
     for x in range(i, j + 1):
         if ds.vals[x] >= 0:
             return 1
-        if x - i >= SCAN_MAX:
+        if x - i >= scan_max:
             return -1
     return 0
 
 
 cdef inline int any6(const DS* ds, uint64_t ph, uint64_t pl, uint64_t th,
-                     uint64_t tl) noexcept nogil:
-    """Dataset.has_entries_under for IPv6 [p, t]: 1 yes, 0 no, -1 not decided here."""
+                     uint64_t tl, Py_ssize_t scan_max) noexcept nogil:
+    """Any listed IPv6 address in [p, t]: 1 yes, 0 no, -1 not decided within scan_max
+    segments."""
     cdef Py_ssize_t i = find6(ds, ph, pl)
     cdef Py_ssize_t j = find6(ds, th, tl)
     cdef Py_ssize_t x
     for x in range(i, j + 1):
         if ds.vals6[x] >= 0:
             return 1
-        if x - i >= SCAN_MAX:
+        if x - i >= scan_max:
             return -1
     return 0
 
@@ -422,10 +417,12 @@ cdef inline void shr128(uint64_t h, uint64_t l, int s, uint64_t* oh, uint64_t* o
         oh[0] = 0
 
 
-cdef int ent_check(Fast* f, FSub* s, const uint8_t* q, int* lab, int n) noexcept nogil:
-    """answer._ip_prefix_listed for the n labels at lab[0..n): 1 when some listed address
-    lies under the partial reverse name (an empty non-terminal), 0 when none, -1 when it
-    is not decided here (the reference path answers)."""
+cdef int ent_check(Fast* f, FSub* s, const uint8_t* q, int* lab, int n,
+                   Py_ssize_t scan_max) noexcept nogil:
+    """The empty non-terminal test for the n labels at lab[0..n): 1 when some listed
+    address lies under the partial reverse name (1-3 octets, or fewer than 32 nibbles,
+    also inside the IPv4-mapped and 6to4 ranges of an IPv4 dataset), 0 when none, -1 when
+    it is not decided within scan_max segments per range."""
     cdef int i, j, ln, all_oct = 1, all_nib = 1, r, bits, blen, v4bits, shift, bi
     cdef uint32_t o, pfx4, v4
     cdef uint64_t vh = 0, vl = 0, ph, pl, th, tl, bh, bl, xh, xl, yh, yl, m4
@@ -467,7 +464,7 @@ cdef int ent_check(Fast* f, FSub* s, const uint8_t* q, int* lab, int n) noexcept
             ds = &f.dss[s.ds_first + i]
             if ds.kind != DS_IP:
                 continue
-            r = any4(ds, pfx4, pfx4 | <uint32_t>((1ULL << (32 - 8 * n)) - 1))
+            r = any4(ds, pfx4, pfx4 | <uint32_t>((1ULL << (32 - 8 * n)) - 1), scan_max)
             if r:
                 return r
     if n == 4 and all_oct:
@@ -499,7 +496,7 @@ cdef int ent_check(Fast* f, FSub* s, const uint8_t* q, int* lab, int n) noexcept
         if ds.kind != DS_IP:
             continue
         if ds.has6:
-            r = any6(ds, ph, pl, th, tl)
+            r = any6(ds, ph, pl, th, tl, scan_max)
             if r:
                 return r
         if ds.has4:
@@ -515,7 +512,7 @@ cdef int ent_check(Fast* f, FSub* s, const uint8_t* q, int* lab, int n) noexcept
                 if bits <= blen:
                     shr128(bh, bl, 128 - bits, &xh, &xl)
                     if xh == vh and xl == vl:
-                        r = any4(ds, 0, 0xFFFFFFFFU)
+                        r = any4(ds, 0, 0xFFFFFFFFU, scan_max)
                         if r:
                             return r
                 else:
@@ -530,7 +527,7 @@ cdef int ent_check(Fast* f, FSub* s, const uint8_t* q, int* lab, int n) noexcept
                         v4 = <uint32_t>(xl & 0xFFFFFFFFULL)
                         m4 = (1ULL << (32 - v4bits)) - 1
                         v4 &= <uint32_t>(~m4 & 0xFFFFFFFFULL)
-                        r = any4(ds, v4, v4 | <uint32_t>m4)
+                        r = any4(ds, v4, v4 | <uint32_t>m4, scan_max)
                         if r:
                             return r
     return 0
@@ -539,8 +536,10 @@ cdef int ent_check(Fast* f, FSub* s, const uint8_t* q, int* lab, int n) noexcept
 # ----------------------------------------------------------------- records
 cdef int emit(Fast* f, Out* o, DS* ds, int32_t vid, const uint8_t* subj,
               int subj_len) noexcept nogil:
-    """answer._render_listings: per listing of the value id its A (unless an identical A
-    is there already) then its TXT (likewise). 0, or -1 to hand the query back."""
+    """The records of one dataset's value id, merged into what o holds: per listing its A
+    (unless an identical A is there already) then its TXT (likewise), the TXT template's
+    pieces executed with the subject and cut at TXT_MAX bytes. 0, or -1 when it does not
+    fit (o.limit, o.max_rr) or the value id is out of range."""
     cdef int32_t s0, s1, j
     cdef int i, d, tl, rd_at, dup
     cdef Lst* L
@@ -559,7 +558,7 @@ cdef int emit(Fast* f, Out* o, DS* ds, int32_t vid, const uint8_t* subj,
                     dup = 1
                     break
             if not dup:
-                if o.pos > o.limit or o.na >= MAX_RR:
+                if o.pos > o.limit or o.na >= o.max_rr:
                     return -1
                 o.a_seen[o.na] = L.a_id
                 o.na += 1
@@ -572,7 +571,7 @@ cdef int emit(Fast* f, Out* o, DS* ds, int32_t vid, const uint8_t* subj,
                 o.pos += 16
                 o.nrr += 1
         if o.want_txt and L.p_n >= 0:
-            if o.pos > o.limit or o.nt >= MAX_RR:
+            if o.pos > o.limit or o.nt >= o.max_rr:
                 return -1
             rd_at = o.pos + 13
             tl = 0
@@ -580,16 +579,16 @@ cdef int emit(Fast* f, Out* o, DS* ds, int32_t vid, const uint8_t* subj,
                 P = &f.pieces[L.p_first + i]
                 if P.len < 0:
                     d = subj_len
-                    if tl + d > 254:
-                        d = 254 - tl
+                    if tl + d > TXT_MAX:
+                        d = TXT_MAX - tl
                     memcpy(out + rd_at + tl, subj, d)
                 else:
                     d = P.len
-                    if tl + d > 254:
-                        d = 254 - tl
+                    if tl + d > TXT_MAX:
+                        d = TXT_MAX - tl
                     memcpy(out + rd_at + tl, f.blob + P.off, d)
                 tl += d
-                if tl >= 254:
+                if tl >= TXT_MAX:
                     break
             dup = 0
             for i in range(o.nt):
@@ -612,27 +611,156 @@ cdef int emit(Fast* f, Out* o, DS* ds, int32_t vid, const uint8_t* subj,
     return 0
 
 
-cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept nogil:
-    """The reply for a query of a handled shape (its length), or -1 (not handled)."""
-    cdef int pos, ln, end, last, nl = 0, i, j, k, d, qend, qtype, qclass, name_end
-    cdef int lab[MAXLAB]
-    cdef int edns = 0, rdlen, rem, olen, arc
-    cdef int nb, nrel, zi, si, st, L4
-    cdef FZone* z = NULL
-    cdef FZone* zz
+cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype,
+                bint minimal_any, Out* o) noexcept nogil:
+    """The answer for the nb labels at lab[0..nb) below zone z (lab[nb]: where they end;
+    each lab[i] is a label's length byte in q), for qtype: the records go into o, after
+    o.pos, owned by the question's name (a pointer to offset 12). The one home of these
+    rules (the dnslib path and check/scan ask it through FastPath.below):
+
+    - the subzone: the longest one whose labels are a suffix of the name (ASCII letters
+      compare case-insensitively, every other byte exactly, labels as they are: a dot
+      inside a label is a byte of it); none: NXDOMAIN;
+    - its own name: NOERROR, nothing (NODATA), counted as listed;
+    - else per dataset, in order: a domain dataset looks the labels up as one name (`$`:
+      the entry matched); an IP dataset an IPv4 name (4 labels of 1-3 digits <= 255) or
+      an IPv6 name (32 single nibbles: IPv4-mapped asks the IPv4 data only, 6to4 the IPv6
+      data and then the IPv4 address inside; `$`: the address found); what they list is
+      merged by emit() (an identical A once, an identical TXT once, A before TXT per
+      listing);
+    - nothing listed: a partial reverse name with listed addresses below it is an empty
+      non-terminal (NOERROR, NODATA), anything else NXDOMAIN;
+    - qtype: A and TXT records for ANY (A only with minimal_any: RFC 8482), A for A, TXT
+      for TXT, none for another type (NODATA when listed).
+
+    Returns rcode | (listed << 8), or -1 when the records do not fit o, or an empty
+    non-terminal test is not decided within o.scan_max (the packet path hands the query
+    to the reference packing then)."""
     cdef FSub* s = NULL
     cdef FSub* ss
     cdef DS* ds
+    cdef int si, st, i, j, k, ln, d, nrel, r, found = 0, is4 = 0, is6 = 0, at = 0
     cdef int32_t vid
-    cdef int found = 0, listed = 0, rd_at, p2, r
-    cdef int is4 = 0, is6 = 0, all_oct, all_nib
     cdef uint32_t ip4 = 0, v
     cdef uint64_t h6 = 0, l6 = 0
     cdef uint8_t subj4[16]
     cdef uint8_t subj6[48]
-    cdef int subj4_len = 0, subj6_len = 0, subjn_len = 0, at = 0
     cdef uint8_t subjn[264]
+    cdef int subj4_len = 0, subj6_len = 0, subjn_len = 0
+    o.want_a = qtype == 1 or qtype == 255
+    o.want_txt = qtype == 16 or (qtype == 255 and not minimal_any)
+    for si in range(z.sub_n):
+        ss = &f.subs[z.sub_first + si]
+        if ss.nlab == 0:
+            s = ss
+            break
+        if nb < ss.nlab:
+            continue
+        st = lab[nb - ss.nlab]
+        if lab[nb] - st == ss.wlen and eq_ci(q + st, ss.wire, ss.wlen):
+            s = ss
+            break
+    if s == NULL:
+        return 3  # no subzone matches: NXDOMAIN
+    nrel = nb - s.nlab
+    if nrel == 0:
+        return 1 << 8  # a subzone's own name: NOERROR, NODATA (listed)
+    # the address: 4 labels of 1-3 digits <= 255, or 32 single nibbles (reversed)
+    if nrel == 4:
+        is4 = 1
+        for i in range(4):
+            k = lab[i]
+            ln = q[k]
+            if ln > 3:
+                is4 = 0
+                break
+            v = 0
+            for j in range(ln):
+                d = q[k + 1 + j]
+                if d < 48 or d > 57:
+                    is4 = 0
+                    break
+                v = v * 10 + (d - 48)
+            if not is4 or v > 255:
+                is4 = 0
+                break
+            ip4 |= v << (8 * i)
+    elif nrel == 32:
+        is6 = 1
+        for i in range(32):
+            k = lab[i]
+            d = NIB[q[k + 1]]
+            if q[k] != 1 or d == 255:
+                is6 = 0
+                break
+            if i < 16:
+                l6 |= (<uint64_t>d) << (4 * i)
+            else:
+                h6 |= (<uint64_t>d) << (4 * (i - 16))
+        if is6:  # rbldnsd's rule (v4-mapped: the IPv4 data only; 6to4: the IPv6
+            # data, then the IPv4 address inside)
+            k = v6_asks(h6, l6, &ip4)
+            is6 = (k & ASK6) != 0
+            is4 = (k & ASK4) != 0
+    for k in range(s.ds_n):
+        ds = &f.dss[s.ds_first + k]
+        if ds.kind == DS_NAMES:
+            # the labels below the (sub)zone as one name; `$` is the entry matched
+            vid = names_find_wire(ds.names, q + lab[0], lab[nrel] - lab[0], &at)
+            if vid >= 0:
+                found = 1
+                subjn_len = 0
+                if o.want_txt:
+                    subjn_len = names_wire_to_text(q + lab[0] + at,
+                                                   lab[nrel] - lab[0] - at, subjn)
+                    if subjn_len < 0:
+                        return -1
+                    for j in range(subjn_len):
+                        if 65 <= subjn[j] <= 90:
+                            subjn[j] += 32
+                if emit(f, o, ds, vid, subjn, subjn_len) < 0:
+                    return -1
+            continue
+        if is6 and ds.has6:
+            vid = ds.vals6[find6(ds, h6, l6)]
+            if vid >= 0:
+                found = 1
+                if o.want_txt and subj6_len == 0:
+                    subj6_len = fmt6(subj6, h6, l6)
+                if emit(f, o, ds, vid, subj6, subj6_len) < 0:
+                    return -1
+                continue
+        if is4 and ds.has4:
+            vid = look4(ds, ip4)
+            if vid >= 0:
+                found = 1
+                if o.want_txt and subj4_len == 0:
+                    subj4_len = fmt4(subj4, ip4)
+                if emit(f, o, ds, vid, subj4, subj4_len) < 0:
+                    return -1
+    if found:
+        return 1 << 8
+    # (a complete IPv4 or IPv6 name is never an empty non-terminal)
+    r = 0 if nrel >= 32 or (nrel == 4 and is4 and not is6) else \
+        ent_check(f, s, q, lab, nrel, o.scan_max)
+    if r < 0:
+        return -1
+    return 3 if r == 0 else 0  # NXDOMAIN, or an empty non-terminal: NOERROR, NODATA
+
+
+cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept nogil:
+    """The reply for a query of a handled shape (its length), or -1 (not handled): the
+    packet's parsing and the reply's wire form around decide()."""
+    cdef int pos, ln, end, last, nl = 0, i, qend, qtype, qclass, name_end
+    cdef int lab[MAXLAB]
+    cdef int edns = 0, rdlen, rem, olen, arc
+    cdef int nb, zi, r, rd_at, p2, listed
+    cdef FZone* z = NULL
+    cdef FZone* zz
     cdef Out o
+    cdef int a_seen[MAX_RR]
+    cdef int t_off[MAX_RR]
+    cdef int t_len[MAX_RR]
     cdef int reg_off[NREG]
     cdef const uint8_t* reg_ptr[NREG]
     cdef int reg_len[NREG]
@@ -693,34 +821,14 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
         if 0 <= i < nb and name_end - lab[i] == zz.wlen and eq_ci(q + lab[i], zz.wire, zz.wlen):
             z = zz
             nb = i
-    if z == NULL or nb == 0 or not z.handled:
-        return -1  # out of zone (REFUSED), the apex, or a zone answered in Python
+    if z == NULL or nb == 0:
+        return -1  # out of zone (REFUSED) or the apex
     if z.expires != 0 and now_real() >= z.expires - 2.0:
         return -1
-    # the labels below the zone: where they are compared with subzone names or looked up
-    # as a domain name, a dot or a non-ASCII byte in them (Python lowercases and splits
-    # those differently) goes to the reference path; an IPv4/IPv6 name never has one
-    if z.named_subs:  # the last labels, as many as the longest subzone name has
-        k = nb - z.named_subs if nb > z.named_subs else 0
-        if odd_labels(q, lab + k, nb - k):
-            return -1
-    # the subzone: the longest one that is a suffix of the labels below the zone
-    for si in range(z.sub_n):
-        ss = &f.subs[z.sub_first + si]
-        if ss.nlab == 0:
-            s = ss
-            break
-        if nb < ss.nlab:
-            continue
-        st = lab[nb - ss.nlab]
-        if lab[nb] - st == ss.wlen and eq_ci(q + st, ss.wire, ss.wlen):
-            s = ss
-            break
-    if s != NULL and not s.handled:
+    if arc and non_ascii(q, lab, nb):
+        # dnslib refuses a label that is not UTF-8 when it parses a query with an OPT:
+        # the reference path drops it
         return -1
-    nrel = nb - (s.nlab if s != NULL else 0)
-    if s != NULL and s.has_names and odd_labels(q, lab, nrel):
-        return -1  # (looked up as a domain name)
     # header + question (dnslib writes the question name uncompressed, as received)
     memcpy(out, q, qend)
     out[2] = 0x84 | (q[2] & 1)
@@ -732,104 +840,16 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
     o.nrr = 0
     o.na = 0
     o.nt = 0
-    o.want_a = qtype == 1 or qtype == 255
-    o.want_txt = qtype == 16 or (qtype == 255 and not f.minimal_any)
-    if s == NULL:
-        if arc and non_ascii(q, lab, nb):
-            return -1  # (see below)
-        out[3] = 3  # no subzone matches: NXDOMAIN
-    elif nrel == 0:
-        listed = 1  # a subzone's own name: NOERROR, NODATA (found, nothing to render)
-    else:
-        # the address: 4 labels of 1-3 digits <= 255, or 32 single nibbles (reversed)
-        if nrel == 4:
-            is4 = 1
-            for i in range(4):
-                k = lab[i]
-                ln = q[k]
-                if ln > 3:
-                    is4 = 0
-                    break
-                v = 0
-                for j in range(ln):
-                    d = q[k + 1 + j]
-                    if d < 48 or d > 57:
-                        is4 = 0
-                        break
-                    v = v * 10 + (d - 48)
-                if not is4 or v > 255:
-                    is4 = 0
-                    break
-                ip4 |= v << (8 * i)
-        elif nrel == 32:
-            is6 = 1
-            for i in range(32):
-                k = lab[i]
-                d = NIB[q[k + 1]]
-                if q[k] != 1 or d == 255:
-                    is6 = 0
-                    break
-                if i < 16:
-                    l6 |= (<uint64_t>d) << (4 * i)
-                else:
-                    h6 |= (<uint64_t>d) << (4 * (i - 16))
-            if is6:  # rbldnsd's rule (v4-mapped: the IPv4 data only; 6to4: the IPv6
-                # data, then the IPv4 address inside)
-                k = v6_asks(h6, l6, &ip4)
-                is6 = (k & ASK6) != 0
-                is4 = (k & ASK4) != 0
-        if arc and not (is4 or is6) and not s.has_names and non_ascii(q, lab, nrel):
-            # dnslib refuses a label that is not UTF-8 when it parses a query with an
-            # OPT: the reference path drops it (an address name is ASCII: not looked at)
-            return -1
-        if is4 or is6 or s.has_names:
-            for k in range(s.ds_n):
-                ds = &f.dss[s.ds_first + k]
-                if ds.kind == DS_NAMES:
-                    # the labels below the (sub)zone as one name; `$` is the entry matched
-                    vid = names_find_wire(ds.names, q + lab[0], lab[nrel] - lab[0], &at)
-                    if vid >= 0:
-                        found = 1
-                        subjn_len = 0
-                        if o.want_txt:
-                            subjn_len = names_wire_to_text(q + lab[0] + at,
-                                                           lab[nrel] - lab[0] - at, subjn)
-                            if subjn_len < 0:
-                                return -1
-                            for j in range(subjn_len):
-                                if 65 <= subjn[j] <= 90:
-                                    subjn[j] += 32
-                        if emit(f, &o, ds, vid, subjn, subjn_len) < 0:
-                            return -1
-                    continue
-                if is6 and ds.has6:
-                    vid = ds.vals6[find6(ds, h6, l6)]
-                    if vid >= 0:
-                        found = 1
-                        if o.want_txt and subj6_len == 0:
-                            subj6_len = fmt6(subj6, h6, l6)
-                        if emit(f, &o, ds, vid, subj6, subj6_len) < 0:
-                            return -1
-                        continue
-                if is4 and ds.has4:
-                    vid = look4(ds, ip4)
-                    if vid >= 0:
-                        found = 1
-                        if o.want_txt and subj4_len == 0:
-                            subj4_len = fmt4(subj4, ip4)
-                        if emit(f, &o, ds, vid, subj4, subj4_len) < 0:
-                            return -1
-        if found:
-            listed = 1
-        else:
-            # (a complete IPv4 or IPv6 name is never an empty non-terminal)
-            r = 0 if nrel >= 32 or (nrel == 4 and is4 and not is6) else \
-                ent_check(f, s, q, lab, nrel)
-            if r < 0:
-                return -1
-            if r == 0:
-                out[3] = 3  # NXDOMAIN
-            # else an empty non-terminal: NOERROR, NODATA
+    o.max_rr = MAX_RR
+    o.scan_max = SCAN_MAX
+    o.a_seen = a_seen
+    o.t_off = t_off
+    o.t_len = t_len
+    r = decide(f, z, q, lab, nb, qtype, f.minimal_any, &o)
+    if r < 0:
+        return -1
+    out[3] = r & 15
+    listed = r >> 8
     pos = o.pos
     if pos > o.limit:
         return -1
@@ -917,23 +937,6 @@ def _name_labels(s):
     return [x.encode("utf-8", "surrogateescape") for x in s.split(".") if x]
 
 
-def _template_pieces(txt):
-    """values.render() as pieces: split on `$$` (a dollar), then each `$` is the subject."""
-    from rblmirror.values import txt_bytes
-    out = []  # list of bytes or None (the subject)
-    parts = txt.split("$$")
-    for pi, part in enumerate(parts):
-        if pi:
-            out.append(b"$")
-        sub = part.split("$")
-        for si, s in enumerate(sub):
-            if si:
-                out.append(None)
-            if s:
-                out.append(txt_bytes(s))
-    return out
-
-
 def format6(hi, lo):
     """fmt6 from Python (for the tests: it must equal str(ipaddress.IPv6Address))."""
     cdef uint8_t w[48]
@@ -942,17 +945,13 @@ def format6(hi, lo):
 
 
 cdef class FastPath:
-    """The compiled answers for the zones of a ZoneTable (see the module docstring).
-
-    zone_names: the zones answered here (some of their subzones may still be handed
-    back: see skipped); skipped: (zone, why) for every zone or subzone answered only by
-    the reference path."""
+    """The compiled answers for the zones of a ZoneTable, or of a list of zones (see the
+    module docstring). zone_names: the zones, in the table's order (every zone is
+    compiled: a zone it cannot hold is an error here)."""
     cdef Fast f
     cdef object keep        # numpy arrays and bytes whose memory the C structs point into
     cdef readonly list zone_names
-    cdef readonly list skipped
     cdef readonly bint minimal_any
-    cdef list _names        # per C zone (handled or not)
 
     def __cinit__(self):
         memset(&self.f, 0, sizeof(Fast))
@@ -971,10 +970,10 @@ cdef class FastPath:
         import struct
         self.keep = []
         self.zone_names = []
-        self.skipped = []
         self.minimal_any = bool(minimal_any)
-        zspecs = []     # (name, dict) per zone in the C table (handled or not)
-        subs = []       # (wire, nlab, ds_first, ds_n, handled)
+        zones = list(getattr(table, "zones", table))
+        zspecs = []     # (name, dict) per zone in the C table
+        subs = []       # (wire, nlab, ds_first, ds_n)
         dss = []        # dicts, see below
         set_off = []
         lsts = []
@@ -1000,7 +999,7 @@ cdef class FastPath:
                     aid = a_ids.setdefault(lv.a, len(a_ids))
                     if lv.txt:
                         pf = len(pieces)
-                        for pc in _template_pieces(lv.txt):
+                        for pc in template_pieces(lv.txt):
                             if pc is None:
                                 pieces.append((0, -1))
                             else:
@@ -1013,94 +1012,69 @@ cdef class FastPath:
             values_of[id(ds)] = (first, nv, ds)  # (ds kept: its id stays unique)
             return values_of[id(ds)]
 
-        for zone in table.zones:
-            if not zone.name.isascii():
-                # never matched here: a query under it has a non-ASCII byte below any
-                # zone this table knows, which goes to the reference path
-                self.skipped.append((zone.name, "non-ASCII name"))
-                continue
-            zw = _wire([x.encode() for x in zone.name.split(".")], lower=True)
-            zs = {"wire": zw, "handled": False, "sub_first": len(subs), "sub_n": 0,
-                  "expires": 0.0}
+        for zone in zones:
+            # zone names are lowercase ASCII (zone.normalize_name) and unique in a table
+            # (ZoneTable): every zone of the table is answered here
+            zw = _wire([x.encode("ascii") for x in zone.name.split(".")], lower=True)
+            if len(zw) >= MAXZ_WIRE:
+                raise ValueError(f"zone name too long: {zone.name}")
+            zs = {"wire": zw, "sub_first": len(subs), "sub_n": 0, "expires": 0.0}
             zspecs.append((zone.name, zs))
-            n_subs, n_dss = len(subs), len(dss)
-            try:
-                if len(zw) >= MAXZ_WIRE - 20:
-                    raise ValueError("zone name too long")
-                p = zone.prepared()
-                zs["expires"] = float(p.expires or 0)
-                if p.soa_neg is not None:
-                    s = p.soa_neg.data
-                    mn = _wire(_name_labels(s.mname)) + b"\0"
-                    rn = _wire(_name_labels(s.rname)) + b"\0"
-                    if len(mn) > 254 or len(rn) > 254:
-                        raise ValueError("SOA name too long")
-                    zs["soa"] = (struct.pack("!I", p.soa_neg.ttl), mn, rn,
-                                 struct.pack("!IIIII", s.serial, s.refresh, s.retry,
-                                             s.expire, s.minttl))
-                for labels, sdss in p.subzones:
-                    sw = _wire([x.encode("utf-8", "surrogateescape") for x in labels])
-                    if len(sw) >= MAXZ_WIRE:
-                        raise ValueError("subzone name too long")
-                    why = None
-                    first = len(dss)
-                    has_names = False
-                    for ds in sdss:
-                        if ds.is_names:
-                            nidx = getattr(ds, "names", None)
-                            if nidx is None or not hasattr(nidx, "table_capsule"):
-                                why = "a domain (dnset) dataset without a compiled index"
-                                continue
-                            ttl = zone.ttl_of(ds)
-                            struct.pack("!I", ttl)
-                            sf, nv, _ = value_table(ds)
-                            dss.append({"kind": DS_NAMES, "names": nidx,
-                                        "capsule": nidx.table_capsule(), "ttl": ttl,
-                                        "set_first": sf, "nvals": nv})
-                            has_names = True
-                            continue
-                        v4, v6 = ds.index.v4, ds.index.v6
-                        starts = np.ascontiguousarray(v4.starts_array, dtype=np.uint32)
-                        vals = np.ascontiguousarray(v4.vals_array, dtype=np.int32)
-                        bucket = np.ascontiguousarray(v4.table_array, dtype=np.uint32)
-                        hi6 = np.ascontiguousarray(v6.hi_array, dtype=np.uint64)
-                        lo6 = np.ascontiguousarray(v6.lo_array, dtype=np.uint64)
-                        vals6 = np.ascontiguousarray(v6.vals_array, dtype=np.int32)
-                        if not (len(hi6) == len(lo6) == len(vals6) >= 1) or \
-                                hi6[0] != 0 or lo6[0] != 0:
-                            raise ValueError("unexpected IPv6 index layout")
-                        ttl = zone.ttl_of(ds)
-                        struct.pack("!I", ttl)
-                        sf, nv, _ = value_table(ds)
-                        t6 = tables6.get(id(ds))
-                        if t6 is None:
-                            t6 = tables6[id(ds)] = (_table6(hi6), ds)
-                        dss.append({"kind": DS_IP, "v4": (starts, vals, bucket), "tab6": t6[0],
-                                    "v6": (hi6, lo6, vals6), "has4": ds.index.has_v4(),
-                                    "has6": ds.index.has_v6(), "ttl": ttl,
+            p = zone.prepared()
+            zs["expires"] = float(p.expires or 0)
+            s = p.soa_neg.data
+            mn = _wire(_name_labels(s.mname)) + b"\0"
+            rn = _wire(_name_labels(s.rname)) + b"\0"
+            for what, w, text in (("mname", mn, s.mname), ("rname", rn, s.rname)):
+                if len(w) > 254:  # no DNS message could carry it
+                    raise ValueError(f"zone {zone.name}: its SOA {what} {text!r} is longer "
+                                     f"than a DNS name can be (set the zone's soa {what})")
+            zs["soa"] = (struct.pack("!I", p.soa_neg.ttl), mn, rn,
+                         struct.pack("!IIIII", s.serial, s.refresh, s.retry,
+                                     s.expire, s.minttl))
+            for labels, sdss in p.subzones:
+                # labels as a query carries them (ASCII letters lowered; DNS compares
+                # the rest exactly); a subzone no DNS name can reach (an empty or
+                # over-long label, over 255 bytes) never matches, so it is left out
+                try:
+                    sw = _wire([x.encode("utf-8", "surrogateescape") for x in labels],
+                               lower=True)
+                except ValueError:
+                    continue
+                if len(sw) >= MAXZ_WIRE:
+                    continue
+                first = len(dss)
+                for ds in sdss:
+                    ttl = zone.ttl_of(ds)
+                    struct.pack("!I", ttl)
+                    sf, nv, _ = value_table(ds)
+                    if ds.is_names:
+                        nidx = ds.names
+                        dss.append({"kind": DS_NAMES, "names": nidx,
+                                    "capsule": nidx.table_capsule(), "ttl": ttl,
                                     "set_first": sf, "nvals": nv})
-                    name = ".".join(labels)
-                    if why is not None:
-                        self.skipped.append((zone.name, f"subzone {name or '@'}: {why}"))
-                    subs.append((sw, len(labels), first, len(dss) - first, why is None,
-                                 has_names))
-                zs["sub_n"] = len(subs) - n_subs
-                zs["handled"] = True
-            except Exception as e:  # this zone stays on the reference path
-                del subs[n_subs:]
-                del dss[n_dss:]
-                zs["sub_n"] = 0
-                self.skipped.append((zone.name, f"{type(e).__name__}: {e}"))
-        # two zones of one name: ZoneTable.find takes the last; leave both to it
-        seen = {}
-        for name, zs in zspecs:
-            seen.setdefault(zs["wire"], []).append((name, zs))
-        for group in seen.values():
-            if len(group) > 1:
-                for name, zs in group:
-                    if zs["handled"]:
-                        zs["handled"] = False
-                        self.skipped.append((name, "two zones of one name"))
+                        continue
+                    v4, v6 = ds.index.v4, ds.index.v6
+                    starts = np.ascontiguousarray(v4.starts_array, dtype=np.uint32)
+                    vals = np.ascontiguousarray(v4.vals_array, dtype=np.int32)
+                    bucket = np.ascontiguousarray(v4.table_array, dtype=np.uint32)
+                    hi6 = np.ascontiguousarray(v6.hi_array, dtype=np.uint64)
+                    lo6 = np.ascontiguousarray(v6.lo_array, dtype=np.uint64)
+                    vals6 = np.ascontiguousarray(v6.vals_array, dtype=np.int32)
+                    if not (len(hi6) == len(lo6) == len(vals6) >= 1) or \
+                            hi6[0] != 0 or lo6[0] != 0:
+                        raise ValueError("unexpected IPv6 index layout")
+                    t6 = tables6.get(id(ds))
+                    if t6 is None:
+                        t6 = tables6[id(ds)] = (_table6(hi6), ds)
+                    dss.append({"kind": DS_IP, "v4": (starts, vals, bucket), "tab6": t6[0],
+                                "v6": (hi6, lo6, vals6), "has4": ds.index.has_v4(),
+                                "has6": ds.index.has_v6(), "ttl": ttl,
+                                "set_first": sf, "nvals": nv})
+                subs.append((sw, len(labels), first, len(dss) - first))
+            zs["sub_n"] = len(subs) - zs["sub_first"]
+        if len({zs["wire"] for _, zs in zspecs}) != len(zspecs):
+            raise ValueError("two zones of one name")
         # allocate the C structures
         self.f.nzones = len(zspecs)
         self.f.minimal_any = self.minimal_any
@@ -1166,15 +1140,13 @@ cdef class FastPath:
             d.has4 = spec["has4"]
             d.has6 = spec["has6"]
         cdef FSub* fs
-        for i, (sw, nlab, first, n, handled, has_names) in enumerate(subs):
+        for i, (sw, nlab, first, n) in enumerate(subs):
             fs = &self.f.subs[i]
             memcpy(fs.wire, <char*>sw, len(sw))
             fs.wlen = len(sw)
             fs.nlab = nlab
             fs.ds_first = first
             fs.ds_n = n
-            fs.handled = handled
-            fs.has_names = has_names
         for i, x in enumerate(set_off):
             self.f.set_off[i] = x
         for i, (aid, a, pf, pn) in enumerate(lsts):
@@ -1193,30 +1165,26 @@ cdef class FastPath:
             memcpy(z.wire, <char*>w, len(w))
             z.wlen = len(w)
             z.nlab = zone_nlab(w)
-            z.handled = zs["handled"]
             z.sub_first = zs["sub_first"]
             z.sub_n = zs["sub_n"]
-            z.named_subs = max([sub[1] for sub in subs[z.sub_first:z.sub_first + z.sub_n]],
-                               default=0)
             z.expires = zs["expires"]
-            if "soa" in zs:
-                ttl_b, mn, rn, times = zs["soa"]
-                z.has_soa = 1
-                z.soa_ttl = int.from_bytes(ttl_b, "big")
-                memcpy(z.mname, <char*>mn, len(mn))
-                z.mlen = len(mn)
-                memcpy(z.rname, <char*>rn, len(rn))
-                z.rlen = len(rn)
-                memcpy(z.times, <char*>times, 20)
+            ttl_b, mn, rn, times = zs["soa"]
+            z.has_soa = 1
+            z.soa_ttl = int.from_bytes(ttl_b, "big")
+            memcpy(z.mname, <char*>mn, len(mn))
+            memcpy(z.rname, <char*>rn, len(rn))
+            memcpy(z.times, <char*>times, 20)
             old = prev.get(name)
             if old:  # counters carry over a reload
                 z.counters[C_QUERIES] = old["queries"]
                 z.counters[C_LISTED] = old["listed"]
                 z.counters[C_NOTLISTED] = old["not_listed"]
                 z.counters[C_BYTES] = old["bytes"]
-            if z.handled:
-                self.zone_names.append(name)
-        self._names = [name for name, _ in zspecs]
+        self.zone_names = [name for name, _ in zspecs]
+        # the zones' own answers (answer.answer: the dnslib path, check, scan) decide
+        # with these tables too, instead of compiling each zone again
+        for i, zone in enumerate(zones):
+            zone.prepared().compiled = (self, i)
 
     def answer(self, data):
         """Reply bytes for a handled query shape, else None (use the reference path)."""
@@ -1231,17 +1199,77 @@ cdef class FastPath:
             return None
         return (<char*>out)[:r]
 
+    def below(self, int zone, labels, int qtype, bint minimal_any=False):
+        """decide() for Python: the answer for the name whose labels below zone number
+        `zone` (of zone_names) are `labels` (bytes, most specific first, any case), with
+        no message size limit (so never TC) and every empty non-terminal decided.
+        Returns (rcode, records, listed): records [(rtype, ttl, data)] in answer order,
+        owned by the name, data an A's 4 bytes or a TXT's string; listed: the name is
+        listed (counters)."""
+        cdef uint8_t name[MAXLAB * 64]
+        cdef int lab[MAXLAB]
+        cdef int nb = 0, pos = 0, r, k, i, rl, skip
+        cdef Out o
+        cdef uint8_t* buf
+        cdef int* arrs
+        if not 0 <= zone < self.f.nzones:
+            raise IndexError("no such zone")
+        if len(labels) > MAXLAB - 2:
+            raise ValueError("too many labels")
+        for x in labels:
+            k = len(x)
+            if not 0 < k <= 63:
+                raise ValueError(f"bad label {x!r}")
+            lab[nb] = pos
+            nb += 1
+            name[pos] = k
+            memcpy(name + pos + 1, <char*>x, k)
+            pos += k + 1
+        lab[nb] = pos
+        buf = <uint8_t*>malloc(BELOW_BUF + 512)
+        arrs = <int*>malloc(3 * BELOW_RR * sizeof(int))
+        if buf == NULL or arrs == NULL:
+            free(buf)
+            free(arrs)
+            raise MemoryError()
+        try:
+            o.out = buf
+            o.pos = 0
+            o.limit = BELOW_BUF
+            o.nrr = o.na = o.nt = 0
+            o.max_rr = BELOW_RR
+            o.scan_max = SCAN_ALL
+            o.a_seen = arrs
+            o.t_off = arrs + BELOW_RR
+            o.t_len = arrs + 2 * BELOW_RR
+            with nogil:
+                r = decide(&self.f, &self.f.zones[zone], name, lab, nb, qtype, minimal_any,
+                           &o)
+            if r < 0:
+                raise ValueError("the answer is larger than a DNS message can carry")
+            records = []
+            pos = 0
+            for i in range(o.nrr):  # owner (2), type, class, ttl (4), length, rdata
+                rl = (buf[pos + 10] << 8) | buf[pos + 11]
+                k = (buf[pos + 2] << 8) | buf[pos + 3]
+                skip = 1 if k == 16 else 0  # a TXT's one string, without its length
+                records.append((k, (buf[pos + 6] << 24) | (buf[pos + 7] << 16) |
+                                (buf[pos + 8] << 8) | buf[pos + 9],
+                                (<char*>(buf + pos + 12 + skip))[:rl - skip]))
+                pos += 12 + rl
+            return r & 15, records, bool(r >> 8)
+        finally:
+            free(buf)
+            free(arrs)
+
     def counters(self):
-        """{zone: {queries, listed, not_listed, refused, errors, bytes}} for the fast path
-        (the zones it answers for)."""
+        """{zone: {queries, listed, not_listed, refused, errors, bytes}} for the fast path."""
         cdef int i
         out = {}
         for i in range(self.f.nzones):
-            if not self.f.zones[i].handled:
-                continue
             c = self.f.zones[i].counters
-            out[self._names[i]] = {"queries": c[0], "listed": c[1], "not_listed": c[2],
-                                   "refused": c[3], "errors": c[4], "bytes": c[5]}
+            out[self.zone_names[i]] = {"queries": c[0], "listed": c[1], "not_listed": c[2],
+                                       "refused": c[3], "errors": c[4], "bytes": c[5]}
         return out
 
 

@@ -6,12 +6,10 @@ deliberate improvements (empty non-terminals, the optional minimal ANY) are mark
 """
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from . import addr
-from .values import render_bytes
 
 if TYPE_CHECKING:
     from .dataset import Dataset
@@ -20,8 +18,6 @@ if TYPE_CHECKING:
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
 T_A, T_NS, T_SOA, T_TXT, T_ANY = 1, 2, 6, 16, 255
 
-_V4MAPPED = 0xFFFF << 32
-_6TO4 = 0x2002
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +69,21 @@ class Prepared:
         mtime = int(max((d.meta.mtime for d in every), default=0))
         self.soa_rr, self.soa_neg = _soa_records(zone, mtime)
         self.ns_rrs: tuple[RR, ...] = _ns_records(zone)
+        #: (FastPath, zone number) holding this zone compiled: the served table's (set
+        #: by FastPath), else this zone's own, compiled on first use
+        self.compiled = None
+        self._zone = zone
+
+    def below(self, labels: list, qtype: int) -> tuple[int, list[tuple[int, int, bytes]],
+                                                        bool]:
+        """The compiled decision for a name below the zone (ext/dnsfast.pyx decide()):
+        (rcode, [(rtype, ttl, rdata)], listed)."""
+        if self.compiled is None:
+            from ._dnsfast import FastPath
+            FastPath([self._zone])  # (sets self.compiled)
+        fast, zi = self.compiled
+        return fast.below(zi, [x.encode("utf-8", "surrogateescape") if isinstance(x, str)
+                               else x for x in labels], qtype)
 
 
 def _soa_records(zone: Zone, mtime: int) -> tuple[RR, RR]:
@@ -113,70 +124,16 @@ def _ns_records(zone: Zone) -> tuple[RR, ...]:
     return tuple(RR(T_NS, ttl, name, True) for name in (zone.settings.ns or DEFAULT_NS))
 
 
-def _render_listings(zone: Zone, ds: Dataset, vid: int, subject: str, qtype: int,
-                     out: list[RR]) -> None:
-    ttl = zone.ttl_of(ds)
-    for v in ds.values(vid):
-        if qtype in (T_A, T_ANY):
-            rr = RR(T_A, ttl, v.a)
-            if not any(x.rtype == T_A and x.data == rr.data for x in out):
-                out.append(rr)
-        if v.txt and qtype in (T_TXT, T_ANY):
-            rr = RR(T_TXT, ttl, render_bytes(v.txt, subject))
-            if not any(x.rtype == T_TXT and x.data == rr.data for x in out):
-                out.append(rr)
-
-
-def _ip_prefix_listed(dss: list[Dataset], labels: list[str]) -> bool:
-    """Empty non-terminal test for a partial reverse name (1-3 octets / <32 nibbles)."""
-    n = len(labels)
-    if 0 < n < 4 and all(addr._is_octet(x) for x in labels):
-        v = 0
-        for x in reversed(labels):
-            v = (v << 8) | int(x)
-        pfx, bits = v << (8 * (4 - n)), 8 * n
-        for ds in dss:
-            if not ds.is_names and ds.has_entries_under(addr.V4, pfx, bits):
-                return True
-    if n == 4 and all(addr._is_octet(x) for x in labels):
-        return False  # a complete IPv4 name (even "2.0.0.2") is never a partial IPv6 one
-    if 0 < n < 32 and all(len(x) == 1 and x in addr._NIBBLES for x in labels):
-        v = 0
-        for x in reversed(labels):
-            v = (v << 4) | int(x, 16)
-        bits = 4 * n
-        pfx = v << (128 - bits)
-        for ds in dss:
-            if ds.is_names:
-                continue
-            if ds.index.has_v6() and ds.has_entries_under(addr.V6, pfx, bits):
-                return True
-            if ds.index.has_v4():
-                for base, blen in ((_V4MAPPED, 96), (_6TO4 << 112, 16)):
-                    # the part of pfx/bits that maps onto IPv4 space
-                    if bits <= blen:
-                        if (base >> (128 - bits)) == v:
-                            if ds.has_entries_under(addr.V4, 0, 0):
-                                return True
-                    elif (pfx >> (128 - blen)) == (base >> (128 - blen)):
-                        v4bits = min(bits - blen, 32)
-                        shift = 128 - blen - 32
-                        v4 = (pfx >> shift) & 0xFFFFFFFF
-                        v4 &= ~((1 << (32 - v4bits)) - 1) & 0xFFFFFFFF
-                        if ds.has_entries_under(addr.V4, v4, v4bits):
-                            return True
-    return False
-
-
-def answer(zone: Zone, labels: list[str], qtype: int, *, now: float | None,
+def answer(zone: Zone, labels: list, qtype: int, *, now: float | None,
             minimal_any: bool) -> Answer:
-    """labels: the query name's labels below the zone (any case), most specific first."""
+    """labels: the query name's labels below the zone (str or bytes, any case), most
+    specific first. The apex and expiry are decided here; every name below the apex by
+    the compiled decision (Prepared.below)."""
     p = zone.prepared()
     if p.expires is not None and (now if now is not None else time.time()) >= p.expires:
         return Answer(SERVFAIL, aa=False)
     if minimal_any and qtype == T_ANY:
         qtype = T_A if labels else T_SOA  # RFC 8482: one RRset over UDP
-    low = [x.lower() for x in labels]
     if not labels:  # the apex: SOA and NS only. Every zone has both (_soa_records):
         # rbldnsd REFUSES the apex of a dump without $SOA/$NS
         ans: list[RR] = []
@@ -187,41 +144,12 @@ def answer(zone: Zone, labels: list[str], qtype: int, *, now: float | None,
         if ans:
             return Answer(NOERROR, answer=tuple(ans))
         return Answer(NOERROR, authority=(p.soa_neg,))
-    # which (sub)zone: the longest subzone suffix of the name
-    found = False
-    out: list[RR] = []
-    for sz, dss in p.subzones:
-        k = len(sz)
-        if k and (len(low) < k or tuple(low[len(low) - k:]) != sz):
-            continue
-        rel = low[: len(low) - k]
-        orig = labels[: len(labels) - k]
-        if not rel:  # a subzone's own name: measured NOERROR/NODATA with the base SOA
-            found = True
-            break
-        ip = addr.from_reverse_labels(orig)
-        if ip is not None and ip[2] != (4 if ip[0] == addr.V4 else 32):
-            ip = None  # a partial reverse name: no address (maybe an empty non-terminal)
-        name = ".".join(rel)
-        for ds in dss:
-            if ds.is_names:
-                vid, subj = ds.match_name(name)
-            elif ip is not None:
-                vid, subj = ds.find_addr(ip[0], ip[1])  # rbldnsd's mapped/6to4 rule
-            else:
-                continue
-            if vid >= 0:
-                found = True
-                _render_listings(zone, ds, vid, subj, qtype, out)
-        if not found and _ip_prefix_listed(dss, orig):
-            # better than rbldnsd (its issue #17): an empty non-terminal is NODATA
-            return Answer(NOERROR, authority=(p.soa_neg,), listed=False)
-        break
-    if not found:
-        return Answer(NXDOMAIN, authority=(p.soa_neg,), listed=False)
-    if not out:
-        return Answer(NOERROR, authority=(p.soa_neg,), listed=True)
-    return Answer(NOERROR, answer=tuple(out), listed=True)
+    rcode, records, listed = p.below(labels, qtype)
+    if records:
+        return Answer(NOERROR, answer=tuple(
+            RR(t, ttl, socket.inet_ntoa(data) if t == T_A else data)
+            for t, ttl, data in records), listed=listed)
+    return Answer(rcode, authority=(p.soa_neg,), listed=listed)
 
 
 def labels_below(zone: Zone, qname: str) -> list[str]:

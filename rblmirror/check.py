@@ -50,9 +50,8 @@ def check(subjects: list[str], zones: list[Zone]) -> list[CheckResult]:
         for z in zones:
             if not _takes(z, k):
                 continue
-            got = z.lookup(s)
-            out.append(CheckResult(s, z.name, bool(got), tuple(dict.fromkeys(x.a for x in got)),
-                                   tuple(x.txt for x in got if x.txt is not None)))
+            got = z.lookup(s)  # the DNS answer for ANY at the subject's name
+            out.append(CheckResult(s, z.name, got.listed, got.a, got.txt))
     return out
 
 

@@ -19,7 +19,7 @@ from . import _loader, addr, zonefmt
 from .errors import AddressError, SnapshotError, ZoneFileError
 from .index import (Blocks6, IPIndex, blocks6_arrays, finish_groups4, group_blocks4,
                     read_snapshot, write_snapshot)
-from .values import DEFAULT_A, TXT_EMIT_MAX, Listing, finish_template, render
+from .values import DEFAULT_A, Listing, finish_template, render
 from .zonefmt.base import EXCL, NS, SOA, Collector, Meta, Warning_, file_lines, load_lines
 from .zonefmt import fast4
 from .zonefmt import dnset as dnset_fmt
@@ -270,13 +270,10 @@ class Dataset:
             v = vs[0]
             t = v.txt
             if t is not None:
-                t = _render(t, subject)
+                t = render(t, subject)
             return (Listing(v.a, t),)
-        return tuple(Listing(v.a, None if v.txt is None else _render(v.txt, subject))
+        return tuple(Listing(v.a, None if v.txt is None else render(v.txt, subject))
                      for v in vs)
-
-    def lookup_name_id(self, name: str) -> int:
-        return self.match_name(name)[0]
 
     def match_name(self, name: str) -> tuple[int, str]:
         """(value id, matched entry name) for a domain name; (-1, "") when not listed.
@@ -355,16 +352,6 @@ class Dataset:
         except ValueError as e:
             raise SnapshotError(f"{path}: corrupt snapshot ({e})") from None
         return cls(names=names, **fields)
-
-
-def _render(txt: str, subject: str) -> str:
-    """values.render(), with its common case inline: no `$$` and a short ASCII result
-    (then the split/join and the 254-byte cap change nothing)."""
-    if "$$" not in txt:
-        r = txt.replace("$", subject)
-        if len(r) <= TXT_EMIT_MAX and r.isascii():
-            return r
-    return render(txt, subject)
 
 
 def _merge(vals: list[int], mode: str, set_id) -> int:

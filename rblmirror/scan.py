@@ -31,7 +31,7 @@ from . import _index, _scan
 from .check import check
 from .dataset import Dataset
 from .errors import ScanInputError, RblmirrorError
-from .values import TXT_EMIT_MAX, render
+from .values import TXT_EMIT_MAX, render, template_pieces, txt_bytes, txt_str
 from .zone import Zone
 
 FORMATS = ("table", "csv", "jsonl", "addresses")
@@ -121,21 +121,36 @@ class Scanner:
         self.zones = ip_zones(zones)
         if not self.zones:
             raise RblmirrorError("no IP zone configured to scan against")
+        #: per zone: its rows come from the exact path only (a domain dataset at the
+        #: zone itself, or a subzone a reverse name can fall into: the merged IP index
+        #: cannot answer those as DNS does); such a zone has one column, its answer's id
+        self._exact = [_needs_exact(z) for z in self.zones]
         self.datasets: list[Dataset] = []
         self.zone_cols: list[list[int]] = []  # per zone: its dataset columns
-        for z in self.zones:
+        for z, exact in zip(self.zones, self._exact):
             cols = []
-            for ds in _zone_datasets(z):
+            for ds in ([] if exact else _zone_datasets(z)):
                 cols.append(len(self.datasets))
                 self.datasets.append(ds)
             self.zone_cols.append(cols)
-        starts, ids, combos = merge_segments4(self.datasets)
+        self._exact_zones = [zi for zi, e in enumerate(self._exact) if e]
+        for k, zi in enumerate(self._exact_zones):
+            self.zone_cols[zi] = [len(self.datasets) + k]
+        if self.datasets:
+            starts, ids, combos = merge_segments4(self.datasets)
+        else:
+            starts, ids = np.zeros(1, np.uint32), np.zeros(1, np.int32)
+            combos = np.zeros((1, 0), np.int32)
+        if self._exact_zones:  # not listed there until the exact lookup says so
+            combos = np.concatenate(
+                [combos, np.full((len(combos), len(self._exact_zones)), -1, np.int32)], axis=1)
         self.index4 = _index.Index4(starts, ids)
         self.combos: list[tuple[int, ...]] = list(map(tuple, combos.tolist()))
         self._combo_id: dict[tuple[int, ...], int] | None = None  # built for IPv6 rows
         listed = combos >= 0
         self._zone_listed = np.stack([listed[:, cols].any(axis=1) for cols in self.zone_cols],
                                      axis=1)
+        self._answers: dict = {}  # an exact zone's answers (Found) -> its column's value
         self._templates: dict[tuple[str, bool], _Templates] = {}
         self._zone_rows: dict[tuple, tuple[str | None, int | None]] = {}
 
@@ -156,7 +171,7 @@ class Scanner:
         return self._zone_listed.any(axis=1)
 
     def zone_listings(self, combo: int, zone_i: int):
-        """The zone's Listing templates for a combination, merged as Zone.lookup merges."""
+        """The zone's Listing templates for a combination, in dataset order (each once)."""
         out = []
         for j in self.zone_cols[zone_i]:
             vid = self.combos[combo][j]
@@ -168,6 +183,20 @@ class Scanner:
     def lookup(self, fam: np.ndarray, v4: np.ndarray, hi: np.ndarray,
                lo: np.ndarray) -> np.ndarray:
         """Combination id (int32) for each parsed address."""
+        out = self._lookup_ip(fam, v4, hi, lo)
+        if self._exact_zones:  # the exact zones' columns: their answer per address
+            d = len(self.datasets)
+            ans = self._answers
+            for i, subject in enumerate(address_texts(fam, v4, hi, lo)):
+                col = []
+                for zi in self._exact_zones:
+                    found = self.zones[zi].lookup(subject)
+                    col.append(ans.setdefault(found, len(ans)) if found.listed else -1)
+                out[i] = self.combo_id(self.combos[out[i]][:d] + tuple(col))
+        return out
+
+    def _lookup_ip(self, fam: np.ndarray, v4: np.ndarray, hi: np.ndarray,
+                   lo: np.ndarray) -> np.ndarray:
         out = np.empty(len(fam), np.int32)
         is6 = fam == 6
         if not is6.any():
@@ -176,7 +205,7 @@ class Scanner:
         out[w4] = self.index4.lookup_many(np.ascontiguousarray(v4[w4]))
         w6 = np.flatnonzero(is6)
         h, l = np.ascontiguousarray(hi[w6]), np.ascontiguousarray(lo[w6])
-        m = np.empty((len(w6), len(self.datasets)), np.int32)
+        m = np.full((len(w6), len(self.combos[0])), -1, np.int32)
         for j, ds in enumerate(self.datasets):  # rbldnsd's mapped/6to4 rule, as DNS asks
             m[:, j] = ds.index.lookup_many_addr6(h, l)
         rows, inv = np.unique(m, axis=0, return_inverse=True)
@@ -184,26 +213,11 @@ class Scanner:
         out[w6] = ids[inv.reshape(-1)]
         return out
 
-    def lookup_texts(self, addresses: Iterable[str]) -> list[tuple[str, int]]:
-        """(normalized address, combination id) for address strings; a small-input helper
-        (tests, compare's corpora). Bad addresses are skipped."""
-        data = "\n".join(addresses).encode("ascii", "replace") + b"\n"
-        r = _scan.parse_chunk(data)
-        ids = self.lookup(r["fam"], r["v4"], r["hi"], r["lo"])
-        return list(zip(address_texts(r["fam"], r["v4"], r["hi"], r["lo"]), ids.tolist()))
-
     # ---- output rows ----------------------------------------------------------------
-    def rows(self, combo: int, subject: str, listed_only: bool = False) -> list[dict]:
-        """The check --json rows for one address, computed the slow, exact way."""
-        out = []
-        for zi, z in enumerate(self.zones):
-            ls = self.zone_listings(combo, zi)
-            if listed_only and not ls:
-                continue
-            out.append({"address": subject, "zone": z.name, "listed": bool(ls),
-                        "a": list(dict.fromkeys(x.a for x in ls)),
-                        "txt": [render(x.txt, subject) for x in ls if x.txt is not None]})
-        return out
+    def rows(self, subject: str, listed_only: bool = False) -> list[dict]:
+        """The check --json rows for one address, the exact way: check's own (the
+        compiled decision for the address's name in every zone)."""
+        return [r.as_json() for r in check([subject], self.zones) if r.listed or not listed_only]
 
     def _template(self, combo: int, fmt: str, listed_only: bool) -> tuple[str | None, int]:
         """The output text for a combination with _PH where the address goes, and the
@@ -232,22 +246,42 @@ class Scanner:
 
     def _zone_template(self, combo: int, zi: int, fmt: str) -> tuple[str | None, int | None]:
         """One zone's row for a combination: (text, longest address; None when the zone
-        does not list it)."""
+        does not list it), or (None, -1) when only the exact path can say. The row is
+        DNS's answer for ANY as check gives it: the A values once each, the TXT records
+        rendered (values.template_pieces, with _PH for the subject), an identical TXT once;
+        so two different templates that could render alike (a prefix or suffix of one
+        is the other's) leave the combination to the exact path."""
+        if self._exact[zi]:  # (its column: -1 not listed, else the exact path)
+            if self.combos[combo][self.zone_cols[zi][0]] >= 0:
+                return None, -1
+            return format_row({"address": _PH, "zone": self.zones[zi].name, "listed": False,
+                               "a": [], "txt": []}, fmt), None
         ls = self.zone_listings(combo, zi)
         maxlen = 1 << 30
-        txts = []
+        txts: list[str] = []
+        shapes: list[tuple[bytes, bytes]] = []  # (literal prefix, literal suffix) per TXT
         for x in ls:
             if x.txt is None:
                 continue
             if _PH in x.txt:
                 return None, -1
-            if "$" not in x.txt.replace("$$", ""):
-                txts.append(render(x.txt, ""))  # no subject inside: a constant
+            pieces = template_pieces(x.txt)
+            nsubj = pieces.count(None)
+            if nsubj == 0:  # no subject inside: a constant
+                t = render(x.txt, "")
+                shape = (txt_bytes(t), txt_bytes(t))
+            else:
+                t = "".join(_PH if pc is None else txt_str(pc) for pc in pieces)
+                fixed = sum(len(pc) for pc in pieces if pc is not None)
+                maxlen = min(maxlen, (TXT_EMIT_MAX - fixed) // nsubj)
+                first, last = pieces.index(None), len(pieces) - 1 - pieces[::-1].index(None)
+                shape = (b"".join(pieces[:first]), b"".join(pieces[last + 1:]))
+            if t in txts:
                 continue
-            t = "$".join(part.replace("$", _PH) for part in x.txt.split("$$"))
-            fixed = len(t.replace(_PH, "").encode("utf-8", "surrogateescape"))
-            maxlen = min(maxlen, (TXT_EMIT_MAX - fixed) // t.count(_PH))
+            if any(_may_coincide(shape, other) for other in shapes):
+                return None, -1
             txts.append(t)
+            shapes.append(shape)
         row = {"address": _PH, "zone": self.zones[zi].name, "listed": bool(ls),
                "a": list(dict.fromkeys(x.a for x in ls)), "txt": txts}
         return format_row(row, fmt), (maxlen if ls else None)
@@ -357,11 +391,7 @@ class Scanner:
 
         def slow(i: int) -> bytes:  # the exact, per-address path (rare)
             subject = address_texts(fam[i:i + 1], v4[i:i + 1], hi[i:i + 1], lo[i:i + 1])[0]
-            if force is not None and force[i]:
-                rows = [r.as_json() for r in check([subject], self.zones)
-                        if r.listed or not listed_only]
-            else:
-                rows = self.rows(int(ids[i]), subject, listed_only)
+            rows = self.rows(subject, listed_only)
             return "".join(format_row(x, fmt) for x in rows).encode("utf-8", t.errors)
 
         out.write(_scan.emit_rows(np.ascontiguousarray(fam), np.ascontiguousarray(v4),
@@ -414,6 +444,32 @@ class _Templates:
             self.ready[c] = True
             parts.append(b)
         self.blob = b"".join(parts)
+
+
+def _needs_exact(z: Zone) -> bool:
+    """A zone the merged IP index cannot answer as DNS does: a domain dataset of the
+    lists' own at the zone itself (a reverse name is a domain name to it), or a subzone
+    a reverse name can fall into."""
+    return any(a.dataset.is_names and not a.synthetic for a in z.datasets if a.subzone == "") \
+        or any(_reverse_like(a.subzone) for a in z.datasets)
+
+
+def _reverse_like(subzone: str) -> bool:
+    """A subzone whose labels could end a reverse name (octets or single nibbles)."""
+    labels = subzone.split(".") if subzone else []
+    return bool(labels) and all(
+        (x.isascii() and x.isdigit() and len(x) <= 3) or (len(x) == 1 and x in _HEX)
+        for x in labels)
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _may_coincide(a: tuple[bytes, bytes], b: tuple[bytes, bytes]) -> bool:
+    """Could two TXT templates (literal prefix, literal suffix) render the same text for
+    some subject? Not when their prefixes, or their suffixes, disagree."""
+    (pa, sa), (pb, sb) = a, b
+    return (pa.startswith(pb) or pb.startswith(pa)) and (sa.endswith(sb) or sb.endswith(sa))
 
 
 def address_texts(fam: np.ndarray, v4: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> list[str]:

@@ -338,14 +338,9 @@ def _make_fast(table: ZoneTable, previous=None, minimal_any: bool = False):
         from . import _dnsfast
     except ImportError:
         return None
-    try:
-        fast = _dnsfast.FastPath(table, previous, minimal_any=minimal_any)
-        for name, why in fast.skipped:
-            log.info("zone %s: answered by the reference path only (%s)", name, why)
-        return fast
-    except Exception as e:  # the reference path still answers everything
-        log.warning("compiled fast path unavailable: %s", e)
-        return None
+    # every zone is compiled (the zones' answers decide there too): what it cannot hold
+    # fails the load (a reload keeps the previous data)
+    return _dnsfast.FastPath(table, previous, minimal_any=minimal_any)
 
 
 # ------------------------------------------------------------------------ serving

@@ -9,6 +9,7 @@ result at 254 bytes, exactly as rbldnsd's txtsubst() does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 #: rbldnsd emits at most this many bytes of TXT (txtsubst caps at 254).
 TXT_EMIT_MAX = 254
@@ -91,24 +92,38 @@ def finish_template(txt: str | None, variables: dict[int, str],
     return "".join(out) or None
 
 
-def substitute_vars(txt: str, variables: dict[int, str]) -> str:
-    """Replace `$0`..`$9` (kept for callers; finish_template() is the full rule set)."""
-    return finish_template(txt, variables) or ""
-
-
-def render(txt: str, subject: str) -> str:
-    """Substitute `$` with the subject and `$$` with `$`; cap at 254 bytes like rbldnsd."""
-    if "$" in txt:
-        txt = "$".join(part.replace("$", subject) for part in txt.split("$$"))
-    b = txt_bytes(txt)
-    if len(b) > TXT_EMIT_MAX:
-        return txt_str(b[:TXT_EMIT_MAX])
-    return txt
+@lru_cache(maxsize=4096)
+def template_pieces(txt: str) -> tuple[bytes | None, ...]:
+    """The one parse of a finished template (only `$` and `$$` left): its pieces in
+    order, each literal bytes or None (the subject). `$$` is a literal dollar, every other
+    `$` the subject. render() executes them here, the compiled DNS path (ext/dnsfast.pyx)
+    and scan's prepared rows execute the same pieces; all cut at TXT_EMIT_MAX bytes."""
+    out: list[bytes | None] = []
+    for pi, part in enumerate(txt.split("$$")):
+        if pi:
+            out.append(b"$")
+        for si, lit in enumerate(part.split("$")):
+            if si:
+                out.append(None)
+            if lit:
+                out.append(txt_bytes(lit))
+    return tuple(out)
 
 
 def render_bytes(txt: str, subject: str) -> bytes:
-    """render() as the bytes that go on the wire."""
-    return txt_bytes(render(txt, subject))[:TXT_EMIT_MAX]
+    """The TXT rdata for a template and its subject: the pieces with the subject in
+    place, cut at 254 bytes as rbldnsd's txtsubst() cuts them."""
+    subj = txt_bytes(subject)
+    return b"".join(subj if p is None else p for p in template_pieces(txt))[:TXT_EMIT_MAX]
+
+
+def render(txt: str, subject: str) -> str:
+    """render_bytes() as text (surrogateescape keeps every byte)."""
+    if "$$" not in txt:  # the common case: then the pieces are txt split on `$`
+        r = txt.replace("$", subject)
+        if len(r) <= TXT_EMIT_MAX and r.isascii():
+            return r
+    return txt_str(render_bytes(txt, subject))
 
 
 def cap_template(txt: str) -> str:

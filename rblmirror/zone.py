@@ -11,10 +11,10 @@ from functools import lru_cache
 from typing import Callable, Iterable
 
 from . import addr
-from .answer import Answer, Prepared, answer, labels_below
+from .answer import T_A, T_ANY, T_TXT, Answer, Prepared, answer, labels_below
 from .dataset import Dataset
 from .errors import AddressError, ZoneSpecError
-from .values import Listing
+from .values import txt_str
 
 DEFAULT_TTL = 2100  # rbldnsd's default (35m)
 
@@ -75,10 +75,25 @@ def _resolve(path: str, base_dir: str | None) -> str:
 
 
 def normalize_name(name: str) -> str:
+    """A zone name as served: lowercase, without the trailing dot. DNS compares names
+    ASCII case-insensitively and every other byte exactly, so a zone name is ASCII (an
+    internationalized name in its xn-- form)."""
     n = name.strip().rstrip(".").lower()
     if not n or any(not 0 < len(x) <= 63 for x in n.split(".")) or len(n) > 253:
         raise ZoneSpecError(f"bad zone name {name!r}")
+    if not n.isascii():
+        raise ZoneSpecError(f"bad zone name {name!r}: not ASCII (write an "
+                            f"internationalized name in its xn-- form)")
     return n
+
+
+@dataclass(frozen=True)
+class Found:
+    """A zone's answer for a subject (Zone.lookup): listed, its A and TXT records."""
+
+    listed: bool
+    a: tuple[str, ...] = ()
+    txt: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,13 +178,6 @@ class Zone:
         """The lists' own datasets (without the test points)."""
         return [a for a in self.datasets if not a.synthetic]
 
-    @classmethod
-    def from_files(cls, name: str, files: Iterable[str], format: str = "ip4set") -> Zone:
-        spec = ZoneSpec(normalize_name(name), format, tuple(files))
-        z = cls(spec.name)
-        z.add(spec.load(), spec)
-        return z
-
     def add(self, ds: Dataset, spec: ZoneSpec | None = None) -> None:
         """Attach a loaded dataset (before the test points, which stay last)."""
         points = [a for a in self.datasets if a.synthetic]
@@ -252,27 +260,20 @@ class Zone:
         return any(a.dataset.is_names for a in self.data if a.subzone == "")
 
     # ---- lookups ------------------------------------------------------------------
-    def lookup(self, subject, subzone: str = "") -> tuple[Listing, ...]:
-        """Merged listings of every dataset at this (sub)zone for an address or a name."""
-        out: list[Listing] = []
-        ip = None
+    def lookup(self, subject) -> Found:
+        """What DNS answers for ANY at the subject's name in this zone: the reverse name
+        of an address (text, int or ipaddress object), else the domain name itself (the
+        compiled decision, as for a query: subzones, datasets merged, 6to4 and mapped)."""
         if not isinstance(subject, str) or not _looks_like_name(subject):
-            ip = addr.parse(subject)
-        for a in self.datasets:
-            if a.subzone != subzone:
-                continue
-            ds = a.dataset
-            if ds.is_names:
-                if ip is not None:
-                    continue
-                got = ds.lookup_name(subject)
-            else:
-                if ip is None:
-                    continue
-                vid, subj = ds.find_addr(*ip)
-                got = () if vid < 0 else ds.render(vid, subj)
-            out.extend(x for x in got if x not in out)
-        return tuple(out)
+            labels = addr.to_reverse_name(*addr.parse(subject)).split(".")
+        else:
+            labels = [x for x in subject.strip().rstrip(".").split(".")]
+            if not all(labels):
+                raise AddressError(f"bad domain name {subject!r}")
+        ans = self.answer(labels, T_ANY)
+        a = tuple(r.data for r in ans.answer if r.rtype == T_A)
+        txt = tuple(txt_str(r.data) for r in ans.answer if r.rtype == T_TXT)
+        return Found(bool(ans.answer), a, txt)
 
     def kind(self) -> str:
         """'ip', 'name' or 'mixed' (what check should expect at the zone itself)."""
@@ -298,6 +299,10 @@ class ZoneTable:
     def __init__(self, zones: Iterable[Zone]):
         self.zones = list(zones)
         self._by_labels = {tuple(z.name.split(".")): z for z in self.zones}
+        if len(self._by_labels) != len(self.zones):
+            seen: set[str] = set()
+            twice = next(z.name for z in self.zones if z.name in seen or seen.add(z.name))
+            raise ZoneSpecError(f"zone {twice} configured twice")
         self._depths = sorted({len(k) for k in self._by_labels}, reverse=True)
 
     def find(self, labels_lower: list[str]) -> tuple[Zone, int] | None:

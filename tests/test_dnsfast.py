@@ -263,24 +263,13 @@ def rand_queries(rnd: random.Random, pool, pool6, names, n=80):
 
 
 def expect_fast(table: ZoneTable, fast, name: str) -> bool:
-    """The fast path must answer this name (with a plain header): below a zone it
-    answers, ASCII, and the subzone that decides (answer.answer's rule) not among the
-    skipped ones."""
+    """The fast path must answer this name (with a plain header): below a zone, ASCII
+    (every zone is compiled)."""
     if not name.isascii():
         return False
     labels = [x for x in name.split(".") if x]
     found = table.find([x.lower() for x in labels])
-    if found is None or found[1] == 0 or found[0].name not in fast.zone_names:
-        return False
-    zone, below = found
-    low = [x.lower() for x in labels[:below]]
-    for sz, dss in zone.prepared().subzones:
-        k = len(sz)
-        if k and (len(low) < k or tuple(low[len(low) - k:]) != sz):
-            continue
-        return not any(z == zone.name and why.startswith(f"subzone {'.'.join(sz) or '@'}:")
-                       for z, why in fast.skipped)
-    return True
+    return found is not None and found[1] > 0 and found[0].name in fast.zone_names
 
 
 def _fits(want: bytes) -> bool:
@@ -456,7 +445,7 @@ def test_common_shapes_handled_and_identical(tmp_path):
     table = ZoneTable(Zone.from_specs([f"bl.test:ip4set:{z}", f"bl.test:ip4trie:{z2}",
                                        f"bl.test:ip6trie:{z6}"]))
     fast = _dnsfast.FastPath(table)
-    assert fast.zone_names == ["bl.test"] and fast.skipped == []
+    assert fast.zone_names == ["bl.test"]
     cases = []
     six = lambda a: ".".join(rev6(int(ipaddress.IPv6Address(a))))  # noqa: E731
     for name in ["2.0.0.127.bl.test", "2.0.0.127.BL.Test", "1.0.0.127.bl.test",
@@ -527,7 +516,7 @@ def test_subzones_and_nested_zones(tmp_path):
     table = ZoneTable(Zone.from_specs([f"c.test:combined:{comb}",
                                        f"in.c.test:ip4set:{inner}"]))
     fast = _dnsfast.FastPath(table)
-    assert sorted(fast.zone_names) == ["c.test", "in.c.test"] and fast.skipped == []
+    assert sorted(fast.zone_names) == ["c.test", "in.c.test"]
     six = ".".join(rev6(0x20010DB8 << 96 | 5))
     names = ["3.0.0.127.c.test", "2.0.0.127.c.test", "3.0.0.127.sub.c.test",
              "2.0.0.127.sub.c.test", "3.0.0.127.Sub.C.test", "sub.c.test", "a.sub.c.test",
@@ -544,10 +533,11 @@ def test_subzones_and_nested_zones(tmp_path):
             got = fast.answer(q)
             assert got is not None, name
             assert got == respond(q, table), name
-    # a label compared with subzone names that Python lowercases differently (the Kelvin
-    # sign lowers to "k"): the reference path's
+    # DNS compares ASCII letters case-insensitively and other bytes exactly: the Kelvin
+    # sign (which Python's str.lower() makes "k") is not subzone k, on both paths
     q = build_query(9, 0, "3.0.0.127.\u212a.c.test".encode(), 16)
-    assert fast.answer(q) is None and b"127.0.0.3" in respond(q, table)
+    got = fast.answer(q)
+    assert got is not None and got == respond(q, table) and got[3] & 15 == 3  # NXDOMAIN
     # the apexes are the reference path's
     for name in ("c.test", "in.c.test"):
         assert fast.answer(build_query(9, 0, name.encode(), 16)) is None, name

@@ -11,7 +11,7 @@ import pytest
 
 from rblmirror.config import load_config
 from rblmirror.errors import ConfigError
-from rblmirror.zone import Zone
+from rblmirror.zone import Found, Zone
 from test_fetch_support import cli, copy_feed, write_config
 from test_server_support import Serve
 
@@ -101,17 +101,17 @@ test_points = false
 """)
     z = {x.name: x for x in Zone.from_specs(cfg.zone_specs)}
     tp = z["ip.test"].lookup("127.0.0.2")
-    assert [x.a for x in tp] == ["127.0.0.2"] and "RFC 5782 test point" in tp[0].txt
-    assert z["ip.test"].lookup("127.0.0.1") == ()
+    assert tp.a == ("127.0.0.2",) and "RFC 5782 test point" in tp.txt[0]
+    assert not z["ip.test"].lookup("127.0.0.1").listed
     assert z["ip.test"].entries == 1  # the test point is not the list's entry
-    assert [(x.a, x.txt) for x in z["own.test"].lookup("127.0.0.2")] == [("127.0.0.4",
-                                                                         "own point")]
-    assert [x.a for x in z["names.test"].lookup("test")] == ["127.0.0.2"]
-    assert z["names.test"].lookup("invalid") == () and z["names.test"].lookup("127.0.0.2") == ()
+    assert z["own.test"].lookup("127.0.0.2") == Found(True, ("127.0.0.4",), ("own point",))
+    assert z["names.test"].lookup("test").a == ("127.0.0.2",)
+    assert not z["names.test"].lookup("invalid").listed
+    assert not z["names.test"].lookup("127.0.0.2").listed
     # an IPv6 zone: ::FFFF:7F00:2 is an IPv4-mapped name, answered from the IPv4 points
     ans = z["v6.test"].answer("2.0.0.0.0.0.f.7.f.f.f.f" + ".0" * 20, 1)
     assert ans.rcode == 0 and [r.data for r in ans.answer] == ["127.0.0.2"]
-    assert z["off.test"].lookup("127.0.0.2") == ()
+    assert z["off.test"].lookup("127.0.0.2") == Found(False)
 
 
 def test_check_and_dns_agree_on_the_test_point(tmp_path):
