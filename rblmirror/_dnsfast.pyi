@@ -2,12 +2,14 @@
 from typing import Any, Callable
 
 class FastPath:
-    zone_names: list[str]  # the zones answered here (in C)
-    skipped: list[tuple[str, str]]  # (zone, why) for what only the reference path answers
+    zone_names: list[str]  # every zone of the table, compiled, in the table's order
     minimal_any: bool
     def __init__(self, table: Any, previous: FastPath | None = ...,
                  minimal_any: bool = ...) -> None: ...
     def answer(self, data: bytes | bytearray | memoryview) -> bytes | None: ...
+    # the decision below zone number `zone`: (rcode, [(rtype, ttl, data)], listed)
+    def below(self, zone: int, labels: list[bytes], qtype: int,
+              minimal_any: bool = ...) -> tuple[int, list[tuple[int, int, bytes]], bool]: ...
     def counters(self) -> dict[str, dict[str, int]]: ...
 
 class UdpLoop:

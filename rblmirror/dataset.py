@@ -296,16 +296,6 @@ class Dataset:
         without the GIL."""
         return self.index.lookup_many4(addrs)
 
-    def has_entries_under(self, family: int, prefix: int, bits: int) -> bool:
-        """Is any listed address inside prefix/bits? (empty non-terminal detection)"""
-        if family == addr.V4:
-            starts, vals = self.index.segments4()
-            top = prefix | ((1 << (32 - bits)) - 1) if bits < 32 else prefix
-            return _any_listed(starts, vals, prefix, top)
-        hi, lo, vals6 = self.index.v6.hi_array, self.index.v6.lo_array, self.index.v6.vals_array
-        top = prefix | ((1 << (128 - bits)) - 1) if bits < 128 else prefix
-        return bool((vals6[_seg6(hi, lo, prefix):_seg6(hi, lo, top) + 1] >= 0).any())
-
     # ---- snapshots ------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write a snapshot that Dataset.load() opens by mmap without re-parsing."""
@@ -360,18 +350,3 @@ def _merge(vals: list[int], mode: str, set_id) -> int:
             return -1
         return set_id(tuple(dict.fromkeys(vals)))
     return -1 if vals[0] == EXCL else vals[0]
-
-
-def _seg6(hi: np.ndarray, lo: np.ndarray, x: int) -> int:
-    """Index of the IPv6 segment holding address x (segments sorted by (hi, lo))."""
-    h, l = np.uint64(x >> 64), np.uint64(x & 0xFFFFFFFFFFFFFFFF)
-    a = int(np.searchsorted(hi, h, side="left"))
-    b = int(np.searchsorted(hi, h, side="right"))
-    i = a + int(np.searchsorted(lo[a:b], l, side="right")) - 1
-    return max(i, 0)
-
-
-def _any_listed(starts: np.ndarray, vals: np.ndarray, lo: int, hi: int) -> bool:
-    i = int(np.searchsorted(starts, lo, side="right")) - 1
-    j = int(np.searchsorted(starts, hi, side="right"))
-    return bool((vals[max(i, 0):j] >= 0).any())

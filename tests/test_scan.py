@@ -412,3 +412,60 @@ def test_real_feeds_and_corpus_against_check():
     ref = [r.as_json() for r in run_check(addrs, zones)]
     assert rows == ref
     assert stats.listed > 0
+
+
+def _scan_equals_check(zones, addrs, tmp_path) -> list[dict]:
+    p = tmp_path / "in.txt"
+    p.write_text("\n".join(addrs) + "\n")
+    rows, stats = scan_rows(zones, p)
+    ref = [r.as_json() for r in run_check(addrs, zones)]
+    for r in ref:
+        r["address"] = str(ipaddress.ip_address(r["address"]))
+    assert rows == ref
+    only, _ = scan_rows(zones, p, listed_only=True)
+    assert only == [r for r in ref if r["listed"]]
+    per_zone = {z.name: sum(r["listed"] for r in ref if r["zone"] == z.name) for z in zones}
+    assert stats.per_zone == per_zone
+    return rows
+
+
+def test_txt_that_render_alike_merge_once_as_dns(tmp_path):
+    """Two datasets whose TXT templates render to one text for some addresses (`$` and
+    the address spelled out): DNS sends that TXT once, and so do check and scan; where
+    they differ, both."""
+    a = tmp_path / "a.zone"
+    a.write_text(":127.0.0.2:$\n10.0.0.0/8\n")
+    b = tmp_path / "b.zone"
+    b.write_text("10.1.2.3 :127.0.0.3:10.1.2.3\n10.1.2.4 :127.0.0.3:10.1.2.3\n"
+                 "10.1.2.5 :127.0.0.3:other $\n")
+    zones = Zone.from_specs([f"m.test:ip4set:{a}", f"m.test:ip4set:{b}"])
+    rows = _scan_equals_check(zones, ["10.1.2.3", "10.1.2.4", "10.1.2.5", "10.9.9.9"], tmp_path)
+    assert [r["txt"] for r in rows] == [["10.1.2.3"], ["10.1.2.4", "10.1.2.3"],
+                                        ["10.1.2.5", "other 10.1.2.5"], ["10.9.9.9"]]
+    assert rows[0]["a"] == ["127.0.0.2", "127.0.0.3"]
+
+
+def test_zones_only_the_exact_path_answers(tmp_path):
+    """A domain list at the zone itself sees a reverse name as a domain name, and a
+    subzone can catch a reverse name: DNS (the compiled decision) says what is listed,
+    and scan's rows and counts follow it."""
+    ip = tmp_path / "ip.zone"
+    ip.write_text(":127.0.0.2:ip $\n10.0.0.0/8\n")
+    dn = tmp_path / "dn.zone"
+    dn.write_text(":127.0.0.5:dom $\n*.9.9.10\n")  # the reverse names of 10.9.9.0/24
+    comb = tmp_path / "comb.zone"
+    comb.write_text("$DATASET ip4set @\n10.0.0.0/8 :127.0.0.2:base $\n"
+                    "$DATASET dnset 10\n*.3.2 :127.0.0.7:caught $\n")
+    zones = Zone.from_specs([f"mixed.test:ip4set:{ip}", f"mixed.test:dnset:{dn}",
+                             f"sub.test:combined:{comb}", f"plain.test:ip4set:{ip}"])
+    addrs = ["10.9.9.3", "10.1.1.1", "192.0.2.1", "4.3.2.1", "10.2.3.4", "127.0.0.2"]
+    rows = _scan_equals_check(zones, addrs, tmp_path)
+    by = {(r["address"], r["zone"]): r for r in rows}
+    assert by[("10.9.9.3", "mixed.test")]["txt"] == ["ip 10.9.9.3", "dom 9.9.10"]
+    assert not by[("192.0.2.1", "mixed.test")]["listed"]
+    # 10.2.3.4's name 4.3.2.10.sub.test falls into subzone 10 (a domain list there: the
+    # wildcard *.3.2 lists it), not into the zone's own 10/8; 10.5.3.4 is not listed there
+    assert by[("10.2.3.4", "sub.test")]["txt"] == ["caught 3.2"]
+    assert by[("10.2.3.4", "sub.test")]["a"] == ["127.0.0.7"]
+    assert not by[("10.1.1.1", "sub.test")]["listed"]
+    assert by[("10.1.1.1", "plain.test")]["listed"]
