@@ -949,6 +949,8 @@ cdef class FastPath:
     module docstring). zone_names: the zones, in the table's order (every zone is
     compiled: a zone it cannot hold is an error here)."""
     cdef Fast f
+    cdef uint8_t* below_buf  # below()'s scratch message and its record tables
+    cdef int* below_arrs
     cdef object keep        # numpy arrays and bytes whose memory the C structs point into
     cdef readonly list zone_names
     cdef readonly bint minimal_any
@@ -957,6 +959,8 @@ cdef class FastPath:
         memset(&self.f, 0, sizeof(Fast))
 
     def __dealloc__(self):
+        free(self.below_buf)
+        free(self.below_arrs)
         free(self.f.zones)
         free(self.f.subs)
         free(self.f.dss)
@@ -1226,41 +1230,40 @@ cdef class FastPath:
             memcpy(name + pos + 1, <char*>x, k)
             pos += k + 1
         lab[nb] = pos
-        buf = <uint8_t*>malloc(BELOW_BUF + 512)
-        arrs = <int*>malloc(3 * BELOW_RR * sizeof(int))
-        if buf == NULL or arrs == NULL:
-            free(buf)
-            free(arrs)
-            raise MemoryError()
-        try:
-            o.out = buf
-            o.pos = 0
-            o.limit = BELOW_BUF
-            o.nrr = o.na = o.nt = 0
-            o.max_rr = BELOW_RR
-            o.scan_max = SCAN_ALL
-            o.a_seen = arrs
-            o.t_off = arrs + BELOW_RR
-            o.t_len = arrs + 2 * BELOW_RR
-            with nogil:
-                r = decide(&self.f, &self.f.zones[zone], name, lab, nb, qtype, minimal_any,
-                           &o)
-            if r < 0:
-                raise ValueError("the answer is larger than a DNS message can carry")
-            records = []
-            pos = 0
-            for i in range(o.nrr):  # owner (2), type, class, ttl (4), length, rdata
-                rl = (buf[pos + 10] << 8) | buf[pos + 11]
-                k = (buf[pos + 2] << 8) | buf[pos + 3]
-                skip = 1 if k == 16 else 0  # a TXT's one string, without its length
-                records.append((k, (buf[pos + 6] << 24) | (buf[pos + 7] << 16) |
-                                (buf[pos + 8] << 8) | buf[pos + 9],
-                                (<char*>(buf + pos + 12 + skip))[:rl - skip]))
-                pos += 12 + rl
-            return r & 15, records, bool(r >> 8)
-        finally:
-            free(buf)
-            free(arrs)
+        if self.below_buf == NULL:  # scratch space, kept (the GIL guards it)
+            self.below_buf = <uint8_t*>malloc(BELOW_BUF + 512)
+            self.below_arrs = <int*>malloc(3 * BELOW_RR * sizeof(int))
+            if self.below_buf == NULL or self.below_arrs == NULL:
+                free(self.below_buf)
+                free(self.below_arrs)
+                self.below_buf = NULL
+                self.below_arrs = NULL
+                raise MemoryError()
+        buf = self.below_buf
+        arrs = self.below_arrs
+        o.out = buf
+        o.pos = 0
+        o.limit = BELOW_BUF
+        o.nrr = o.na = o.nt = 0
+        o.max_rr = BELOW_RR
+        o.scan_max = SCAN_ALL
+        o.a_seen = arrs
+        o.t_off = arrs + BELOW_RR
+        o.t_len = arrs + 2 * BELOW_RR
+        r = decide(&self.f, &self.f.zones[zone], name, lab, nb, qtype, minimal_any, &o)
+        if r < 0:
+            raise ValueError("no answer: larger than a DNS message can carry, or a corrupt index")
+        records = []
+        pos = 0
+        for i in range(o.nrr):  # owner (2), type, class, ttl (4), length, rdata
+            rl = (buf[pos + 10] << 8) | buf[pos + 11]
+            k = (buf[pos + 2] << 8) | buf[pos + 3]
+            skip = 1 if k == 16 else 0  # a TXT's one string, without its length
+            records.append((k, (buf[pos + 6] << 24) | (buf[pos + 7] << 16) |
+                            (buf[pos + 8] << 8) | buf[pos + 9],
+                            (<char*>(buf + pos + 12 + skip))[:rl - skip]))
+            pos += 12 + rl
+        return r & 15, records, bool(r >> 8)
 
     def counters(self):
         """{zone: {queries, listed, not_listed, refused, errors, bytes}} for the fast path."""

@@ -84,7 +84,7 @@ class Prepared:
         (rcode, [(rtype, ttl, rdata)], listed)."""
         if self.compiled is None:
             from ._dnsfast import FastPath
-            FastPath([self._zone])  # (sets self.compiled)
+            self.compiled = (FastPath([self._zone]), 0)
         fast, zi = self.compiled
         return fast.below(zi, [x.encode("utf-8", "surrogateescape") if isinstance(x, str)
                                else x for x in labels], qtype)
