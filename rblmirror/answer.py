@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -76,7 +77,7 @@ class Prepared:
         #: (FastPath, zone number) holding this zone compiled: the served table's (set
         #: by FastPath), else this zone's own, compiled on first use
         self.compiled = None
-        self._zone = zone
+        self._zone = weakref.ref(zone)  # (no cycle: a dropped table is freed at once)
 
     def below(self, labels: list, qtype: int) -> tuple[int, list[tuple[int, int, bytes]],
                                                         bool]:
@@ -84,7 +85,7 @@ class Prepared:
         (rcode, [(rtype, ttl, rdata)], listed)."""
         if self.compiled is None:
             from ._dnsfast import FastPath
-            self.compiled = (FastPath([self._zone]), 0)
+            self.compiled = (FastPath([self._zone()]), 0)
         fast, zi = self.compiled
         return fast.below(zi, [x.encode("utf-8", "surrogateescape") if isinstance(x, str)
                                else x for x in labels], qtype)

@@ -7,7 +7,9 @@ has), SOA present or not, TTLs, zones inside other zones; random queries (IPv4 a
 names, v4-mapped and 6to4 names, partial names, subzone names, random case, qtypes, ANY
 minimal or not, OPT or not, IDs, RD, malformed ones): whenever FastPath.answer returns
 bytes they must equal respond() byte for byte, and the common shapes must actually be
-answered by the fast path.
+answered by the fast path. Both decide through the one compiled decision (held to the
+plain reference in test_decision.py), so these hold the wire form: header flags, the
+question, EDNS, TC, the SOA's compression, the counters.
 """
 from __future__ import annotations
 
