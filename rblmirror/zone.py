@@ -6,6 +6,7 @@ one zone. A combined dataset attaches its sections to subzones of the zone.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterable
@@ -261,19 +262,21 @@ class Zone:
 
     # ---- lookups ------------------------------------------------------------------
     def lookup(self, subject) -> Found:
-        """What DNS answers for ANY at the subject's name in this zone: the reverse name
-        of an address (text, int or ipaddress object), else the domain name itself (the
-        compiled decision, as for a query: subzones, datasets merged, 6to4 and mapped)."""
+        """What DNS answers for ANY at the subject's name in this zone (its data, whether
+        or not the zone is expired or stale): the reverse name of an address (text, int or
+        ipaddress object), else the domain name itself; the compiled decision, as for a
+        query (subzones, datasets merged, 6to4 and mapped addresses)."""
         if not isinstance(subject, str) or not _looks_like_name(subject):
-            labels = addr.to_reverse_name(*addr.parse(subject)).split(".")
+            name = addr.to_reverse_name(*addr.parse(subject))
         else:
-            labels = [x for x in subject.strip().rstrip(".").split(".")]
-            if not all(labels):
-                raise AddressError(f"bad domain name {subject!r}")
-        ans = self.answer(labels, T_ANY)
-        a = tuple(r.data for r in ans.answer if r.rtype == T_A)
-        txt = tuple(txt_str(r.data) for r in ans.answer if r.rtype == T_TXT)
-        return Found(bool(ans.answer), a, txt)
+            name = subject.strip().rstrip(".")
+        labels = name.encode("utf-8", "surrogateescape").split(b".")
+        if not all(labels):
+            raise AddressError(f"bad domain name {subject!r}")
+        _, records, _ = self.prepared().below(labels, T_ANY)
+        return Found(bool(records),
+                     tuple(socket.inet_ntoa(d) for t, _, d in records if t == T_A),
+                     tuple(txt_str(d) for t, _, d in records if t == T_TXT))
 
     def kind(self) -> str:
         """'ip', 'name' or 'mixed' (what check should expect at the zone itself)."""
