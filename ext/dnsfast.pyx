@@ -1205,12 +1205,13 @@ cdef class FastPath:
 
     def below(self, int zone, labels, int qtype, bint minimal_any=False):
         """decide() for Python: the answer for the name whose labels below zone number
-        `zone` (of zone_names) are `labels` (bytes, most specific first, any case), with
-        no message size limit (so never TC) and every empty non-terminal decided.
+        `zone` (of zone_names) are `labels` (bytes, most specific first, any case; at
+        most 255 bytes as a wire name), with no message size limit (so never TC) and
+        every empty non-terminal decided.
         Returns (rcode, records, listed): records [(rtype, ttl, data)] in answer order,
         owned by the name, data an A's 4 bytes or a TXT's string; listed: the name is
         listed (counters)."""
-        cdef uint8_t name[MAXLAB * 64]
+        cdef uint8_t name[256]
         cdef int lab[MAXLAB]
         cdef int nb = 0, pos = 0, r, k, i, rl, skip
         cdef Out o
@@ -1224,6 +1225,8 @@ cdef class FastPath:
             k = len(x)
             if not 0 < k <= 63:
                 raise ValueError(f"bad label {x!r}")
+            if pos + k + 1 > 255:
+                raise ValueError("longer than a DNS name")
             lab[nb] = pos
             nb += 1
             name[pos] = k

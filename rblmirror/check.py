@@ -31,7 +31,7 @@ def classify(subject: str) -> str:
         pass
     if any(ch.isalpha() for ch in s) and ":" not in s and "/" not in s and " " not in s:
         labels = s.rstrip(".").split(".")
-        if all(0 < len(x) <= 63 for x in labels):
+        if all(0 < len(x) <= 63 for x in labels) and len(s.rstrip(".")) <= 253:
             return "name"
     raise AddressError(f"not an IP address or a domain name: {subject!r}")
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from rblmirror.answer import NOERROR, NXDOMAIN, T_A, T_ANY, T_TXT
 from rblmirror.check import check
-from rblmirror.errors import ZoneSpecError
+from rblmirror.errors import AddressError, ZoneSpecError
 from rblmirror.server import respond
 from rblmirror.values import txt_str
 from rblmirror.zone import Zone, ZoneSettings, ZoneSpec, ZoneTable, normalize_name
@@ -203,3 +203,15 @@ def test_every_zone_is_compiled_or_refused():
     fast = _dnsfast.FastPath([z])
     assert fast.zone_names == [long]
     assert z.answer(["x"], T_A).rcode == NXDOMAIN
+
+
+def test_names_longer_than_dns_allows_are_refused(tmp_path):
+    z = tmp_path / "dn"
+    z.write_text("*.example\n")
+    zones = Zone.from_specs([f"d.test:dnset:{z}"])
+    longest = ".".join(["a" * 63] * 3 + ["b" * 53, "example"])  # 253 characters
+    assert check([longest], zones)[0].listed
+    with pytest.raises(AddressError, match="not an IP address or a domain name"):
+        check(["c" + longest], zones)
+    with pytest.raises(ValueError, match="longer than a DNS name"):
+        zones[0].prepared().below([b"a" * 63] * 4 + [b"example"], T_A)
