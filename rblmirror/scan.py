@@ -10,8 +10,13 @@ are "combinations": one value id per dataset), so the cost per address does not 
 with the number of lists. IPv6 addresses take a slower numpy path per dataset.
 
 Output rows are the rows of `rblmirror check`: one per (address, zone), with the keys
-of `check --json` (address, zone, listed, a, txt). A row's text is prepared once per
-combination with a placeholder for the address, so writing a row is one replace().
+of `check --json` (address, zone, listed, a, txt), and follow the same rules (the
+compiled decision's, see answer.py): a row's text is prepared once per combination with
+a placeholder for the address (TXT from values.template_pieces, merged as DNS merges
+them), so writing a row is one replace(); what a prepared row cannot say exactly (an
+address found as IPv4 inside IPv6, a TXT cut by the 254-byte cap, two TXT templates that
+may render alike, a zone with a domain list at its apex or a subzone a reverse name falls
+into) is check's own answer for that address.
 """
 from __future__ import annotations
 
@@ -261,7 +266,7 @@ class Scanner:
         txts: list[str] = []
         shapes: list[tuple[bytes, bytes]] = []  # (literal prefix, literal suffix) per TXT
         for x in ls:
-            if x.txt is None:
+            if not x.txt:  # no TXT record (as decide() reads a value)
                 continue
             if _PH in x.txt:
                 return None, -1
