@@ -750,21 +750,18 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
 
 cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept nogil:
     """The reply for a query of a handled shape (its length), or -1 (not handled): the
-    packet's parsing and the reply's wire form around decide()."""
+    packet parsed here (header, question, one OPT, the zone: the longest suffix), the
+    records from decide(), the rest of the reply from finish_reply()."""
     cdef int pos, ln, end, last, nl = 0, i, qend, qtype, qclass, name_end
     cdef int lab[MAXLAB]
     cdef int edns = 0, rdlen, rem, olen, arc
-    cdef int nb, zi, r, rd_at, p2, listed
+    cdef int nb, zi, r, p2
     cdef FZone* z = NULL
     cdef FZone* zz
     cdef Out o
     cdef int a_seen[MAX_RR]
     cdef int t_off[MAX_RR]
     cdef int t_len[MAX_RR]
-    cdef int reg_off[NREG]
-    cdef const uint8_t* reg_ptr[NREG]
-    cdef int reg_len[NREG]
-    cdef int nreg = 0
     if n < 17 or (q[2] & 0xFE) != 0 or q[4] != 0 or q[5] != 1:
         return -1
     if q[6] or q[7] or q[8] or q[9] or q[10]:
@@ -848,9 +845,23 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
     r = decide(f, z, q, lab, nb, qtype, f.minimal_any, &o)
     if r < 0:
         return -1
-    out[3] = r & 15
-    listed = r >> 8
-    pos = o.pos
+    return finish_reply(z, q, lab, nl, nb, qend, arc, &o, r)
+
+
+cdef inline int finish_reply(FZone* z, const uint8_t* q, const int* lab, int nl, int nb,
+                             int qend, int arc, Out* o, int decided) noexcept nogil:
+    """The reply around decide()'s records (o, after the question): the rcode, the
+    answer count, the SOA (TTL = its minimum, owned by the apex, its names compressed as
+    dnslib compresses them) when there are no records, the OPT when the query had one,
+    the zone's counters. Its length, or -1 when it needs TC (the reference path sets it)."""
+    cdef uint8_t* out = o.out
+    cdef int pos = o.pos, i, rd_at
+    cdef int listed = decided >> 8
+    cdef int reg_off[NREG]
+    cdef const uint8_t* reg_ptr[NREG]
+    cdef int reg_len[NREG]
+    cdef int nreg = 0
+    out[3] = decided & 15
     if pos > o.limit:
         return -1
     if o.nrr:
