@@ -81,6 +81,7 @@ DEF SMALL = 64
 DEF TAB6_BITS = 16
 
 cdef const char* HEX = b"0123456789abcdef"
+from rblmirror.errors import ZoneSpecError
 from rblmirror.values import TXT_EMIT_MAX as _TXT_EMIT_MAX, template_pieces
 #: TXT rdata is cut at this many bytes (values.TXT_EMIT_MAX, rbldnsd's txtsubst cap)
 cdef int TXT_MAX = _TXT_EMIT_MAX
@@ -1030,20 +1031,30 @@ cdef class FastPath:
         for zone in zones:
             # zone names are lowercase ASCII (zone.normalize_name) and unique in a table
             # (ZoneTable): every zone of the table is answered here
-            zw = _wire([x.encode("ascii") for x in zone.name.split(".")], lower=True)
+            try:
+                zw = _wire([x.encode("ascii") for x in zone.name.split(".")], lower=True)
+            except (UnicodeEncodeError, ValueError):
+                raise ZoneSpecError(f"bad zone name {zone.name!r}") from None
             if len(zw) >= MAXZ_WIRE:
-                raise ValueError(f"zone name too long: {zone.name}")
+                raise ZoneSpecError(f"zone name too long: {zone.name}")
             zs = {"wire": zw, "sub_first": len(subs), "sub_n": 0, "expires": 0.0}
             zspecs.append((zone.name, zs))
             p = zone.prepared()
             zs["expires"] = float(p.expires or 0)
             s = p.soa_neg.data
-            mn = _wire(_name_labels(s.mname)) + b"\0"
-            rn = _wire(_name_labels(s.rname)) + b"\0"
-            for what, w, text in (("mname", mn, s.mname), ("rname", rn, s.rname)):
-                if len(w) > 254:  # no DNS message could carry it
-                    raise ValueError(f"zone {zone.name}: its SOA {what} {text!r} is longer "
-                                     f"than a DNS name can be (set the zone's soa {what})")
+            soa_names = []
+            for what, text in (("mname", s.mname), ("rname", s.rname)):
+                try:
+                    w = _wire(_name_labels(text)) + b"\0"
+                except ValueError:
+                    w = b""
+                if not 1 <= len(w) <= 254:  # no DNS message could carry it
+                    raise ZoneSpecError(
+                        f"zone {zone.name}: its SOA {what} {text!r} is not a DNS name (a "
+                        f"label over 63 bytes, or over 253 characters; set the zone's soa "
+                        f"{what})")
+                soa_names.append(w)
+            mn, rn = soa_names
             zs["soa"] = (struct.pack("!I", p.soa_neg.ttl), mn, rn,
                          struct.pack("!IIIII", s.serial, s.refresh, s.retry,
                                      s.expire, s.minttl))
@@ -1089,7 +1100,7 @@ cdef class FastPath:
                 subs.append((sw, len(labels), first, len(dss) - first))
             zs["sub_n"] = len(subs) - zs["sub_first"]
         if len({zs["wire"] for _, zs in zspecs}) != len(zspecs):
-            raise ValueError("two zones of one name")
+            raise ZoneSpecError("two zones of one name")
         # allocate the C structures
         self.f.nzones = len(zspecs)
         self.f.minimal_any = self.minimal_any
