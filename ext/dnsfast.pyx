@@ -981,8 +981,7 @@ cdef class FastPath:
         free(self.f.pieces)
 
     def __init__(self, table, previous=None, minimal_any=False):
-        from dnslib import A
-        from dnslib.label import DNSBuffer
+        import ipaddress
         import struct
         self.keep = []
         self.zone_names = []
@@ -1008,10 +1007,7 @@ cdef class FastPath:
             for vid in range(nv):
                 set_off.append(len(lsts))
                 for lv in ds.values(vid):
-                    buf = DNSBuffer()
-                    A(lv.a).pack(buf)
-                    if len(buf.data) != 4:
-                        raise ValueError("bad A value")
+                    a4 = ipaddress.IPv4Address(lv.a).packed  # (a dotted quad: zonefmt)
                     aid = a_ids.setdefault(lv.a, len(a_ids))
                     if lv.txt:
                         pf = len(pieces)
@@ -1021,9 +1017,9 @@ cdef class FastPath:
                             else:
                                 pieces.append((len(blob), len(pc)))
                                 blob.extend(pc)
-                        lsts.append((aid, bytes(buf.data), pf, len(pieces) - pf))
+                        lsts.append((aid, a4, pf, len(pieces) - pf))
                     else:
-                        lsts.append((aid, bytes(buf.data), 0, -1))
+                        lsts.append((aid, a4, 0, -1))
             set_off.append(len(lsts))  # end of the last value id
             values_of[id(ds)] = (first, nv, ds)  # (ds kept: its id stays unique)
             return values_of[id(ds)]
