@@ -24,7 +24,6 @@ NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
 T_A, T_NS, T_SOA, T_TXT, T_ANY = 1, 2, 6, 16, 255
 
 
-
 @dataclass(frozen=True, slots=True)
 class SOAData:
     mname: str

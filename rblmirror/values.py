@@ -96,8 +96,9 @@ def finish_template(txt: str | None, variables: dict[int, str],
 def template_pieces(txt: str) -> tuple[bytes | None, ...]:
     """The one parse of a finished template (only `$` and `$$` left): its pieces in
     order, each literal bytes or None (the subject). `$$` is a literal dollar, every other
-    `$` the subject. render() executes them here, the compiled DNS path (ext/dnsfast.pyx)
-    and scan's prepared rows execute the same pieces; all cut at TXT_EMIT_MAX bytes."""
+    `$` the subject. render_bytes() executes them here, the compiled DNS path
+    (ext/dnsfast.pyx) and scan's prepared rows execute the same pieces; all cut at
+    TXT_EMIT_MAX bytes."""
     out: list[bytes | None] = []
     for pi, part in enumerate(txt.split("$$")):
         if pi:

@@ -271,8 +271,9 @@ class Zone:
         else:
             name = subject.strip().rstrip(".")
         labels = name.encode("utf-8", "surrogateescape").split(b".")
-        if not all(labels):
-            raise AddressError(f"bad domain name {subject!r}")
+        if not all(0 < len(x) <= 63 for x in labels) or sum(len(x) + 1 for x in labels) > 255:
+            raise AddressError(f"not a domain name: {subject!r} (a label of 1-63 bytes each, "
+                               f"at most 253 characters)")
         _, records, _ = self.prepared().below(labels, T_ANY)
         return Found(bool(records),
                      tuple(socket.inet_ntoa(d) for t, _, d in records if t == T_A),

@@ -221,3 +221,5 @@ def test_names_longer_than_dns_allows_are_refused(tmp_path):
         check(["c" + longest], zones)
     with pytest.raises(ValueError, match="longer than a DNS name"):
         zones[0].prepared().below([b"a" * 63] * 4 + [b"example"], T_A)
+    with pytest.raises(AddressError, match="not a domain name"):
+        zones[0].lookup("\u00e9" * 40 + ".example")  # 80 bytes in one label
