@@ -23,8 +23,9 @@ from .config import Config, SourceConfig
 from .compile import compile_isolated
 from .dataset import Dataset
 from .index import snapshot_format_current
-from .errors import FetchError, RblmirrorError, SnapshotError, StateError
-from .source import Transfer, transfer
+from .errors import FetchError, RblmirrorError, Rejected, SnapshotError, StateError
+from .durations import human
+from .transports import Transfer, transfer
 from .state import SourceDir, SourceState
 
 log = logging.getLogger("rblmirror.fetch")
@@ -55,10 +56,6 @@ class Outcome:
 
     def line(self) -> str:
         return f"{self.source}: {self.status}: {self.message}"
-
-
-class Rejected(RblmirrorError):
-    """the dump failed validation"""
 
 
 def next_delay(src: SourceConfig, failures: int, rng=random) -> float:
@@ -106,8 +103,8 @@ def due(src: SourceConfig, st: SourceState, now: float, current: str | None = No
         why = (f"backing off after {st.failures} failed attempt"
                f"{'s' if st.failures != 1 else ''} (last at {when}: {st.last_error})")
     else:
-        why = f"min_interval {_human(src.min_interval)} since the last attempt at {when}"
-    return Due(False, f"next fetch in {_human(st.next_due - now)}, {why}")
+        why = f"min_interval {human(src.min_interval)} since the last attempt at {when}"
+    return Due(False, f"next fetch in {human(st.next_due - now)}, {why}")
 
 
 def sha256_file(path: str) -> str:
@@ -237,7 +234,7 @@ def _unlink(path: str) -> None:
 
 def _failed(src: SourceConfig, sd: SourceDir, st: SourceState, status: str, why: str,
             rng) -> Outcome:
-    st.result = "failing" if status == FAILED else "rejected"
+    st.result = status
     st.last_error = why
     st.failures += 1
     st.next_due = st.last_attempt + next_delay(src, st.failures, rng)
@@ -260,15 +257,6 @@ def _bytes(tr: Transfer) -> str:
     if tr.literal_bytes is not None and tr.matched_bytes is not None:
         s += f" (literal {tr.literal_bytes}, matched {tr.matched_bytes} of {tr.file_size})"
     return s
-
-
-def _human(seconds: float) -> str:
-    s = max(0, int(seconds))
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s}s"
 
 
 def select_sources(cfg: Config, names) -> list[SourceConfig]:

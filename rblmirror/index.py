@@ -18,6 +18,7 @@ import xxhash
 
 from . import _index, _loader6
 from .errors import SnapshotError
+from .files import replacing
 
 MAX4 = (1 << 32) - 1
 MAX6 = (1 << 128) - 1
@@ -262,41 +263,33 @@ def write_snapshot(path: str | os.PathLike, header: bytes, index: IPIndex,
     for a in arrs:
         pos += a.nbytes + _pad(a.nbytes)
     length = pos
-    tmp = f"{os.fspath(path)}.tmp.{os.getpid()}"
     h = xxhash.xxh3_64()
-    try:
-        with open(tmp, "wb") as f:
 
-            def out(b) -> None:
-                f.write(b)
-                h.update(b)
+    def verify(tmp: str) -> None:  # what was written reads back and verifies
+        _open_verified(tmp)[2].close()
 
-            fixed = _FIXED.pack(MAGIC, 0, length, len(header), len(arrs))  # checksum: later
-            f.write(fixed[:_SUMMED_FROM])
-            out(fixed[_SUMMED_FROM:])
-            out(table)
-            out(header)
+    with replacing(path, verify=verify) as f:
+
+        def out(b) -> None:
+            f.write(b)
+            h.update(b)
+
+        fixed = _FIXED.pack(MAGIC, 0, length, len(header), len(arrs))  # checksum: later
+        f.write(fixed[:_SUMMED_FROM])
+        out(fixed[_SUMMED_FROM:])
+        out(table)
+        out(header)
+        out(b"\0" * _pad(f.tell()))
+        for a in arrs:
+            with memoryview(a).cast("B") as mv:
+                for i in range(0, len(mv), HASH_CHUNK):
+                    with mv[i:i + HASH_CHUNK] as part:
+                        out(part)
             out(b"\0" * _pad(f.tell()))
-            for a in arrs:
-                with memoryview(a).cast("B") as mv:
-                    for i in range(0, len(mv), HASH_CHUNK):
-                        with mv[i:i + HASH_CHUNK] as part:
-                            out(part)
-                out(b"\0" * _pad(f.tell()))
-            if f.tell() != length:  # pragma: no cover - the layout above is wrong
-                raise SnapshotError(f"{tmp}: wrote {f.tell()} bytes, expected {length}")
-            f.seek(8)
-            f.write(struct.pack("<Q", h.intdigest()))
-            f.flush()
-            os.fsync(f.fileno())
-        _open_verified(tmp)[2].close()  # what was written reads back and verifies
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        if f.tell() != length:  # pragma: no cover - the layout above is wrong
+            raise SnapshotError(f"{f.name}: wrote {f.tell()} bytes, expected {length}")
+        f.seek(8)
+        f.write(struct.pack("<Q", h.intdigest()))
 
 
 def _open_verified(path) -> tuple[bytes, list[tuple[int, int, np.dtype]], mmap.mmap]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 
 from .config import Config
+from .counters import COUNTER_NAMES
 from .state import STATES
 from .status import source_report, zone_report
 
-COUNTERS = ("queries", "listed", "not_listed", "refused", "errors", "bytes")
 
+class SourceAndServerMetrics:
+    """A prometheus_client collector: read at each scrape, nothing cached."""
 
-class Collector:
     def __init__(self, cfg: Config, state_dir: str, server=None):
         self.cfg = cfg
         self.state_dir = state_dir
@@ -68,19 +69,13 @@ class Collector:
             yield from self._counters(CounterMetricFamily, GaugeMetricFamily)
 
     def _counters(self, CounterMetricFamily, GaugeMetricFamily):
-        snap = self.server.counters.snapshot()
-        fast = self.server.zones.fast
-        if fast is not None:
-            for z, c in fast.counters().items():
-                d = snap.setdefault(z, dict.fromkeys(COUNTERS, 0))
-                for k, v in c.items():
-                    d[k] = d.get(k, 0) + v
+        snap = self.server.counters.merged(self.server.zones.fast)
         fams = {k: CounterMetricFamily(f"rblmirror_dns_{k}" if k != "bytes" else
                                        "rblmirror_dns_response_bytes",
                                        f"DNS {k.replace('_', ' ')} per zone ('*': no zone)",
-                                       labels=["zone"]) for k in COUNTERS}
+                                       labels=["zone"]) for k in COUNTER_NAMES}
         for zone, c in snap.items():
-            for k in COUNTERS:
+            for k in COUNTER_NAMES:
                 fams[k].add_metric([zone], float(c.get(k, 0)))
         yield from fams.values()
         gen = GaugeMetricFamily("rblmirror_zones_generation",
@@ -96,7 +91,7 @@ def start(addr: str, cfg: Config, state_dir: str, server=None, sock=None):
 
     from .server import parse_listen
     registry = CollectorRegistry()
-    registry.register(Collector(cfg, state_dir, server))
+    registry.register(SourceAndServerMetrics(cfg, state_dir, server))
     if sock is None:
         host, port = parse_listen(addr)
         return start_http_server(port, addr=host, registry=registry)
