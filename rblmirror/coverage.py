@@ -10,7 +10,6 @@ only importer of pyroaring.
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
 
@@ -291,7 +290,3 @@ def format_table(cmp: Comparison) -> str:
         out.append(f"churn {c.name}: entries {c.entries_before:,} -> {c.entries_after:,}; "
                    f"addresses added {c.added:,}, removed {c.removed:,}, kept {c.kept:,}")
     return "\n".join(out) + "\n"
-
-
-def v6_text(value: int) -> str:
-    return str(ipaddress.IPv6Address(value))

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
 from dnslib import A, DNSHeader, DNSLabel, DNSQuestion, DNSRecord, EDNS0, NS, RR, SOA, TXT

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 EXCL = -2  # value index of an exclusion entry inside the collector
 
 
-class Warning_(NamedTuple):
+class LineWarning(NamedTuple):
     """A bad line: (file, line, message); str() gives 'file:line: message'."""
 
     file: str
@@ -85,7 +85,7 @@ class Collector:
         self.blocks6: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self.names: list[tuple[str, str, int]] = []  # (kind, name, value) kind: exact|wild
         self.entries = 0
-        self.warnings: list[Warning_] = []
+        self.warnings: list[LineWarning] = []
         self.meta = Meta()
         #: the first default (`:A:TXT`) line of the whole dataset: ip4tset/ip6tset use
         #: it for every entry, whatever its place
@@ -122,13 +122,8 @@ class Format:
 
     name = ""
     mode = "trie"
-    #: does a `:A:TXT` line set the default for the following entries?
-    takes_default = True
     #: one value for the whole dataset: the first default line's (ip4tset, ip6tset)
     single_value = False
-
-    def start_file(self, c: Collector) -> None:
-        """Called before each file (defaults are scoped to their file)."""
 
     def line(self, c: Collector, text: str, default: Listing, where: Place) -> str | None:
         """Parse one entry line; return a warning message for a bad line, else None."""
@@ -188,11 +183,6 @@ def parse_value_msg(text: str, default: Listing) -> tuple[Listing | None, str | 
         return Listing(a, None), None
     capped = cap_template(txt)
     return Listing(a, capped), (None if capped == txt else "TXT RR truncated to 255 bytes")
-
-
-def parse_value(text: str, default: Listing) -> Listing | None:
-    """parse_value_msg() without the warning."""
-    return parse_value_msg(text, default)[0]
 
 
 def entry_value(rest: str, default: Listing) -> tuple[Listing | None, str | None]:
@@ -386,7 +376,6 @@ def load_lines(c: Collector, fmt: Format, items) -> None:
     for path, no, line in items:
         if line is None:  # a new file: defaults are scoped to their file
             c.meta.mtime = max(c.meta.mtime, file_mtime(path))
-            fmt.start_file(c)
             default = Listing(DEFAULT_A, None)
             continue
         if line.__class__ is not str:  # pre-parsed lines from the compiled fast path (fast4.py)
@@ -397,15 +386,15 @@ def load_lines(c: Collector, fmt: Format, items) -> None:
         if body is not None:
             msg = special(c, body, where)
             if msg:
-                c.warnings.append(Warning_(path, no, msg))
+                c.warnings.append(LineWarning(path, no, msg))
             continue
         ch = line[0]
         if ch == "#" or ch == ";":
             continue
-        if ch == ":" and line[1:2] != ":" and fmt.takes_default:  # "::1" is an address
+        if ch == ":" and line[1:2] != ":":  # "::1" is an address
             v, msg = parse_value_msg(line, default)
             if msg:
-                c.warnings.append(Warning_(path, no, msg))
+                c.warnings.append(LineWarning(path, no, msg))
             if v is not None:
                 default = v
                 if c.first_default is None:
@@ -413,4 +402,4 @@ def load_lines(c: Collector, fmt: Format, items) -> None:
             continue
         msg = fmt.line(c, line, default, where)
         if msg:
-            c.warnings.append(Warning_(path, no, msg))
+            c.warnings.append(LineWarning(path, no, msg))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .base import Format, Place, Warning_, is_special
+from .base import Format, Place, LineWarning, is_special
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Combined(Format):
         raise NotImplementedError
 
 
-def split_sections(items, warnings: list[Warning_]) -> tuple[list, list[Section]]:
+def split_sections(items, warnings: list[LineWarning]) -> tuple[list, list[Section]]:
     """Split (path, lineno, text) items into the common items and the sections."""
     common: list = []
     sections: list[Section] = []
@@ -41,7 +41,7 @@ def split_sections(items, warnings: list[Warning_]) -> tuple[list, list[Section]
         if body is not None and body[:8].upper() in ("DATASET ", "DATASET\t"):
             args = body[8:].split()
             if not args:
-                warnings.append(Warning_(path, no, "$DATASET needs a type"))
+                warnings.append(LineWarning(path, no, "$DATASET needs a type"))
                 continue
             typ, _, name = args[0].partition(":")
             subzones = tuple(z.lower().rstrip(".") for z in args[1:]) or ()
@@ -53,5 +53,4 @@ def split_sections(items, warnings: list[Warning_]) -> tuple[list, list[Section]
     return common, sections
 
 
-FORMAT = Combined
 __all__ = ["Combined", "Section", "split_sections", "Place"]

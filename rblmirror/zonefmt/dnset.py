@@ -17,7 +17,7 @@ from __future__ import annotations
 import gzip
 
 from ..errors import ZoneFileError
-from .base import EXCL, Format, Warning_, entry_value
+from .base import EXCL, Format, LineWarning, entry_value
 
 #: bytes read per call (the scanner keeps a partial last line for the next one)
 CHUNK = 1 << 20
@@ -88,7 +88,7 @@ def file_items(c, names, files):
         warnings = c.warnings
 
         def warn(no: int, msg: str, path=path) -> None:
-            warnings.append(Warning_(path, no, msg))
+            warnings.append(LineWarning(path, no, msg))
 
         sc = _names.DnsetScanner(names, c.value_id, entry_value, warn)
         yield path, 0, sc
@@ -108,6 +108,3 @@ def file_items(c, names, files):
             why = e.strerror if isinstance(e, OSError) and e.strerror else e
             raise ZoneFileError(f"cannot read {path}: {why}") from None
         c.entries += sc.entries
-
-
-FORMAT = DNSet

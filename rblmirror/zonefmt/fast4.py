@@ -24,7 +24,7 @@ import numpy as np
 from .. import _loader
 from ..values import Listing
 from . import fast6
-from .base import EXCL, Collector, Format, Warning_, entry_value, file_lines, read_data
+from .base import EXCL, Collector, Format, LineWarning, entry_value, file_lines, read_data
 
 DROP = -3  # a value line whose value is invalid: rbldnsd skips the entry
 
@@ -73,7 +73,7 @@ class _ValueLine:
             vid = c.value_id(v)
             c.entries += 1
         if warn:
-            c.warnings.append(Warning_(self.path, self.no, warn))
+            c.warnings.append(LineWarning(self.path, self.no, warn))
         self.st.chunks.append((len(c.s4), self.b1 - self.b0, vid))
 
 

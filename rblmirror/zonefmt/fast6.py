@@ -31,7 +31,7 @@ from bisect import bisect_right
 import numpy as np
 
 from .. import _loader6
-from .base import EXCL, Collector, Format, Place, Warning_, entry_value, read_data
+from .base import EXCL, Collector, Format, Place, LineWarning, entry_value, read_data
 
 DROP = -3  # value id of an entry whose value is invalid: rbldnsd skips the entry
 CHUNK = 1 << 20
@@ -152,7 +152,7 @@ class _State6:
             keyed += [(base + w.line, w) for w in c.warnings[self.marks[k]:end]]
         for o, msg in later:
             k = bisect_right(self.bases, o) - 1
-            keyed.append((o, Warning_(files[k], o - self.bases[k], msg)))
+            keyed.append((o, LineWarning(files[k], o - self.bases[k], msg)))
         keyed.sort(key=lambda kw: kw[0])
         c.warnings[:] = [w for _, w in keyed]
 

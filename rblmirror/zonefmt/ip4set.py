@@ -65,6 +65,3 @@ class IP4Set(Format):
             c.add4(lo, hi, vid)
         c.entries += 1
         return warn
-
-
-FORMAT = IP4Set

@@ -42,6 +42,3 @@ class IP4Trie(Format):
         c.add4(a, b, vid)
         c.entries += 1
         return warn
-
-
-FORMAT = IP4Trie

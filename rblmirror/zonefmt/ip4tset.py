@@ -24,6 +24,3 @@ class IP4TSet(Format):
         c.add4(ip, ip, c.value_id(default))
         c.entries += 1
         return None
-
-
-FORMAT = IP4TSet

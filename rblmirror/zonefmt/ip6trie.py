@@ -47,6 +47,3 @@ class IP6Trie(Format):
         c.add6(v, v | ((1 << (128 - bits)) - 1), vid)
         c.entries += 1
         return warn
-
-
-FORMAT = IP6Trie

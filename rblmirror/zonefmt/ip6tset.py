@@ -52,6 +52,3 @@ class IP6TSet(Format):
                 c.add6(v, v | _LOW64, c.value_id(default))
         c.entries += 1
         return None
-
-
-FORMAT = IP6TSet

@@ -68,6 +68,3 @@ class Plain(Format):
             c.add4(lo, hi, vid)
         c.entries += 1
         return warn
-
-
-FORMAT = Plain
