@@ -5,8 +5,8 @@
 
 The set algebra runs on pyroaring bitmaps of IPv4 addresses, built from the index's
 segments (runs of listed segments become one add_range), so a /8 costs what one address
-costs. IPv6 coverage is reported per list as a count of addresses (Python ints). The
-only importer of pyroaring.
+costs. IPv6 coverage is reported per list as a count of addresses (Python ints).
+(report_html draws its histograms from these bitmaps too.)
 """
 from __future__ import annotations
 

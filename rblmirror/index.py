@@ -1,4 +1,4 @@
-"""The Python face of the compiled index (the only importer of the ext modules for lookups).
+"""The Python face of the compiled IP index (ext/index.pyx, ext/loader6.pyx) and its snapshot file.
 
 `IPIndex` holds an IPv4 and an IPv6 segment index. It is built from CIDR-shaped blocks
 (start, end, group id) where blocks are nested or disjoint and the innermost block wins;
