@@ -25,18 +25,6 @@ MAX6 = (1 << 128) - 1
 M64 = (1 << 64) - 1
 
 
-def range_to_cidrs(start: int, end: int, bits: int) -> list[tuple[int, int]]:
-    """Split [start, end] into the fewest aligned CIDR blocks, as (start, end) pairs."""
-    out = []
-    while start <= end:
-        size = start & -start if start else 1 << bits
-        while start + size - 1 > end:
-            size >>= 1
-        out.append((start, start + size - 1))
-        start += size
-    return out
-
-
 def sort_blocks4(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Stable order of IPv4 blocks by (start ascending, end descending), as int64 indexes."""
     return _index.sort_blocks4(np.ascontiguousarray(starts, dtype=np.uint32),

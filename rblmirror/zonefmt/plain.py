@@ -7,9 +7,8 @@ excludes. A CIDR with host bits set is masked, with a warning.
 from __future__ import annotations
 
 from ..addr import parse_ip4
-from ..index import range_to_cidrs
 from .base import EXCL, Format
-from .ipparse import host_bits4, host_bits6, ip4prefix, ip6cidr
+from .ipparse import host_bits4, host_bits6, ip4prefix, ip6cidr, range_to_cidrs
 
 _END = " \t#;"
 
