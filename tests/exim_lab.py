@@ -178,8 +178,8 @@ class EximLab(MailLab):
         os.chmod(self.logdir, 0o755)
         spool = self.logdir / "spool"
         spool.mkdir(exist_ok=True)
-        (self.etc / "passwd").write_text(Path("/etc/passwd").read_text()
-                                         + f"Debian-exim:x:{uid}:{gid}::{spool}:/usr/sbin/nologin\n")
+        user = f"Debian-exim:x:{uid}:{gid}::{spool}:/usr/sbin/nologin\n"
+        (self.etc / "passwd").write_text(Path("/etc/passwd").read_text() + user)
         (self.etc / "group").write_text(Path("/etc/group").read_text() + f"Debian-exim:x:{gid}:\n")
         (self.logdir / "log").mkdir(exist_ok=True)
         for d in (spool, self.logdir / "log"):
@@ -214,7 +214,8 @@ begin transports
         configuration named conf; RCPT's reply."""
         smtp = f"EHLO {helo}\r\nMAIL FROM:<{mail_from}>\r\nRCPT TO:<{rcpt}>\r\nQUIT\r\n"
         r = self.exec("env", *(f"{k}={v}" for k, v in _env(self.tree).items()),
-                      str(self.tree / "usr/sbin/exim4"), "-C", str(self.conf(conf)), "-bh", address,
+                      str(self.tree / "usr/sbin/exim4"), "-C", str(self.conf(conf)),
+                      "-bh", address,
                       input=smtp, timeout=120)
         got = replies(r.stdout)
         if len(got) < 4:

@@ -16,35 +16,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from exim_lab import EximLab, exim_tree  # noqa: E402
+from mail_zones import ERROR_CODE, ERROR_CODE_CLIENT, lab_zones  # noqa: E402
 from netns import rblmirror, zone_args  # noqa: E402
 from rbldnsd_oracle import require_tool  # noqa: E402
 from test_mail_postfix import L1, listed_addresses, unlisted_address  # noqa: E402
-from test_readme import CASES, readme_block  # noqa: E402
+from test_readme import readme_block  # noqa: E402
 
 import rblmirror as rbl  # noqa: E402
-
-#: bl.rblmirror.test answers this address with a code outside 127.0.0.[2..11]
-ERROR_CODE_CLIENT = "192.0.2.99"
-ERROR_CODE = "127.255.255.254"
-
-
-def extra_zone_files(work: Path) -> dict[str, Path]:
-    """More data under two of the README's zone names (the snippets name zones, not files)."""
-    bl = work / "bl-extra.zone"
-    bl.write_text(f"{ERROR_CODE_CLIENT} :{ERROR_CODE}:Query refused (an error code)\n")
-    dbl = work / "dbl-extra.zone"
-    dbl.write_text(":127.0.0.2:Domain $ is listed for testing\nspammer.example\n")
-    return {"bl.rblmirror.test:ip4set": bl, "dbl.rblmirror.test:dnset": dbl}
-
-
-def lab_zones(kind: str, work: Path) -> list[str]:
-    """The README's zones for kind, the extra files appended to the first spec of a name."""
-    extra = extra_zone_files(work)
-    out = []
-    for spec in CASES[kind][0]:
-        key = ":".join(spec.split(":")[:2])
-        out.append(f"{spec},{extra.pop(key)}" if key in extra else spec)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,8 @@ def _weight(ctx, param, values):
                    "label ending in 'wl' or starting with 'white'/'allow' already are.")
 @click.option("--weight", multiple=True, metavar="ZONE=N", callback=_weight,
               help=f"postscreen weight of ZONE (default {sn.BLOCK_WEIGHT} for a blocklist, "
-                   f"{sn.ALLOW_WEIGHT} for an allowlist).")
+                   f"{sn.ALLOW_WEIGHT} for an allowlist), or its rspamd score (default "
+                   f"{sn.RSPAMD_BLOCK_WEIGHT}, allowlists {sn.RSPAMD_ALLOW_WEIGHT}).")
 @click.option("--threshold", type=int, default=sn.THRESHOLD, show_default=True,
               help="postscreen_dnsbl_threshold.")
 @library_errors
