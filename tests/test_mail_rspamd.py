@@ -29,6 +29,7 @@ OURS = (BL, L1S, DBL, WL)
 WEIGHT = 7.0
 #: what the snippet's comment says to add to a rule for trying it with 127.0.0.2
 TRY_LOCAL = "    exclude_local = false;\n    exclude_private_ips = false;\n"
+BAD_ZONE = "bad.rblmirror.test"
 
 
 def rev(ip: str) -> str:
@@ -78,13 +79,17 @@ def lab(tmp_path_factory, addresses):
 @pytest.fixture(scope="module")
 def local_lab(tmp_path_factory):
     """The blocklists' snippet (no allowlist) with the comment's two lines added to each
-    rule, so that rspamd looks up 127.0.0.2."""
+    rule, so that rspamd looks up 127.0.0.2; and a zone that fails rspamd's probe by
+    listing 127.0.0.1 (BAD_ZONE), to show what the monitoring test looks for."""
     work = tmp_path_factory.mktemp("rspamd-local-zones")
+    bad = work / "bad.zone"
+    bad.write_text(":127.0.0.2:Listed: $\n127.0.0.1\n")
     zones = [z for z in lab_zones("rspamd", work) if not z.startswith("wl.")]
+    zones.append(f"{BAD_ZONE}:ip4set:{bad}")
     snippet = rblmirror("snippets", "rspamd", *zone_args(zones))
     assert "`exclude_local = false; exclude_private_ips = false;`" in snippet
     tried = re.sub(r'(    rbl = "[^"]+";\n)', lambda m: m.group(1) + TRY_LOCAL, snippet)
-    assert tried.count(TRY_LOCAL) == 3
+    assert tried.count(TRY_LOCAL) == 4
     lab = lab_for(tmp_path_factory, "rspamd-local", zones, tried)
     yield lab
     lab.stop()
@@ -100,17 +105,30 @@ def test_configuration_loads_every_rule(lab):
         assert f"added rbl rule {sym}" in lab.read_log()
 
 
+def probe_failures(log: str, zone: str) -> list[str]:
+    """rspamd's log lines saying a probe of zone got a wrong answer (it disables the zone
+    after them), as seen with BAD_ZONE."""
+    return [line for line in log.splitlines()
+            if f"invalid return on resolving {zone}," in line
+            or ("while 'no records with this name' was expected when querying for" in line
+                and f".{zone}'" in line)]
+
+
 def test_monitoring_keeps_our_zones_enabled(lab):
     log = lab.monitored_log
     for zone in ("bl.rblmirror.test", "l1.rblmirror.test", "dbl.rblmirror.test",
                  "wl.rblmirror.test"):
         assert re.search(rf"dns callback for {re.escape(zone)} in [\d.]+: "
                          "no records with this name", log), zone
-        # what rspamd logs for a zone that answers its probe wrongly (seen by hand with
-        # a zone listing 127.0.0.1), before it disables it
-        assert f"invalid return on resolving {zone}" not in log
-        assert f"while 'no records with this name' was expected when querying for" \
-               f" '1.0.0.127.{zone}'" not in log
+        assert probe_failures(log, zone) == []
+
+
+def test_monitoring_would_see_a_zone_that_lists_its_probe(local_lab):
+    log = local_lab.monitored_log
+    assert len(probe_failures(log, BAD_ZONE)) == 2, "\n".join(
+        line for line in log.splitlines() if BAD_ZONE in line)
+    for zone in ("bl.rblmirror.test", "l1.rblmirror.test", "dbl.rblmirror.test"):
+        assert probe_failures(log, zone) == []
 
 
 def test_listed_public_client_scores_the_weight(lab, addresses):
@@ -168,9 +186,12 @@ def test_local_client_skipped_as_the_comment_says(lab):
 
 
 def test_rfc5782_points_with_the_comments_lines(local_lab):
+    def blocklists(scan):
+        return {k: v for k, v in ours(scan).items() if k != "RBLMIRROR_BAD_RBLMIRROR_TEST"}
     hit = local_lab.scan("127.0.0.2")
     # the real dump lists the RFC 5782 point too
-    assert ours(hit) == {BL: (WEIGHT, "127.0.0.2:from"), L1S: (WEIGHT, "127.0.0.2:from")}, hit.raw
-    assert ours(local_lab.scan("127.0.0.1")) == {}
+    assert blocklists(hit) == {BL: (WEIGHT, "127.0.0.2:from"),
+                               L1S: (WEIGHT, "127.0.0.2:from")}, hit.raw
+    assert blocklists(local_lab.scan("127.0.0.1")) == {}
     assert "DNS RESPONSE: label=1.0.0.127.bl.rblmirror.test results=false" \
         in local_lab.read_log()
