@@ -21,7 +21,8 @@ import time
 
 from .config import Config
 from .dataset import Dataset
-from .errors import SnapshotError
+from . import addr
+from .errors import AddressError, SnapshotError
 from .state import SourceDir
 from .answer import SERVFAIL, Answer
 from .zone import Zone, ZoneSpec
@@ -54,6 +55,28 @@ class SourceZone(Zone):
             return True
         return self.stale_at is not None and (time.time() if now is None else now) >= \
             self.stale_at
+
+    def failure(self, now: float | None = None) -> str | None:
+        """Why the zone answers SERVFAIL at `now` (None: it answers from its data)."""
+        if not self.failing(now):
+            return None
+        if self.missing:
+            return (f"source(s) {', '.join(self.missing)} not fetched yet "
+                    f"(rblmirror fetch {' '.join(self.missing)})")
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.stale_at))
+        return f"data stale since {when} (max_age passed, on_stale = \"servfail\")"
+
+    def failure_for(self, subject: str, now: float | None = None) -> str | None:
+        """Why the zone answers SERVFAIL for an address or a domain at `now` (None: it
+        answers, from its data or, while failing, for the test points)."""
+        reason = self.failure(now)
+        if reason is None or not self.settings.test_points:
+            return reason
+        try:
+            labels = addr.to_reverse_name(*addr.parse(subject)).split(".")
+        except AddressError:
+            labels = [x for x in subject.strip().rstrip(".").split(".") if x]
+        return None if is_test_point(labels) else reason
 
     def answer(self, qname, qtype: int, *, now: float | None = None,
                minimal_any: bool = False) -> Answer:
