@@ -3,7 +3,7 @@ one DnsList per entry, and what an answer from one of its zones means.
 
     cat = load()
     cat.get("spamhaus-zen").classify("127.255.255.254")
-    # Verdict(kind='error', meaning='error: query via a public/open resolver ...')
+    # Classified(kind='error', meaning='error: query via a public/open resolver ...')
     cat.for_zone("psbl.surriel.com").mirror.url
 
 Standard library only (tomllib), so `rblmirror lists` loads no data modules.
@@ -37,7 +37,7 @@ _URL = re.compile(r"https?://[^\s/]+(/\S*)?\Z")
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Classified:
     """What one answer (an A record value) means: kind LISTING (with its meaning), ERROR
     (the answer is not a listing: refused, over quota, typo ...) or UNKNOWN."""
 
@@ -129,26 +129,26 @@ class DnsList:
             return None
         return self.lookup_url.format(subject=subject.strip())
 
-    def classify(self, answer: str) -> Verdict:
+    def classify(self, answer: str) -> Classified:
         """What the A value `answer` from one of this list's zones means."""
         try:
             ip = ipaddress.IPv4Address(answer.strip())
         except ValueError:
-            return Verdict(UNKNOWN, f"{answer!r} is not an IPv4 answer")
+            return Classified(UNKNOWN, f"{answer!r} is not an IPv4 answer")
         text = str(ip)
         for code, meaning in self.errors:
             if code == text:
-                return Verdict(ERROR, meaning)
+                return Classified(ERROR, meaning)
         if ip not in _LOOPBACK:
-            return Verdict(UNKNOWN, f"{text} is outside 127.0.0.0/8")
+            return Classified(UNKNOWN, f"{text} is outside 127.0.0.0/8")
         if self.bitmask:
             return self._bits(text)
         for code, meaning in self.codes:
             if _matches(code, text):
-                return Verdict(LISTING, meaning)
-        return Verdict(UNKNOWN, f"{text} is not a documented answer of {self.name}")
+                return Classified(LISTING, meaning)
+        return Classified(UNKNOWN, f"{text} is not a documented answer of {self.name}")
 
-    def _bits(self, text: str) -> Verdict:
+    def _bits(self, text: str) -> Classified:
         head, _, last = text.rpartition(".")
         value = int(last)
         meanings, rest = [], value
@@ -159,8 +159,8 @@ class DnsList:
                 meanings.append(meaning)
                 rest &= ~bit
         if rest or not meanings:
-            return Verdict(UNKNOWN, f"{text} has bits {self.name} does not document")
-        return Verdict(LISTING, "; ".join(meanings))
+            return Classified(UNKNOWN, f"{text} has bits {self.name} does not document")
+        return Classified(LISTING, "; ".join(meanings))
 
 
 _LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")

@@ -7,7 +7,8 @@ import sys
 import click
 
 from ..check import check as run_check
-from ..verdict import exit_status, judge
+from ..verdict import catalogued, exit_status, judge
+from ..zoneset import ZoneSelection
 from .common import library_errors, load_zones, state_dir_option, zone_options
 
 
@@ -21,13 +22,17 @@ from .common import library_errors, load_zones, state_dir_option, zone_options
 def check(subjects, zone_specs, config_path, state_dir, as_json, listed_only):
     """Say which zones list each ADDRESS (IPv4/IPv6) or DOMAIN, with the A values and TXT:
     the zones `serve` answers (local files and the mirrored sources' current snapshots).
-    A zone that `serve` answers SERVFAIL (source not fetched yet, stale) is an ERROR row.
+    A zone that `serve` answers SERVFAIL (source not fetched yet, stale) is an ERROR row;
+    so is an answer the catalogue of public lists (`rblmirror lists`) calls an error code
+    (e.g. Spamhaus 127.255.255.254), for a zone serving a catalogued list, whose listings
+    are shown with their meaning.
 
     Exit status: 0 nothing listed, 1 something listed, 2 error (nothing listed and a
     zone could not answer, or bad input).
     """
-    zones = load_zones(zone_specs, config_path, state_dir)
-    verdicts = judge(run_check(list(subjects), zones), zones)
+    sel = ZoneSelection.from_options(zone_specs, config_path)
+    zones = load_zones(sel, state_dir)
+    verdicts = judge(run_check(list(subjects), zones), zones, catalogued(sel))
     for v in verdicts:
         if listed_only and not v.listed:
             continue

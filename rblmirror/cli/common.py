@@ -32,13 +32,13 @@ def state_dir_option(f):
                              "the config's state_dir, /var/lib/rblmirror).")(f)
 
 
-def load_zones(zone_specs: tuple[str, ...], config_path: str | None,
-               state_dir: str | None = None, warn: bool = True) -> list[Zone]:
+def load_zones(selection: ZoneSelection, state_dir: str | None = None,
+               warn: bool = True) -> list[Zone]:
     """The zones `serve` would answer now (zoneset.ZoneSelection), with their bad dump
     lines and unreadable snapshots reported on stderr (report_unavailable says the rest:
     the zones that answer SERVFAIL)."""
     _log_errors("rblmirror.sourcezone")
-    zones = ZoneSelection.from_options(zone_specs, config_path).load(state_dir)
+    zones = selection.load(state_dir)
     if warn:
         for z in zones:
             report_warnings(z.name, z.warnings)

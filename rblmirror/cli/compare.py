@@ -9,7 +9,7 @@ import click
 from ..coverage import Corpus, compare as run_compare, format_table, ip_zones
 from ..dataset import Dataset
 from ..errors import RblmirrorError
-from ..zoneset import unavailable
+from ..zoneset import ZoneSelection, unavailable
 from .common import (library_errors, load_zones, report_unavailable, state_dir_option,
                      zone_options)
 
@@ -46,7 +46,7 @@ def compare(zone_specs, config_path, state_dir, corpora, goods, befores, as_json
     if html_path:  # before the work: the plots need the optional matplotlib
         from ..report_html import require_matplotlib
         require_matplotlib()
-    zones = load_zones(zone_specs, config_path, state_dir)
+    zones = load_zones(ZoneSelection.from_options(zone_specs, config_path), state_dir)
     unusable = unavailable(zones)
     report_unavailable(unusable, "serve answers SERVFAIL; left out")
     zones = [z for z in zones if z.name not in unusable]

@@ -7,7 +7,8 @@ import time
 import click
 
 from ..scan import FORMATS, Scanner
-from ..zoneset import unavailable
+from ..verdict import catalogued, reader
+from ..zoneset import ZoneSelection, unavailable
 from .common import (library_errors, load_zones, report_unavailable, state_dir_option,
                      zone_options)
 
@@ -58,16 +59,20 @@ class _Progress:
 @library_errors
 def scan(inputs, zone_specs, config_path, state_dir, extract, fmt, listed_only, progress, quiet):
     """Check every address in FILEs (default: standard input) against the zones.
+    Zones serving a catalogued list (`rblmirror lists`) have their answers read: an
+    error code is an ERROR row, never a listing; a listing shows its meaning.
 
     One row per address and zone, as `rblmirror check` prints it. Bad lines are counted
     and reported on stderr, never fatal. Exit status: 0 nothing listed, 1 something
     listed, 2 error (or nothing listed and a zone left out: one that `serve` answers
     SERVFAIL, its mirrored source not fetched yet or stale, is not scanned).
     """
-    zones = load_zones(zone_specs, config_path, state_dir)
+    sel = ZoneSelection.from_options(zone_specs, config_path)
+    zones = load_zones(sel, state_dir)
     unusable = unavailable(zones)
     report_unavailable(unusable, "serve answers SERVFAIL; not scanned")
-    scanner = Scanner([z for z in zones if z.name not in unusable])
+    readers = {name: reader(entry) for name, entry in catalogued(sel).items()}
+    scanner = Scanner([z for z in zones if z.name not in unusable], readers)
     if progress is None:
         progress = sys.stderr.isatty()
     bar = _Progress() if progress else None
