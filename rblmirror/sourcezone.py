@@ -47,6 +47,8 @@ class SourceZone(Zone):
     stale_at: float | None = None
     #: sources without a snapshot: the zone has no data to serve
     missing: tuple[str, ...] = ()
+    #: those of `missing` whose current snapshot could not be opened (corrupt, unreadable)
+    broken: tuple[str, ...] = ()
     on_stale: str = "servfail"
     _points_zone: Zone | None = None
 
@@ -60,6 +62,9 @@ class SourceZone(Zone):
         """Why the zone answers SERVFAIL at `now` (None: it answers from its data)."""
         if not self.failing(now):
             return None
+        if self.broken:
+            return (f"snapshot of source(s) {', '.join(self.broken)} unreadable "
+                    f"(rblmirror rollback {self.broken[0]})")
         if self.missing:
             return (f"source(s) {', '.join(self.missing)} not fetched yet "
                     f"(rblmirror fetch {' '.join(self.missing)})")
@@ -157,7 +162,7 @@ class MirroredZones:
         if local is not None:
             z.datasets, z.specs, z.containers = list(local.datasets), list(local.specs), \
                 list(local.containers)
-        missing, stale_at = [], []
+        missing, broken, stale_at = [], [], []
         for name in zc.sources:
             src = self.cfg.sources[name]
             sd = SourceDir(self.state_dir, name)
@@ -175,6 +180,7 @@ class MirroredZones:
                                         f"{e}; {hint}") from None
                 log.error("zone %s: source %s: cannot open snapshot: %s; %s", zc.name, name, e,
                           hint)
+                broken.append(name)
                 missing.append(name)
                 continue
             self.opened[name] = real
@@ -186,7 +192,7 @@ class MirroredZones:
             log.info("zone %s: source %s snapshot %s, %d entries, age %.0fs%s", zc.name, name,
                      os.path.basename(path), ds.entries, age,
                      " (STALE)" if age > src.max_age else "")
-        z.missing = tuple(missing)
+        z.missing, z.broken = tuple(missing), tuple(broken)
         # test points for the kinds of data the zone has, or will have once fetched
         z.add_test_points({self.cfg.sources[n].format == "dnset" for n in zc.sources})
         if missing:

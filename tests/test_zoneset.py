@@ -70,3 +70,20 @@ def test_never_fetched_and_stale_sources(tmp_path):
     assert "198.51.100.7\tlenient.test\tLISTED\t127.0.0.2" in rows
     assert any(r.startswith("198.51.100.7\tnever.test\tERROR\tsource(s) never not fetched")
                for r in rows)
+
+
+def test_unreadable_snapshot_is_an_error_not_a_missing_fetch(tmp_path):
+    up = tmp_path / "up.txt"
+    up.write_text("198.51.100.7\n198.51.100.8\n")
+    cfg = write_config(tmp_path, [{"name": "src", "url": str(up), "format": "plain"}],
+                       [{"name": "src.test", "datasets": ["src"]}])
+    assert cli("fetch", "--config", str(cfg))[0] == 0
+    snap = (tmp_path / "state" / "src" / "current").resolve()
+    data = bytearray(snap.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: the checksum no longer matches
+    snap.write_bytes(bytes(data))
+    code, out, err = cli("check", "--config", str(cfg), "198.51.100.7")
+    assert code == 2
+    assert out.startswith("198.51.100.7\tsrc.test\tERROR\tsnapshot of source(s) src unreadable "
+                          "(rblmirror rollback src)")
+    assert "rblmirror: error: zone src.test: source src: cannot open snapshot" in err
