@@ -185,6 +185,7 @@ def run(*args):
                           text=True, timeout=60)
 
 
+@pytest.mark.integration
 def test_lists_command(catalogue):
     r = run("lists")
     assert r.returncode == 0, r.stderr
