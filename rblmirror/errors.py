@@ -59,3 +59,7 @@ class PrivilegeError(RblmirrorError):
 
 class ListenError(RblmirrorError):
     """cannot listen on the address"""
+
+
+class CatalogueError(RblmirrorError):
+    """the catalogue of public lists is invalid"""

@@ -42,7 +42,8 @@ from .answer import (FORMERR, NOTIMP, REFUSED, SERVFAIL, T_A, T_ANY, T_NS, T_TXT
 from .counters import (C_BYTES, C_ERRORS, C_LISTED, C_NOTLISTED, C_QUERIES, C_REFUSED,
                        Counters)
 from .errors import ListenError
-from .zone import Zone, ZoneSpec, ZoneTable
+from .zone import ZoneSpec, ZoneTable
+from .zoneset import assemble
 
 log = logging.getLogger("rblmirror.server")
 
@@ -198,20 +199,6 @@ def respond(data: bytes, table: ZoneTable, *, tcp: bool = False,
 
 
 # ------------------------------------------------------------------------ loading
-def load_zones(config_path: str | None, zone_specs: Iterable[str | ZoneSpec]) -> list[ZoneSpec]:
-    """The zone specs to serve: the config file's zones (if any) then the --zone ones."""
-    specs: list[ZoneSpec] = []
-    if config_path:
-        try:
-            from .config import load_config  # written by another engineer
-        except ImportError as e:  # pragma: no cover - until rblmirror.config lands
-            raise RuntimeError(f"--config needs rblmirror.config ({e})") from None
-        specs.extend(load_config(config_path).zone_specs)
-    for s in zone_specs:
-        specs.append(s if isinstance(s, ZoneSpec) else ZoneSpec.parse(s))
-    return specs
-
-
 def _files_state(specs: list[ZoneSpec]) -> tuple:
     out = []
     for s in specs:
@@ -252,9 +239,7 @@ class Zones:
 
     def _build(self) -> ZoneTable:
         t0 = time.monotonic()
-        zones = Zone.from_specs(self.specs, loader=self._load)
-        if self.mirrored is not None:
-            zones = self.mirrored.merge(zones)
+        zones = assemble(self.specs, self.mirrored, loader=self._load)
         for z in zones:
             for w in z.warnings[:20]:
                 log.warning("zone %s: %s", z.name, w)
@@ -921,22 +906,3 @@ def _worker(parent: int, libc, zones: Zones, listen: list[str], own: list[Listen
         log.exception("worker failed")
     finally:
         os._exit(code)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    ap = argparse.ArgumentParser(prog="python -m rblmirror.server")
-    ap.add_argument("--zone", action="append", default=[])
-    ap.add_argument("--listen", action="append", default=[])
-    ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--config")
-    ap.add_argument("--minimal-any", action="store_true")
-    a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
-    specs = load_zones(a.config, a.zone)
-    return serve(specs, a.listen or ["127.0.0.1:5353"], a.workers, minimal_any=a.minimal_any)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

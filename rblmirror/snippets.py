@@ -65,18 +65,18 @@ def zone_infos(zone_specs: Iterable = (), config_path: str | None = None,
                allowlist: Iterable[str] = ()) -> list[ZoneInfo]:
     """The zones of --zone specs (and/or the config: local datasets and mirrored sources),
     in order, with their dataset formats."""
-    from .config import load_config
-    from .zone import ZoneSpec, normalize_name
+    from .zone import normalize_name
+    from .zoneset import ZoneSelection
 
+    sel = ZoneSelection.from_options(zone_specs, config_path)
     formats: dict[str, list[str]] = {}
-    specs = [s if isinstance(s, ZoneSpec) else ZoneSpec.parse(s) for s in zone_specs]
-    if config_path or not specs:
-        cfg = load_config(config_path)
+    if sel.config is not None:
+        cfg = sel.config
         for zc in cfg.zones:
             fl = formats.setdefault(zc.name, [])
             fl.extend(s.format for s in zc.specs)
             fl.extend(cfg.sources[src].format for src in zc.sources)
-    for s in specs:
+    for s in sel.extra:
         formats.setdefault(s.name, []).append(s.format)
     allow = {normalize_name(a) for a in allowlist}
     unknown = allow - set(formats)
