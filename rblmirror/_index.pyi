@@ -1,12 +1,18 @@
-"""Type stub for the compiled index (rblmirror._index, ext/index.pyx)."""
+"""Type stub for the compiled index (rblmirror._index, ext/index.pyx).
+
+A cdef class takes its arguments in __cinit__ (tp_new): the stubs say __new__.
+tests/test_types.py holds every stub to its module with mypy's stubtest."""
 from collections.abc import Sequence
+from typing import Self
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
+@disjoint_base
 class Index4:
-    def __init__(self, starts: npt.NDArray[np.uint32], vals: npt.NDArray[np.int32],
-                 bucket: npt.NDArray[np.uint32] | None = ..., owner: object = ...) -> None: ...
+    def __new__(cls, starts: npt.NDArray[np.uint32], vals: npt.NDArray[np.int32],
+                bucket: npt.NDArray[np.uint32] | None = ..., owner: object = ...) -> Self: ...
     @property
     def n(self) -> int: ...  # segments
     def lookup(self, ip: int, /) -> int: ...
@@ -27,9 +33,10 @@ class Index4:
     @property
     def table_array(self) -> npt.NDArray[np.uint32]: ...  # the lookup table: 2**18 + 1 entries
 
+@disjoint_base
 class Index6:
-    def __init__(self, hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64],
-                 vals: npt.NDArray[np.int32], owner: object = ...) -> None: ...
+    def __new__(cls, hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64],
+                vals: npt.NDArray[np.int32], owner: object = ...) -> Self: ...
     @property
     def n(self) -> int: ...  # segments
     def lookup(self, hi: int, lo: int) -> int: ...

@@ -1,8 +1,11 @@
-"""Type stub for the compiled IPv6 load path (rblmirror._loader6, ext/loader6.pyx)."""
-from typing import TypeAlias, TypeVar
+"""Type stub for the compiled IPv6 load path (rblmirror._loader6, ext/loader6.pyx).
+
+A cdef class takes its arguments in __cinit__: the stubs say __new__."""
+from typing import Self, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 _Bytes: TypeAlias = bytes | bytearray | memoryview | npt.NDArray[np.uint8]
 _T = TypeVar("_T", bound=np.generic)
@@ -12,8 +15,9 @@ TSET_MODE: int  # ip6tset: a:b:c:d /64 listings, /128 exclusions
 CODE_EXCL: int  # value-text code of an exclusion
 CODE_DEFAULT: int  # value-text code of "no value"
 
+@disjoint_base
 class Scan6:
-    def __init__(self, mode: int, cap_hint: int = ...) -> None: ...
+    def __new__(cls, mode: int, cap_hint: int = ...) -> Self: ...
     @property
     def n(self) -> int: ...  # entries so far
     @property

@@ -1,16 +1,20 @@
-"""Type stub for the compiled dnset index and loader (rblmirror._names, ext/names.pyx)."""
+"""Type stub for the compiled dnset index and loader (rblmirror._names, ext/names.pyx).
+
+A cdef class takes its arguments in __cinit__: the stubs say __new__."""
 from collections.abc import Callable
+from typing import Self, final
 
 import numpy as np
 import numpy.typing as npt
 
 from .values import Listing
 
+@final
 class NameIndex:
-    def __init__(self, params: npt.NDArray[np.uint64], blob: npt.NDArray[np.uint8],
-                 slots: npt.NDArray[np.uint32], pairs: npt.NDArray[np.int32],
-                 owner: object = ..., nvalues: int | None = ...,
-                 validate: bool = ...) -> None: ...
+    def __new__(cls, params: npt.NDArray[np.uint64], blob: npt.NDArray[np.uint8],
+                slots: npt.NDArray[np.uint32], pairs: npt.NDArray[np.int32],
+                owner: object = ..., nvalues: int | None = ...,
+                validate: bool = ...) -> Self: ...
     @property
     def n(self) -> int: ...  # names
     @staticmethod
@@ -27,18 +31,20 @@ class NameIndex:
     def names(self) -> list[tuple[str, int | None, int | None]]: ...
     def value_range(self) -> tuple[int, int]: ...
 
+@final
 class NameBuilder:
-    def __init__(self, collide: bool = ...) -> None: ...
+    def __new__(cls, collide: bool = ...) -> Self: ...
     @property
     def records(self) -> int: ...
     def add(self, wild: bool, name: str, vid: int) -> None: ...
     # set_id: called only for a name listed with several values (None: there are none)
     def finish(self, set_id: Callable[[tuple[int, ...]], int] | None) -> NameIndex: ...
 
+@final
 class DnsetScanner:
-    def __init__(self, builder: NameBuilder, value_id: Callable[[Listing], int],
-                 entry_value: Callable[[str, Listing], tuple[Listing | None, str | None]],
-                 warn: Callable[[int, str], None]) -> None: ...
+    def __new__(cls, builder: NameBuilder, value_id: Callable[[Listing], int],
+                entry_value: Callable[[str, Listing], tuple[Listing | None, str | None]],
+                warn: Callable[[int, str], None]) -> Self: ...
     @property
     def lineno(self) -> int: ...
     @property

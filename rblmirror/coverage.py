@@ -11,9 +11,11 @@ costs. IPv6 coverage is reported per list as a count of addresses (Python ints).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 from pyroaring import BitMap
 
 from . import _scan
@@ -25,7 +27,7 @@ from .zone import Zone
 SPACE4 = 1 << 32
 
 
-def segments_bitmap(starts: np.ndarray, vals: np.ndarray) -> BitMap:
+def segments_bitmap(starts: npt.NDArray[np.uint32], vals: npt.NDArray[np.int32]) -> BitMap:
     """The IPv4 addresses of the listed segments (vals >= 0) as a bitmap."""
     listed = vals >= 0
     bm = BitMap()
@@ -105,7 +107,7 @@ class Corpus:
         return len(self.v4) + len(self.v6)
 
     @classmethod
-    def from_file(cls, name: str, path: str | os.PathLike, good: bool = False) -> Corpus:
+    def from_file(cls, name: str, path: str | os.PathLike[str], good: bool = False) -> Corpus:
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -156,9 +158,9 @@ class Comparison:
     corpora: list[CorpusResult]
     churn: list[Churn]
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         """The documented shape (lists, overlap, unique, union, corpus) plus extra keys."""
-        out = {
+        out: dict[str, object] = {
             "lists": {c.name: {"entries": c.entries, "addresses": c.addresses,
                                "ipv4_share": c.addresses / SPACE4,
                                "ipv6_addresses": c.ipv6_addresses} for c in self.lists},
@@ -192,7 +194,8 @@ def _corpus_result(corpus: Corpus, lists: list[ListCoverage]) -> CorpusResult:
         others6 = set().union(*(hit6[o.name] for o in lists if o is not c))
         unique[c.name] = len(hit4[c.name] - others4) + len(hit6[c.name] - others6)
     # greedy: each step takes the list that adds the most new hits (ties: given order)
-    got4, got6, greedy, left = BitMap(), set(), [], [c.name for c in lists]
+    got4, got6, left = BitMap(), set[int](), [c.name for c in lists]
+    greedy: list[tuple[str, int, int]] = []
     while left:
         best = max(left, key=lambda n: hit4[n].difference_cardinality(got4)
                    + len(hit6[n] - got6))
@@ -217,7 +220,7 @@ def _others(bms: list[BitMap]) -> list[BitMap]:
     return [pre[i] | suf[i + 1] for i in range(len(bms))]
 
 
-def compare(zones: list[Zone], corpora: list[Corpus] = (),
+def compare(zones: list[Zone], corpora: Sequence[Corpus] = (),
             before: dict[str, Dataset] | None = None) -> Comparison:
     """Coverage, overlap, unique coverage and union of the IP zones; hits on corpora;
     churn against an earlier dump (before: zone name -> Dataset of the old dump)."""
@@ -285,8 +288,8 @@ def format_table(cmp: Comparison) -> str:
             out.append(f"  {n:<{w}}  {r.hits[n]:>8,}  {r.hits[n] / max(r.corpus.size, 1):>7.2%}  "
                        f"{r.unique_hits[n]:>8,}")
         out.append("  greedy: " + " -> ".join(f"{n} (+{a:,} = {c:,})" for n, a, c in r.greedy))
-    for c in cmp.churn:
+    for ch in cmp.churn:
         out.append("")
-        out.append(f"churn {c.name}: entries {c.entries_before:,} -> {c.entries_after:,}; "
-                   f"addresses added {c.added:,}, removed {c.removed:,}, kept {c.kept:,}")
+        out.append(f"churn {ch.name}: entries {ch.entries_before:,} -> {ch.entries_after:,}; "
+                   f"addresses added {ch.added:,}, removed {ch.removed:,}, kept {ch.kept:,}")
     return "\n".join(out) + "\n"
