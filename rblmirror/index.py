@@ -36,6 +36,9 @@ I64: TypeAlias = npt.NDArray[np.int64]
 U64: TypeAlias = npt.NDArray[np.uint64]
 #: integers of any width (converted on the way in)
 Ints: TypeAlias = npt.NDArray[np.integer[Any]]
+#: a name index's arrays as a snapshot stores them (NameIndex.arrays(), ext/names.pxd):
+#: params, blob, slots, pairs
+NameArrays: TypeAlias = tuple[U64, U8, U32, I32]
 
 
 def sort_blocks4(starts: Ints, ends: Ints) -> I64:
@@ -175,9 +178,9 @@ class IPIndex:
         return self.v6.n > 1 or self.v6.vals_array[0] >= 0
 
     # ---- snapshots ------------------------------------------------------------------
-    def arrays(self) -> list[U32 | I32 | U64]:
-        return [self.v4.starts_array, self.v4.vals_array, self.v4.table_array,
-                self.v6.hi_array, self.v6.lo_array, self.v6.vals_array]
+    def arrays(self) -> tuple[U32, I32, U32, U64, U64, I32]:
+        return (self.v4.starts_array, self.v4.vals_array, self.v4.table_array,
+                self.v6.hi_array, self.v6.lo_array, self.v6.vals_array)
 
     def value_range(self) -> tuple[int, int]:
         """(smallest, largest) value id over all segments, for validating a snapshot."""
@@ -252,7 +255,7 @@ def _checksum(buf: Buffer, start: int = 0) -> int:
 
 
 def write_snapshot(path: str | os.PathLike[str], header: bytes, index: IPIndex,
-                   names: Sequence[npt.NDArray[Any]]) -> None:
+                   names: NameArrays) -> None:
     """Write atomically: a temporary file in the same folder, fsync, verify, rename.
     `names`: the name index's arrays (NameIndex.arrays()).
 
@@ -369,7 +372,7 @@ def _open_verified(path: str | os.PathLike[str]
 
 
 def read_snapshot(path: str | os.PathLike[str]
-                  ) -> tuple[bytes, IPIndex, list[npt.NDArray[Any]]]:
+                  ) -> tuple[bytes, IPIndex, NameArrays]:
     """Open a snapshot by mmap and verify it (length, checksum over every byte after the
     checksum field, layout); the arrays point into the mapping (no copy, no parse).
     Returns (header, the IP index, the name index's arrays for NameIndex()).
@@ -379,6 +382,7 @@ def read_snapshot(path: str | os.PathLike[str]
     try:
         arrs = [np.frombuffer(mm, dtype=dt, count=n, offset=off) for off, n, dt in layout]
         nip = len(_IP_DTYPES)
-        return header, IPIndex.from_arrays(arrs[:nip], owner=mm), arrs[nip:]
+        params, blob, slots, pairs = arrs[nip:]  # of the dtypes _open_verified checked
+        return header, IPIndex.from_arrays(arrs[:nip], owner=mm), (params, blob, slots, pairs)
     except (ValueError, struct.error) as e:
         raise SnapshotError(f"{path}: corrupt snapshot ({e})") from None
