@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NotRequired, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -148,6 +149,49 @@ class Churn:
     kept: int
 
 
+class ListJson(TypedDict):
+    entries: int
+    addresses: int
+    ipv4_share: float
+    ipv6_addresses: int
+
+
+class GreedyStep(TypedDict):
+    list: str
+    added: int
+    covered: int
+
+
+class CorpusJson(TypedDict):
+    size: int
+    hits: dict[str, int]
+    unique_hits: dict[str, int]
+    any_hits: int
+    good: bool
+    greedy: list[GreedyStep]
+
+
+class ChurnJson(TypedDict):
+    added: int
+    removed: int
+    kept: int
+    entries_before: int
+    entries_after: int
+
+
+class ComparisonJson(TypedDict):
+    """`compare --json`: per list name, or per pair of list names."""
+
+    lists: dict[str, ListJson]
+    overlap: dict[str, dict[str, int]]
+    unique: dict[str, int]
+    union: int
+    corpus: dict[str, CorpusJson]
+    jaccard: dict[str, dict[str, float]]
+    false_positives: NotRequired[dict[str, dict[str, int]]]  # hits on known-good corpora
+    churn: NotRequired[dict[str, ChurnJson]]
+
+
 @dataclass
 class Comparison:
     lists: list[ListCoverage]
@@ -158,9 +202,9 @@ class Comparison:
     corpora: list[CorpusResult]
     churn: list[Churn]
 
-    def as_json(self) -> dict[str, object]:
+    def as_json(self) -> ComparisonJson:
         """The documented shape (lists, overlap, unique, union, corpus) plus extra keys."""
-        out: dict[str, object] = {
+        out: ComparisonJson = {
             "lists": {c.name: {"entries": c.entries, "addresses": c.addresses,
                                "ipv4_share": c.addresses / SPACE4,
                                "ipv6_addresses": c.ipv6_addresses} for c in self.lists},

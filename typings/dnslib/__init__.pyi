@@ -1,6 +1,7 @@
 # Local stub for the part of dnslib rblmirror uses (dnslib ships no types). Extend it when
 # the code uses more: mypy then checks those uses as well.
 from collections.abc import Sequence
+from typing import Any
 
 class DNSError(Exception): ...
 
@@ -54,6 +55,10 @@ class DNSQuestion:
     def __init__(self, qname: _Name | None = ..., qtype: int = ..., qclass: int = ...) -> None: ...
 
 class RD:
+    # what `data` holds depends on the record type (bytes for a type dnslib does not know;
+    # the subclasses below say theirs): dnslib types it by the runtime class only
+    data: Any
+    def __init__(self, data: bytes = ...) -> None: ...
     def pack(self, buffer: object) -> None: ...
 
 class A(RD):
@@ -107,8 +112,10 @@ class DNSRecord:
     rr: list[RR]
     auth: list[RR]
     ar: list[RR]
-    q: DNSQuestion  # the first question
-    a: RR  # the first answer
+    @property
+    def q(self) -> DNSQuestion: ...  # the first question
+    @property
+    def a(self) -> RR: ...  # the first answer
     def __init__(self, header: DNSHeader | None = ..., questions: list[DNSQuestion] | None = ...,
                  rr: list[RR] | None = ..., q: DNSQuestion | None = ..., a: RR | None = ...,
                  auth: list[RR] | None = ..., ar: list[RR] | None = ...) -> None: ...
