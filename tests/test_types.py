@@ -1,7 +1,8 @@
 """The type checker is part of the test command: mypy, with the project's configuration
-([tool.mypy] in pyproject.toml: strict on the library), must pass, and every compiled
-module must have a stub that matches it (mypy's stubtest against the built extension).
-Each failure shows mypy's own report."""
+([tool.mypy] in pyproject.toml: strict on the library), must pass on the library, and
+on the tests with the strict flags of TESTS_LOOSER relaxed; every compiled module must
+have a stub that matches it (mypy's stubtest against the built extension). Each failure
+shows mypy's own report."""
 from __future__ import annotations
 
 import os
@@ -16,6 +17,12 @@ COMPILED = sorted(f"rblmirror._{p.stem}" for p in (ROOT / "ext").glob("*.pyx"))
 #: TEMPORARY (phase 1 of issue 14): ext/dnsfast.pyx and its stub are being rewritten on
 #: another branch; once merged, mark its classes @disjoint_base and empty this set
 STUBTEST_PENDING = {"rblmirror._dnsfast"}
+#: the tests: what they call and assign is checked, but a test function need not be
+#: annotated (its unannotated body is not checked), nor its generics spelled out, and a
+#: test may reach for a name another module imported
+TESTS_LOOSER = ("--allow-untyped-defs", "--allow-incomplete-defs", "--allow-untyped-calls",
+                "--allow-untyped-decorators", "--allow-any-generics", "--no-warn-return-any",
+                "--implicit-reexport")
 
 
 def _mypy(*args: str) -> subprocess.CompletedProcess[str]:
@@ -28,6 +35,11 @@ def test_library_type_checks():
     r = _mypy("mypy", "--config-file", str(CONFIG))
     assert r.returncode == 0, f"mypy reports errors:\n{r.stdout}{r.stderr}"
     assert "Success: no issues found" in r.stdout, r.stdout + r.stderr
+
+
+def test_tests_type_check_loosely():
+    r = _mypy("mypy", "--config-file", str(CONFIG), *TESTS_LOOSER, "tests")
+    assert r.returncode == 0, f"mypy reports errors in the tests:\n{r.stdout}{r.stderr}"
 
 
 def test_configuration_is_strict(tmp_path):
