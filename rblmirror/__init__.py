@@ -2,13 +2,19 @@
 
 The package root imports nothing heavy: `rblmirror --help`, `status` and `snippets` load
 neither numpy nor an extension. `rblmirror.Dataset` is loaded on first use."""
+from typing import TYPE_CHECKING
+
 from .errors import RblmirrorError
+
+if TYPE_CHECKING:  # what __getattr__ loads, for the type checker
+    from .dataset import Dataset
+    from .values import Listing
 
 __all__ = ["Dataset", "Listing", "RblmirrorError"]
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name == "Dataset":
         from .dataset import Dataset
         return Dataset

@@ -7,6 +7,10 @@ server logs on SIGUSR1 and what /metrics exports is `Counters.merged(fast)`, the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._dnsfast import FastPath
 
 #: in this order (the compiled path's C enum follows it)
 COUNTER_NAMES = ("queries", "listed", "not_listed", "refused", "errors", "bytes")
@@ -28,7 +32,7 @@ class Counters:
     def snapshot(self) -> dict[str, dict[str, int]]:
         return {z: dict(zip(COUNTER_NAMES, c)) for z, c in sorted(self.zones.items())}
 
-    def merged(self, fast=None) -> dict[str, dict[str, int]]:
+    def merged(self, fast: FastPath | None = None) -> dict[str, dict[str, int]]:
         """snapshot() plus the compiled path's counts (fast: a FastPath or None)."""
         snap = self.snapshot()
         if fast is not None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 
-def temp_name(path: str | os.PathLike, hidden: bool = False) -> str:
+def temp_name(path: str | os.PathLike[str], hidden: bool = False) -> str:
     """The temporary name beside `path` (hidden: with a leading dot, for folders that
     other programs list, such as a dump's data folder rsync also writes)."""
     p = os.fspath(path)
@@ -25,7 +25,7 @@ def temp_name(path: str | os.PathLike, hidden: bool = False) -> str:
 
 
 @contextlib.contextmanager
-def replacing(path: str | os.PathLike, *, hidden: bool = False,
+def replacing(path: str | os.PathLike[str], *, hidden: bool = False,
               verify: Callable[[str], None] | None = None) -> Iterator[BinaryIO]:
     """`with replacing(path) as f: f.write(...)`: on a clean exit the file is fsynced,
     `verify(temp_path)` runs (an exception there keeps the old file), it is renamed over
@@ -47,13 +47,13 @@ def replacing(path: str | os.PathLike, *, hidden: bool = False,
     fsync_dir(os.path.dirname(os.fspath(path)) or ".")
 
 
-def write_atomically(path: str | os.PathLike, data: bytes) -> None:
+def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace `path` with `data` (see replacing())."""
     with replacing(path) as f:
         f.write(data)
 
 
-def fsync_dir(path: str | os.PathLike) -> None:
+def fsync_dir(path: str | os.PathLike[str]) -> None:
     """Make a rename in `path` durable (best effort: some filesystems refuse)."""
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

@@ -16,7 +16,9 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypedDict
 
 from .errors import StateError
 from .files import fsync_dir, temp_name, write_atomically
@@ -24,6 +26,15 @@ from .files import fsync_dir, temp_name, write_atomically
 #: what a source's state can be (status, metrics)
 STATES = ("new", "fresh", "stale", "failing", "rejected")
 
+
+class SnapshotRecord(TypedDict):
+    """One snapshot in SourceState.history."""
+
+    snapshot: str  # its file name in snapshots/
+    entries: int
+    serial: int | None  # the dump's $SOA serial
+    sha256: str  # of the dump it was compiled from
+    created: float
 
 
 @dataclass
@@ -58,9 +69,9 @@ class SourceState:
     pinned_sha256: str | None = None
     #: the source's identity (url, format) when it was last attempted; a config that
     #: differs makes the source due at once (fetch.due)
-    config: dict | None = None
-    #: snapshots made, oldest first: {"snapshot", "entries", "serial", "sha256", "created"}
-    history: list[dict] = field(default_factory=list)
+    config: dict[str, str] | None = None
+    #: snapshots made, oldest first
+    history: list[SnapshotRecord] = field(default_factory=list)
 
     def state(self, max_age: float, now: float | None = None) -> str:
         """fresh, stale (last success older than max_age), failing, rejected, or new."""
@@ -77,11 +88,11 @@ class SourceState:
             return None
         return (time.time() if now is None else now) - self.last_success
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict, name: str) -> SourceState:
+    def from_json(cls, d: dict[str, Any], name: str) -> SourceState:  # d: parsed JSON
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
         d["name"] = name
@@ -173,7 +184,7 @@ class SourceDir:
 
     # ---- lock -----------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self, on_wait=None):
+    def lock(self, on_wait: Callable[[int | None], object] | None = None) -> Iterator[None]:
         """Hold the source's lock; when someone else holds it, call on_wait(pid) and wait."""
         os.makedirs(self.root, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from .. import _loader
 from ..addr import parse_ip4
-from .base import EXCL, Collector, Format, entry_value
+from ..values import Listing
+from .base import EXCL, Collector, Format, Place, entry_value
 from .ipparse import end_ok, host_bits4, ip4range
 
 def too_large(c: Collector, a: int, b: int) -> str | None:
@@ -22,7 +23,7 @@ class IP4Set(Format):
     name = "ip4set"
     mode = "set"
 
-    def line(self, c, text, default, where):
+    def line(self, c: Collector, text: str, default: Listing, where: Place) -> str | None:
         excl = text[0] == "!"
         s = text[1:].lstrip(" \t") if excl else text
         ip = parse_ip4(s)  # the common case: a bare address

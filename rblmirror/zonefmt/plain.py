@@ -7,7 +7,8 @@ excludes. A CIDR with host bits set is masked, with a warning.
 from __future__ import annotations
 
 from ..addr import parse_ip4
-from .base import EXCL, Format
+from ..values import Listing
+from .base import EXCL, Collector, Format, Place
 from .ipparse import host_bits4, host_bits6, ip4prefix, ip6cidr, range_to_cidrs
 
 _END = " \t#;"
@@ -17,7 +18,7 @@ class Plain(Format):
     name = "plain"
     mode = "trie"
 
-    def line(self, c, text, default, where):
+    def line(self, c: Collector, text: str, default: Listing, where: Place) -> str | None:
         excl = text[0] == "!"
         s = text[1:].lstrip(" \t") if excl else text
         vid = EXCL if excl else c.value_id(default)
