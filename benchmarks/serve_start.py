@@ -9,12 +9,14 @@ snapshot as it is, no background fetch), stopped with SIGTERM afterwards.
 """
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from conftest import median, record
 from support import need
 from test_fetch_support import write_config
 from test_server_support import free_port
@@ -55,6 +57,13 @@ def dig(port: int, name: str, qtype: str = "A", wait: int = 2) -> tuple[str, lis
     return status, sorted(rdata)
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Started:
     """One serve process started on the snapshot, up to its first correct answer."""
 
@@ -64,7 +73,8 @@ class Started:
         self.proc: subprocess.Popen | None = None
 
     def start(self, name: str, want: list[str], timeout: float = 60.0) -> float:
-        """Seconds from exec until dig gets `want` (the A records of a listed `name`)."""
+        """Seconds from exec until dig gets `want` (the A records of a listed `name`);
+        self.cpu: the CPU seconds (user + system) the server had used by then."""
         with open(self.log, "ab") as log:
             t0 = time.perf_counter()
             self.proc = subprocess.Popen(
@@ -75,7 +85,9 @@ class Started:
         while time.perf_counter() - t0 < timeout:
             status, rdata = dig(self.port, name)
             if status == "NOERROR" and rdata == want:
-                return time.perf_counter() - t0
+                wall = time.perf_counter() - t0
+                self.cpu = cpu_seconds(self.proc.pid)
+                return wall
             seen.append((status, rdata))
             if self.proc.poll() is not None:
                 break
@@ -92,15 +104,16 @@ class Started:
 
 
 def time_starts(benchmark, cfg: Path, log: Path, name: str, want: list[str],
-                checks: list[tuple[str, str, list[str]]], rounds: int) -> list[float]:
+                checks: list[tuple[str, str, list[str]]], rounds: int) -> list[tuple[float, float]]:
     """`rounds` starts (one under --benchmark-disable); after each first answer, `checks`
-    (name, status, A rdata) are asked too. Returns the seconds to the first answer."""
+    (name, status, A rdata) are asked too. Returns (seconds to the first answer, CPU
+    seconds the server used until then) of each start."""
     times = []
 
     def one():
         s = Started(cfg, log)
         try:
-            times.append(s.start(name, want))
+            times.append((s.start(name, want), s.cpu))
             for q, status, rdata in checks:
                 assert dig(s.port, q) == (status, rdata), q
         finally:
@@ -109,3 +122,11 @@ def time_starts(benchmark, cfg: Path, log: Path, name: str, want: list[str],
 
     benchmark.pedantic(one, rounds=rounds, iterations=1, warmup_rounds=0)
     return times
+
+
+def record_starts(prefix: str, times: list[tuple[float, float]]) -> None:
+    """The two rows of the starts: wall and CPU to the first answer, medians."""
+    record(f"{prefix}: serve from snapshot, exec to first answer", median([t for t, _ in times]),
+           "s", f"{len(times)} starts, dig on loopback")
+    record(f"{prefix}: serve from snapshot, CPU to first answer", median([c for _, c in times]),
+           "s", "utime + stime of the server by then")

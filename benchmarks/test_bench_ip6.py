@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 
 import serve_start
-from conftest import (ZONE, Timed, dns_query, median, median_of, record, record_load,
+from conftest import (ZONE, Timed, dns_query, median_of, record, record_load,
                       status_kb)
 from rblmirror.dataset import Dataset
 
@@ -430,5 +430,4 @@ def test_ip6_serve_from_snapshot(benchmark, ip6_data, tmp_path):
     assert {c[1] for c in checks} == {"NOERROR", "NXDOMAIN"}
     times = serve_start.time_starts(benchmark, cfg, tmp_path / "serve.log", first[0], first[2],
                                     checks, serve_start.ROUNDS)
-    record(f"ip6 {n}: serve from snapshot, exec to first answer", median(times), "s",
-           f"{len(times)} starts, dig on loopback")
+    serve_start.record_starts(f"ip6 {n}", times)
