@@ -72,7 +72,8 @@ def _size(config) -> int:
 
 def _mask(bits) -> np.ndarray:
     b = np.asarray(bits, dtype=np.uint64)
-    return ((np.uint64(0xFFFFFFFF) << (np.uint64(32) - b)) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    ones = np.uint64(0xFFFFFFFF)
+    return ((ones << (np.uint64(32) - b)) & ones).astype(np.uint32)
 
 
 def _level(bits: int) -> int:
@@ -211,8 +212,8 @@ def generate(path, n: int, seed: int = SEED) -> tuple[Truth4, dict]:
     S, CN, CB, RS, RE, RF = (singles.tolist(), cnet.tolist(), cb.tolist(), rs.tolist(),
                              re_.tolist(), rform.tolist())
     EX, EB = excl.tolist(), eb.tolist()
-    suffix = ["", " :127.0.0.3:Network $ listed", " :127.0.0.4:Spam source $ (trap hits)",
-              " :127.0.0.5:", " " + VALUES[3][1]]
+    # the own values as written: `:A:TXT` (`:A:` without a TXT), the last TXT-only
+    suffix = [""] + [f" :{a}:{t or ''}" for a, t in VALUES[:-1]] + [" " + VALUES[-1][1]]
     out = ["# rblmirror benchmark ip4set (benchmarks/test_bench_ip4.py)",
            "$SOA 3600 bench.example. hostmaster.bench.example. 1 3600 600 86400 60",
            f":{DEFAULT[0]}:{DEFAULT[1]}"]
