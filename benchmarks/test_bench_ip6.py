@@ -17,6 +17,7 @@ compressed, exploded, upper-case, `a:b:c:d::` and short (`a:b:c` = /48) forms.
 Text loads and RSS are measured in a fresh process each (ours: `Dataset.from_file`;
 rbldnsd: its own log line; both: VmHWM and VmRSS from /proc), three rounds, medians.
 rbldnsd's answers for a sample are checked over DNS, ours for the whole sample.
+`serve` from a snapshot: see serve_start.py (five starts, medians).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+import serve_start
 from conftest import (ZONE, Timed, dns_query, median_of, record, record_load,
                       status_kb)
 from rblmirror.dataset import Dataset
@@ -411,3 +413,21 @@ def test_ip6_lookup_many(benchmark, ip6_data, ip6_lookups):
     assert (got >= 0).any() and (got < 0).any()
     record(f"ip6 {n}: lookup_many", median_of(benchmark, f.last) / NBATCH * 1e9, "ns",
            f"{NBATCH:,} random addresses, C without the GIL")
+
+
+# ------------------------------------------------------------------ serve from a snapshot
+def test_ip6_serve_from_snapshot(benchmark, ip6_data, tmp_path):
+    """`rblmirror serve` on a mirrored source's current snapshot: exec to the first
+    correct answer from dig; then sampled addresses, listed and not, answer as the truth."""
+    path, n, xs, want = ip6_data
+    cfg = serve_start.mirrored_state(tmp_path, path, "ip6trie", ZONE)
+
+    def q(x, w) -> tuple[str, str, list[str]]:
+        return _rev6(x), "NOERROR" if w else "NXDOMAIN", [w[0]] if w else []
+
+    first = next(q(x, w) for x, w in zip(xs, want) if w)
+    checks = [q(x, w) for x, w in list(zip(xs, want))[::len(xs) // 20]]
+    assert {c[1] for c in checks} == {"NOERROR", "NXDOMAIN"}
+    times = serve_start.time_starts(benchmark, cfg, tmp_path / "serve.log", first[0], first[2],
+                                    checks, serve_start.ROUNDS)
+    serve_start.record_starts(f"ip6 {n}", times)

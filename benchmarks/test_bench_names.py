@@ -14,6 +14,7 @@ its subdomains), 2 % `*.name`, 1 % exclusions (`!sub.name` under an earlier `.na
 Text loads and RSS are measured in a fresh process each (ours: `Dataset.from_file`;
 rbldnsd: its own log line; both: VmHWM and VmRSS from /proc), three rounds, medians.
 rbldnsd's answers for a sample are checked over DNS, ours for the whole sample.
+`serve` from a snapshot: see serve_start.py (five starts, medians).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import textwrap
 
 import pytest
 
+import serve_start
 from conftest import (ZONE, Timed, dns_query, median_of, record, record_load,
                       status_kb)
 from rblmirror.dataset import Dataset
@@ -324,3 +326,21 @@ def test_names_lookup_hot(benchmark, names_data, names_loaded):
         return time.perf_counter() - t
 
     _per_lookup(benchmark, loop, "lookup: Dataset.match_name, one name (hot)", n)
+
+
+# ------------------------------------------------------------------ serve from a snapshot
+def test_names_serve_from_snapshot(benchmark, names_data, tmp_path):
+    """`rblmirror serve` on a mirrored source's current snapshot: exec to the first
+    correct answer from dig; then sampled names, listed and not, answer as the truth."""
+    path, n, queries, want, _ = names_data
+
+    def q(name, w) -> tuple[str, str, list[str]]:
+        return f"{name}.{ZONE}", "NOERROR" if w[1] else "NXDOMAIN", sorted({a for a, _ in w[1]})
+
+    cfg = serve_start.mirrored_state(tmp_path, path, "dnset", ZONE)
+    first = next(q(x, w) for x, w in zip(queries, want) if w[1])
+    checks = [q(x, w) for x, w in list(zip(queries, want))[::len(queries) // 20]]
+    assert {c[1] for c in checks} == {"NOERROR", "NXDOMAIN"}
+    times = serve_start.time_starts(benchmark, cfg, tmp_path / "serve.log", first[0], first[2],
+                                    checks, serve_start.ROUNDS)
+    serve_start.record_starts(f"names {n}", times)

@@ -104,6 +104,27 @@ cdef class _Out:
         return (self.s_arr[:self.n], self.e_arr[:self.n], self.x_arr[:self.n])
 
 
+cdef int _add_levels(_Out out, uint64_t lo, uint64_t hi, uint8_t x) except -1:
+    """[lo, hi] as ip4set stores it: rbldnsd's ip4range_expand, the largest aligned /8,
+    /16, /24 or /32 block that fits, repeatedly (the one home of this split)."""
+    cdef uint64_t size
+    while lo <= hi:
+        size = 1 << 24
+        while size > 1 and ((lo & (size - 1)) != 0 or lo + size - 1 > hi):
+            size >>= 8
+        out.add(<uint32_t>lo, <uint32_t>(lo + size - 1), x)
+        lo += size
+    return 0
+
+
+def level_blocks(uint32_t a, uint32_t b):
+    """[a, b] split into ip4set's aligned /8, /16, /24 and /32 blocks: [(lo, hi), ...]."""
+    cdef _Out out = _Out(16)
+    _add_levels(out, a, b, 0)
+    s, e, _ = out.result()
+    return list(zip(s.tolist(), e.tolist()))
+
+
 def scan4(const unsigned char[::1] data not None, int cidr_mode, bint allow_excl):
     """Scan a whole IPv4 dump buffer.
 
@@ -119,7 +140,7 @@ def scan4(const unsigned char[::1] data not None, int cidr_mode, bint allow_excl
     cdef Py_ssize_t pos = 0, a, b, i, j, k, vstart, lineno = 0, nlines = 0, nlisted = 0
     cdef const unsigned char* nl
     cdef uint32_t ip, bits
-    cdef uint64_t lo, hi, size, mask
+    cdef uint64_t lo, hi, mask
     cdef uint8_t excl
     # room for every block up front (a line is at least 8 bytes; CIDR lines make more
     # blocks): pages are only faulted in when written, so the unused tail costs nothing
@@ -188,12 +209,7 @@ def scan4(const unsigned char[::1] data not None, int cidr_mode, bint allow_excl
             k = out.n
             lo = ip
             hi = lo | ((~mask) & 0xFFFFFFFF) if bits < 32 else lo
-            while lo <= hi:
-                size = 1 << 24
-                while size > 1 and ((lo & (size - 1)) != 0 or lo + size - 1 > hi):
-                    size >>= 8
-                out.add(<uint32_t>lo, <uint32_t>(lo + size - 1), 0)
-                lo += size
+            _add_levels(out, lo, hi, 0)
             slow.append((lineno,
                          PyUnicode_DecodeUTF8(<const char*>(p + vstart), b - vstart,
                                               "surrogateescape"),
@@ -210,13 +226,8 @@ def scan4(const unsigned char[::1] data not None, int cidr_mode, bint allow_excl
             hi = lo | ((~mask) & 0xFFFFFFFF) if bits < 32 else lo
             if bits == 32 or cidr_mode == ONE_BLOCK:
                 out.add(<uint32_t>lo, <uint32_t>hi, excl)
-            else:  # rbldnsd's ip4range_expand: the largest aligned level block that fits
-                while lo <= hi:
-                    size = 1 << 24
-                    while size > 1 and ((lo & (size - 1)) != 0 or lo + size - 1 > hi):
-                        size >>= 8
-                    out.add(<uint32_t>lo, <uint32_t>(lo + size - 1), excl)
-                    lo += size
+            else:
+                _add_levels(out, lo, hi, excl)
         if nl == NULL:
             break
     s, e, x = out.result()

@@ -336,9 +336,9 @@ cdef class NameIndex:
                 + 4 * self._pairs.shape[0])
 
     def arrays(self):
-        """[params u64, blob u8, slots u32, pairs i32]: what a snapshot stores."""
-        return [np.asarray(self._params), np.asarray(self._blob), np.asarray(self._slots),
-                np.asarray(self._pairs)]
+        """(params u64, blob u8, slots u32, pairs i32): what a snapshot stores."""
+        return (np.asarray(self._params), np.asarray(self._blob), np.asarray(self._slots),
+                np.asarray(self._pairs))
 
     def table_capsule(self):
         """A PyCapsule holding the C table (names.pxd NameTable, names_table()); valid

@@ -1,34 +1,50 @@
-"""Type stub for the compiled IPv6 load path (rblmirror._loader6, ext/loader6.pyx)."""
+"""Type stub for the compiled IPv6 load path (rblmirror._loader6, ext/loader6.pyx).
+
+A cdef class takes its arguments in __cinit__: the stubs say __new__."""
+from typing import Self, TypeAlias, TypeVar
+
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
+
+_Bytes: TypeAlias = bytes | bytearray | memoryview | npt.NDArray[np.uint8]
+_T = TypeVar("_T", bound=np.generic)
 
 TRIE_MODE: int  # ip6trie: CIDRs, values, host bits refused
 TSET_MODE: int  # ip6tset: a:b:c:d /64 listings, /128 exclusions
 CODE_EXCL: int  # value-text code of an exclusion
 CODE_DEFAULT: int  # value-text code of "no value"
 
+@disjoint_base
 class Scan6:
-    n: int  # entries so far
-    base: int  # ordinal of line 0 of the current file
-    lineno: int  # lines of the current file scanned so far
-    ntexts: int  # distinct value texts
-    def __init__(self, mode: int, cap_hint: int = ...) -> None: ...
+    def __new__(cls, mode: int, cap_hint: int = ...) -> Self: ...
+    @property
+    def n(self) -> int: ...  # entries so far
+    @property
+    def base(self) -> int: ...  # ordinal of line 0 of the current file
+    @property
+    def lineno(self) -> int: ...  # lines of the current file scanned so far
+    @property
+    def ntexts(self) -> int: ...  # distinct value texts
     def new_file(self) -> int: ...
-    def feed(self, data: bytes | bytearray | memoryview | npt.NDArray[np.uint8],
-             final: bool) -> tuple[int, list[tuple[int, str] | tuple[int, int, list[int]]]]: ...
+    # items: (lineno, text) for the Python parser, (e0, e1, codes) for scanned entries
+    def feed(self, data: _Bytes, final: bool
+             ) -> tuple[int, list[tuple[int, str] | tuple[int, int, list[int]]]]: ...
     def text(self, code: int) -> str: ...
     def add(self, hi: int, lo: int, bits: int, vid: int, ordinal: int) -> None: ...
     def select(self, e0: int, e1: int, flag: npt.NDArray[np.uint8]
                ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32]]: ...
     def apply(self, e0: int, e1: int, lut: npt.NDArray[np.int32]) -> None: ...
-    def release(self) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.uint8],
-                               npt.NDArray[np.int32], npt.NDArray[np.uint32]]: ...
+    # (hi, lo, bits, code, ordinal)
+    def release(self) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64],
+                               npt.NDArray[np.uint8], npt.NDArray[np.int32],
+                               npt.NDArray[np.uint32]]: ...
 
-def parse6(text: bytes) -> tuple[int, int, int] | None: ...
+def parse6(text: bytes) -> tuple[int, int, int] | None: ...  # (bits, value, end index)
 def sort6(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64], bits: npt.NDArray[np.uint8],
           ordinal: npt.NDArray[np.uint32] | None = ..., inplace: bool = ...
           ) -> npt.NDArray[np.uint32] | None: ...
-def take(arr: npt.NDArray, perm: npt.NDArray[np.uint32]) -> npt.NDArray: ...
+def take(arr: npt.NDArray[_T], perm: npt.NDArray[np.uint32]) -> npt.NDArray[_T]: ...
 def dups6(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64],
           bits: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]: ...
 def flatten6(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64], bits: npt.NDArray[np.uint8],

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import TypedDict
 
 from .dataset import Dataset
 from .errors import SnapshotError, ZoneFileError
@@ -27,7 +28,14 @@ def snapshot_name(format: str, files: tuple[str, ...]) -> str:
     return f"{format}-{h[:16]}.snap"
 
 
-def compile_files(format: str, files: list[str], out: str) -> dict:
+class Summary(TypedDict):
+    """What a compile reports (the child prints it as JSON)."""
+
+    entries: int
+    warnings: int
+
+
+def compile_files(format: str, files: list[str], out: str) -> Summary:
     """Parse and save a snapshot (in this process); returns a short summary."""
     ds = Dataset.from_files(files, format=format)
     ds.save(out)
@@ -35,7 +43,7 @@ def compile_files(format: str, files: list[str], out: str) -> dict:
 
 
 def compile_isolated(format: str, files: tuple[str, ...], out: str,
-                     timeout: float = COMPILE_TIMEOUT) -> dict:
+                     timeout: float = COMPILE_TIMEOUT) -> Summary:
     """compile_files() in a child process; raises ZoneFileError with the child's message."""
     # -I: isolated mode. The child never imports from its working directory (a checkout's
     # rblmirror/ beside a non-editable install, or anything planted where root runs us)
@@ -49,7 +57,8 @@ def compile_isolated(format: str, files: tuple[str, ...], out: str,
     if p.returncode != 0:
         msg = (p.stderr.strip().splitlines() or ["compiler failed"])[-1]
         raise ZoneFileError(msg)
-    return json.loads(p.stdout)
+    got = json.loads(p.stdout)
+    return {"entries": int(got["entries"]), "warnings": int(got["warnings"])}
 
 
 def load_isolated(format: str, files: tuple[str, ...], workdir: str) -> Dataset:

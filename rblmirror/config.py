@@ -31,6 +31,7 @@ import sys
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal, TypedDict
 
 from .errors import ConfigError, ZoneSpecError
 from .zone import ZoneSettings, ZoneSpec, normalize_name
@@ -111,7 +112,7 @@ class Config:
     workers: int = 1
     #: ANY over UDP answered minimally (RFC 8482) instead of with every record (rbldnsd)
     minimal_any: bool = False
-    raw: dict = field(default_factory=dict)
+    raw: dict[str, object] = field(default_factory=dict)
     #: the state_dir the config names (resolved), None when it names none
     config_state_dir: str | None = None
     sources: dict[str, SourceConfig] = field(default_factory=dict)
@@ -136,7 +137,7 @@ def resolve_state_dir(cfg: Config | None = None, cli: str | None = None) -> str:
     return DEFAULT_STATE_DIR
 
 
-def parse_duration(value, where: str) -> float:
+def parse_duration(value: object, where: str) -> float:
     """"90s", "15m", "1h", "2d", "1w", "1h30m" or a number of seconds."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value < 0:
@@ -165,7 +166,7 @@ def default_config_path() -> str:
     return str(BUNDLED_CONFIG)
 
 
-def load_config(path: str | os.PathLike | None = None) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     path = os.fspath(path) if path is not None else default_config_path()
     try:
         with open(path, "rb") as f:
@@ -177,7 +178,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     return parse_config(raw, path)
 
 
-def parse_config(raw: dict, path: str | None) -> Config:
+def parse_config(raw: dict[str, object], path: str | None) -> Config:
     where = path or "<config>"
     base = os.path.dirname(os.path.abspath(path)) if path else None
     _no_unknown(raw, _TOP_KEYS, where)
@@ -256,7 +257,7 @@ def parse_config(raw: dict, path: str | None) -> Config:
     return cfg
 
 
-def _zone_settings(z: dict, where: str) -> ZoneSettings:
+def _zone_settings(z: dict[str, object], where: str) -> ZoneSettings:
     """A [[zone]]'s soa = {...}, ns = [...] and test_points = true|false."""
     soa = z.get("soa")
     fields_ = None
@@ -326,7 +327,7 @@ def source_kind(url: str) -> str | None:
     return "file"
 
 
-def _parse_sources(cfg: Config, sources, where: str, base: str | None) -> None:
+def _parse_sources(cfg: Config, sources: object, where: str, base: str | None) -> None:
     if not isinstance(sources, list):
         raise ConfigError(f"{where}: use [[source]] tables for sources")
     from . import zonefmt  # the format names
@@ -361,18 +362,18 @@ def _parse_sources(cfg: Config, sources, where: str, base: str | None) -> None:
                               f"{', '.join(sorted(zonefmt.FORMATS))}, not {fmt!r}")
         if fmt.lower() == "combined":
             raise ConfigError(f"{sw}: combined dumps cannot be mirrored as a source yet")
-        kw = {}
-        for key in ("min_interval", "max_age", "timeout"):
+        kw: _SourceOptions = {}
+        for key in _DURATION_OPTIONS:
             if key in t:
                 kw[key] = parse_duration(t[key], f"{sw}: {key}")
         if kw.get("timeout", 1) <= 0:
             raise ConfigError(f"{sw}: timeout must be positive")
-        for key in ("max_shrink", "max_warnings"):
-            if key in t:
-                v = t[key]
+        for fkey in _FRACTION_OPTIONS:
+            if fkey in t:
+                v = t[fkey]
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
-                    raise ConfigError(f"{sw}: {key} must be a fraction from 0 to 1, not {v!r}")
-                kw[key] = float(v)
+                    raise ConfigError(f"{sw}: {fkey} must be a fraction from 0 to 1, not {v!r}")
+                kw[fkey] = float(v)
         if "keep" in t:
             k = t["keep"]
             if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
@@ -381,7 +382,24 @@ def _parse_sources(cfg: Config, sources, where: str, base: str | None) -> None:
         cfg.sources[name] = SourceConfig(name, url, kind, fmt.lower(), **kw)
 
 
-def _no_unknown(table: dict, allowed: set[str], where: str) -> None:
+class _SourceOptions(TypedDict, total=False):
+    """The optional settings of a [[source]] given in the config (SourceConfig's fields)."""
+
+    min_interval: float
+    max_age: float
+    timeout: float
+    max_shrink: float
+    max_warnings: float
+    keep: int
+
+
+_DURATION_OPTIONS: tuple[Literal["min_interval", "max_age", "timeout"], ...] = (
+    "min_interval", "max_age", "timeout")
+_FRACTION_OPTIONS: tuple[Literal["max_shrink", "max_warnings"], ...] = (
+    "max_shrink", "max_warnings")
+
+
+def _no_unknown(table: dict[str, object], allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} "

@@ -5,16 +5,18 @@
 
 The set algebra runs on pyroaring bitmaps of IPv4 addresses, built from the index's
 segments (runs of listed segments become one add_range), so a /8 costs what one address
-costs. IPv6 coverage is reported per list as a count of addresses (Python ints). The
-only importer of pyroaring.
+costs. IPv6 coverage is reported per list as a count of addresses (Python ints).
+(report_html draws its histograms from these bitmaps too.)
 """
 from __future__ import annotations
 
-import ipaddress
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NotRequired, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 from pyroaring import BitMap
 
 from . import _scan
@@ -26,7 +28,7 @@ from .zone import Zone
 SPACE4 = 1 << 32
 
 
-def segments_bitmap(starts: np.ndarray, vals: np.ndarray) -> BitMap:
+def segments_bitmap(starts: npt.NDArray[np.uint32], vals: npt.NDArray[np.int32]) -> BitMap:
     """The IPv4 addresses of the listed segments (vals >= 0) as a bitmap."""
     listed = vals >= 0
     bm = BitMap()
@@ -106,7 +108,7 @@ class Corpus:
         return len(self.v4) + len(self.v6)
 
     @classmethod
-    def from_file(cls, name: str, path: str | os.PathLike, good: bool = False) -> Corpus:
+    def from_file(cls, name: str, path: str | os.PathLike[str], good: bool = False) -> Corpus:
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -147,6 +149,49 @@ class Churn:
     kept: int
 
 
+class ListJson(TypedDict):
+    entries: int
+    addresses: int
+    ipv4_share: float
+    ipv6_addresses: int
+
+
+class GreedyStep(TypedDict):
+    list: str
+    added: int
+    covered: int
+
+
+class CorpusJson(TypedDict):
+    size: int
+    hits: dict[str, int]
+    unique_hits: dict[str, int]
+    any_hits: int
+    good: bool
+    greedy: list[GreedyStep]
+
+
+class ChurnJson(TypedDict):
+    added: int
+    removed: int
+    kept: int
+    entries_before: int
+    entries_after: int
+
+
+class ComparisonJson(TypedDict):
+    """`compare --json`: per list name, or per pair of list names."""
+
+    lists: dict[str, ListJson]
+    overlap: dict[str, dict[str, int]]
+    unique: dict[str, int]
+    union: int
+    corpus: dict[str, CorpusJson]
+    jaccard: dict[str, dict[str, float]]
+    false_positives: NotRequired[dict[str, dict[str, int]]]  # hits on known-good corpora
+    churn: NotRequired[dict[str, ChurnJson]]
+
+
 @dataclass
 class Comparison:
     lists: list[ListCoverage]
@@ -157,9 +202,9 @@ class Comparison:
     corpora: list[CorpusResult]
     churn: list[Churn]
 
-    def as_json(self) -> dict:
+    def as_json(self) -> ComparisonJson:
         """The documented shape (lists, overlap, unique, union, corpus) plus extra keys."""
-        out = {
+        out: ComparisonJson = {
             "lists": {c.name: {"entries": c.entries, "addresses": c.addresses,
                                "ipv4_share": c.addresses / SPACE4,
                                "ipv6_addresses": c.ipv6_addresses} for c in self.lists},
@@ -193,7 +238,8 @@ def _corpus_result(corpus: Corpus, lists: list[ListCoverage]) -> CorpusResult:
         others6 = set().union(*(hit6[o.name] for o in lists if o is not c))
         unique[c.name] = len(hit4[c.name] - others4) + len(hit6[c.name] - others6)
     # greedy: each step takes the list that adds the most new hits (ties: given order)
-    got4, got6, greedy, left = BitMap(), set(), [], [c.name for c in lists]
+    got4, got6, left = BitMap(), set[int](), [c.name for c in lists]
+    greedy: list[tuple[str, int, int]] = []
     while left:
         best = max(left, key=lambda n: hit4[n].difference_cardinality(got4)
                    + len(hit6[n] - got6))
@@ -218,7 +264,7 @@ def _others(bms: list[BitMap]) -> list[BitMap]:
     return [pre[i] | suf[i + 1] for i in range(len(bms))]
 
 
-def compare(zones: list[Zone], corpora: list[Corpus] = (),
+def compare(zones: list[Zone], corpora: Sequence[Corpus] = (),
             before: dict[str, Dataset] | None = None) -> Comparison:
     """Coverage, overlap, unique coverage and union of the IP zones; hits on corpora;
     churn against an earlier dump (before: zone name -> Dataset of the old dump)."""
@@ -286,12 +332,8 @@ def format_table(cmp: Comparison) -> str:
             out.append(f"  {n:<{w}}  {r.hits[n]:>8,}  {r.hits[n] / max(r.corpus.size, 1):>7.2%}  "
                        f"{r.unique_hits[n]:>8,}")
         out.append("  greedy: " + " -> ".join(f"{n} (+{a:,} = {c:,})" for n, a, c in r.greedy))
-    for c in cmp.churn:
+    for ch in cmp.churn:
         out.append("")
-        out.append(f"churn {c.name}: entries {c.entries_before:,} -> {c.entries_after:,}; "
-                   f"addresses added {c.added:,}, removed {c.removed:,}, kept {c.kept:,}")
+        out.append(f"churn {ch.name}: entries {ch.entries_before:,} -> {ch.entries_after:,}; "
+                   f"addresses added {ch.added:,}, removed {ch.removed:,}, kept {ch.kept:,}")
     return "\n".join(out) + "\n"
-
-
-def v6_text(value: int) -> str:
-    return str(ipaddress.IPv6Address(value))

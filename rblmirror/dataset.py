@@ -20,7 +20,7 @@ from .errors import AddressError, SnapshotError, ZoneFileError
 from .index import (Blocks6, IPIndex, blocks6_arrays, finish_groups4, group_blocks4,
                     read_snapshot, write_snapshot)
 from .values import DEFAULT_A, Listing, finish_template, render
-from .zonefmt.base import EXCL, NS, SOA, Collector, Meta, Warning_, file_lines, load_lines
+from .zonefmt.base import EXCL, NS, SOA, Collector, Meta, LineWarning, file_lines, load_lines
 from .zonefmt import fast4
 from .zonefmt import dnset as dnset_fmt
 from ._names import NameBuilder, NameIndex
@@ -95,7 +95,7 @@ class Dataset:
     def __init__(self, *, format: str, files: tuple[str, ...], index: IPIndex,
                  sets: list[tuple[Listing, ...]], names: NameIndex | None = None,
                  meta: Meta | None = None,
-                 warnings: list[Warning_] | None = None, entries: int = 0,
+                 warnings: list[LineWarning] | None = None, entries: int = 0,
                  children: list[tuple[tuple[str, ...], Dataset]] | None = None):
         self.format = format
         self.files = files
@@ -139,16 +139,16 @@ class Dataset:
 
     @classmethod
     def _combined(cls, files: tuple[str, ...], items) -> Dataset:
-        warnings: list[Warning_] = []
+        warnings: list[LineWarning] = []
         common, sections = split_sections(items, warnings)
         base = Collector()
         load_lines(base, zonefmt.Plain(), common)  # specials only; entries are not allowed
         if base.entries:
-            warnings.append(Warning_(files[0], 0, "entries before the first $DATASET ignored"))
+            warnings.append(LineWarning(files[0], 0, "entries before the first $DATASET ignored"))
         children = []
         for sec in sections:
             if sec.type == "combined" or sec.type not in zonefmt.FORMATS:
-                warnings.append(Warning_(files[0], 0, f"unsupported $DATASET type {sec.type!r}"))
+                warnings.append(LineWarning(files[0], 0, f"unsupported $DATASET type {sec.type!r}"))
                 continue
             c = Collector()
             c.meta.ttl = base.meta.ttl
@@ -333,7 +333,7 @@ class Dataset:
                 raise SnapshotError(f"{path}: corrupt snapshot (value id {hi if lo >= -1 else lo} "
                                     f"outside the {len(sets)} values)")
             fields = dict(format=h["format"], files=tuple(h["files"]), index=index, sets=sets,
-                          meta=meta, warnings=[Warning_(*w) for w in h["warnings"]],
+                          meta=meta, warnings=[LineWarning(*w) for w in h["warnings"]],
                           entries=h["entries"])
         except (KeyError, TypeError, ValueError) as e:
             raise SnapshotError(f"{path}: corrupt snapshot header ({e})") from None

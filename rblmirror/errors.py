@@ -45,6 +45,10 @@ class FetchError(RblmirrorError):
     """the source could not be fetched"""
 
 
+class Rejected(RblmirrorError):
+    """the dump failed validation"""
+
+
 class StateError(RblmirrorError):
     """the source's state cannot be read or written"""
 
@@ -55,3 +59,7 @@ class PrivilegeError(RblmirrorError):
 
 class ListenError(RblmirrorError):
     """cannot listen on the address"""
+
+
+class CatalogueError(RblmirrorError):
+    """the catalogue of public lists is invalid"""

@@ -17,14 +17,17 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from .config import Config, SourceConfig
 from .compile import compile_isolated
 from .dataset import Dataset
 from .index import snapshot_format_current
-from .errors import FetchError, RblmirrorError, SnapshotError, StateError
-from .source import Transfer, transfer
+from .errors import FetchError, RblmirrorError, Rejected, SnapshotError, StateError
+from .durations import human
+from .transports import Transfer, transfer
 from .state import SourceDir, SourceState
 
 log = logging.getLogger("rblmirror.fetch")
@@ -42,6 +45,15 @@ FETCHED, UNCHANGED, NOT_DUE, FAILED, REJECTED = "fetched", "unchanged", "not due
     "rejected"
 
 
+class Jitter(Protocol):
+    """Where the jitter comes from: the random module, a random.Random, a test's fake."""
+
+    def uniform(self, a: float, b: float, /) -> float: ...
+
+
+Clock = Callable[[], float]
+
+
 @dataclass
 class Outcome:
     source: str
@@ -57,11 +69,7 @@ class Outcome:
         return f"{self.source}: {self.status}: {self.message}"
 
 
-class Rejected(RblmirrorError):
-    """the dump failed validation"""
-
-
-def next_delay(src: SourceConfig, failures: int, rng=random) -> float:
+def next_delay(src: SourceConfig, failures: int, rng: Jitter = random) -> float:
     """Seconds until the next attempt after this one."""
     base = src.min_interval
     if failures:
@@ -70,7 +78,7 @@ def next_delay(src: SourceConfig, failures: int, rng=random) -> float:
     return base + rng.uniform(0, min(base * JITTER, JITTER_MAX))
 
 
-def config_identity(src: SourceConfig) -> dict:
+def config_identity(src: SourceConfig) -> dict[str, str]:
     """What makes a source's data what it is: a change of any of these makes the old dump,
     snapshot and backoff meaningless for the new config."""
     return {"url": src.url, "format": src.format}
@@ -106,8 +114,8 @@ def due(src: SourceConfig, st: SourceState, now: float, current: str | None = No
         why = (f"backing off after {st.failures} failed attempt"
                f"{'s' if st.failures != 1 else ''} (last at {when}: {st.last_error})")
     else:
-        why = f"min_interval {_human(src.min_interval)} since the last attempt at {when}"
-    return Due(False, f"next fetch in {_human(st.next_due - now)}, {why}")
+        why = f"min_interval {human(src.min_interval)} since the last attempt at {when}"
+    return Due(False, f"next fetch in {human(st.next_due - now)}, {why}")
 
 
 def sha256_file(path: str) -> str:
@@ -136,7 +144,7 @@ def validate(src: SourceConfig, ds: Dataset, st: SourceState, *,
 
 
 def fetch_source(src: SourceConfig, state_dir: str, *, force: bool = False,
-                 now=time.time, rng=random) -> Outcome:
+                 now: Clock = time.time, rng: Jitter = random) -> Outcome:
     sd = SourceDir(state_dir, src.name)
     try:
         sd.create()
@@ -149,7 +157,8 @@ def fetch_source(src: SourceConfig, state_dir: str, *, force: bool = False,
         return Outcome(src.name, FAILED, f"{e.filename or sd.root}: {e.strerror}")
 
 
-def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now, rng) -> Outcome:
+def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now: Clock,
+                  rng: Jitter) -> Outcome:
     st = sd.load_state()  # read under the lock: another fetch may just have finished
     t0 = now()
     d = due(src, st, t0, sd.current_snapshot())
@@ -164,14 +173,14 @@ def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now, rng) -> Ou
     try:
         tr = transfer(src, sd.data_dir, st)
     except FetchError as e:
-        return _failed(src, sd, st, FAILED, str(e), rng)
+        return _failed(src, sd, st, t0, FAILED, str(e), rng)
     _record_transfer(st, tr)
     current = sd.current_snapshot()
     sha = sha256_file(tr.path)
     if current and sha in (st.dump_sha256, st.pinned_sha256) and _verifies(src, current):
         st.result, st.last_error, st.failures = UNCHANGED, None, 0
         st.last_success = now()
-        st.next_due = st.last_attempt + next_delay(src, 0, rng)
+        st.next_due = t0 + next_delay(src, 0, rng)
         sd.save_state(st)
         pinned = " (rolled back; kept until upstream changes)" \
             if sha == st.pinned_sha256 and sha != st.dump_sha256 else ""
@@ -186,14 +195,14 @@ def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now, rng) -> Ou
         validate(src, ds, st, compare_previous=not changed)
     except Rejected as e:
         _unlink(tmp)
-        return _failed(src, sd, st, REJECTED, str(e), rng)
+        return _failed(src, sd, st, t0, REJECTED, str(e), rng)
     except SnapshotError as e:  # corrupted between compile and swap: never swapped in
         _unlink(tmp)
-        return _failed(src, sd, st, REJECTED, f"the compiled snapshot does not verify: {e}",
-                       rng)
+        return _failed(src, sd, st, t0, REJECTED,
+                       f"the compiled snapshot does not verify: {e}", rng)
     except (RblmirrorError, OSError, ValueError) as e:
         _unlink(tmp)
-        return _failed(src, sd, st, REJECTED, f"cannot parse the dump: {e}", rng)
+        return _failed(src, sd, st, t0, REJECTED, f"cannot parse the dump: {e}", rng)
     serial = ds.meta.soa.serial if ds.meta.soa is not None and ds.meta.soa.serial else None
     path = sd.new_snapshot_path(serial, t0)
     name = path.rsplit("/", 1)[-1]
@@ -207,7 +216,7 @@ def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now, rng) -> Ou
     st.dump_sha256, st.created, st.pinned_sha256 = sha, done, None
     st.result, st.last_error, st.failures = FETCHED, None, 0
     st.last_success = done
-    st.next_due = st.last_attempt + next_delay(src, 0, rng)
+    st.next_due = t0 + next_delay(src, 0, rng)
     sd.prune(st, src.keep)
     sd.save_state(st)
     change = "" if previous is None else f" (was {previous})"
@@ -235,12 +244,13 @@ def _unlink(path: str) -> None:
         pass
 
 
-def _failed(src: SourceConfig, sd: SourceDir, st: SourceState, status: str, why: str,
-            rng) -> Outcome:
-    st.result = "failing" if status == FAILED else "rejected"
+def _failed(src: SourceConfig, sd: SourceDir, st: SourceState, attempt: float, status: str,
+            why: str, rng: Jitter) -> Outcome:
+    """Record a failed or rejected attempt (made at `attempt`) and schedule the next one."""
+    st.result = status
     st.last_error = why
     st.failures += 1
-    st.next_due = st.last_attempt + next_delay(src, st.failures, rng)
+    st.next_due = attempt + next_delay(src, st.failures, rng)
     sd.save_state(st)
     kept = f"; keeping snapshot {st.snapshot}" if st.snapshot else "; no snapshot yet"
     log.error("%s: %s: %s%s", src.name, status, why, kept)
@@ -262,16 +272,7 @@ def _bytes(tr: Transfer) -> str:
     return s
 
 
-def _human(seconds: float) -> str:
-    s = max(0, int(seconds))
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s}s"
-
-
-def select_sources(cfg: Config, names) -> list[SourceConfig]:
+def select_sources(cfg: Config, names: Iterable[str]) -> list[SourceConfig]:
     from .errors import ConfigError
     names = list(names)
     unknown = [n for n in names if n not in cfg.sources]
@@ -281,7 +282,8 @@ def select_sources(cfg: Config, names) -> list[SourceConfig]:
     return [cfg.sources[n] for n in names] if names else list(cfg.sources.values())
 
 
-def fetch_all(cfg: Config, state_dir: str, names=(), *, force: bool = False) -> list[Outcome]:
+def fetch_all(cfg: Config, state_dir: str, names: Iterable[str] = (), *,
+              force: bool = False) -> list[Outcome]:
     return [fetch_source(src, state_dir, force=force) for src in select_sources(cfg, names)]
 
 
@@ -339,7 +341,7 @@ class Scheduler:
     def stop(self) -> None:
         self._stop.set()
 
-    def run_once(self, now=time.time) -> float:
+    def run_once(self, now: Clock = time.time) -> float:
         """Fetch what is due; return the seconds until the next source is due."""
         wait = self.max_sleep
         for src in self.sources:

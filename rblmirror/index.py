@@ -1,4 +1,4 @@
-"""The Python face of the compiled index (the only importer of the ext modules for lookups).
+"""The Python face of the compiled IP index (ext/index.pyx, ext/loader6.pyx) and its snapshot file.
 
 `IPIndex` holds an IPv4 and an IPv6 segment index. It is built from CIDR-shaped blocks
 (start, end, group id) where blocks are nested or disjoint and the innermost block wins;
@@ -10,46 +10,52 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import xxhash
 
 from . import _index, _loader6
 from .errors import SnapshotError
+from .files import replacing
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12 on
 
 MAX4 = (1 << 32) - 1
 MAX6 = (1 << 128) - 1
 M64 = (1 << 64) - 1
 
+U8: TypeAlias = npt.NDArray[np.uint8]
+U32: TypeAlias = npt.NDArray[np.uint32]
+I32: TypeAlias = npt.NDArray[np.int32]
+I64: TypeAlias = npt.NDArray[np.int64]
+U64: TypeAlias = npt.NDArray[np.uint64]
+#: integers of any width (converted on the way in)
+Ints: TypeAlias = npt.NDArray[np.integer[Any]]
+#: a name index's arrays as a snapshot stores them (NameIndex.arrays(), ext/names.pxd):
+#: params, blob, slots, pairs
+NameArrays: TypeAlias = tuple[U64, U8, U32, I32]
 
-def range_to_cidrs(start: int, end: int, bits: int) -> list[tuple[int, int]]:
-    """Split [start, end] into the fewest aligned CIDR blocks, as (start, end) pairs."""
-    out = []
-    while start <= end:
-        size = start & -start if start else 1 << bits
-        while start + size - 1 > end:
-            size >>= 1
-        out.append((start, start + size - 1))
-        start += size
-    return out
 
-
-def sort_blocks4(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def sort_blocks4(starts: Ints, ends: Ints) -> I64:
     """Stable order of IPv4 blocks by (start ascending, end descending), as int64 indexes."""
     return _index.sort_blocks4(np.ascontiguousarray(starts, dtype=np.uint32),
                                np.ascontiguousarray(ends, dtype=np.uint32))
 
 
-def group_blocks4(starts: np.ndarray, ends: np.ndarray, vals: np.ndarray, excl: int):
+def group_blocks4(starts: Ints, ends: Ints, vals: Ints, excl: int
+                  ) -> tuple[U32, U32, I32, U8, I32, I64]:
     """Sort IPv4 blocks as sort_blocks4() and group identical ones (see _index.group_blocks4)."""
     return _index.group_blocks4(np.ascontiguousarray(starts, dtype=np.uint32),
                                 np.ascontiguousarray(ends, dtype=np.uint32),
                                 np.ascontiguousarray(vals, dtype=np.int32), excl)
 
 
-def finish_groups4(gid: np.ndarray, flags: np.ndarray, excl: int, set_mode: bool) -> np.ndarray:
+def finish_groups4(gid: I32, flags: Ints, excl: int, set_mode: bool) -> I64:
     """group_blocks4's values made final in place (see _index.finish_groups4)."""
     return _index.finish_groups4(gid, np.ascontiguousarray(flags, dtype=np.uint8), excl, set_mode)
 
@@ -59,10 +65,10 @@ class Blocks6(NamedTuple):
     group ids (int32, -1 an exclusion); any order, of identical blocks the first wins.
     owned: build may destroy the arrays (it gives their memory back as it reads them)."""
 
-    hi: np.ndarray
-    lo: np.ndarray
-    bits: np.ndarray
-    gid: np.ndarray
+    hi: U64
+    lo: U64
+    bits: U8
+    gid: I32
     owned: bool = False
 
 
@@ -90,41 +96,43 @@ class IPIndex:
 
     # ---- building -------------------------------------------------------------------
     @classmethod
-    def build(cls, v4: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-              v6: Blocks6 | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-              | list[tuple[int, int, int]] | None) -> IPIndex:
+    def build(cls, v4: tuple[Ints, Ints, Ints] | None,
+              v6: Blocks6 | tuple[Ints, Ints, Ints, Ints] | list[tuple[int, int, int]] | None
+              ) -> IPIndex:
         """v4: (starts uint32, ends uint32, gids int32) unique blocks, any order.
         v6: Blocks6 (or its four arrays: not owned), or a list of (start, end, gid)
         CIDR blocks; any order, of identical blocks the first wins."""
         if v4 is not None and len(v4[0]):
-            s, e, g = (np.ascontiguousarray(a) for a in v4)
-            s, e = s.astype(np.uint32, copy=False), e.astype(np.uint32, copy=False)
-            g = g.astype(np.int32, copy=False)
+            s = np.ascontiguousarray(v4[0], np.uint32)
+            e = np.ascontiguousarray(v4[1], np.uint32)
+            g4 = np.ascontiguousarray(v4[2], np.int32)
             if not _index.blocks_sorted4(s, e):
                 order = sort_blocks4(s, e)
-                s, e, g = s[order], e[order], g[order]
-            seg_s, seg_v = _index.flatten4(s, e, g)
+                s, e, g4 = s[order], e[order], g4[order]
+            seg_s, seg_v = _index.flatten4(s, e, g4)
         else:
             seg_s, seg_v = np.zeros(1, np.uint32), np.full(1, -1, np.int32)
         if isinstance(v6, list):
             v6 = blocks6_arrays(v6)
-        elif v6 is not None and not isinstance(v6, Blocks6):
-            v6 = Blocks6(*v6)
-        if v6 is not None and len(v6.hi):
-            h, l, b, g = (np.ascontiguousarray(a, t) for a, t in
-                          zip(v6[:4], (np.uint64, np.uint64, np.uint8, np.int32)))
-            owned = v6.owned
+        if v6 is not None and len(v6[0]):
+            owned = isinstance(v6, Blocks6) and v6.owned
+            hi6, lo6, bits6, gid6 = v6[:4]
             del v6
+            h = np.ascontiguousarray(hi6, np.uint64)
+            l = np.ascontiguousarray(lo6, np.uint64)  # noqa: E741
+            b = np.ascontiguousarray(bits6, np.uint8)
+            g = np.ascontiguousarray(gid6, np.int32)
+            del hi6, lo6, bits6, gid6
             # None: in order already (a sorted dump); owned: hi sorted in place
-            order = _loader6.sort6(h, l, b, inplace=owned)
-            if order is not None:
+            perm = _loader6.sort6(h, l, b, inplace=owned)
+            if perm is not None:
                 if not owned:
-                    h = _loader6.take(h, order)
+                    h = _loader6.take(h, perm)
                 if not owned or l.any():  # (an owned lo of zeros stays as it is)
-                    l = _loader6.take(l, order)
-                b, g = _loader6.take(b, order), _loader6.take(g, order)
+                    l = _loader6.take(l, perm)  # noqa: E741
+                b, g = _loader6.take(b, perm), _loader6.take(g, perm)
                 owned = True
-                del order
+                del perm
             hi, lo, va6 = _loader6.flatten6(h, l, b, g, consume=owned)
             del h, l, b, g
         else:
@@ -148,18 +156,18 @@ class IPIndex:
         address it was found as, or -1)."""
         return _index.lookup_addr6(self.v4, self.v6, ip >> 64, ip & M64)
 
-    def lookup_many_addr6(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    def lookup_many_addr6(self, hi: Ints, lo: Ints) -> I32:
         return _index.lookup_many_addr6(self.v4, self.v6, np.ascontiguousarray(hi, np.uint64),
                                         np.ascontiguousarray(lo, np.uint64))
 
-    def lookup_many4(self, ips: np.ndarray) -> np.ndarray:
+    def lookup_many4(self, ips: Ints) -> I32:
         return self.v4.lookup_many(np.ascontiguousarray(ips, dtype=np.uint32))
 
-    def segments4(self) -> tuple[np.ndarray, np.ndarray]:
+    def segments4(self) -> tuple[U32, I32]:
         """(starts, vals) of the IPv4 segments: what compare/coverage build bitmaps from."""
         return self.v4.starts_array, self.v4.vals_array
 
-    def segments6(self) -> tuple[list[int], np.ndarray]:
+    def segments6(self) -> tuple[list[int], I32]:
         hi, lo = self.v6.hi_array, self.v6.lo_array
         return [(int(h) << 64) | int(l) for h, l in zip(hi, lo)], self.v6.vals_array
 
@@ -170,9 +178,9 @@ class IPIndex:
         return self.v6.n > 1 or self.v6.vals_array[0] >= 0
 
     # ---- snapshots ------------------------------------------------------------------
-    def arrays(self) -> list[np.ndarray]:
-        return [self.v4.starts_array, self.v4.vals_array, self.v4.table_array,
-                self.v6.hi_array, self.v6.lo_array, self.v6.vals_array]
+    def arrays(self) -> tuple[U32, I32, U32, U64, U64, I32]:
+        return (self.v4.starts_array, self.v4.vals_array, self.v4.table_array,
+                self.v6.hi_array, self.v6.lo_array, self.v6.vals_array)
 
     def value_range(self) -> tuple[int, int]:
         """(smallest, largest) value id over all segments, for validating a snapshot."""
@@ -180,7 +188,7 @@ class IPIndex:
         return (min(self.v4.min_value(), int(v6.min())), max(self.v4.max_value(), int(v6.max())))
 
     @classmethod
-    def from_arrays(cls, arrs: list[np.ndarray], owner: object = None) -> IPIndex:
+    def from_arrays(cls, arrs: Sequence[npt.NDArray[Any]], owner: object = None) -> IPIndex:
         s4, v4, b4, hi, lo, v6 = arrs
         return cls(_index.Index4(s4, v4, b4, owner), _index.Index6(hi, lo, v6, owner))
 
@@ -218,7 +226,7 @@ _SUMMED_FROM = 16  # the checksum covers the file from here on
 HASH_CHUNK = 8 << 20
 
 
-def snapshot_format_current(path: str | os.PathLike) -> bool:
+def snapshot_format_current(path: str | os.PathLike[str]) -> bool:
     """Is the file a snapshot of this format (its magic only: cheap enough to ask each
     time the fetch schedule looks at a source)? False for an older format or junk."""
     try:
@@ -232,11 +240,11 @@ def _pad(n: int) -> int:
     return (-n) % 16
 
 
-def _dtype_code(t) -> bytes:
+def _dtype_code(t: npt.DTypeLike) -> bytes:
     return np.dtype(t).str.encode("ascii").ljust(8, b"\0")
 
 
-def _checksum(buf, start: int = 0) -> int:
+def _checksum(buf: Buffer, start: int = 0) -> int:
     """xxh3_64 of buf[start:], hashed in HASH_CHUNK slices of a memoryview (no copy)."""
     h = xxhash.xxh3_64()
     with memoryview(buf) as mv:
@@ -246,8 +254,8 @@ def _checksum(buf, start: int = 0) -> int:
     return h.intdigest()
 
 
-def write_snapshot(path: str | os.PathLike, header: bytes, index: IPIndex,
-                   names: list[np.ndarray]) -> None:
+def write_snapshot(path: str | os.PathLike[str], header: bytes, index: IPIndex,
+                   names: NameArrays) -> None:
     """Write atomically: a temporary file in the same folder, fsync, verify, rename.
     `names`: the name index's arrays (NameIndex.arrays()).
 
@@ -262,44 +270,37 @@ def write_snapshot(path: str | os.PathLike, header: bytes, index: IPIndex,
     for a in arrs:
         pos += a.nbytes + _pad(a.nbytes)
     length = pos
-    tmp = f"{os.fspath(path)}.tmp.{os.getpid()}"
     h = xxhash.xxh3_64()
-    try:
-        with open(tmp, "wb") as f:
 
-            def out(b) -> None:
-                f.write(b)
-                h.update(b)
+    def verify(tmp: str) -> None:  # what was written reads back and verifies
+        _open_verified(tmp)[2].close()
 
-            fixed = _FIXED.pack(MAGIC, 0, length, len(header), len(arrs))  # checksum: later
-            f.write(fixed[:_SUMMED_FROM])
-            out(fixed[_SUMMED_FROM:])
-            out(table)
-            out(header)
+    with replacing(path, verify=verify) as f:
+
+        def out(b: Buffer) -> None:
+            f.write(b)
+            h.update(b)
+
+        fixed = _FIXED.pack(MAGIC, 0, length, len(header), len(arrs))  # checksum: later
+        f.write(fixed[:_SUMMED_FROM])
+        out(fixed[_SUMMED_FROM:])
+        out(table)
+        out(header)
+        out(b"\0" * _pad(f.tell()))
+        for a in arrs:
+            with a.data.cast("B") as mv:
+                for i in range(0, len(mv), HASH_CHUNK):
+                    with mv[i:i + HASH_CHUNK] as part:
+                        out(part)
             out(b"\0" * _pad(f.tell()))
-            for a in arrs:
-                with memoryview(a).cast("B") as mv:
-                    for i in range(0, len(mv), HASH_CHUNK):
-                        with mv[i:i + HASH_CHUNK] as part:
-                            out(part)
-                out(b"\0" * _pad(f.tell()))
-            if f.tell() != length:  # pragma: no cover - the layout above is wrong
-                raise SnapshotError(f"{tmp}: wrote {f.tell()} bytes, expected {length}")
-            f.seek(8)
-            f.write(struct.pack("<Q", h.intdigest()))
-            f.flush()
-            os.fsync(f.fileno())
-        _open_verified(tmp)[2].close()  # what was written reads back and verifies
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        if f.tell() != length:  # pragma: no cover - the layout above is wrong
+            raise SnapshotError(f"{f.name}: wrote {f.tell()} bytes, expected {length}")
+        f.seek(8)
+        f.write(struct.pack("<Q", h.intdigest()))
 
 
-def _open_verified(path) -> tuple[bytes, list[tuple[int, int, np.dtype]], mmap.mmap]:
+def _open_verified(path: str | os.PathLike[str]
+                   ) -> tuple[bytes, list[tuple[int, int, np.dtype[Any]]], mmap.mmap]:
     """Map a snapshot and verify it: magic, recorded length, checksum, then the layout.
 
     Returns (header, [(offset, count, dtype)] per array, the mapping)."""
@@ -370,7 +371,8 @@ def _open_verified(path) -> tuple[bytes, list[tuple[int, int, np.dtype]], mmap.m
         raise
 
 
-def read_snapshot(path: str | os.PathLike) -> tuple[bytes, IPIndex, list[np.ndarray]]:
+def read_snapshot(path: str | os.PathLike[str]
+                  ) -> tuple[bytes, IPIndex, NameArrays]:
     """Open a snapshot by mmap and verify it (length, checksum over every byte after the
     checksum field, layout); the arrays point into the mapping (no copy, no parse).
     Returns (header, the IP index, the name index's arrays for NameIndex()).
@@ -380,6 +382,7 @@ def read_snapshot(path: str | os.PathLike) -> tuple[bytes, IPIndex, list[np.ndar
     try:
         arrs = [np.frombuffer(mm, dtype=dt, count=n, offset=off) for off, n, dt in layout]
         nip = len(_IP_DTYPES)
-        return header, IPIndex.from_arrays(arrs[:nip], owner=mm), arrs[nip:]
+        params, blob, slots, pairs = arrs[nip:]  # of the dtypes _open_verified checked
+        return header, IPIndex.from_arrays(arrs[:nip], owner=mm), (params, blob, slots, pairs)
     except (ValueError, struct.error) as e:
         raise SnapshotError(f"{path}: corrupt snapshot ({e})") from None

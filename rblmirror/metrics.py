@@ -2,35 +2,69 @@
 from the state files at scrape time), each mirrored zone's, and the server's counters."""
 from __future__ import annotations
 
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from .config import Config
+from .counters import COUNTER_NAMES, Counters
 from .state import STATES
 from .status import source_report, zone_report
 
-COUNTERS = ("queries", "listed", "not_listed", "refused", "errors", "bytes")
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import CollectorRegistry
+
+    from ._dnsfast import FastPath
+
+#: the numeric fields of status.SourceRow exported as gauges
+_Field = Literal["last_attempt", "last_success", "age", "max_age", "entries", "serial",
+                 "failures", "next_due", "bytes_received"]
 
 
-class Collector:
-    def __init__(self, cfg: Config, state_dir: str, server=None):
+class ServedZones(Protocol):
+    """What the metrics read of the server's zone table (server.Zones)."""
+
+    @property
+    def fast(self) -> FastPath | None: ...
+    @property
+    def generation(self) -> int: ...
+
+
+class ServerView(Protocol):
+    """What the metrics read of a running server (server.Server)."""
+
+    @property
+    def counters(self) -> Counters: ...
+    @property
+    def zones(self) -> ServedZones: ...
+
+
+class SourceAndServerMetrics:
+    """A prometheus_client collector: read at each scrape, nothing cached."""
+
+    def __init__(self, cfg: Config, state_dir: str, server: ServerView | None = None):
         self.cfg = cfg
         self.state_dir = state_dir
         self.server = server
 
-    def collect(self):
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
 
         now = time.time()
         sources = source_report(self.cfg, self.state_dir, now)
-        g = {}
 
-        def gauge(name, doc, labels=("source",)):
-            g[name] = GaugeMetricFamily(f"rblmirror_{name}", doc, labels=list(labels))
-            return g[name]
+        def gauge(name: str, doc: str, labels: tuple[str, ...] = ("source",)
+                  ) -> GaugeMetricFamily:
+            return GaugeMetricFamily(f"rblmirror_{name}", doc, labels=list(labels))
 
         state = gauge("source_state", "1 for the source's current state",
                       ("source", "state"))
-        fields = [
+        fields: list[tuple[str, _Field, str]] = [
             ("source_last_attempt_timestamp_seconds", "last_attempt", "Last fetch attempt"),
             ("source_last_success_timestamp_seconds", "last_success",
              "Last fetch that got good data (new or unchanged)"),
@@ -47,8 +81,9 @@ class Collector:
             for st in STATES:
                 state.add_metric([s["source"], st], 1.0 if s["state"] == st else 0.0)
             for fam, key in fams:
-                if s[key] is not None:
-                    fam.add_metric([s["source"]], float(s[key]))
+                v = s[key]
+                if v is not None:
+                    fam.add_metric([s["source"]], float(v))
         yield state
         for fam, _ in fams:
             yield fam
@@ -65,54 +100,51 @@ class Collector:
         yield zstate
         yield zentries
         if self.server is not None:
-            yield from self._counters(CounterMetricFamily, GaugeMetricFamily)
+            yield from self._counters(self.server)
 
-    def _counters(self, CounterMetricFamily, GaugeMetricFamily):
-        snap = self.server.counters.snapshot()
-        fast = self.server.zones.fast
-        if fast is not None:
-            for z, c in fast.counters().items():
-                d = snap.setdefault(z, dict.fromkeys(COUNTERS, 0))
-                for k, v in c.items():
-                    d[k] = d.get(k, 0) + v
+    def _counters(self, server: ServerView) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        snap = server.counters.merged(server.zones.fast)
         fams = {k: CounterMetricFamily(f"rblmirror_dns_{k}" if k != "bytes" else
                                        "rblmirror_dns_response_bytes",
                                        f"DNS {k.replace('_', ' ')} per zone ('*': no zone)",
-                                       labels=["zone"]) for k in COUNTERS}
+                                       labels=["zone"]) for k in COUNTER_NAMES}
         for zone, c in snap.items():
-            for k in COUNTERS:
+            for k in COUNTER_NAMES:
                 fams[k].add_metric([zone], float(c.get(k, 0)))
         yield from fams.values()
         gen = GaugeMetricFamily("rblmirror_zones_generation",
                                 "Zone table loads so far (1 + reloads)")
-        gen.add_metric([], float(self.server.zones.generation))
+        gen.add_metric([], float(server.zones.generation))
         yield gen
 
 
-def start(addr: str, cfg: Config, state_dir: str, server=None, sock=None):
+def start(addr: str, cfg: Config, state_dir: str, server: ServerView | None = None,
+          sock: socket.socket | None = None) -> tuple[WSGIServer, threading.Thread]:
     """Serve /metrics on ADDR:PORT in a daemon thread; returns (the HTTP server, thread).
     sock: the socket already bound and listening there (serve binds before loading)."""
     from prometheus_client import CollectorRegistry, start_http_server
 
     from .server import parse_listen
     registry = CollectorRegistry()
-    registry.register(Collector(cfg, state_dir, server))
+    registry.register(SourceAndServerMetrics(cfg, state_dir, server))
     if sock is None:
         host, port = parse_listen(addr)
         return start_http_server(port, addr=host, registry=registry)
     return _serve_on(sock, registry)
 
 
-def _serve_on(sock, registry):
+def _serve_on(sock: socket.socket, registry: CollectorRegistry
+              ) -> tuple[WSGIServer, threading.Thread]:
     """prometheus_client's start_http_server, on a socket bound beforehand."""
-    import threading
     from wsgiref.simple_server import WSGIRequestHandler
 
     from prometheus_client import make_wsgi_app
     from prometheus_client.exposition import ThreadingWSGIServer
 
     class Quiet(WSGIRequestHandler):
-        def log_message(self, format, *args):
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     class OnSocket(ThreadingWSGIServer):
@@ -123,7 +155,7 @@ def _serve_on(sock, registry):
     sock.setblocking(True)
     httpd.socket = sock
     httpd.server_address = sock.getsockname()
-    httpd.server_name, httpd.server_port = httpd.server_address[:2]
+    httpd.server_name, httpd.server_port = sock.getsockname()[:2]
     httpd.setup_environ()
     httpd.set_app(make_wsgi_app(registry))
     t = threading.Thread(target=httpd.serve_forever, name="metrics", daemon=True)

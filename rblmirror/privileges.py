@@ -15,9 +15,14 @@ import grp
 import logging
 import os
 import pwd
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import PrivilegeError
+
+if TYPE_CHECKING:
+    from .zone import ZoneSpec
 
 log = logging.getLogger("rblmirror.privileges")
 
@@ -48,7 +53,7 @@ def lookup(user: str, group: str | None = None) -> Target:
     return Target(pw.pw_name, pw.pw_uid, gid, groups, pw.pw_dir)
 
 
-def drop(target: Target, chown: list[str] = ()) -> None:
+def drop(target: Target, chown: Sequence[str] = ()) -> None:
     """Become `target` for good (all threads: glibc applies set*id process-wide)."""
     if os.geteuid() == target.uid and os.getegid() == target.gid:
         return
@@ -75,17 +80,18 @@ def drop(target: Target, chown: list[str] = ()) -> None:
     log.info("running as user %s (uid %d, gid %d)", target.name, target.uid, target.gid)
 
 
-def unreadable(paths) -> list[str]:
+def unreadable(paths: Iterable[str]) -> list[str]:
     """Those of `paths` the current (already dropped) user cannot read."""
     return [p for p in paths if not os.access(p, os.R_OK)]
 
 
-def on_bound(target: Target, adopt_dir: str | None = None):
+def on_bound(target: Target, adopt_dir: str | None = None
+             ) -> Callable[[Sequence[ZoneSpec]], None]:
     """A server.serve on_bound hook, called with the zone specs once every socket is bound
     and before anything loads: hand `adopt_dir` (the state dir) to the user if it exists,
     drop (so the zones are parsed, and the reload scratch folder made, as the user), then
     check the files."""
-    def hook(specs) -> None:
+    def hook(specs: Sequence[ZoneSpec]) -> None:
         if adopt_dir and os.geteuid() == 0 and os.path.isdir(adopt_dir):
             n = len(adopt(adopt_dir, target))
             if n:

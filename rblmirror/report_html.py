@@ -7,9 +7,13 @@ from __future__ import annotations
 import base64
 import html
 import io
+from typing import TYPE_CHECKING
 
 from .coverage import SPACE4, Comparison
 from .errors import RblmirrorError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MISSING = "--html needs matplotlib: pip install 'rblmirror[report]'"
 
@@ -22,7 +26,7 @@ def require_matplotlib() -> None:
         raise RblmirrorError(MISSING) from None
 
 
-def _png(fig) -> str:
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     return base64.b64encode(buf.getvalue()).decode("ascii")
@@ -127,8 +131,10 @@ def render_html(cmp: Comparison, title: str = "rblmirror compare") -> str:
         f" addresses added {c.added:,}, removed {c.removed:,}, kept {c.kept:,}</p>"
         for c in cmp.churn)
     img = plots(cmp)
-    fig = lambda k, alt: (f'<figure><img id="{k}" alt="{alt}" '  # noqa: E731
-                          f'src="data:image/png;base64,{img[k]}"></figure>')
+
+    def fig(k: str, alt: str) -> str:
+        return f'<figure><img id="{k}" alt="{alt}" src="data:image/png;base64,{img[k]}"></figure>'
+
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
 <style>

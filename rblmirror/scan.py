@@ -122,7 +122,11 @@ def _row_ids(m: np.ndarray) -> np.ndarray:
 class Scanner:
     """Bulk lookups of addresses against zones, as `check` answers them."""
 
-    def __init__(self, zones: Iterable[Zone]):
+    def __init__(self, zones: Iterable[Zone],
+                 readers: dict[str, Callable[[tuple[str, ...]], tuple[bool, dict]]] | None = None):
+        """readers: zone name -> reader(A values) -> (listed, extra row keys), for zones
+        whose answers need reading (verdict.reader: a catalogued list's error codes are
+        not listings)."""
         self.zones = ip_zones(zones)
         if not self.zones:
             raise RblmirrorError("no IP zone configured to scan against")
@@ -155,9 +159,15 @@ class Scanner:
         listed = combos >= 0
         self._zone_listed = np.stack([listed[:, cols].any(axis=1) for cols in self.zone_cols],
                                      axis=1)
-        self._answers: dict = {}  # an exact zone's answers (Found) -> its column's value
+        #: the exact zones' answers (Found), and each one's id (its column's value)
+        self._found: list = []
+        self._answers: dict = {}
         self._templates: dict[tuple[str, bool], _Templates] = {}
         self._zone_rows: dict[tuple, tuple[str | None, int | None]] = {}
+        self.readers = {zi: (readers or {})[z.name] for zi, z in enumerate(self.zones)
+                        if z.name in (readers or {})}
+        self._reads: dict[tuple, tuple[bool, dict]] = {}
+        self._apply_readers(range(len(self.combos)))
 
     # ---- combinations ---------------------------------------------------------------
     def combo_id(self, combo: tuple[int, ...]) -> int:
@@ -169,7 +179,39 @@ class Scanner:
             self.combos.append(combo)
             row = np.array([[any(combo[j] >= 0 for j in cols) for cols in self.zone_cols]])
             self._zone_listed = np.concatenate([self._zone_listed, row])
+            self._apply_readers([i])
         return i
+
+    def _apply_readers(self, combos: Iterable[int]) -> None:
+        """A zone whose reader says "not listed" (an error code) is not listed."""
+        for zi in self.readers:
+            for c in combos:
+                if self._zone_listed[c, zi] and not self._read(c, zi)[0]:
+                    self._zone_listed[c, zi] = False
+
+    def _read_result(self, r) -> dict:
+        """check's row for a CheckResult, read by its zone's reader (if any)."""
+        row = r.as_json()
+        zi = next((i for i in self.readers if self.zones[i].name == r.zone), None)
+        if zi is not None and r.listed:
+            listed, extra = self.readers[zi](tuple(r.a))
+            if not listed:
+                row.update(listed=False, a=[], txt=[])
+            row.update(extra)
+        return row
+
+    def _read(self, combo: int, zi: int) -> tuple[bool, dict]:
+        """(listed, extra row keys) of a zone that has a reader, for a combination."""
+        key = (zi, tuple(self.combos[combo][j] for j in self.zone_cols[zi]))
+        got = self._reads.get(key)
+        if got is None:
+            if self._exact[zi]:  # its column: the id of its answer, or -1
+                v = self.combos[combo][self.zone_cols[zi][0]]
+                a = self._found[v].a if v >= 0 else ()
+            else:
+                a = tuple(dict.fromkeys(x.a for x in self.zone_listings(combo, zi)))
+            got = self._reads[key] = self.readers[zi](a) if a else (False, {})
+        return got
 
     def listed_mask(self) -> np.ndarray:
         """bool per combination: listed in at least one zone."""
@@ -196,7 +238,10 @@ class Scanner:
                 col = []
                 for zi in self._exact_zones:
                     found = self.zones[zi].lookup(subject)
-                    col.append(ans.setdefault(found, len(ans)) if found.listed else -1)
+                    if found.listed and found not in ans:
+                        ans[found] = len(self._found)
+                        self._found.append(found)
+                    col.append(ans[found] if found.listed else -1)
                 out[i] = self.combo_id(self.combos[out[i]][:d] + tuple(col))
         return out
 
@@ -221,8 +266,10 @@ class Scanner:
     # ---- output rows ----------------------------------------------------------------
     def rows(self, subject: str, listed_only: bool = False) -> list[dict]:
         """The check --json rows for one address, the exact way: check's own (the
-        compiled decision for the address's name in every zone)."""
-        return [r.as_json() for r in check([subject], self.zones) if r.listed or not listed_only]
+        compiled decision for the address's name in every zone), read by the zones'
+        readers."""
+        return [x for x in map(self._read_result, check([subject], self.zones))
+                if x["listed"] or not listed_only]
 
     def _template(self, combo: int, fmt: str, listed_only: bool) -> tuple[str | None, int]:
         """The output text for a combination with _PH where the address goes, and the
@@ -262,6 +309,8 @@ class Scanner:
             return format_row({"address": _PH, "zone": self.zones[zi].name, "listed": False,
                                "a": [], "txt": []}, fmt), None
         ls = self.zone_listings(combo, zi)
+        listed, extra = self._read(combo, zi) if zi in self.readers else (bool(ls), {})
+        ls = ls if listed else []
         maxlen = 1 << 30
         txts: list[str] = []
         shapes: list[tuple[bytes, bytes]] = []  # (literal prefix, literal suffix) per TXT
@@ -287,9 +336,9 @@ class Scanner:
                 return None, -1
             txts.append(t)
             shapes.append(shape)
-        row = {"address": _PH, "zone": self.zones[zi].name, "listed": bool(ls),
-               "a": list(dict.fromkeys(x.a for x in ls)), "txt": txts}
-        return format_row(row, fmt), (maxlen if ls else None)
+        row = {"address": _PH, "zone": self.zones[zi].name, "listed": listed,
+               "a": list(dict.fromkeys(x.a for x in ls)), "txt": txts, **extra}
+        return format_row(row, fmt), (maxlen if listed else None)
 
     def templates(self, fmt: str, listed_only: bool, ids: np.ndarray) -> _Templates:
         """Prepared rows per combination (built on first use, for the ids given)."""
@@ -498,15 +547,21 @@ def format_row(row: dict, fmt: str) -> str:
         return f"{row['address']}\n" if row["listed"] else ""
     if fmt == "jsonl":
         return json.dumps(row, ensure_ascii=False) + "\n"
-    if fmt == "csv":
+    if fmt == "csv":  # an error goes in the txt column
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerow(
             [row["address"], row["zone"], int(row["listed"]), " ".join(row["a"]),
-             "; ".join(row["txt"])])
+             row.get("error") or "; ".join(row["txt"])])
         return buf.getvalue()
+    if row.get("error"):
+        return f"{row['address']}\t{row['zone']}\tERROR\t{row['error']}\n"
     if row["listed"]:
         txt = "; ".join(row["txt"])
-        return (f"{row['address']}\t{row['zone']}\tLISTED\t{','.join(row['a'])}"
+        a = ",".join(row["a"])
+        if "meaning" in row:  # a catalogued list's answers with what they mean
+            a = ", ".join(f"{v} ({m or 'not in the catalogue of ' + row['list']})"
+                          for v, m in row["meaning"].items())
+        return (f"{row['address']}\t{row['zone']}\tLISTED\t{a}"
                 + (f"\t{txt}" if txt else "") + "\n")
     return f"{row['address']}\t{row['zone']}\tnot listed\n"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dnslib
@@ -91,13 +92,13 @@ def _rcode(r: dnslib.DNSRecord) -> str:
     return RCODE.get(r.header.rcode)
 
 
-def _types(section) -> list[str]:
+def _types(section: list[dnslib.RR]) -> list[str]:
     return [QTYPE.get(rr.rtype) for rr in section if rr.rtype != QTYPE.OPT]
 
 
 def _txt(r: dnslib.DNSRecord) -> list[str]:
     return [b"".join(rr.rdata.data).decode("utf-8", "replace")
-            for rr in r.rr if rr.rtype == QTYPE.TXT]
+            for rr in r.rr if rr.rtype == QTYPE.TXT and isinstance(rr.rdata, dnslib.TXT)]
 
 
 def _a(r: dnslib.DNSRecord) -> list[str]:
@@ -150,9 +151,14 @@ def _edns(r: dnslib.DNSRecord) -> tuple[bool, str]:
     return ok, f"OPT size {opt[0].rclass}" if ok else why
 
 
-def zone_checks(z: ZoneInfo) -> list[tuple[str, str, str, str, object]]:
+#: a check's verdict on the reply: (passed, detail)
+Judge = Callable[[dnslib.DNSRecord], tuple[bool, str]]
+
+
+def zone_checks(z: ZoneInfo) -> list[tuple[str, str, str, str, Judge]]:
     """(check name, qname, qtype, transport, judge) for one zone."""
     n = z.name
+    out: list[tuple[str, str, str, str, Judge]]
     if z.is_names:
         listed, unlisted = f"test.{n}", f"invalid.{n}"
         out = [("TEST A", listed, "A", "udp", lambda r: _listed(r, False)),

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
 from dnslib import A, DNSHeader, DNSLabel, DNSQuestion, DNSRecord, EDNS0, NS, RR, SOA, TXT
@@ -39,8 +39,11 @@ from dnslib import A, DNSHeader, DNSLabel, DNSQuestion, DNSRecord, EDNS0, NS, RR
 from .compile import load_isolated, snapshot_name
 from .dataset import Dataset
 from .answer import (FORMERR, NOTIMP, REFUSED, SERVFAIL, T_A, T_ANY, T_NS, T_TXT, Answer)
+from .counters import (C_BYTES, C_ERRORS, C_LISTED, C_NOTLISTED, C_QUERIES, C_REFUSED,
+                       Counters)
 from .errors import ListenError
-from .zone import Zone, ZoneSpec, ZoneTable
+from .zone import ZoneSpec, ZoneTable
+from .zoneset import assemble
 
 log = logging.getLogger("rblmirror.server")
 
@@ -48,29 +51,6 @@ EDNS_SIZE = 1232  # what we advertise and the most we send over UDP
 IP_MTU_DISCOVER, IP_PMTUDISC_PROBE = 10, 3  # Linux <netinet/in.h> (not in socket)
 T_OPT = 41
 C_IN, C_ANY = 1, 255
-
-
-# ------------------------------------------------------------------------ counters
-COUNTER_NAMES = ("queries", "listed", "not_listed", "refused", "errors", "bytes")
-
-
-@dataclass
-class Counters:
-    """Per-zone counters; the zone "*" collects queries that matched no zone."""
-
-    zones: dict[str, list[int]] = field(default_factory=dict)
-
-    def bump(self, zone: str, what: int, n: int = 1) -> None:
-        c = self.zones.get(zone)
-        if c is None:
-            c = self.zones[zone] = [0] * len(COUNTER_NAMES)
-        c[what] += n
-
-    def snapshot(self) -> dict[str, dict[str, int]]:
-        return {z: dict(zip(COUNTER_NAMES, c)) for z, c in sorted(self.zones.items())}
-
-
-Q_QUERIES, Q_LISTED, Q_NOTLISTED, Q_REFUSED, Q_ERRORS, Q_BYTES = range(6)
 
 
 # ------------------------------------------------------------------------ parsing
@@ -183,9 +163,9 @@ def respond(data: bytes, table: ZoneTable, *, tcp: bool = False,
     if q.flags1 & 0x7E:  # opcode != QUERY, or AA/TC set in a query: rbldnsd says NOTIMP
         out = build_reply(q, NOTIMP, False, None, (), tcp, notimp_flags=True)
         if counters:
-            counters.bump("*", Q_QUERIES)
-            counters.bump("*", Q_ERRORS)
-            counters.bump("*", Q_BYTES, len(out))
+            counters.bump("*", C_QUERIES)
+            counters.bump("*", C_ERRORS)
+            counters.bump("*", C_BYTES, len(out))
         return out
     low = [x.lower() for x in q.labels]
     found = table.find([x.decode("utf-8", "surrogateescape") for x in low])
@@ -207,32 +187,18 @@ def respond(data: bytes, table: ZoneTable, *, tcp: bool = False,
         apex = q.labels[below:]
     out = build_reply(q, rcode, aa, ans, apex, tcp)
     if counters:
-        counters.bump(zname, Q_QUERIES)
+        counters.bump(zname, C_QUERIES)
         if rcode == REFUSED:
-            counters.bump(zname, Q_REFUSED)
+            counters.bump(zname, C_REFUSED)
         elif rcode in (SERVFAIL, NOTIMP, FORMERR):
-            counters.bump(zname, Q_ERRORS)
+            counters.bump(zname, C_ERRORS)
         elif ans is not None and ans.listed is not None:
-            counters.bump(zname, Q_LISTED if ans.listed else Q_NOTLISTED)
-        counters.bump(zname, Q_BYTES, len(out))
+            counters.bump(zname, C_LISTED if ans.listed else C_NOTLISTED)
+        counters.bump(zname, C_BYTES, len(out))
     return out
 
 
 # ------------------------------------------------------------------------ loading
-def load_zones(config_path: str | None, zone_specs: Iterable[str | ZoneSpec]) -> list[ZoneSpec]:
-    """The zone specs to serve: the config file's zones (if any) then the --zone ones."""
-    specs: list[ZoneSpec] = []
-    if config_path:
-        try:
-            from .config import load_config  # written by another engineer
-        except ImportError as e:  # pragma: no cover - until rblmirror.config lands
-            raise RuntimeError(f"--config needs rblmirror.config ({e})") from None
-        specs.extend(load_config(config_path).zone_specs)
-    for s in zone_specs:
-        specs.append(s if isinstance(s, ZoneSpec) else ZoneSpec.parse(s))
-    return specs
-
-
 def _files_state(specs: list[ZoneSpec]) -> tuple:
     out = []
     for s in specs:
@@ -273,9 +239,7 @@ class Zones:
 
     def _build(self) -> ZoneTable:
         t0 = time.monotonic()
-        zones = Zone.from_specs(self.specs, loader=self._load)
-        if self.mirrored is not None:
-            zones = self.mirrored.merge(zones)
+        zones = assemble(self.specs, self.mirrored, loader=self._load)
         for z in zones:
             for w in z.warnings[:20]:
                 log.warning("zone %s: %s", z.name, w)
@@ -465,7 +429,7 @@ class Server:
                            minimal_any=self.zones.minimal_any)
         except Exception:  # never let one packet take the server down
             log.exception("error answering a query")
-            self.counters.bump("*", Q_ERRORS)
+            self.counters.bump("*", C_ERRORS)
             return None
 
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
@@ -502,7 +466,7 @@ class Server:
                            minimal_any=self.zones.minimal_any)
         except Exception:
             log.exception("error answering a query")
-            self.counters.bump("*", Q_ERRORS)
+            self.counters.bump("*", C_ERRORS)
             return None
 
     def _start_udp_thread(self, sock: socket.socket) -> bool:
@@ -627,12 +591,7 @@ class Server:
 
     def log_counters(self) -> None:
         fast = self.zones.fast
-        snap = self.counters.snapshot()
-        if fast is not None:
-            for z, c in fast.counters().items():
-                d = snap.setdefault(z, dict.fromkeys(COUNTER_NAMES, 0))
-                for k, v in c.items():
-                    d[k] += v
+        snap = self.counters.merged(fast)
         # "fast": the share the compiled path answered (included in "counters")
         print(json.dumps({"pid": os.getpid(), "counters": snap,
                           "fast": fast.counters() if fast is not None else {}}),
@@ -942,22 +901,3 @@ def _worker(parent: int, libc, zones: Zones, listen: list[str], own: list[Listen
         log.exception("worker failed")
     finally:
         os._exit(code)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    ap = argparse.ArgumentParser(prog="python -m rblmirror.server")
-    ap.add_argument("--zone", action="append", default=[])
-    ap.add_argument("--listen", action="append", default=[])
-    ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--config")
-    ap.add_argument("--minimal-any", action="store_true")
-    a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
-    specs = load_zones(a.config, a.zone)
-    return serve(specs, a.listen or ["127.0.0.1:5353"], a.workers, minimal_any=a.minimal_any)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

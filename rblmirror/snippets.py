@@ -65,18 +65,18 @@ def zone_infos(zone_specs: Iterable = (), config_path: str | None = None,
                allowlist: Iterable[str] = ()) -> list[ZoneInfo]:
     """The zones of --zone specs (and/or the config: local datasets and mirrored sources),
     in order, with their dataset formats."""
-    from .config import load_config
-    from .zone import ZoneSpec, normalize_name
+    from .zone import normalize_name
+    from .zoneset import ZoneSelection
 
+    sel = ZoneSelection.from_options(zone_specs, config_path)
     formats: dict[str, list[str]] = {}
-    specs = [s if isinstance(s, ZoneSpec) else ZoneSpec.parse(s) for s in zone_specs]
-    if config_path or not specs:
-        cfg = load_config(config_path)
+    if sel.config is not None:
+        cfg = sel.config
         for zc in cfg.zones:
             fl = formats.setdefault(zc.name, [])
             fl.extend(s.format for s in zc.specs)
             fl.extend(cfg.sources[src].format for src in zc.sources)
-    for s in specs:
+    for s in sel.extra:
         formats.setdefault(s.name, []).append(s.format)
     allow = {normalize_name(a) for a in allowlist}
     unknown = allow - set(formats)
@@ -109,6 +109,8 @@ def render(kind: str, zones: list[ZoneInfo], server: str = DEFAULT_SERVER,
     fn = globals()[f"_{kind}"]
     if kind == "postscreen":
         return fn(zones, weights or {}, threshold)
+    if kind == "rspamd":
+        return fn(zones, host, port, weights or {})
     return fn(zones, host, port)
 
 
@@ -217,50 +219,81 @@ def _spamassassin(zones, host, port):
     return "\n".join(lines) + "\n"
 
 
+def _dnslist_message(what: str) -> str:
+    return (f"          message  = {what} is listed at $dnslist_domain"
+            "${if def:dnslist_text{: $dnslist_text}}")
+
+
 def _exim(zones, host, port):
     ips, names, allow = _by_kind(zones)
     codes = ",".join(f"127.0.0.{i}" for i in range(2, 12))
     lines = ["# Exim: in the ACL that checks RCPT (acl_check_rcpt), before the final accept",
              "# (rblmirror snippets exim). Exim asks the system resolver: point it at a",
              f"# resolver that forwards these zones to rblmirror at {host}:{port}."]
-    for z in allow:
-        if not z.is_names:
-            lines += [f"  accept  dnslists = {z.name}"]
+    allowed = " : ".join(z.name for z in allow if not z.is_names)
+    if allowed:
+        lines += ["# A client an allowlist lists skips the address checks only (as Postfix's",
+                  "# permit_dnswl_client), never the relay or recipient checks."]
     for z in ips:
-        lines += [f"  deny    dnslists = {z.name}={codes}",
-                  "          message  = $sender_host_address is listed at $dnslist_domain"
-                  "${if def:dnslist_text{: $dnslist_text}}"]
+        conds = ([f"!dnslists = {allowed}"] if allowed else []) + [f"dnslists = {z.name}={codes}"]
+        lines += [f"  deny    {conds[0]}", *(f"          {c}" for c in conds[1:]),
+                  _dnslist_message("$sender_host_address")]
     for z in names:
         lines += [f"  deny    dnslists = {z.name}={codes}/$sender_address_domain",
-                  "          message  = sender domain $sender_address_domain is listed at "
-                  "$dnslist_domain${if def:dnslist_text{: $dnslist_text}}"]
+                  _dnslist_message("sender domain $sender_address_domain")]
+    for z in names:  # not for an address literal, [192.0.2.1], or a bare address
+        lines += ["  deny    condition = ${if or{{isip{$sender_helo_name}}"
+                  "{match{$sender_helo_name}{\\N^\\[\\N}}}{no}{yes}}",
+                  f"          dnslists = {z.name}={codes}/$sender_helo_name",
+                  _dnslist_message("HELO name $sender_helo_name")]
     return "\n".join(lines) + "\n"
 
 
-def _rspamd(zones, host, port):
-    lines = ["# /etc/rspamd/local.d/rbl.conf (rblmirror snippets rspamd)",
-             "# rspamd asks the resolvers in local.d/options.inc (dns { nameserver = ... });",
+#: rspamd scores: a listing alone passes Debian's add_header threshold (6), not reject (15)
+RSPAMD_BLOCK_WEIGHT = 7
+RSPAMD_ALLOW_WEIGHT = -2
+RSPAMD_FILE = "# /etc/rspamd/local.d/{} (rblmirror snippets rspamd)"
+
+
+def _quoted(items) -> str:
+    return "[" + ", ".join(f'"{i}"' for i in items) + "]"
+
+
+def _rspamd(zones, host, port, weights):
+    block = _quoted(f"127.0.0.{i}" for i in range(2, 12))
+    allowed = _quoted([r"127%.0%.%d+%.[1-3]"])  # Lua patterns, as Debian's dnswl rule
+    lines = [RSPAMD_FILE.format("rbl.conf"),
+             "# rspamd asks the resolvers of local.d/options.inc (dns { nameserver = ... }):",
              f"# point them at a resolver that forwards these zones to rblmirror at {host}:{port}.",
-             "# rspamd disables a zone that does not answer NXDOMAIN for 127.0.0.1",
-             "# (`rblmirror selftest` checks that).",
+             "# rspamd stops using a zone that answers its probes with anything but NXDOMAIN:",
+             "# 1.0.0.127.ZONE for an address zone, a random name for a domain zone.",
+             "# unknown = false: a code outside returncodes (a provider's 127.255.255.254, say)",
+             "# does not fire the symbol (Debian's modules.d/rbl.conf sets default_unknown).",
+             "# rspamd skips clients in 127.0.0.0/8 and private networks: to try a rule with",
+             "# `rspamc -i 127.0.0.2`, add `exclude_local = false; exclude_private_ips = false;`.",
              "rbls {"]
+    scores = [RSPAMD_FILE.format("rbl_group.conf"),
+              "# the scores of the symbols above", "symbols {"]
     for z in zones:
         sym = _sa_rule(z)
-        key = sym.lower()
-        lines += [f"  {key} {{", f'    symbol = "{sym}";', f'    rbl = "{z.name}";']
-        if z.is_names:
-            lines += ["    from = false;", "    received = false;", "    ipv4 = false;",
-                      "    ipv6 = false;", "    helo = true;", "    emails = true;",
-                      "    emails_domainonly = true;"]
+        lines += [f"  {sym.lower()} {{", f'    symbol = "{sym}";', f'    rbl = "{z.name}";']
+        if z.is_names:  # HELO, envelope sender and From: domains, as Postfix/Exim/SA ask
+            lines += ["    selector {", '      helo = "helo";',
+                      '      smtp_from = "from(\'smtp\'):domain";',
+                      '      mime_from = "from(\'mime\'):domain";', "    }"]
+            what = "Sender or HELO domain"
         else:
-            lines += ["    from = true;", "    received = false;", "    ipv4 = true;",
+            lines += ["    from = true;", "    ipv4 = true;",
                       f"    ipv6 = {'true' if z.has_ipv6 else 'false'};"]
+            what = "Client address"
         if z.kind == "allowlist":
             lines += ["    is_whitelist = true;"]
-        else:
-            lines += ["    returncodes {",
-                      f'      {sym} = [{", ".join(repr(f"127.0.0.{i}").replace(chr(39), chr(34)) for i in range(2, 12))}];',
-                      "    }"]
-        lines += ["  }"]
+        lines += ["    unknown = false;", "    returncodes {",
+                  f"      {sym} = {allowed if z.kind == 'allowlist' else block};", "    }", "  }"]
+        default = RSPAMD_ALLOW_WEIGHT if z.kind == "allowlist" else RSPAMD_BLOCK_WEIGHT
+        note = " (allowlist)" if z.kind == "allowlist" else ""
+        scores += [f'  "{sym}" {{', f"    weight = {float(weights.get(z.name, default)):.1f};",
+                   f'    description = "{what} listed in {z.name}{note}";', "  }"]
     lines += ["}"]
-    return "\n".join(lines) + "\n"
+    scores += ["}"]
+    return "\n".join(lines + scores) + "\n"

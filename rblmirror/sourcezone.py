@@ -21,7 +21,8 @@ import time
 
 from .config import Config
 from .dataset import Dataset
-from .errors import SnapshotError
+from . import addr
+from .errors import AddressError, SnapshotError
 from .state import SourceDir
 from .answer import SERVFAIL, Answer
 from .zone import Zone, ZoneSpec
@@ -46,6 +47,8 @@ class SourceZone(Zone):
     stale_at: float | None = None
     #: sources without a snapshot: the zone has no data to serve
     missing: tuple[str, ...] = ()
+    #: those of `missing` whose current snapshot could not be opened (corrupt, unreadable)
+    broken: tuple[str, ...] = ()
     on_stale: str = "servfail"
     _points_zone: Zone | None = None
 
@@ -54,6 +57,31 @@ class SourceZone(Zone):
             return True
         return self.stale_at is not None and (time.time() if now is None else now) >= \
             self.stale_at
+
+    def failure(self, now: float | None = None) -> str | None:
+        """Why the zone answers SERVFAIL at `now` (None: it answers from its data)."""
+        if not self.failing(now):
+            return None
+        if self.broken:
+            return (f"snapshot of source(s) {', '.join(self.broken)} unreadable "
+                    f"(rblmirror rollback {self.broken[0]})")
+        if self.missing:
+            return (f"source(s) {', '.join(self.missing)} not fetched yet "
+                    f"(rblmirror fetch {' '.join(self.missing)})")
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.stale_at))
+        return f"data stale since {when} (max_age passed, on_stale = \"servfail\")"
+
+    def failure_for(self, subject: str, now: float | None = None) -> str | None:
+        """Why the zone answers SERVFAIL for an address or a domain at `now` (None: it
+        answers, from its data or, while failing, for the test points)."""
+        reason = self.failure(now)
+        if reason is None or not self.settings.test_points:
+            return reason
+        try:
+            labels = addr.to_reverse_name(*addr.parse(subject)).split(".")
+        except AddressError:
+            labels = [x for x in subject.strip().rstrip(".").split(".") if x]
+        return None if is_test_point(labels) else reason
 
     def answer(self, qname, qtype: int, *, now: float | None = None,
                minimal_any: bool = False) -> Answer:
@@ -134,7 +162,7 @@ class MirroredZones:
         if local is not None:
             z.datasets, z.specs, z.containers = list(local.datasets), list(local.specs), \
                 list(local.containers)
-        missing, stale_at = [], []
+        missing, broken, stale_at = [], [], []
         for name in zc.sources:
             src = self.cfg.sources[name]
             sd = SourceDir(self.state_dir, name)
@@ -152,6 +180,7 @@ class MirroredZones:
                                         f"{e}; {hint}") from None
                 log.error("zone %s: source %s: cannot open snapshot: %s; %s", zc.name, name, e,
                           hint)
+                broken.append(name)
                 missing.append(name)
                 continue
             self.opened[name] = real
@@ -163,7 +192,7 @@ class MirroredZones:
             log.info("zone %s: source %s snapshot %s, %d entries, age %.0fs%s", zc.name, name,
                      os.path.basename(path), ds.entries, age,
                      " (STALE)" if age > src.max_age else "")
-        z.missing = tuple(missing)
+        z.missing, z.broken = tuple(missing), tuple(broken)
         # test points for the kinds of data the zone has, or will have once fetched
         z.add_test_points({self.cfg.sources[n].format == "dnset" for n in zc.sources})
         if missing:

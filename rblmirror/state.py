@@ -16,13 +16,25 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypedDict
 
 from .errors import StateError
+from .files import fsync_dir, temp_name, write_atomically
 
 #: what a source's state can be (status, metrics)
 STATES = ("new", "fresh", "stale", "failing", "rejected")
 
+
+class SnapshotRecord(TypedDict):
+    """One snapshot in SourceState.history."""
+
+    snapshot: str  # its file name in snapshots/
+    entries: int
+    serial: int | None  # the dump's $SOA serial
+    sha256: str  # of the dump it was compiled from
+    created: float
 
 
 @dataclass
@@ -33,7 +45,8 @@ class SourceState:
     last_attempt: float | None = None
     #: the last attempt that reached upstream and got good data (new or unchanged)
     last_success: float | None = None
-    #: the result of the last attempt: fetched, unchanged, failing, rejected
+    #: the outcome of the last attempt (fetch.Outcome.status): fetched, unchanged, failed,
+    #: rejected
     result: str | None = None
     last_error: str | None = None
     failures: int = 0  # consecutive failed or rejected attempts
@@ -56,34 +69,35 @@ class SourceState:
     pinned_sha256: str | None = None
     #: the source's identity (url, format) when it was last attempted; a config that
     #: differs makes the source due at once (fetch.due)
-    config: dict | None = None
-    #: snapshots made, oldest first: {"snapshot", "entries", "serial", "sha256", "created"}
-    history: list[dict] = field(default_factory=list)
+    config: dict[str, str] | None = None
+    #: snapshots made, oldest first
+    history: list[SnapshotRecord] = field(default_factory=list)
 
     def state(self, max_age: float, now: float | None = None) -> str:
         """fresh, stale (last success older than max_age), failing, rejected, or new."""
         now = time.time() if now is None else now
+        bad = {"failed": "failing", "rejected": "rejected"}.get(self.result or "")
         if self.last_success is None or self.snapshot is None:
-            return self.result if self.result in ("failing", "rejected") else "new"
+            return bad or "new"
         if now - self.last_success > max_age:
             return "stale"
-        if self.result in ("failing", "rejected"):
-            return self.result
-        return "fresh"
+        return bad or "fresh"
 
     def age(self, now: float | None = None) -> float | None:
         if self.last_success is None:
             return None
         return (time.time() if now is None else now) - self.last_success
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict, name: str) -> SourceState:
+    def from_json(cls, d: dict[str, Any], name: str) -> SourceState:  # d: parsed JSON
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
         d["name"] = name
+        if d.get("result") == "failing":  # written by versions before 0.1.0's release
+            d["result"] = "failed"
         return cls(**d)
 
 
@@ -118,7 +132,10 @@ class SourceDir:
 
     def save_state(self, st: SourceState) -> None:
         data = json.dumps(st.as_json(), indent=1, sort_keys=True).encode()
-        atomic_write(self.state_path, data)
+        try:
+            write_atomically(self.state_path, data)
+        except OSError as e:
+            raise StateError(f"cannot write {self.state_path}: {e.strerror}") from None
 
     # ---- snapshots ------------------------------------------------------------------
     def current_snapshot(self) -> str | None:
@@ -145,7 +162,7 @@ class SourceDir:
         """Atomically make `current` a link to snapshots/NAME (new link + rename)."""
         if not os.path.exists(os.path.join(self.snapshots_dir, snapshot_name)):
             raise StateError(f"{self.name}: no snapshot {snapshot_name}")
-        tmp = f"{self.current}.tmp.{os.getpid()}"
+        tmp = temp_name(self.current)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         os.symlink(os.path.join("snapshots", snapshot_name), tmp)
@@ -167,7 +184,7 @@ class SourceDir:
 
     # ---- lock -----------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self, on_wait=None):
+    def lock(self, on_wait: Callable[[int | None], object] | None = None) -> Iterator[None]:
         """Hold the source's lock; when someone else holds it, call on_wait(pid) and wait."""
         os.makedirs(self.root, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -192,27 +209,3 @@ def _read_pid(fd: int) -> int | None:
         return int(os.pread(fd, 32, 0).decode().strip() or 0) or None
     except (OSError, ValueError):
         return None
-
-
-def atomic_write(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise StateError(f"cannot write {path}: {e.strerror}") from None
-    fsync_dir(os.path.dirname(path))
-
-
-def fsync_dir(path: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

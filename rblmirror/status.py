@@ -4,16 +4,58 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TypedDict
 
 from .config import Config
 from .errors import StateError
 from .state import SourceDir
 
 
+class SourceRow(TypedDict):
+    """One source in `status` (and its --json)."""
 
-def source_report(cfg: Config, state_dir: str, now: float | None = None) -> list[dict]:
+    source: str
+    url: str
+    state: str  # one of state.STATES
+    last_attempt: float | None
+    last_success: float | None
+    age: float | None
+    max_age: float
+    entries: int | None
+    serial: int | None
+    snapshot: str | None  # the file name of the snapshot served
+    last_result: str | None
+    last_error: str | None
+    failures: int
+    next_due: float | None
+    bytes_received: int | None
+    literal_bytes: int | None
+    matched_bytes: int | None
+    file_size: int | None
+    zones: list[str]
+
+
+class ServedSnapshot(TypedDict):
+    source: str
+    snapshot: str | None
+    entries: int | None
+
+
+class ZoneRow(TypedDict):
+    """One configured zone in `status`."""
+
+    zone: str
+    state: str  # local, missing, stale or ok
+    on_stale: str
+    answers: str  # SERVFAIL or data
+    sources: list[ServedSnapshot]
+    files: list[str]
+    entries: int | None
+
+
+def source_report(cfg: Config, state_dir: str, now: float | None = None) -> list[SourceRow]:
     now = time.time() if now is None else now
-    out = []
+    out: list[SourceRow] = []
     for src in cfg.sources.values():
         sd = SourceDir(state_dir, src.name)
         try:
@@ -40,9 +82,9 @@ def source_report(cfg: Config, state_dir: str, now: float | None = None) -> list
     return out
 
 
-def zone_report(cfg: Config, sources: list[dict]) -> list[dict]:
+def zone_report(cfg: Config, sources: list[SourceRow]) -> list[ZoneRow]:
     by_name = {s["source"]: s for s in sources}
-    out = []
+    out: list[ZoneRow] = []
     for z in cfg.zones:
         srcs = [by_name[n] for n in z.sources]
         # ok: served from data younger than max_age; stale: a source is older;

@@ -40,10 +40,29 @@ def test_bundled_zones_rfc5782_points():
     assert ("test", "bl.rblmirror.test") not in rows
 
 
+ZONES = Path(__file__).resolve().parents[1] / "zones"
+
+
 def test_exit_zero_when_nothing_listed():
-    r = run("127.0.0.1", "192.0.2.1")
+    r = run("--zone", f"bl.rblmirror.test:ip4set:{ZONES / 'rfc5782-ip4.zone'}",
+            "127.0.0.1", "192.0.2.1")
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("not listed") == 2
+
+
+def test_bundled_config_unfetched_mirror_is_an_error(tmp_path, monkeypatch):
+    """The bundled config mirrors PSBL: never fetched, serve answers it SERVFAIL, so check
+    says ERROR for it (never "not listed") and exits 2 when nothing else lists."""
+    monkeypatch.setenv("RBLMIRROR_STATE_DIR", str(tmp_path / "empty-state"))
+    r = run("198.51.100.1", "192.0.2.1")
+    assert r.returncode == 2, r.stderr
+    assert r.stdout.count("bl.rblmirror.test\tnot listed") == 2
+    assert r.stdout.count("psbl.mirror.local\tERROR\tsource(s) psbl not fetched yet") == 2
+    r = run("127.0.0.2", "192.0.2.1")  # a listing wins over the error: exit 1
+    assert r.returncode == 1
+    # the RFC 5782 test point still answers in the failing zone, as serve answers it
+    assert "127.0.0.2\tpsbl.mirror.local\tLISTED\t127.0.0.2" in r.stdout
+    assert "192.0.2.1\tpsbl.mirror.local\tERROR" in r.stdout
 
 
 def test_json_shape_and_dollar_substitution(tmp_path):

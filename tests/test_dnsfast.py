@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 _dnsfast = pytest.importorskip("rblmirror._dnsfast")
 
-from rblmirror.server import Counters, respond  # noqa: E402
+from rblmirror.counters import Counters  # noqa: E402
+from rblmirror.server import respond  # noqa: E402
 from rblmirror.zone import Zone, ZoneSpec, ZoneTable  # noqa: E402
 
 _counter = itertools.count()

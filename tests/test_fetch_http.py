@@ -64,7 +64,7 @@ def test_5xx_keeps_old_data_and_backs_off(tmp_path, web):
     code, out, _ = cli("fetch", "--force", "--config", str(cfg))
     assert code == 1 and out.startswith("psbl: failed: HTTP 503"), out
     st = state(tmp_path, "psbl")
-    assert st.result == "failing" and st.snapshot == before.snapshot
+    assert st.result == "failed" and st.snapshot == before.snapshot
     assert st.next_due - st.last_attempt >= 3600
     s = status_json(cfg)
     assert s["sources"][0]["state"] == "failing" and s["zones"][0]["answers"] == "data"

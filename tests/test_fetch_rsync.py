@@ -161,7 +161,7 @@ def test_daemon_killed_mid_transfer_then_stopped(tmp_path, upstream):
     assert sorted(x.name for x in data_dir.iterdir()) == [FEED]  # no temp file left
     assert (data_dir / FEED).read_bytes() == old_dump
     st = state(tmp_path, "uce1")
-    assert st.result == "failing" and st.snapshot == before.snapshot
+    assert st.result == "failed" and st.snapshot == before.snapshot
     assert all(served(tmp_path, "uce1").lookup(ip) for ip in old_probe)
     s = status_json(cfg)["sources"][0]
     assert s["state"] == "failing" and s["last_error"].startswith("rsync exit ")

@@ -81,7 +81,7 @@ def test_changed_url_is_due_at_once_and_resets_the_backoff(tmp_path):
     for _ in range(3):
         cli("fetch", "--config", str(conf), "--force")
     st = state(tmp_path, "psbl")
-    assert st.failures == 3 and st.result == "failing"
+    assert st.failures == 3 and st.result == "failed"
     code, out, _ = cli("fetch", "--config", str(conf))
     assert "not due" in out  # the backoff holds while the config is unchanged
     conf = write_config(tmp_path, [{"name": "psbl", "url": str(good), "format": "plain",

@@ -1,7 +1,8 @@
-"""The README's Postfix, postscreen, unbound and SpamAssassin blocks are exactly what
-`rblmirror snippets` prints for the zones the mail tests run (tests/test_mail_*.py), so
-the manual shows the very lines the tests put in front of real Postfix, unbound and
-SpamAssassin. Each block follows a `<!-- snippet: KIND -->` marker."""
+"""The README's Postfix, postscreen, unbound, SpamAssassin, Exim and rspamd blocks are
+exactly what `rblmirror snippets` prints for the zones the mail tests run
+(tests/test_mail_*.py), so the manual shows the very lines the tests put in front of real
+Postfix, unbound, SpamAssassin, Exim and rspamd. Each block follows a
+`<!-- snippet: KIND -->` marker."""
 from __future__ import annotations
 
 import re
@@ -21,6 +22,8 @@ CASES = {
     "postfix": (WL + BL + L1Z + DBL, None),  # the allowlisting listener's main.cf
     "postscreen": (WL + BL + L1Z, None),
     "spamassassin": (BL + L1Z + WL, "127.0.0.1:5353"),
+    "exim": (WL + BL + L1Z + DBL, None),
+    "rspamd": (BL + L1Z + DBL + WL, "127.0.0.1:5353"),
 }
 
 

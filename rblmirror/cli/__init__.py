@@ -1,8 +1,8 @@
 """The rblmirror command line: click commands that only wire options to library calls.
 
-Each command lives in its own module (`rblmirror/cli/NAME.py` exposing `NAME`), imported
-only when that command runs (or when --help lists them), so `check` does not pay for
-dnslib, the mirror or the plots.
+Each command lives in a module of its own (`rblmirror/cli/MODULE.py` exposing `NAME`;
+COMMANDS maps one to the other), imported only when that command runs (or when --help
+lists them), so `check` does not pay for dnslib, the mirror or the plots.
 """
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import click
 
 from .. import __version__
 
-COMMANDS = ("check", "scan", "compare", "serve", "fetch", "status", "rollback",
-            "selftest", "snippets")
+#: command -> module (`lists` and `sources` share cli/catalogue.py)
+COMMANDS = {name: name for name in ("check", "scan", "compare", "serve", "fetch", "status",
+                                    "rollback", "selftest", "snippets")}
+COMMANDS.update(lists="catalogue", sources="catalogue")
 
 
 class LazyGroup(click.Group):
@@ -23,7 +25,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        return getattr(importlib.import_module(f".{name}", __name__), name)
+        return getattr(importlib.import_module(f".{COMMANDS[name]}", __name__), name)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,30 +7,34 @@ import sys
 import click
 
 from ..check import check as run_check
-from .common import library_errors, load_zones, zone_options
+from ..verdict import catalogued, exit_status, judge
+from ..zoneset import ZoneSelection
+from .common import library_errors, load_zones, state_dir_option, zone_options
 
 
 @click.command()
 @click.argument("subjects", nargs=-1, required=True, metavar="ADDRESS|DOMAIN...")
 @zone_options
+@state_dir_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per address and zone.")
 @click.option("--listed-only", is_flag=True, help="Print only the zones that list it.")
 @library_errors
-def check(subjects, zone_specs, config_path, as_json, listed_only):
-    """Say which zones list each ADDRESS (IPv4/IPv6) or DOMAIN, with the A values and TXT.
+def check(subjects, zone_specs, config_path, state_dir, as_json, listed_only):
+    """Say which zones list each ADDRESS (IPv4/IPv6) or DOMAIN, with the A values and TXT:
+    the zones `serve` answers (local files and the mirrored sources' current snapshots).
+    A zone that `serve` answers SERVFAIL (source not fetched yet, stale) is an ERROR row;
+    so is an answer the catalogue of public lists (`rblmirror lists`) calls an error code
+    (e.g. Spamhaus 127.255.255.254), for a zone serving a catalogued list, whose listings
+    are shown with their meaning.
 
-    Exit status: 0 nothing listed, 1 something listed, 2 error.
+    Exit status: 0 nothing listed, 1 something listed, 2 error (nothing listed and a
+    zone could not answer, or bad input).
     """
-    zones = load_zones(zone_specs, config_path)
-    results = run_check(list(subjects), zones)
-    for r in results:
-        if listed_only and not r.listed:
+    sel = ZoneSelection.from_options(zone_specs, config_path)
+    zones = load_zones(sel, state_dir)
+    verdicts = judge(run_check(list(subjects), zones), zones, catalogued(sel))
+    for v in verdicts:
+        if listed_only and not v.listed:
             continue
-        if as_json:
-            click.echo(json.dumps(r.as_json(), ensure_ascii=False))
-        elif r.listed:
-            txt = "; ".join(r.txt)
-            click.echo(f"{r.subject}\t{r.zone}\tLISTED\t{','.join(r.a)}" + (f"\t{txt}" if txt else ""))
-        else:
-            click.echo(f"{r.subject}\t{r.zone}\tnot listed")
-    sys.exit(1 if any(r.listed for r in results) else 0)
+        click.echo(json.dumps(v.as_json(), ensure_ascii=False) if as_json else v.text())
+    sys.exit(exit_status(verdicts))

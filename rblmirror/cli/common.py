@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 
 import click
 
-from ..config import load_config
 from ..errors import RblmirrorError
-from ..zone import Zone, ZoneSpec
+from ..zone import Zone
+from ..zoneset import ZoneSelection
 
 EXIT_ERROR = 2
 
@@ -24,22 +25,45 @@ def zone_options(f):
     return f
 
 
-def zone_specs_from(zone_specs: tuple[str, ...], config_path: str | None) -> list[ZoneSpec]:
-    """--zone specs when given (plus the config's zones if --config is given too),
-    else the config's zones."""
-    specs = [ZoneSpec.parse(s) for s in zone_specs]
-    if config_path or not specs:
-        specs = load_config(config_path).zone_specs + specs
-    return specs
+def state_dir_option(f):
+    """--state-dir: where the mirrored sources' snapshots are read (as `serve` reads them)."""
+    return click.option("--state-dir", "state_dir", type=click.Path(file_okay=False),
+                        help="Where fetched snapshots live (default: $RBLMIRROR_STATE_DIR, "
+                             "the config's state_dir, /var/lib/rblmirror).")(f)
 
 
-def load_zones(zone_specs: tuple[str, ...], config_path: str | None,
+def load_zones(selection: ZoneSelection, state_dir: str | None = None,
                warn: bool = True) -> list[Zone]:
-    zones = Zone.from_specs(zone_specs_from(zone_specs, config_path))
+    """The zones `serve` would answer now (zoneset.ZoneSelection), with their bad dump
+    lines and unreadable snapshots reported on stderr (report_unavailable says the rest:
+    the zones that answer SERVFAIL)."""
+    _log_errors("rblmirror.sourcezone")
+    zones = selection.load(state_dir)
     if warn:
         for z in zones:
             report_warnings(z.name, z.warnings)
     return zones
+
+
+class _EchoErrors(logging.Handler):
+    """Log errors as `rblmirror: error: ...` on the stderr of the moment (click's test
+    runner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"rblmirror: error: {record.getMessage()}", err=True)
+
+
+def _log_errors(logger: str) -> None:
+    """The library's log errors (a corrupt snapshot) on stderr; warnings stay quiet."""
+    log = logging.getLogger(logger)
+    if not any(isinstance(h, _EchoErrors) for h in log.handlers):
+        log.addHandler(_EchoErrors(logging.ERROR))
+
+
+def report_unavailable(unusable: dict[str, str], what: str) -> None:
+    """Warn about the zones `serve` answers SERVFAIL (zoneset.unavailable)."""
+    for name, why in unusable.items():
+        click.echo(f"warning: zone {name}: {why}: {what}", err=True)
 
 
 def report_warnings(name: str, warnings, limit: int = 5) -> None:

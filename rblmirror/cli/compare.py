@@ -9,7 +9,9 @@ import click
 from ..coverage import Corpus, compare as run_compare, format_table, ip_zones
 from ..dataset import Dataset
 from ..errors import RblmirrorError
-from .common import library_errors, load_zones, zone_options
+from ..zoneset import ZoneSelection, unavailable
+from .common import (library_errors, load_zones, report_unavailable, state_dir_option,
+                     zone_options)
 
 
 def _named(value: str, what: str) -> tuple[str | None, str]:
@@ -22,6 +24,7 @@ def _named(value: str, what: str) -> tuple[str | None, str]:
 
 @click.command()
 @zone_options
+@state_dir_option
 @click.option("--corpus", "corpora", multiple=True, metavar="[NAME=]FILE",
               help="Addresses from real traffic (one per line): hits per list, unique hits, "
                    "cumulative coverage. Repeatable.")
@@ -35,13 +38,18 @@ def _named(value: str, what: str) -> tuple[str | None, str]:
               help="Write an HTML report with plots (embedded PNG) to this file (needs "
                    "matplotlib: pip install 'rblmirror[report]').")
 @library_errors
-def compare(zone_specs, config_path, corpora, goods, befores, as_json, html_path):
+def compare(zone_specs, config_path, state_dir, corpora, goods, befores, as_json, html_path):
     """Compare the coverage of the configured (or --zone) IP lists: size, overlap,
-    unique contribution, union, and hits on corpora of real traffic."""
+    unique contribution, union, and hits on corpora of real traffic. Mirrored sources are
+    read from their current snapshots; a zone that `serve` answers SERVFAIL (not fetched
+    yet, stale) is left out, with a warning."""
     if html_path:  # before the work: the plots need the optional matplotlib
         from ..report_html import require_matplotlib
         require_matplotlib()
-    zones = load_zones(zone_specs, config_path)
+    zones = load_zones(ZoneSelection.from_options(zone_specs, config_path), state_dir)
+    unusable = unavailable(zones)
+    report_unavailable(unusable, "serve answers SERVFAIL; left out")
+    zones = [z for z in zones if z.name not in unusable]
     ip = ip_zones(zones)
     cs = []
     for value, good in [(v, False) for v in corpora] + [(v, True) for v in goods]:

@@ -7,7 +7,10 @@ import time
 import click
 
 from ..scan import FORMATS, Scanner
-from .common import library_errors, load_zones, zone_options
+from ..verdict import catalogued, reader
+from ..zoneset import ZoneSelection, unavailable
+from .common import (library_errors, load_zones, report_unavailable, state_dir_option,
+                     zone_options)
 
 
 class _Progress:
@@ -41,6 +44,7 @@ class _Progress:
 @click.command()
 @click.argument("inputs", nargs=-1, metavar="[FILE|-]...")
 @zone_options
+@state_dir_option
 @click.option("--extract", is_flag=True,
               help="Find every address anywhere in the text (mail logs: Postfix, Exim, ...) "
                    "instead of reading one address per line.")
@@ -53,15 +57,22 @@ class _Progress:
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @click.option("-q", "--quiet", is_flag=True, help="No per-zone summary on stderr.")
 @library_errors
-def scan(inputs, zone_specs, config_path, extract, fmt, listed_only, progress, quiet):
+def scan(inputs, zone_specs, config_path, state_dir, extract, fmt, listed_only, progress, quiet):
     """Check every address in FILEs (default: standard input) against the zones.
+    Zones serving a catalogued list (`rblmirror lists`) have their answers read: an
+    error code is an ERROR row, never a listing; a listing shows its meaning.
 
     One row per address and zone, as `rblmirror check` prints it. Bad lines are counted
     and reported on stderr, never fatal. Exit status: 0 nothing listed, 1 something
-    listed, 2 error.
+    listed, 2 error (or nothing listed and a zone left out: one that `serve` answers
+    SERVFAIL, its mirrored source not fetched yet or stale, is not scanned).
     """
-    zones = load_zones(zone_specs, config_path)
-    scanner = Scanner(zones)
+    sel = ZoneSelection.from_options(zone_specs, config_path)
+    zones = load_zones(sel, state_dir)
+    unusable = unavailable(zones)
+    report_unavailable(unusable, "serve answers SERVFAIL; not scanned")
+    readers = {name: reader(entry) for name, entry in catalogued(sel).items()}
+    scanner = Scanner([z for z in zones if z.name not in unusable], readers)
     if progress is None:
         progress = sys.stderr.isatty()
     bar = _Progress() if progress else None
@@ -74,7 +85,7 @@ def scan(inputs, zone_specs, config_path, extract, fmt, listed_only, progress, q
     sys.stdout.flush()
     if not quiet:
         _summary(stats, extract)
-    sys.exit(1 if stats.listed else 0)
+    sys.exit(1 if stats.listed else (2 if unusable else 0))
 
 
 def _summary(st, extract: bool) -> None:

@@ -6,8 +6,9 @@ import sys
 
 import click
 
-from ..config import load_config, resolve_state_dir
-from .common import fail, library_errors, zone_options, zone_specs_from
+from ..config import resolve_state_dir
+from ..zoneset import ZoneSelection
+from .common import fail, library_errors, zone_options
 from .sources import mirror_options, mirror_setup
 
 
@@ -41,14 +42,15 @@ def serve(zone_specs, config_path, listen, workers, minimal_any, verbose, user, 
     kw = {}
     from .. import privileges
     target = privileges.lookup(user) if user else None  # an unknown user fails first
-    cfg = load_config(config_path) if (config_path or not zone_specs) else None
+    sel = ZoneSelection.from_options(zone_specs, config_path)
+    cfg = sel.config
     if target is None and cfg is not None and cfg.user:
         target = privileges.lookup(cfg.user)
     if target is not None:
         # the state dir (when the config mirrors sources) is handed to the user first
         sdir = resolve_state_dir(cfg, state_dir) if cfg is not None and cfg.sources else None
         kw["on_bound"] = privileges.on_bound(target, adopt_dir=sdir)
-    specs = zone_specs_from(zone_specs, config_path)
+    specs = sel.specs
     addrs = list(listen) or (cfg.listen if cfg else ["127.0.0.1:5353"])
     n = workers or (cfg.workers if cfg else 1)
     kw["minimal_any"] = minimal_any or (cfg.minimal_any if cfg else False)
@@ -58,7 +60,7 @@ def serve(zone_specs, config_path, listen, workers, minimal_any, verbose, user, 
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--listen") from None
     # binds --metrics; server.serve binds the DNS sockets, all before anything loads
-    mirrored, background = mirror_setup(cfg, state_dir, no_fetch, metrics)
+    mirrored, background = mirror_setup(sel, state_dir, no_fetch, metrics)
     if not specs and mirrored is None:
         raise click.UsageError("no zones: give --zone NAME:FORMAT:FILE or --config FILE")
     if background is not None:

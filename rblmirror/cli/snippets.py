@@ -9,11 +9,11 @@ from .common import library_errors, zone_options
 
 def default_server(config_path: str | None, zone_specs) -> str:
     """--server default: the config's first listen address (wildcards as loopback)."""
-    from ..config import load_config
-    if zone_specs and not config_path:
+    from ..zoneset import ZoneSelection
+    cfg = ZoneSelection.from_options(zone_specs, config_path).config
+    if cfg is None:
         return sn.DEFAULT_SERVER
-    listen = load_config(config_path).listen
-    return listen[0] if listen else sn.DEFAULT_SERVER
+    return cfg.listen[0] if cfg.listen else sn.DEFAULT_SERVER
 
 
 def _weight(ctx, param, values):
@@ -40,7 +40,8 @@ def _weight(ctx, param, values):
                    "label ending in 'wl' or starting with 'white'/'allow' already are.")
 @click.option("--weight", multiple=True, metavar="ZONE=N", callback=_weight,
               help=f"postscreen weight of ZONE (default {sn.BLOCK_WEIGHT} for a blocklist, "
-                   f"{sn.ALLOW_WEIGHT} for an allowlist).")
+                   f"{sn.ALLOW_WEIGHT} for an allowlist), or its rspamd score (default "
+                   f"{sn.RSPAMD_BLOCK_WEIGHT}, allowlists {sn.RSPAMD_ALLOW_WEIGHT}).")
 @click.option("--threshold", type=int, default=sn.THRESHOLD, show_default=True,
               help="postscreen_dnsbl_threshold.")
 @library_errors

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from ..config import Config, load_config, resolve_state_dir
+from ..zoneset import ZoneSelection
 
 
 def source_options(f):
@@ -44,22 +45,20 @@ def mirror_options(f):
     return f
 
 
-def mirror_setup(cfg: Config | None, state_dir: str | None, no_fetch: bool,
+def mirror_setup(sel: ZoneSelection, state_dir: str | None, no_fetch: bool,
                  metrics: str | None):
     """(MirroredZones or None, background(server) callable or None) for server.serve.
     The --metrics socket is bound here, before anything loads (ListenError when it
     cannot be); background.sockets lists it (the parent's only: workers close it)."""
     import logging
 
+    cfg = sel.config
     if cfg is None:
         if metrics:
             raise click.UsageError("--metrics needs the config (give --config)")
         return None, None
     sdir = resolve_state_dir(cfg, state_dir)
-    mirrored = None
-    if any(z.sources for z in cfg.zones):
-        from ..sourcezone import MirroredZones
-        mirrored = MirroredZones(cfg, sdir)
+    mirrored = sel.mirrored(state_dir)
     msock = None
     if metrics:
         import socket

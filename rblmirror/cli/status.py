@@ -7,6 +7,7 @@ import time
 
 import click
 
+from ..durations import human
 from .common import library_errors
 from .sources import source_config, source_options
 
@@ -14,20 +15,7 @@ from .sources import source_config, source_options
 def _when(t: float | None, now: float) -> str:
     if t is None:
         return "never"
-    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(t)) + f" ({_ago(now - t)} ago)"
-
-
-def _ago(s: float | None) -> str:
-    if s is None:
-        return "-"
-    s = int(max(0, s))
-    if s >= 86400:
-        return f"{s // 86400}d{s % 86400 // 3600}h"
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s}s"
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(t)) + f" ({human(now - t)} ago)"
 
 
 @click.command("status")
@@ -53,7 +41,7 @@ def status(config_path, state_dir, as_json):
             click.echo(f"source {s['source']}: {s['state'].upper()}  {s['url']}")
             click.echo(f"  last attempt {_when(s['last_attempt'], now)}; "
                        f"last success {_when(s['last_success'], now)}")
-            click.echo(f"  age {_ago(s['age'])} (max {_ago(s['max_age'])}); entries "
+            click.echo(f"  age {human(s['age'])} (max {human(s['max_age'])}); entries "
                        f"{s['entries'] if s['entries'] is not None else '-'}; serial "
                        f"{s['serial'] or '-'}; snapshot {s['snapshot'] or '-'}")
             if s["bytes_received"] is not None:
@@ -61,7 +49,7 @@ def status(config_path, state_dir, as_json):
                            + (f" (literal {s['literal_bytes']}, matched {s['matched_bytes']})"
                               if s["matched_bytes"] is not None else ""))
             if s["next_due"] is not None:
-                click.echo(f"  next fetch due in {_ago(s['next_due'] - now)}"
+                click.echo(f"  next fetch due in {human(s['next_due'] - now)}"
                            if s["next_due"] > now else "  next fetch due now")
             if s["last_error"]:
                 click.echo(f"  last error ({s['last_result']}, {s['failures']} in a row): "

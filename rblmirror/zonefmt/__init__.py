@@ -15,6 +15,9 @@ from .ip6trie import IP6Trie
 from .ip6tset import IP6TSet
 from .plain import Plain
 
+__all__ = ["FORMATS", "Combined", "DNSet", "Format", "IP4Set", "IP4TSet", "IP4Trie", "IP6TSet",
+           "IP6Trie", "Plain", "get"]
+
 FORMATS: dict[str, type[Format]] = {
     "ip4set": IP4Set,
     "ip4tset": IP4TSet,

@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import calendar
 import gzip
+import io
 import os
 import re
 from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeAlias
 
 from ..errors import ZoneFileError
 from ..values import DEFAULT_A, Listing, cap_template
 
 if TYPE_CHECKING:
     import numpy as np
+    import numpy.typing as npt
 
 EXCL = -2  # value index of an exclusion entry inside the collector
 
 
-class Warning_(NamedTuple):
+class LineWarning(NamedTuple):
     """A bad line: (file, line, message); str() gives 'file:line: message'."""
 
     file: str
@@ -82,10 +85,11 @@ class Collector:
         #: IPv6 blocks from the compiled path (fast6.py): CIDR starts (hi, lo uint64),
         #: prefix lengths (uint8), value ids (int32, EXCL excluded), sorted by (start,
         #: length), identical blocks in file order (the first wins)
-        self.blocks6: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.blocks6: tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64],
+                            npt.NDArray[np.uint8], npt.NDArray[np.int32]] | None = None
         self.names: list[tuple[str, str, int]] = []  # (kind, name, value) kind: exact|wild
         self.entries = 0
-        self.warnings: list[Warning_] = []
+        self.warnings: list[LineWarning] = []
         self.meta = Meta()
         #: the first default (`:A:TXT`) line of the whole dataset: ip4tset/ip6tset use
         #: it for every entry, whatever its place
@@ -115,6 +119,23 @@ class Place:
     line: int
 
 
+class LineChunk(Protocol):
+    """What the compiled paths put in place of lines they parsed (fast4, fast6, dnset):
+    load_lines() calls it with the collector and the default value in force there."""
+
+    def __call__(self, c: Collector, default: Listing, /) -> None: ...
+
+
+#: what load_lines() reads: (path, lineno, text); (path, 0, None) opens each file, and a
+#: LineChunk stands for lines the compiled path took
+Item: TypeAlias = tuple[str, int, "str | LineChunk | None"]
+#: an Item of file_lines(): text only
+TextItem: TypeAlias = tuple[str, int, "str | None"]
+#: fast6's hook on the IPv6 formats: (collector, value, prefix length, value id, where,
+#: warning) of each entry line() accepts
+Defer: TypeAlias = Callable[["Collector", int, int, int, Place, "str | None"], None]
+
+
 class Format:
     """One dump format. `mode` says how two entries for the same block combine:
     "set" (ip4set, dnset: all values returned, an exclusion wins) or "trie"
@@ -122,13 +143,8 @@ class Format:
 
     name = ""
     mode = "trie"
-    #: does a `:A:TXT` line set the default for the following entries?
-    takes_default = True
     #: one value for the whole dataset: the first default line's (ip4tset, ip6tset)
     single_value = False
-
-    def start_file(self, c: Collector) -> None:
-        """Called before each file (defaults are scoped to their file)."""
 
     def line(self, c: Collector, text: str, default: Listing, where: Place) -> str | None:
         """Parse one entry line; return a warning message for a bad line, else None."""
@@ -188,11 +204,6 @@ def parse_value_msg(text: str, default: Listing) -> tuple[Listing | None, str | 
         return Listing(a, None), None
     capped = cap_template(txt)
     return Listing(a, capped), (None if capped == txt else "TXT RR truncated to 255 bytes")
-
-
-def parse_value(text: str, default: Listing) -> Listing | None:
-    """parse_value_msg() without the warning."""
-    return parse_value_msg(text, default)[0]
 
 
 def entry_value(rest: str, default: Listing) -> tuple[Listing | None, str | None]:
@@ -257,10 +268,11 @@ def special(c: Collector, line: str, where: Place) -> str | None:
         if len(args) != 8:
             return "invalid or unrecognized special entry"
         nums = [parse_time(x) for x in (args[0], *args[4:])]
-        if not args[3].isdigit() or any(n is None for n in nums):
+        times = [n for n in nums if n is not None]
+        if not args[3].isdigit() or len(times) != len(nums):
             return "invalid or unrecognized special entry"
-        ttl, refresh, retry, expire, minttl = nums
-        m.soa = SOA(ttl or None, args[1].rstrip(".").lower(), args[2].rstrip(".").lower(),
+        soa_ttl, refresh, retry, expire, minttl = times
+        m.soa = SOA(soa_ttl or None, args[1].rstrip(".").lower(), args[2].rstrip(".").lower(),
                     int(args[3]) & 0xFFFFFFFF, refresh, retry, expire, minttl)
         return None
     if key == "NS":
@@ -339,13 +351,13 @@ def read_data(path: str) -> bytes:
         with open(path, "rb") as f:
             head = f.read(2)
             f.seek(0)
-            stream = gzip.open(f) if head == b"\x1f\x8b" else f
+            stream: io.BufferedIOBase = gzip.open(f) if head == b"\x1f\x8b" else f
             return stream.read()
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise ZoneFileError(f"cannot read {path}: {e.strerror if isinstance(e, OSError) and e.strerror else e}") from None
 
 
-def read_lines(path: str):
+def read_lines(path: str) -> Iterator[tuple[int, str]]:
     """Yield (lineno, text) of a file: gzip read transparently; bytes that are not
     UTF-8 survive through surrogateescape; leading/trailing blanks (space and tab only,
     as rbldnsd: a CR stays, so CRLF lines are invalid there too) and the newline removed."""
@@ -361,7 +373,7 @@ def file_mtime(path: str) -> float:
         return 0.0
 
 
-def file_lines(files: list[str]):
+def file_lines(files: Iterable[str]) -> Iterator[TextItem]:
     """Yield (path, lineno, text) over several files, with (path, 0, None) before each file."""
     for path in files:
         yield path, 0, None
@@ -380,16 +392,15 @@ def is_special(line: str) -> str | None:
     return None
 
 
-def load_lines(c: Collector, fmt: Format, items) -> None:
+def load_lines(c: Collector, fmt: Format, items: Iterable[Item]) -> None:
     """Run (path, lineno, text) items through one format into one collector."""
     default = Listing(DEFAULT_A, None)
     for path, no, line in items:
         if line is None:  # a new file: defaults are scoped to their file
             c.meta.mtime = max(c.meta.mtime, file_mtime(path))
-            fmt.start_file(c)
             default = Listing(DEFAULT_A, None)
             continue
-        if line.__class__ is not str:  # pre-parsed lines from the compiled fast path (fast4.py)
+        if not isinstance(line, str):  # lines parsed by a compiled path (fast4.py)
             line(c, default)
             continue
         where = Place(path, no)
@@ -397,15 +408,15 @@ def load_lines(c: Collector, fmt: Format, items) -> None:
         if body is not None:
             msg = special(c, body, where)
             if msg:
-                c.warnings.append(Warning_(path, no, msg))
+                c.warnings.append(LineWarning(path, no, msg))
             continue
         ch = line[0]
         if ch == "#" or ch == ";":
             continue
-        if ch == ":" and line[1:2] != ":" and fmt.takes_default:  # "::1" is an address
+        if ch == ":" and line[1:2] != ":":  # "::1" is an address
             v, msg = parse_value_msg(line, default)
             if msg:
-                c.warnings.append(Warning_(path, no, msg))
+                c.warnings.append(LineWarning(path, no, msg))
             if v is not None:
                 default = v
                 if c.first_default is None:
@@ -413,4 +424,4 @@ def load_lines(c: Collector, fmt: Format, items) -> None:
             continue
         msg = fmt.line(c, line, default, where)
         if msg:
-            c.warnings.append(Warning_(path, no, msg))
+            c.warnings.append(LineWarning(path, no, msg))

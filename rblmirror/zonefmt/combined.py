@@ -6,9 +6,11 @@ base zone, its $TTL and $n variables are the defaults of every section.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .base import Format, Place, Warning_, is_special
+from ..values import Listing
+from .base import Collector, Format, LineWarning, Place, TextItem, is_special
 
 
 @dataclass
@@ -16,22 +18,23 @@ class Section:
     type: str
     name: str
     subzones: tuple[str, ...]
-    items: list = field(default_factory=list)
+    items: list[TextItem] = field(default_factory=list)
 
 
 class Combined(Format):
     name = "combined"
 
-    def line(self, c, text, default, where):  # never called: sections are split first
-        raise NotImplementedError
+    def line(self, c: Collector, text: str, default: Listing, where: Place) -> str | None:
+        raise NotImplementedError  # never called: sections are split first
 
 
-def split_sections(items, warnings: list[Warning_]) -> tuple[list, list[Section]]:
+def split_sections(items: Iterable[TextItem], warnings: list[LineWarning]
+                   ) -> tuple[list[TextItem], list[Section]]:
     """Split (path, lineno, text) items into the common items and the sections."""
-    common: list = []
+    common: list[TextItem] = []
     sections: list[Section] = []
     cur = common
-    files_seen: list = []
+    files_seen: list[TextItem] = []
     for path, no, line in items:
         if line is None:
             files_seen.append((path, no, line))
@@ -41,7 +44,7 @@ def split_sections(items, warnings: list[Warning_]) -> tuple[list, list[Section]
         if body is not None and body[:8].upper() in ("DATASET ", "DATASET\t"):
             args = body[8:].split()
             if not args:
-                warnings.append(Warning_(path, no, "$DATASET needs a type"))
+                warnings.append(LineWarning(path, no, "$DATASET needs a type"))
                 continue
             typ, _, name = args[0].partition(":")
             subzones = tuple(z.lower().rstrip(".") for z in args[1:]) or ()
@@ -53,5 +56,4 @@ def split_sections(items, warnings: list[Warning_]) -> tuple[list, list[Section]
     return common, sections
 
 
-FORMAT = Combined
 __all__ = ["Combined", "Section", "split_sections", "Place"]

@@ -15,9 +15,15 @@ text).
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from ..errors import ZoneFileError
-from .base import EXCL, Format, Warning_, entry_value
+from ..values import Listing
+from .base import EXCL, Collector, Format, Item, LineWarning, Place, entry_value
+
+if TYPE_CHECKING:
+    from .._names import NameBuilder
 
 #: bytes read per call (the scanner keeps a partial last line for the next one)
 CHUNK = 1 << 20
@@ -42,7 +48,7 @@ class DNSet(Format):
     name = "dnset"
     mode = "set"
 
-    def line(self, c, text, default, where):
+    def line(self, c: Collector, text: str, default: Listing, where: Place) -> str | None:
         excl = text[0] == "!"
         s = text[1:].lstrip(" \t") if excl else text
         end = 0
@@ -73,7 +79,7 @@ class DNSet(Format):
         return warn
 
 
-def file_items(c, names, files):
+def file_items(c: Collector, names: NameBuilder, files: Iterable[str]) -> Iterator[Item]:
     """(path, lineno, text-or-callable) items for base.load_lines(c, DNSet(), ...) that
     parse the entries of `files` in C into `names` (an ext/names.pyx NameBuilder).
 
@@ -87,8 +93,8 @@ def file_items(c, names, files):
         yield path, 0, None
         warnings = c.warnings
 
-        def warn(no: int, msg: str, path=path) -> None:
-            warnings.append(Warning_(path, no, msg))
+        def warn(no: int, msg: str, path: str = path) -> None:
+            warnings.append(LineWarning(path, no, msg))
 
         sc = _names.DnsetScanner(names, c.value_id, entry_value, warn)
         yield path, 0, sc
@@ -108,6 +114,3 @@ def file_items(c, names, files):
             why = e.strerror if isinstance(e, OSError) and e.strerror else e
             raise ZoneFileError(f"cannot read {path}: {why}") from None
         c.entries += sc.entries
-
-
-FORMAT = DNSet

@@ -18,13 +18,22 @@ import os
 import re
 import stat
 from array import array
+from collections.abc import Iterable, Iterator
+from typing import TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import _loader
 from ..values import Listing
 from . import fast6
-from .base import EXCL, Collector, Format, Warning_, entry_value, file_lines, read_data
+from .base import EXCL, Collector, Format, Item, LineWarning, entry_value, file_lines, read_data
+from .ip6trie import IP6Trie
+from .ip6tset import IP6TSet
+
+U8: TypeAlias = npt.NDArray[np.uint8]
+U32: TypeAlias = npt.NDArray[np.uint32]
+I32: TypeAlias = npt.NDArray[np.int32]
 
 DROP = -3  # a value line whose value is invalid: rbldnsd skips the entry
 
@@ -44,7 +53,7 @@ class _Chunk:
     def __init__(self, st: _State, b0: int, b1: int, lines: int, listed: int):
         self.st, self.b0, self.b1, self.lines, self.listed = st, b0, b1, lines, listed
 
-    def __call__(self, c: Collector, default) -> None:
+    def __call__(self, c: Collector, default: Listing) -> None:
         st = self.st
         vid = c.value_id(default) if self.listed else EXCL
         st.chunks.append((len(c.s4), self.b1 - self.b0, vid))
@@ -60,7 +69,7 @@ class _ValueLine:
     def __init__(self, st: _State, b0: int, b1: int, path: str, no: int, rest: str):
         self.st, self.b0, self.b1, self.path, self.no, self.rest = st, b0, b1, path, no, rest
 
-    def __call__(self, c: Collector, default) -> None:
+    def __call__(self, c: Collector, default: Listing) -> None:
         # entry_value() is a pure function of (text, default), and dumps repeat values
         key = (self.rest, default)
         r = self.st.values.get(key)
@@ -73,13 +82,13 @@ class _ValueLine:
             vid = c.value_id(v)
             c.entries += 1
         if warn:
-            c.warnings.append(Warning_(self.path, self.no, warn))
+            c.warnings.append(LineWarning(self.path, self.no, warn))
         self.st.chunks.append((len(c.s4), self.b1 - self.b0, vid))
 
 
 class _State:
     def __init__(self) -> None:
-        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.parts: list[tuple[U32, U32, U8]] = []  # (starts, ends, excluded) per file
         self.nblocks = 0
         self.chunks: list[tuple[int, int, int]] = []  # (collector position, blocks, vid)
         self.values: dict[tuple[str, Listing], tuple[Listing | None, str | None]] = {}
@@ -91,15 +100,15 @@ class _State:
             s, e, x = self.parts[0]
         else:
             s, e, x = (np.concatenate([p[k] for p in self.parts]) for k in range(3))
-        x = x.view(bool)
         ch = np.array(self.chunks, dtype=np.int64).reshape(-1, 3)
         v = np.repeat(ch[:, 2].astype(np.int32), ch[:, 1])
-        v[x] = EXCL
+        v[x.view(np.bool_)] = EXCL
         self.parts.clear()
         drop = bool((ch[:, 2] == DROP).any())
         if drop:
             keep = v != DROP
             s, e, v = s[keep], e[keep], v[keep]
+        merged: tuple[U32, U32, U32 | I32]
         if len(c.s4) == 0:  # nothing parsed by the format itself: no positions needed
             merged = (s, e, v)
         else:
@@ -111,11 +120,11 @@ class _State:
                       _loader.insert_at(np.frombuffer(c.v4, np.uint32), at, v.view(np.uint32)))
         for name, code, arr in zip(("s4", "e4", "v4"), "IIi", merged):
             a = array(code)
-            a.frombytes(memoryview(arr).cast("B"))
+            a.frombytes(arr.data.cast("B"))
             setattr(c, name, a)
 
 
-def _read(path: str):
+def _read(path: str) -> bytes | U8:
     """read_data() for the scanner, into a numpy buffer instead of a bytes object (one
     copy, and its pages fault in much faster: a third of the time for a big dump).
     Anything but a plain regular file (gzip, a pipe, an error) goes through read_data."""
@@ -126,7 +135,7 @@ def _read(path: str):
                 return read_data(path)
             size = st.st_size
             buf = np.empty(size + 1, np.uint8)
-            mv = memoryview(buf)
+            mv = buf.data
             n = 0
             while n <= size:
                 k = f.readinto(mv[n:])
@@ -141,9 +150,9 @@ def _read(path: str):
     return buf[:n]
 
 
-def file_items(c: Collector, fmt: Format, files):
+def file_items(c: Collector, fmt: Format, files: Iterable[str]) -> Iterator[Item]:
     """(path, lineno, text-or-chunk) items for load_lines(c, fmt, ...); see the module doc."""
-    if fmt.name in fast6.FORMATS:  # ip6trie, ip6tset: ext/loader6.pyx
+    if isinstance(fmt, (IP6Trie, IP6TSet)):  # ext/loader6.pyx
         yield from fast6.file_items(c, fmt, files)
         return
     shape = _SHAPES.get(fmt.name)

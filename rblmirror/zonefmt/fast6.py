@@ -23,15 +23,21 @@ Files are read in CHUNK pieces (a gzip file, a pipe or an unreadable file throug
 """
 from __future__ import annotations
 
+import io
 import ipaddress
 import os
 import stat
 from bisect import bisect_right
+from collections.abc import Iterable, Iterator
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import _loader6
-from .base import EXCL, Collector, Format, Place, Warning_, entry_value, read_data
+from ..values import Listing
+from .base import EXCL, Collector, Item, LineWarning, Place, entry_value, read_data
+from .ip6trie import IP6Trie
+from .ip6tset import IP6TSet
 
 DROP = -3  # value id of an entry whose value is invalid: rbldnsd skips the entry
 CHUNK = 1 << 20
@@ -48,7 +54,7 @@ class _Chunk6:
     def __init__(self, st: _State6, e0: int, e1: int, codes: list[int]):
         self.st, self.e0, self.e1, self.codes = st, e0, e1, codes
 
-    def __call__(self, c: Collector, default) -> None:
+    def __call__(self, c: Collector, default: Listing) -> None:
         self.st.resolve(c, default, self.e0, self.e1, self.codes)
 
 
@@ -60,14 +66,17 @@ class _State6:
         self.lut[_loader6.CODE_EXCL] = EXCL
         self.flag = np.zeros(1024, np.uint8)
         # (code, default) -> entry_value(): dumps repeat a few values on many lines
-        self.values: dict[tuple[int, object], tuple[object, str | None]] = {}
-        self.pending: list[tuple[np.ndarray, np.ndarray, dict[int, str]]] = []
+        self.values: dict[tuple[int, Listing], tuple[Listing | None, str | None]] = {}
+        #: (ordinals, codes) of the entries whose value warns, and the warnings by code
+        self.pending: list[tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32],
+                                 dict[int, str]]] = []
         self.slow_pending: list[tuple[int, str]] = []
         self.bases: list[int] = []  # per file: ordinal of its line 0
         self.marks: list[int] = []  # per file: len(c.warnings) when it started
 
     # ---- during the load
-    def resolve(self, c: Collector, default, e0: int, e1: int, codes: list[int]) -> None:
+    def resolve(self, c: Collector, default: Listing, e0: int, e1: int,
+                codes: list[int]) -> None:
         sc = self.sc
         if not self.trie:  # ip6tset: one value for all (dataset._single_value)
             self.lut[_loader6.CODE_DEFAULT] = 0
@@ -78,7 +87,7 @@ class _State6:
         if top > len(self.lut):
             self.lut = np.resize(self.lut, max(top, 2 * len(self.lut)))
             self.flag = np.zeros(len(self.lut), np.uint8)
-        warns = None
+        warns: dict[int, str] | None = None
         for code in codes:
             key = (code, default)
             r = self.values.get(key)
@@ -110,7 +119,7 @@ class _State6:
     # ---- when every file is in
     def finish(self, c: Collector, files: list[str]) -> None:
         hi, lo, bits, vid, ordn = self.sc.release()
-        self.sc = None
+        del self.sc  # its value texts: not needed any more
         if self.trie and len(vid):
             dropped = vid == DROP
             if dropped.any():  # skipped entries: never seen, so never duplicates
@@ -144,20 +153,21 @@ class _State6:
         del ordn, perm
         c.blocks6 = (hi, lo, bits, vid)
 
-    def _merge_warnings(self, c: Collector, files: list[str], later) -> None:
+    def _merge_warnings(self, c: Collector, files: list[str],
+                        later: list[tuple[int, str]]) -> None:
         """c.warnings (file order) and the late ones (by ordinal), merged in file order."""
-        keyed = []
+        keyed: list[tuple[int, LineWarning]] = []
         for k, base in enumerate(self.bases):
             end = self.marks[k + 1] if k + 1 < len(self.marks) else len(c.warnings)
             keyed += [(base + w.line, w) for w in c.warnings[self.marks[k]:end]]
         for o, msg in later:
             k = bisect_right(self.bases, o) - 1
-            keyed.append((o, Warning_(files[k], o - self.bases[k], msg)))
+            keyed.append((o, LineWarning(files[k], o - self.bases[k], msg)))
         keyed.sort(key=lambda kw: kw[0])
         c.warnings[:] = [w for _, w in keyed]
 
 
-def _open(path: str):
+def _open(path: str) -> io.FileIO | bytes:
     """A regular, uncompressed file opened for reading in pieces; else its whole bytes
     from read_data() (gunzipped), or read_data()'s error."""
     try:
@@ -173,10 +183,11 @@ def _open(path: str):
     return read_data(path)
 
 
-def _scan(sc, path: str):
+def _scan(sc: _loader6.Scan6, path: str
+          ) -> Iterator[tuple[int, str] | tuple[int, int, list[int]]]:
     """The scanner's items for one file, piece by piece."""
     f = _open(path)
-    if not hasattr(f, "readinto"):
+    if isinstance(f, bytes):
         yield from sc.feed(f, True)[1]
         return
     with f:
@@ -201,7 +212,7 @@ def _scan(sc, path: str):
                 have -= used
 
 
-def file_items(c: Collector, fmt: Format, files):
+def file_items(c: Collector, fmt: IP6Trie | IP6TSet, files: Iterable[str]) -> Iterator[Item]:
     """(path, lineno, text-or-chunk) items for load_lines(c, fmt, ...); see the module doc."""
     files = list(files)
     st = _State6(fmt.name)

@@ -6,22 +6,11 @@ any entry, where an exclusion beats a listing and two values both answer.
 """
 from __future__ import annotations
 
+from .. import _loader
 from ..addr import parse_ip4
-from .base import EXCL, Collector, Format, entry_value
+from ..values import Listing
+from .base import EXCL, Collector, Format, Place, entry_value
 from .ipparse import end_ok, host_bits4, ip4range
-
-_SIZES = (1 << 24, 1 << 16, 1 << 8, 1)
-
-
-def level_blocks(a: int, b: int):
-    """Split [a, b] into aligned /8, /16, /24 and /32 blocks (rbldnsd's ip4range_expand)."""
-    while a <= b:
-        for size in _SIZES:
-            if a % size == 0 and a + size - 1 <= b:
-                break
-        yield a, a + size - 1
-        a += size
-
 
 def too_large(c: Collector, a: int, b: int) -> str | None:
     m = c.meta.maxrange4
@@ -34,7 +23,7 @@ class IP4Set(Format):
     name = "ip4set"
     mode = "set"
 
-    def line(self, c, text, default, where):
+    def line(self, c: Collector, text: str, default: Listing, where: Place) -> str | None:
         excl = text[0] == "!"
         s = text[1:].lstrip(" \t") if excl else text
         ip = parse_ip4(s)  # the common case: a bare address
@@ -61,10 +50,7 @@ class IP4Set(Format):
             if v is None:
                 return warn
             vid = c.value_id(v)
-        for lo, hi in level_blocks(a, b):
+        for lo, hi in _loader.level_blocks(a, b):
             c.add4(lo, hi, vid)
         c.entries += 1
         return warn
-
-
-FORMAT = IP4Set

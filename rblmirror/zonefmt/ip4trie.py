@@ -3,7 +3,8 @@
 A second entry for the same prefix is ignored with a warning, as rbldnsd does."""
 from __future__ import annotations
 
-from .base import EXCL, Format, entry_value
+from ..values import Listing
+from .base import EXCL, Collector, Format, Place, entry_value
 from .ip4set import too_large
 from .ipparse import end_ok, host_bits4, ip4cidr
 
@@ -15,7 +16,7 @@ class IP4Trie(Format):
     def __init__(self) -> None:
         self.seen: set[tuple[int, int]] = set()
 
-    def line(self, c, text, default, where):
+    def line(self, c: Collector, text: str, default: Listing, where: Place) -> str | None:
         excl = text[0] == "!"
         s = text[1:].lstrip(" \t") if excl else text
         r = ip4cidr(s)
@@ -42,6 +43,3 @@ class IP4Trie(Format):
         c.add4(a, b, vid)
         c.entries += 1
         return warn
-
-
-FORMAT = IP4Trie

@@ -5,7 +5,8 @@ lines are ignored); text after an address is ignored; `!` and CIDRs are invalid.
 from __future__ import annotations
 
 from ..addr import parse_ip4
-from .base import Format
+from ..values import Listing
+from .base import Collector, Format, Place
 from .ipparse import end_ok, ip4prefix
 
 
@@ -14,7 +15,7 @@ class IP4TSet(Format):
     mode = "trie"
     single_value = True
 
-    def line(self, c, text, default, where):
+    def line(self, c: Collector, text: str, default: Listing, where: Place) -> str | None:
         ip = parse_ip4(text)
         if ip is None:
             p = ip4prefix(text)
@@ -24,6 +25,3 @@ class IP4TSet(Format):
         c.add4(ip, ip, c.value_id(default))
         c.entries += 1
         return None
-
-
-FORMAT = IP4TSet

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from .base import EXCL, Format, entry_value
+from ..values import Listing
+from .base import EXCL, Collector, Defer, Format, Place, entry_value
 from .ipparse import end_ok, host_bits6, ip6cidr
 
 
@@ -16,12 +17,12 @@ class IP6Trie(Format):
     mode = "trie"
     #: while fast6 loads: takes (c, value, bits, vid, where, warning) of each accepted
     #: entry; duplicates and the entry count are settled there once all entries are in
-    defer = None
+    defer: Defer | None = None
 
     def __init__(self) -> None:
         self.seen: set[tuple[int, int]] = set()
 
-    def line(self, c, text, default, where):
+    def line(self, c: Collector, text: str, default: Listing, where: Place) -> str | None:
         excl = text[0] == "!"
         s = text[1:].lstrip(" \t") if excl else text
         r = ip6cidr(s)
@@ -47,6 +48,3 @@ class IP6Trie(Format):
         c.add6(v, v | ((1 << (128 - bits)) - 1), vid)
         c.entries += 1
         return warn
-
-
-FORMAT = IP6Trie

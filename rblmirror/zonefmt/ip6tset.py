@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from .base import EXCL, Format
+from ..values import Listing
+from .base import EXCL, Collector, Defer, Format, Place
 from .ipparse import end_ok, ip6cidr
 
 _LOW64 = (1 << 64) - 1
@@ -20,9 +21,9 @@ class IP6TSet(Format):
     mode = "trie"
     single_value = True
     #: while fast6 loads: takes (c, value, bits, vid, where, warning) of each entry
-    defer = None
+    defer: Defer | None = None
 
-    def line(self, c, text, default, where):
+    def line(self, c: Collector, text: str, default: Listing, where: Place) -> str | None:
         excl = text[0] == "!"
         s = text[1:].lstrip(" \t") if excl else text
         if excl:
@@ -52,6 +53,3 @@ class IP6TSet(Format):
                 c.add6(v, v | _LOW64, c.value_id(default))
         c.entries += 1
         return None
-
-
-FORMAT = IP6TSet

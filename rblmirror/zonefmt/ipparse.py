@@ -141,3 +141,15 @@ def ip6cidr(s: str) -> tuple[int, int, int] | None:
 
 def host_bits6(v: int, bits: int) -> bool:
     return bool(v & ((1 << (128 - bits)) - 1))
+
+
+def range_to_cidrs(start: int, end: int, bits: int) -> list[tuple[int, int]]:
+    """Split [start, end] into the fewest aligned CIDR blocks, as (start, end) pairs."""
+    out = []
+    while start <= end:
+        size = start & -start if start else 1 << bits
+        while start + size - 1 > end:
+            size >>= 1
+        out.append((start, start + size - 1))
+        start += size
+    return out

@@ -7,9 +7,9 @@ excludes. A CIDR with host bits set is masked, with a warning.
 from __future__ import annotations
 
 from ..addr import parse_ip4
-from ..index import range_to_cidrs
-from .base import EXCL, Format
-from .ipparse import host_bits4, host_bits6, ip4prefix, ip6cidr
+from ..values import Listing
+from .base import EXCL, Collector, Format, Place
+from .ipparse import host_bits4, host_bits6, ip4prefix, ip6cidr, range_to_cidrs
 
 _END = " \t#;"
 
@@ -18,7 +18,7 @@ class Plain(Format):
     name = "plain"
     mode = "trie"
 
-    def line(self, c, text, default, where):
+    def line(self, c: Collector, text: str, default: Listing, where: Place) -> str | None:
         excl = text[0] == "!"
         s = text[1:].lstrip(" \t") if excl else text
         vid = EXCL if excl else c.value_id(default)
@@ -68,6 +68,3 @@ class Plain(Format):
             c.add4(lo, hi, vid)
         c.entries += 1
         return warn
-
-
-FORMAT = Plain

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from . import __version__
 from .config import SourceConfig
 from .errors import FetchError
+from .files import replacing
 from .state import SourceState
 
 USER_AGENT = f"rblmirror/{__version__} (+DNSBL mirror; honours min_interval)"
@@ -111,24 +112,20 @@ def http(url: str, dest: str, timeout: float, st: SourceState) -> Transfer:
         if st.last_modified:
             headers["If-Modified-Since"] = st.last_modified
     req = urllib.request.Request(url, headers=headers)
-    tmp = f"{os.path.join(os.path.dirname(dest), '.' + os.path.basename(dest))}.tmp.{os.getpid()}"
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
             got = 0
-            with open(tmp, "wb") as f:
+            with replacing(dest, hidden=True) as f:
                 while True:
                     chunk = resp.read(1 << 16)
                     if not chunk:
                         break
                     f.write(chunk)
                     got += len(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            if length is not None and length.isdigit() and int(length) != got:
-                raise FetchError(f"HTTP transfer cut short: {got} of {length} bytes")
+                if length is not None and length.isdigit() and int(length) != got:
+                    raise FetchError(f"HTTP transfer cut short: {got} of {length} bytes")
             lm = resp.headers.get("Last-Modified")
-            os.replace(tmp, dest)
             if lm:
                 with contextlib.suppress(TypeError, ValueError, OSError):
                     t = email.utils.parsedate_to_datetime(lm).timestamp()
@@ -145,9 +142,6 @@ def http(url: str, dest: str, timeout: float, st: SourceState) -> Transfer:
         raise FetchError(f"cannot fetch {url}: {e.reason}") from None
     except (OSError, ValueError) as e:  # timeouts, resets, bad URLs, IncompleteRead
         raise FetchError(f"cannot fetch {url}: {e}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 # ------------------------------------------------------------------------ local file
@@ -160,16 +154,12 @@ def copy_file(path: str, dest: str) -> Transfer:
         d = os.stat(dest)
         if (d.st_size, d.st_mtime_ns) == (s.st_size, s.st_mtime_ns):
             return Transfer(dest, False, file_size=s.st_size)
-    tmp = f"{os.path.join(os.path.dirname(dest), '.' + os.path.basename(dest))}.tmp.{os.getpid()}"
     try:
-        shutil.copyfile(path, tmp)
-        shutil.copystat(path, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
+        with open(path, "rb") as src, replacing(dest, hidden=True) as f:
+            shutil.copyfileobj(src, f, 1 << 20)
+            f.flush()
+            shutil.copystat(path, f.name)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise FetchError(f"cannot copy {path}: {e.strerror}") from None
     return Transfer(dest, True, bytes_received=s.st_size, literal_bytes=s.st_size,
                     file_size=s.st_size)
