@@ -1,24 +1,41 @@
-"""Type stub for the compiled DNS fast path (rblmirror._dnsfast, ext/dnsfast.pyx)."""
-from typing import Any, Callable
+"""Type stub for the compiled DNS path (rblmirror._dnsfast, ext/dnsfast.pyx): the answer
+decision below a zone (FastPath.below), the packet path (FastPath.answer) and the UDP loop.
 
+tests/test_types.py holds this stub to the module with mypy's stubtest."""
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from typing_extensions import disjoint_base
+
+from .zone import Zone, ZoneTable
+
+@disjoint_base
 class FastPath:
-    zone_names: list[str]  # every zone of the table, compiled, in the table's order
-    minimal_any: bool
-    def __init__(self, table: Any, previous: FastPath | None = ...,
-                 minimal_any: bool = ...) -> None: ...
+    @property
+    def zone_names(self) -> list[str]: ...  # every zone of the table, compiled, in order
+    @property
+    def minimal_any(self) -> bool: ...
+    # table: a ZoneTable, or the zones themselves
+    def __init__(self, table: ZoneTable | Iterable[Zone], previous: FastPath | None = None,
+                 minimal_any: bool = False) -> None: ...
     def answer(self, data: bytes | bytearray | memoryview) -> bytes | None: ...
     # the decision below zone number `zone`: (rcode, [(rtype, ttl, data)], listed)
     def below(self, zone: int, labels: list[bytes], qtype: int,
-              minimal_any: bool = ...) -> tuple[int, list[tuple[int, int, bytes]], bool]: ...
+              minimal_any: bool = False) -> tuple[int, list[tuple[int, int, bytes]], bool]: ...
     def counters(self) -> dict[str, dict[str, int]]: ...
 
+@disjoint_base
 class UdpLoop:
-    batches: int
-    fast_answers: int
-    slow_answers: int
-    batch: int
+    @property
+    def batches(self) -> int: ...
+    @property
+    def fast_answers(self) -> int: ...
+    @property
+    def slow_answers(self) -> int: ...
+    @property
+    def batch(self) -> int: ...
     def __init__(self, fd: int, zones: Any, slow: Callable[[bytes], bytes | None],
-                 batch: int = ...) -> None: ...
+                 batch: int = 64) -> None: ...
     def run(self) -> None: ...
     def stop(self) -> None: ...
 

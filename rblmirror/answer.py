@@ -14,9 +14,10 @@ import socket
 import time
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._dnsfast import FastPath
     from .dataset import Dataset
     from .zone import Zone
 
@@ -75,16 +76,18 @@ class Prepared:
         self.ns_rrs: tuple[RR, ...] = _ns_records(zone)
         #: (FastPath, zone number) holding this zone compiled: the served table's (set
         #: by FastPath), else this zone's own, compiled on first use
-        self.compiled = None
+        self.compiled: tuple[FastPath, int] | None = None
         self._zone = weakref.ref(zone)  # (no cycle: a dropped table is freed at once)
 
-    def below(self, labels: list, qtype: int) -> tuple[int, list[tuple[int, int, bytes]],
-                                                        bool]:
+    def below(self, labels: list[str] | list[bytes],
+              qtype: int) -> tuple[int, list[tuple[int, int, bytes]], bool]:
         """The compiled decision for a name below the zone (ext/dnsfast.pyx decide()):
         (rcode, [(rtype, ttl, rdata)], listed)."""
         if self.compiled is None:
             from ._dnsfast import FastPath
-            self.compiled = (FastPath([self._zone()]), 0)
+            zone = self._zone()
+            assert zone is not None  # (a zone's Prepared lives with it)
+            self.compiled = (FastPath([zone]), 0)
         fast, zi = self.compiled
         return fast.below(zi, [x.encode("utf-8", "surrogateescape") if isinstance(x, str)
                                else x for x in labels], qtype)
@@ -97,6 +100,8 @@ def _soa_records(zone: Zone, mtime: int) -> tuple[RR, RR]:
     from .zone import DEFAULT_NS, DEFAULT_SOA
     given = dict(zone.settings.soa) if zone.settings.soa is not None else None
     found = zone.soa if given is None else None
+    f: dict[str, Any]  # (the SOA's fields, from the dump or the settings)
+    ttl_ds: Dataset | None
     if found is not None:
         s, ds = found
         f = {"mname": s.origin, "rname": s.person, "serial": s.serial, "refresh": s.refresh,
@@ -128,8 +133,8 @@ def _ns_records(zone: Zone) -> tuple[RR, ...]:
     return tuple(RR(T_NS, ttl, name, True) for name in (zone.settings.ns or DEFAULT_NS))
 
 
-def answer(zone: Zone, labels: list, qtype: int, *, now: float | None,
-            minimal_any: bool) -> Answer:
+def answer(zone: Zone, labels: list[str] | list[bytes], qtype: int, *, now: float | None,
+           minimal_any: bool) -> Answer:
     """labels: the query name's labels below the zone (str or bytes, any case), most
     specific first. The apex and expiry are decided here; every name below the apex by
     the compiled decision (Prepared.below)."""

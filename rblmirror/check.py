@@ -16,7 +16,7 @@ class CheckResult:
     a: tuple[str, ...]
     txt: tuple[str, ...]
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return {"address": self.subject, "zone": self.zone, "listed": self.listed,
                 "a": list(self.a), "txt": list(self.txt)}
 

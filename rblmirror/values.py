@@ -56,11 +56,12 @@ def finish_template(txt: str | None, variables: dict[int, str],
     - `$n` is variable n inserted verbatim; an undefined `$n` stays literally `$n`;
       `$$` is a dollar; `$` before anything else is the subject.
     """
+    sx: str | None  # what `$=` inserts (None: the subject)
     if txt is not None and txt.startswith("="):
         template = sx = txt[1:]
     elif base:
         template = base
-        sx = txt if txt else None  # None: the subject
+        sx = txt if txt else None
     elif not txt:
         return None
     else:

@@ -5,17 +5,21 @@ one zone. A combined dataset attaches its sections to subzones of the zone.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from . import addr
 from .answer import T_A, T_ANY, T_TXT, Answer, Prepared, answer, labels_below
 from .dataset import Dataset
 from .errors import AddressError, ZoneSpecError
 from .values import txt_str
+
+if TYPE_CHECKING:
+    from .zonefmt.base import NS, SOA, LineWarning
 
 DEFAULT_TTL = 2100  # rbldnsd's default (35m)
 
@@ -148,7 +152,7 @@ class Zone:
             z.add_test_points()
         return list(zones.values())
 
-    def add_test_points(self, kinds: set[bool] = frozenset()) -> None:
+    def add_test_points(self, kinds: Iterable[bool] = frozenset()) -> None:
         """Attach the RFC 5782 test points for the kinds of data at the zone itself (IP,
         names, or both; `kinds` adds kinds it will have, True = names), unless the
         settings turn them off. Idempotent."""
@@ -204,11 +208,12 @@ class Zone:
             self._prepared = Prepared(self)
         return self._prepared
 
-    def answer(self, qname, qtype: int, *, now: float | None = None,
-               minimal_any: bool = False) -> Answer:
+    def answer(self, qname: str | Iterable[str] | Iterable[bytes], qtype: int, *,
+               now: float | None = None, minimal_any: bool = False) -> Answer:
         """rbldnsd's answer for a name in this zone. qname: a name (str, any case, with
         or without the zone) or the list of labels below the zone."""
-        labels = labels_below(self, qname) if isinstance(qname, str) else list(qname)
+        labels: list[str] | list[bytes] = labels_below(self, qname) if isinstance(
+            qname, str) else list(qname)  # type: ignore[assignment]  # (one kind or the other)
         return answer(self, labels, qtype, now=now, minimal_any=minimal_any)
 
     # ---- metadata: taken from the first dataset that has it, in command-line order --
@@ -221,14 +226,14 @@ class Zone:
         return out
 
     @property
-    def soa(self):
+    def soa(self) -> tuple[SOA, Dataset] | None:
         for ds in self._all_datasets():
             if ds.meta.soa is not None:
                 return ds.meta.soa, ds
         return None
 
     @property
-    def ns(self):
+    def ns(self) -> tuple[NS, Dataset] | None:
         for ds in self._all_datasets():
             if ds.meta.ns is not None:
                 return ds.meta.ns, ds
@@ -244,8 +249,9 @@ class Zone:
         return ds.meta.ttl if ds.meta.ttl is not None else DEFAULT_TTL
 
     @property
-    def warnings(self):
-        seen, out = set(), []
+    def warnings(self) -> list[LineWarning]:
+        seen: set[int] = set()
+        out: list[LineWarning] = []
         for ds in self._all_datasets() + [a.dataset for a in self.data]:
             if id(ds) not in seen:
                 seen.add(id(ds))
@@ -261,7 +267,7 @@ class Zone:
         return any(a.dataset.is_names for a in self.data if a.subzone == "")
 
     # ---- lookups ------------------------------------------------------------------
-    def lookup(self, subject) -> Found:
+    def lookup(self, subject: str | int | ipaddress.IPv4Address | ipaddress.IPv6Address) -> Found:
         """What DNS answers for ANY at the subject's name in this zone (its data, whether
         or not the zone is expired or stale): the reverse name of an address (text, int or
         ipaddress object), else the domain name itself; the compiled decision, as for a
@@ -304,8 +310,8 @@ class ZoneTable:
         self.zones = list(zones)
         self._by_labels = {tuple(z.name.split(".")): z for z in self.zones}
         if len(self._by_labels) != len(self.zones):
-            seen: set[str] = set()
-            twice = next(z.name for z in self.zones if z.name in seen or seen.add(z.name))
+            names = [z.name for z in self.zones]
+            twice = next(n for n in names if names.count(n) > 1)
             raise ZoneSpecError(f"zone {twice} configured twice")
         self._depths = sorted({len(k) for k in self._by_labels}, reverse=True)
 

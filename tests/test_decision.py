@@ -37,8 +37,8 @@ ODD = [b"a.b", b"1.2", b"\xc3\xa9", b"\x80", "\u212a".encode(), b"TEST", b"Sub",
 def _names(rnd: random.Random, pool, pool6, n=60) -> list[list[bytes]]:
     out = []
     for _ in range(n):
-        labels, _complete = _subject_labels(rnd, pool, pool6)
-        labels = [x.encode("utf-8") for x in labels]
+        texts, _complete = _subject_labels(rnd, pool, pool6)
+        labels = [x.encode("utf-8") for x in texts]
         r = rnd.random()
         if r < 0.15:  # an odd label somewhere
             labels.insert(rnd.randint(0, len(labels)), rnd.choice(ODD))
@@ -60,6 +60,7 @@ def _same(zone: Zone, labels: list[bytes], qtype: int, minimal_any: bool) -> Non
     p = zone.prepared()
     if p.compiled is None:
         p.below([b"x"], T_A)  # compiles the zone (answer.answer would)
+    assert p.compiled is not None
     fast, zi = p.compiled
     assert fast.below(zi, labels, qtype, minimal_any) == want, (zone.name, labels, qtype)
     # answer.answer's way: minimal ANY asked as A
@@ -101,7 +102,8 @@ def test_table_and_own_compilation_agree(tmp_path):
     own = Zone.from_specs([ZoneSpec.parse(f"bl.test:plain:{z}")])[0]
     names = [rev4(0x0A020304), rev4(0x0A010304), rev4(0x0A020304)[1:], rev6(0x2002 << 112 | 0x0A02 << 96)]
     before = [own.prepared().below([x.encode() for x in n], T_ANY) for n in names]
-    assert own.prepared().compiled[0].zone_names == ["bl.test"]
+    compiled = own.prepared().compiled
+    assert compiled is not None and compiled[0].zone_names == ["bl.test"]
     table = ZoneTable(Zone.from_specs([ZoneSpec.parse(f"x.test:plain:{z}"),
                                        ZoneSpec.parse(f"bl.test:plain:{z}")]))
     fast = _dnsfast.FastPath(table)
