@@ -6,19 +6,16 @@ from __future__ import annotations
 import os
 import random
 import socket
-import sys
-from pathlib import Path
 
 import dnslib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_server_support import Serve  # noqa: E402
+from support.serve import Serve
 
-from rblmirror.server import respond  # noqa: E402
-from rblmirror.zone import Zone, ZoneTable  # noqa: E402
+from rblmirror.server import respond
+from rblmirror.zone import Zone, ZoneTable
 
 SOA = "$SOA 300 ns.f.test hostmaster.f.test 1 3600 900 604800 60\n$TTL 300\n"
 ZONE = SOA + "127.0.0.2\n10.0.0.0/8 :127.0.0.3:reason $ $$\n!10.1.0.0/16\n::1\n"
@@ -144,6 +141,7 @@ def _rss_kb(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
+@pytest.mark.integration
 def test_server_survives_fuzz_without_leaking(tmp_path):
     z = tmp_path / "f.zone"
     z.write_text(ZONE)

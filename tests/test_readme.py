@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from test_mail_postfix import BL, L1Z, WL, ZONES
+from support.maillab import BL, DBL, L1Z, WL
+
+pytestmark = pytest.mark.integration
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-DBL = [f"dbl.rblmirror.test:dnset:{ZONES / 'rfc5782-names.zone'}"]
-# (kind, zones, --server) as tests/netns.py and tests/test_mail_spamassassin.py use them
+# (kind, zones, --server) as tests/support/maillab.py and tests/test_mail_spamassassin.py use them
 CASES = {
     "unbound": (BL + L1Z + DBL + WL, "127.0.0.1:5353"),
     "postfix": (WL + BL + L1Z + DBL, None),  # the allowlisting listener's main.cf
