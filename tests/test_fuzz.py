@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from support.processes import status_kb
 from support.serve import Serve
 
 from rblmirror.server import respond
@@ -133,14 +134,6 @@ def test_compiled_path_answers_the_seeds(tables):
             assert fast.answer(pkt) == respond(pkt, tables), name
 
 
-def _rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 @pytest.mark.integration
 def test_server_survives_fuzz_without_leaking(tmp_path):
     z = tmp_path / "f.zone"
@@ -166,11 +159,11 @@ def test_server_survives_fuzz_without_leaking(tmp_path):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             burst(sock)  # warm-up: caches, buffers, the allocator's arenas
             assert s.query("2.0.0.127.f.test").header.rcode == 0
-            before = _rss_kb(s.proc.pid)
+            before = status_kb(s.proc.pid, "VmRSS")
             for _ in range(5):
                 burst(sock)
             r = s.query("2.0.0.127.f.test")
-            after = _rss_kb(s.proc.pid)
+            after = status_kb(s.proc.pid, "VmRSS")
         assert s.proc.poll() is None, s.log
         assert r.header.rcode == 0 and str(r.rr[0].rdata) == "127.0.0.2"
         assert after - before < 4096, f"RSS grew {after - before} kB over 15,000 packets"

@@ -15,7 +15,8 @@ both runs, so `from support.dns import query` works from tests/ and benchmarks/)
     cli        the rblmirror command: argv for a process, in-process CliRunner calls
     mirror     a mirror config per test and what its state dir holds
     feeds      the real dumps in ../shared/data (read in place, never copied in)
-    users      running a child as another user (the ids it runs with, a reachable Python)
+    users      running a child as another user (a Python it can reach)
+    reference  plain reference implementations the compiled code is held to
     tier       the guard of the fast tier: a test that starts a process must be
                marked `integration`
 """
