@@ -11,8 +11,8 @@ import os
 import re
 
 import pytest
-from support.maillab import (BL, DBL, L1, L1Z, PORT_DNSWL, PORT_POSTSCREEN, PORT_RBL, WL,
-                             MailLab, listed_addresses, unlisted_address)
+from support.maillab import PORT_DNSWL, PORT_POSTSCREEN, PORT_RBL, MailLab
+from support.mailzones import BL, DBL, L1, L1Z, WL, listed_addresses, unlisted_address
 from support.tools import require_root, require_tool
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import RBLMIRROR
-from support.maillab import L1, L1Z, WL, ZONES, listed_addresses, unlisted_address
+from support.mailzones import L1, L1Z, WL, ZONES, listed_addresses, unlisted_address
 from support.serve import Serve
 from support.tools import require_tool
 

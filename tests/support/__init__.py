@@ -11,7 +11,10 @@ both runs, so `from support.dns import query` works from tests/ and benchmarks/)
     rsyncd     a real `rsync --daemon` on loopback
     httpd      a loopback HTTP server (a thread) with ETag / Last-Modified
     netns      a private network namespace
-    maillab    a whole mail host (our server, unbound, Postfix) in a namespace, its zones
+    maillab    a whole mail host (our server, unbound, Postfix) in a namespace
+    eximlab    the same with Debian's Exim (unpacked) instead of Postfix
+    rspamdlab  our server and Debian's rspamd in a namespace
+    mailzones  the zones the mail tests serve, the README's snippet blocks for them
     cli        the rblmirror command: argv for a process, in-process CliRunner calls
     mirror     a mirror config per test and what its state dir holds
     feeds      the real dumps in ../shared/data (read in place, never copied in)

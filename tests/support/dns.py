@@ -141,14 +141,20 @@ def wait_answer(port: int, name: str, qtype: str | int = "SOA", *, timeout: floa
     return False
 
 
-def dig(port: int, *args: str, ns: str | None = None, time: int = 2, tries: int = 2,
-        timeout: float = 30) -> str:
-    """Real dig asking 127.0.0.1:port (ns: inside that network namespace); its output."""
+def dig_run(port: int, *args: str, ns: str | None = None, time: int = 2, tries: int = 2,
+            timeout: float = 30, input: str | None = None) -> subprocess.CompletedProcess:
+    """Real dig asking 127.0.0.1:port (ns: inside that network namespace; input: its
+    stdin, for `-f -`), run to its end, output captured as text."""
     cmd = [require_tool("dig"), "@127.0.0.1", "-p", str(port), f"+time={time}",
            f"+tries={tries}", *args]
     if ns is not None:
         cmd = [require_tool("ip"), "netns", "exec", ns, *cmd]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout).stdout
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
+
+
+def dig(port: int, *args: str, **kw) -> str:
+    """dig_run()'s output."""
+    return dig_run(port, *args, **kw).stdout
 
 
 def answer_sets(reply: dnslib.DNSRecord) -> tuple[set[str], set[bytes]]:

@@ -1,8 +1,7 @@
 """A private network namespace with a whole mail host inside: `rblmirror serve` on
 127.0.0.1:5353, unbound on 127.0.0.1:53 (stub-zones to our server, from `rblmirror
 snippets unbound`), and Postfix whose main.cf carries `rblmirror snippets postfix` and
-`rblmirror snippets postscreen`; and the zones the mail tests (and the README's snippet
-blocks) use.
+`rblmirror snippets postscreen` (the zones the mail tests use: support/mailzones.py).
 
     lab = MailLab(workdir, zones=[...], addresses=["192.0.2.7"]).start()
     lab.smtp(25, source="127.0.0.2", mail_from="a@example.org")   # -> SMTPResult
@@ -16,7 +15,6 @@ config directory and nothing on the host changes. Only loopback inside the names
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import pwd
@@ -29,49 +27,11 @@ from pathlib import Path
 
 from support.cli import RBLMIRROR
 from support.dns import dig
-from support.feeds import FEEDS
 from support.netns import Netns
 from support.processes import stop
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVE_PORT = 5353
-
-#: the bundled zones and the real UCEPROTECT level 1 dump, as --zone specs
-ZONES = ROOT / "zones"
-L1 = FEEDS / "dnsbl-1.uceprotect.net"
-BL = [f"bl.rblmirror.test:ip4set:{ZONES / 'rfc5782-ip4.zone'}",
-      f"bl.rblmirror.test:ip6trie:{ZONES / 'rfc5782-ip6.zone'}"]
-WL = [f"wl.rblmirror.test:ip4set:{ZONES / 'rfc5782-wl.zone'}"]
-L1Z = [f"l1.rblmirror.test:ip4set:{L1}"]
-DBL = [f"dbl.rblmirror.test:dnset:{ZONES / 'rfc5782-names.zone'}"]
-
-
-def listed_addresses(n: int) -> list[str]:
-    """n public addresses the real dump lists (found by lookup, not assumed)."""
-    import rblmirror
-    ds = rblmirror.Dataset.from_file(L1, format="ip4set")
-    out = []
-    with open(L1, "rb") as f:
-        for raw in f:
-            tok = raw.split(b"#")[0].split(b":")[0].strip().decode("latin-1")
-            try:
-                ip = ipaddress.IPv4Address(tok)
-            except ValueError:
-                continue
-            if ip.is_global and ds.lookup(str(ip)):
-                out.append(str(ip))
-                if len(out) == n:
-                    return out
-    raise AssertionError("the real dump lists too few single addresses")
-
-
-def unlisted_address() -> str:
-    import rblmirror
-    ds = rblmirror.Dataset.from_file(L1, format="ip4set")
-    for cand in ("192.0.2.77", "198.51.100.23", "203.0.113.99"):
-        if not ds.lookup(cand):
-            return cand
-    raise AssertionError("no unlisted documentation address")
 
 #: Postfix listeners (master.cf), each smtpd with its own client restrictions from main.cf
 PORT_RBL = 25          # smtpd_client_restrictions etc. straight from `snippets postfix`

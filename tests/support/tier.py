@@ -75,8 +75,9 @@ def _run_guarded(item):
         seen = item.stash.get(_SEEN, [])
         if seen:
             item.stash[_SEEN] = []
-            pytest.fail(f"{item.nodeid} is not marked {MARKER!r} but starts processes: "
-                        + "; ".join(seen), pytrace=False)
+            msg = f"{item.nodeid} is not marked {MARKER!r} but starts processes: " + \
+                "; ".join(seen)
+            raise pytest.fail.Exception(msg, pytrace=False) from None
 
 
 @pytest.hookimpl(wrapper=True)
