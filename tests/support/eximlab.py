@@ -159,16 +159,8 @@ class EximLab(MailLab):
         self.tree = tree
 
     def start(self) -> EximLab:
-        try:
-            self._netns()
-            self._exim_user()
-            self.start_serve()
-            self._unbound()
-            self._exim_conf()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self.start_steps(self._netns, self._exim_user, self.start_serve, self._unbound,
+                                self._exim_conf)
 
     def _exim_user(self) -> None:
         uid, gid = _free_id("/etc/passwd"), _free_id("/etc/group")

@@ -86,11 +86,14 @@ class MailLab:
 
     # ---- lifecycle ----------------------------------------------------------------
     def start(self) -> MailLab:
+        return self.start_steps(self._netns, self.start_serve, self._unbound, self._postfix)
+
+    def start_steps(self, *steps):
+        """Run the steps of a start in order; any failing (or interrupted) stops what
+        the earlier ones started, and re-raises. Returns self."""
         try:
-            self._netns()
-            self.start_serve()
-            self._unbound()
-            self._postfix()
+            for step in steps:
+                step()
         except BaseException:
             self.stop()
             raise

@@ -73,14 +73,7 @@ class RspamdLab(MailLab):
         self.vars: list[str] = []
 
     def start(self) -> RspamdLab:
-        try:
-            self._netns()
-            self.start_serve()
-            self._rspamd()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self.start_steps(self._netns, self.start_serve, self._rspamd)
 
     @property
     def rspamd_log(self) -> Path:
