@@ -422,6 +422,7 @@ def test_ip6_lookup_many(benchmark, ip6_data, ip6_lookups):
 
 
 # ------------------------------------------------------------------ serve from a snapshot
+@pytest.mark.integration
 def test_ip6_serve_from_snapshot(benchmark, ip6_data, tmp_path):
     """`rblmirror serve` on a mirrored source's current snapshot: exec to the first
     correct answer from dig; then sampled addresses, listed and not, answer as the truth."""

@@ -334,6 +334,7 @@ def test_names_lookup_hot(benchmark, names_data, names_loaded):
 
 
 # ------------------------------------------------------------------ serve from a snapshot
+@pytest.mark.integration
 def test_names_serve_from_snapshot(benchmark, names_data, tmp_path):
     """`rblmirror serve` on a mirrored source's current snapshot: exec to the first
     correct answer from dig; then sampled names, listed and not, answer as the truth."""

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def zone_args(zones: list[str]) -> list[str]:
 
 
 class MailLab:
-    def __init__(self, workdir: Path, zones: list[str], addresses: list[str] = (),
+    def __init__(self, workdir: Path, zones: list[str], addresses: Sequence[str] = (),
                  postfix_zones: list[str] | None = None, dnswl_zones: list[str] | None = None,
                  postscreen_zones: list[str] | None = None):
         self.ns = f"rblm{os.getpid() % 100000}x{int(time.time() * 1000) % 100000}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from support.cli import RBLMIRROR
@@ -87,7 +88,7 @@ ERROR_CODE_CLIENT = "192.0.2.99"
 ERROR_CODE = "127.255.255.254"
 
 
-def extra_zone_files(work: Path, allowlisted: list[str] = ()) -> dict[str, Path]:
+def extra_zone_files(work: Path, allowlisted: Sequence[str] = ()) -> dict[str, Path]:
     bl = work / "bl-extra.zone"
     bl.write_text(f"{ERROR_CODE_CLIENT} :{ERROR_CODE}:Query refused (an error code)\n")
     dbl = work / "dbl-extra.zone"
@@ -98,7 +99,7 @@ def extra_zone_files(work: Path, allowlisted: list[str] = ()) -> dict[str, Path]
             "wl.rblmirror.test:ip4set": wl}
 
 
-def lab_zones(kind: str, work: Path, allowlisted: list[str] = ()) -> list[str]:
+def lab_zones(kind: str, work: Path, allowlisted: Sequence[str] = ()) -> list[str]:
     """The README's zones for kind, the extra files appended to the first spec of a name."""
     extra = extra_zone_files(work, allowlisted)
     out = []

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from rblmirror.dataset import Dataset
 from rblmirror.state import SourceDir
 
 
-def write_config(tmp: Path, sources: list[dict], zones: list[dict] = (),
+def write_config(tmp: Path, sources: Sequence[dict], zones: Sequence[dict] = (),
                  name: str = "rblmirror.toml") -> Path:
     """sources/zones: dicts of TOML keys (strings, numbers, lists of strings)."""
     def val(v):

@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Sequence
 
 from support.tools import require_root, require_tool
 
 
 class Netns:
-    def __init__(self, name: str, addresses: list[str] = ()):
+    def __init__(self, name: str, addresses: Sequence[str] = ()):
         self.name = name
         self.addresses = list(addresses)
         self.created = False

@@ -32,7 +32,9 @@ def status_kb(pid: int, key: str = "VmRSS") -> int:
 
 def status_ids(pid: int) -> tuple[list[int], list[int], list[int]]:
     """(Uid, Gid, Groups) of /proc/PID/status: real, effective, saved, fs ids and groups."""
-    uid = gid = groups = None
+    uid: list[int] = []
+    gid: list[int] = []
+    groups: list[int] = []
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("Uid:"):
             uid = [int(x) for x in line.split()[1:]]
@@ -40,6 +42,8 @@ def status_ids(pid: int) -> tuple[list[int], list[int], list[int]]:
             gid = [int(x) for x in line.split()[1:]]
         elif line.startswith("Groups:"):
             groups = [int(x) for x in line.split()[1:]]
+    if not uid or not gid:
+        raise RuntimeError(f"no Uid/Gid in /proc/{pid}/status")
     return uid, gid, groups
 
 

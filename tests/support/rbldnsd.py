@@ -121,15 +121,17 @@ class Rbldnsd:
     def _wait_ready(self, timeout: float) -> bool:
         """Ready when it answers the probe, or else when it has said "started" and answers
         the first zone's SOA (loading happens before both)."""
-        alive = lambda: self.proc.poll() is None  # noqa: E731
+        proc, port = self.proc, self.port
+        assert proc is not None and port is not None
+        alive = lambda: proc.poll() is None  # noqa: E731
         if self.probe is not None:
-            return wait_answer(self.port, *self.probe, timeout=timeout, alive=alive,
+            return wait_answer(port, *self.probe, timeout=timeout, alive=alive,
                                noerror=self.noerror, step=self.poll,
                                wait=0.2 if self.poll else 0.02)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and alive():
             if "started (" in self.stdout and wait_answer(
-                    self.port, self.zones[0][0], "SOA", timeout=0.3, alive=alive, step=0):
+                    port, self.zones[0][0], "SOA", timeout=0.3, alive=alive, step=0):
                 return True
             time.sleep(self.poll)
         return False

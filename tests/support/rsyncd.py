@@ -77,11 +77,11 @@ class Rsyncd:
 
     def kill(self) -> None:
         """SIGKILL the daemon's process group (the listener and any transfer in flight)."""
-        if self._signal_group(signal.SIGKILL):
+        if self._signal_group(signal.SIGKILL) and self.proc is not None:
             self.proc.wait(5)
 
     def stop(self) -> None:
-        if self._signal_group(signal.SIGTERM):
+        if self._signal_group(signal.SIGTERM) and self.proc is not None:
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import dnslib
@@ -25,11 +26,11 @@ from support.processes import stop
 class Serve:
     """`rblmirror serve --zone ... --listen 127.0.0.1:PORT` as a subprocess."""
 
-    def __init__(self, zones: list[str], extra: list[str] = (), workers: int = 1,
+    def __init__(self, zones: Sequence[str], extra: Sequence[str] = (), workers: int = 1,
                  log_dir: Path | None = None, probe: str | None = None,
                  probe_type: str = "SOA", noerror: bool = False, name: str | None = None,
                  env: dict | None = None):
-        self.zones = zones
+        self.zones = list(zones)
         #: the name whose answer tells that the server is up (default: the first --zone's
         #: SOA); noerror: only a NOERROR answer does (its data is loaded)
         self.probe = probe or zones[0].split(":")[0]
@@ -39,23 +40,24 @@ class Serve:
         self.workers = workers
         self.name = name or f"rblmirror x{workers}"
         self.log_path = (log_dir or Path("/tmp")) / f"rblmirror-serve-{os.getpid()}-{id(self)}.log"
-        self.proc = None
-        self.port = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        #: its UDP and TCP port on 127.0.0.1 (0 until started)
+        self.port = 0
 
     def start(self, timeout: float = 60.0) -> Serve:
-        self.port = free_port()
-        cmd = [*RBLMIRROR, "serve", "--listen", f"127.0.0.1:{self.port}",
+        self.port = port = free_port()
+        cmd = [*RBLMIRROR, "serve", "--listen", f"127.0.0.1:{port}",
                "--workers", str(self.workers)]
         for z in self.zones:
             cmd += ["--zone", z]
         cmd += self.extra
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=self.env)
-        if wait_answer(self.port, self.probe, self.probe_type, timeout=timeout,
-                       alive=lambda: self.proc.poll() is None, noerror=self.noerror):
+        self.proc = proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env=self.env)
+        if wait_answer(port, self.probe, self.probe_type, timeout=timeout,
+                       alive=lambda: proc.poll() is None, noerror=self.noerror):
             return self
-        if self.proc.poll() is not None:
+        if proc.poll() is not None:
             self._log.close()
             raise RuntimeError(f"rblmirror serve exited:\n{self.log}")
         self.stop()
@@ -81,7 +83,8 @@ class Serve:
     def tcp(self, packets: list[bytes], timeout: float = 3.0) -> list[bytes]:
         return tcp(self.port, packets, timeout)
 
-    def signal(self, sig) -> None:
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None, "Serve.start() first"
         self.proc.send_signal(sig)
 
     def counters(self, timeout: float = 10.0) -> dict:

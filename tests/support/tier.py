@@ -10,6 +10,7 @@ tries to is stopped before the process starts and fails, naming what it tried to
 from __future__ import annotations
 
 import _posixsubprocess
+import functools
 import os
 import subprocess
 
@@ -35,8 +36,7 @@ def _guarded(item, name, real):
         item.stash.setdefault(_SEEN, []).append(what)
         raise StartsAProcess(f"{item.nodeid} starts a process ({what}) but is not marked "
                              f"{MARKER!r} (pytestmark = pytest.mark.{MARKER})") from None
-    refuse.__wrapped__ = real
-    return refuse
+    return functools.wraps(real)(refuse)
 
 
 def _describe(name: str, args: tuple) -> str:
