@@ -1,9 +1,10 @@
 """Side-by-side DNS benchmark: rbldnsd and `rblmirror serve` on the same zone, dnsperf
-against each in turn, in one run; prints queries/s, lost and the ratio.
+against each in turn, in one run; prints queries/s, lost and the ratio. It starts both
+servers with the test helpers (tests/support/), so tests/ goes on PYTHONPATH:
 
-    python benchmarks/dnsperf_harness.py                  # 1M-entry zone, 10 s per run
-    python benchmarks/dnsperf_harness.py --entries 100000 --seconds 3 --workers 1,2
-    python benchmarks/dnsperf_harness.py --kinds ip4set,ip6trie,dnset,combined \
+    PYTHONPATH=tests python benchmarks/dnsperf_harness.py          # 1M-entry zone, 10 s per run
+    PYTHONPATH=tests python benchmarks/dnsperf_harness.py --entries 100000 --seconds 3 --workers 1,2
+    PYTHONPATH=tests python benchmarks/dnsperf_harness.py --kinds ip4set,ip6trie,dnset,combined \
         --entries 200000 --seconds 10               # one zone of each kind, dnsperf -c 1
 
 --kinds runs one zone per kind (ip4set, ip6trie, dnset, combined: an ip4set and an
@@ -21,23 +22,17 @@ import argparse
 import os
 import random
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from support.dns import DNSClient
+from support.processes import cpu_seconds
+from support.rbldnsd import Rbldnsd
+from support.serve import Serve
+
 ZONE = "bench.rblmirror.test"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_zone(path: Path, entries: int, cidrs: int, seed: int = 5782) -> list[int]:
@@ -72,82 +67,39 @@ def write_queries(path: Path, listed: list[int], qtype: str, n: int, seed: int =
             f.write(f"{ip & 255}.{(ip >> 8) & 255}.{(ip >> 16) & 255}.{ip >> 24}.{ZONE} {qtype}\n")
 
 
-def wait_udp(port: int, timeout: float = 60.0, probe: str | None = None) -> None:
-    """Until `probe` (default: the RFC 5782 test point) answers NOERROR: zone loaded."""
-    import dnslib
-    q = dnslib.DNSRecord.question(probe or f"2.0.0.127.{ZONE}", "A").pack()
-    deadline = time.monotonic() + timeout
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.2)
-        while time.monotonic() < deadline:
-            try:
-                s.sendto(q, ("127.0.0.1", port))
-                r = s.recvfrom(4096)[0]
-                if r[3] & 15 == 0:  # NOERROR for the RFC 5782 test point: zone loaded
-                    return
-                time.sleep(0.05)
-            except OSError:
-                time.sleep(0.05)
-    raise RuntimeError(f"no DNS server answering on 127.0.0.1:{port}")
-
-
-@dataclass
-class Server:
-    name: str
-    proc: subprocess.Popen
-    port: int
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+#: either server, started: .name, .proc, .port, .stop()
+Server = Rbldnsd | Serve
 
 
 def start_rbldnsd(zone: Path, workdir: Path, fmt: str = "ip4set",
-                  probe: str | None = None) -> Server:
-    exe = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
-    port = free_port()
-    proc = subprocess.Popen([exe, "-n", "-q", "-b", f"127.0.0.1/{port}", "-w", str(workdir),
-                             "-t", "300", "-c", "0", f"{ZONE}:{fmt}:{zone}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_udp(port, probe=probe)
-    return Server("rbldnsd", proc, port)
+                  probe: str | None = None) -> Rbldnsd:
+    """rbldnsd -q (it answers before it has loaded): up once `probe` (default: the RFC
+    5782 test point) answers NOERROR."""
+    return Rbldnsd([(ZONE, fmt, [zone])], args=["-q", "-t", "300", "-c", "0"],
+                   workdir=workdir, probe=(probe or f"2.0.0.127.{ZONE}", "A"),
+                   noerror=True).start(timeout=60)
 
 
 def start_rblmirror(zone: Path, workers: int, fmt: str = "ip4set", probe: str | None = None,
-                    log: Path | None = None) -> Server:
-    """log: a file for its stderr (the SIGUSR1 counters land there), else discarded."""
-    port = free_port()
-    exe = [sys.executable, "-m", "rblmirror", "serve", "--zone", f"{ZONE}:{fmt}:{zone}",
-           "--listen", f"127.0.0.1:{port}", "--workers", str(workers)]
-    err = open(log, "wb") if log is not None else subprocess.DEVNULL
-    try:
-        proc = subprocess.Popen(exe, stdout=subprocess.DEVNULL, stderr=err)
-    finally:
-        if log is not None:
-            err.close()
-    wait_udp(port, probe=probe)
-    return Server(f"rblmirror x{workers}", proc, port)
+                    log: Path | None = None) -> Serve:
+    """`rblmirror serve`, up once `probe` answers NOERROR; its log (stdout and stderr:
+    the SIGUSR1 counters land there) in the folder of log, else in /tmp."""
+    srv = Serve([f"{ZONE}:{fmt}:{zone}"], workers=workers,
+                log_dir=log.parent if log is not None else None,
+                probe=probe or f"2.0.0.127.{ZONE}", probe_type="A", noerror=True)
+    return srv.start(timeout=60)
 
 
 def same_answers(a: Server, b: Server, queries: Path, sample: int = 300) -> list[str]:
     """Compare rcode and answer RRs for a sample of the queries; returns the differences."""
-    import dnslib
     lines = queries.read_text().splitlines()[:sample]
     diffs = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(2)
+    with DNSClient(a.port) as ca, DNSClient(b.port) as cb:
         for line in lines:
             name, qtype = line.split()
             got = []
-            for srv in (a, b):
-                q = dnslib.DNSRecord.question(name, qtype)
-                s.sendto(q.pack(), ("127.0.0.1", srv.port))
-                r = dnslib.DNSRecord.parse(s.recvfrom(65535)[0])
+            for c in (ca, cb):
+                r = c.query(name, qtype, tries=1)
                 got.append((r.header.rcode, sorted((str(rr.rname).lower(), rr.rtype, rr.ttl,
                                                     str(rr.rdata)) for rr in r.rr)))
             if got[0] != got[1]:
@@ -182,16 +134,6 @@ def dnsperf(port: int, queries: Path, seconds: float, clients: int = 4,
         res["cpu"] = sum(cpu1) - sum(cpu0)
         res["cpu_user"] = cpu1[0] - cpu0[0]
     return res
-
-
-def cpu_seconds(pid: int, split: bool = False):
-    """utime + stime of a process (all its threads), from /proc/PID/stat, in seconds
-    (split: the pair)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    tck = os.sysconf("SC_CLK_TCK")
-    u, s = int(fields[11]) / tck, int(fields[12]) / tck
-    return (u, s) if split else u + s
 
 
 # ------------------------------------------------------------ one zone of each kind
@@ -355,17 +297,9 @@ def write_mixed_queries(path: Path, subjects: dict, n: int, seed: int = 1) -> No
             f.write(f"{name}{sub}.{ZONE} {rnd.choice(('A', 'TXT'))}\n")
 
 
-def fast_share(srv: Server, log: Path, timeout: float = 10.0) -> float:
+def fast_share(srv: Serve, timeout: float = 10.0) -> float:
     """The share of the zone's queries rblmirror's compiled path answered (SIGUSR1)."""
-    import json
-    before = log.read_bytes().count(b'"fast"')
-    srv.proc.send_signal(signal.SIGUSR1)
-    deadline = time.monotonic() + timeout
-    while log.read_bytes().count(b'"fast"') == before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    line = [x for x in log.read_text("utf-8", "replace").splitlines()
-            if x.startswith("{") and '"fast"' in x][-1]
-    d = json.loads(line)
+    d = srv.counters(timeout)
     total = d["counters"].get(ZONE, {}).get("queries", 0)
     return d["fast"].get(ZONE, {}).get("queries", 0) / total if total else 0.0
 
@@ -404,10 +338,9 @@ def run_kinds(kinds=KINDS, entries: int = 200_000, seconds: float = 10, clients:
             os.chmod(zone, 0o644)
             qfile = tmp / f"q-{kind}.txt"
             write_mixed_queries(qfile, subjects, nqueries)
-            log = tmp / f"serve-{kind}.log"
             ref = start_rbldnsd(zone, tmp, kind, probe_name(kind))
             try:
-                srv = start_rblmirror(zone, 1, kind, probe_name(kind), log=log)
+                srv = start_rblmirror(zone, 1, kind, probe_name(kind), log=tmp / "serve.log")
                 try:
                     diffs = same_answers(ref, srv, qfile, sample)
                     if diffs:
@@ -429,7 +362,7 @@ def run_kinds(kinds=KINDS, entries: int = 200_000, seconds: float = 10, clients:
                                "ratio": r["qps"] / base["qps"] if base["qps"] else 0.0,
                                "cpu_ratio": r["cpu_us"] / base["cpu_us"] if base["cpu_us"] else 0.0}
                         if s is srv:
-                            row["compiled"] = fast_share(srv, log)
+                            row["compiled"] = fast_share(srv)
                         rows.append(row)
                 finally:
                     srv.stop()
@@ -467,7 +400,7 @@ def run(entries: int, cidrs: int, seconds: float, workers: list[int], qtypes: li
         try:
             servers = [ref]
             for w in workers:
-                servers.append(start_rblmirror(zone, w))
+                servers.append(start_rblmirror(zone, w, log=tmp / "serve.log"))
             try:
                 for srv in servers[1:]:
                     for qt in qtypes:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: the zone the benchmarks serve generated data as (rbldnsd, `rblmirror serve`)
+ZONE = "bench.test"
 DEFAULT_A = "127.0.0.2"
 DEFAULT_TXT = "Listed by the benchmark generator, see http://example.test/?ip=$"
 CIDR_A = "127.0.0.3"

@@ -9,17 +9,16 @@ snapshot as it is, no background fetch), stopped with SIGTERM afterwards.
 """
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from conftest import median, record
-from support import need
-from test_fetch_support import write_config
-from test_server_support import free_port
+from results import median, record
+from support.dns import dig_run
+from support.mirror import write_config
+from support.ports import free_port
+from support.processes import cpu_seconds, stop
 
 ROUNDS = 5  # starts measured (one under --benchmark-disable)
 #: the installed console script, what an operator (or systemd) starts
@@ -43,9 +42,8 @@ def mirrored_state(tmp: Path, dump: Path, fmt: str, zone: str) -> Path:
 def dig(port: int, name: str, qtype: str = "A", wait: int = 2) -> tuple[str, list[str]]:
     """(status, the answer's rdata) from one `dig`; status "refused" / "timeout" when no
     answer came."""
-    r = subprocess.run([need("dig"), "@127.0.0.1", "-p", str(port), "+tries=1",
-                        f"+time={wait}", "+norecurse", "+noall", "+comments", "+answer",
-                        name, qtype], capture_output=True, text=True)
+    r = dig_run(port, "+norecurse", "+noall", "+comments", "+answer", name, qtype,
+                time=wait, tries=1)
     out = r.stdout + r.stderr
     if "connection refused" in out:
         return "refused", []
@@ -55,13 +53,6 @@ def dig(port: int, name: str, qtype: str = "A", wait: int = 2) -> tuple[str, lis
     rdata = [ln.split(None, 4)[4] for ln in out.splitlines()
              if ln and not ln.startswith(";") and len(ln.split(None, 4)) == 5]
     return status, sorted(rdata)
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc/PID/stat."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Started:
@@ -97,10 +88,7 @@ class Started:
                              f"{self.log.read_text(errors='replace')[-2000:]}")
 
     def stop(self) -> int | None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
-        return None if self.proc is None else self.proc.returncode
+        return stop(self.proc, 10)
 
 
 def time_starts(benchmark, cfg: Path, log: Path, name: str, want: list[str],

@@ -20,8 +20,9 @@ from rblmirror import _scan
 from rblmirror.coverage import compare
 from rblmirror.zone import Zone
 
-from conftest import record
-from support import FEEDS, SPECS, need
+from results import record
+from support.feeds import FEEDS, SPECS
+from support.tools import require_tool
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +51,9 @@ def test_compare_library(specs, benchmark):
     record("compare: load + compare six feeds (library)", took, "s", "goal < 0.5 s")
 
 
+@pytest.mark.integration
 def test_compare_cli_vs_iprange(specs, benchmark, tmp_path):
-    iprange = need("iprange")
+    iprange = require_tool("iprange")
     zones = Zone.from_specs(specs)
     files = []
     for z in zones:  # the listed space of each zone as ranges, for iprange

@@ -34,8 +34,10 @@ import numpy as np
 import pytest
 
 import serve_start
-from conftest import (ZONE, Timed, dns_query, median_of, record, record_load,
-                      status_kb)
+from gen import ZONE
+from results import Timed, median_of, record, record_load
+from support.dns import query
+from support.processes import status_kb
 from rblmirror.dataset import Dataset
 
 FULL = 2_000_000
@@ -231,6 +233,7 @@ _CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.integration
 def test_ip6_load_text_rblmirror(benchmark, ip6_data):
     path, n, xs, want = ip6_data
     runs = []
@@ -255,23 +258,25 @@ def _rev6(x: int) -> str:
     return ".".join(reversed(f"{x:032x}")) + "." + ZONE
 
 
+@pytest.mark.integration
 def test_ip6_load_text_rbldnsd(benchmark, ip6_data, rbldnsd_factory):
     path, n, xs, want = ip6_data
     runs = []
 
     def start_stop():
         r = rbldnsd_factory(path, "ip6trie")
-        m = r.start()
+        r.start(timeout=60)
+        m = {"wall_to_first_answer": r.started_in}
         m["hwm_kb"] = status_kb(r.proc.pid, "VmHWM")
         m["rss_kb"] = status_kb(r.proc.pid, "VmRSS")
         for x, w in list(zip(xs, want))[:400]:  # its answers are the truth's
-            ans = dns_query(r.port, _rev6(x), qtype=1, timeout=2)
+            ans = query(r.port, _rev6(x), "A", timeout=2)
             assert ans is not None, ipaddress.IPv6Address(x)
-            rcode, rrs = ans
+            rcode, rrs = ans.header.rcode, ans.rr
             assert rcode == (0 if w else 3), ipaddress.IPv6Address(x)
-            assert [".".join(map(str, rd)) for _, rd in rrs] == ([w[0]] if w else [])
+            assert [str(rr.rdata) for rr in rrs] == ([w[0]] if w else [])
         r.stop()
-        m.update(r.log_times())
+        m.update(r.load_times())
         runs.append(m)
 
     benchmark.pedantic(start_stop, rounds=NROUNDS, iterations=1, warmup_rounds=0)
@@ -320,6 +325,7 @@ _SNAP_CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.integration
 def test_ip6_rss_snapshot(ip6_data, ip6_snapshot):
     n = ip6_data[1]
     r = subprocess.run([sys.executable, "-c", _SNAP_CHILD, str(ip6_snapshot)],
@@ -416,6 +422,7 @@ def test_ip6_lookup_many(benchmark, ip6_data, ip6_lookups):
 
 
 # ------------------------------------------------------------------ serve from a snapshot
+@pytest.mark.integration
 def test_ip6_serve_from_snapshot(benchmark, ip6_data, tmp_path):
     """`rblmirror serve` on a mirrored source's current snapshot: exec to the first
     correct answer from dig; then sampled addresses, listed and not, answer as the truth."""

@@ -22,8 +22,9 @@ from rblmirror import _scan
 from rblmirror.scan import Scanner
 from rblmirror.zone import Zone
 
-from conftest import record
-from support import FEEDS, SPECS, need
+from results import record
+from support.feeds import FEEDS, SPECS
+from support.tools import require_tool
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +65,12 @@ def _run(cmd, out_path):
         return time.perf_counter() - t, r
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("fmt", ["addresses", "table"])
 def test_scan_cli_vs_grepcidr(world, benchmark, fmt):
     """--format addresses prints what grepcidr prints (the listed lines); table prints
     a check row (zone, A, TXT) per listing zone: 10x the bytes."""
-    grepcidr = need("grepcidr")
+    grepcidr = require_tool("grepcidr")
     d, n = world["dir"], world["n"]
     zargs = [a for s in world["specs"] for a in ("--zone", s)]
     ours = [sys.executable, "-m", "rblmirror", "scan", "--listed-only", "-q", "--format", fmt,

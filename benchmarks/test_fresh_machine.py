@@ -12,25 +12,26 @@ fresh machine first gets exim4-daemon-light; after `scripts/bootstrap serve` the
 is still installed. Every mount, process and root is gone afterwards, pass or fail.
 
 It takes a few minutes (apt and pip downloads, the compiled core built twice); under
-CI=true a missing debootstrap or not being root is a failure (benchmarks/support.py)."""
+CI=true a missing debootstrap or not being root is a failure (tests/ci_rule.py)."""
 from __future__ import annotations
 
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import freshroot
+from dnslib import QTYPE
+from support.dns import query
+from support.ports import free_port
+from support.tools import require_root, require_tool
 
-import freshroot  # noqa: E402
-from support import need  # noqa: E402
+pytestmark = pytest.mark.integration
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 #: how long `scripts/bootstrap serve` may take to install everything and answer
@@ -66,30 +67,12 @@ def started_services(root: freshroot.Root) -> set[str]:
     return links
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
-
-
 def ask_a(port: int, name: str, timeout: float = 1.0) -> tuple[int, list[str]] | None:
     """(rcode, A values) of name from 127.0.0.1:port, None without an answer."""
-    from dnslib import QTYPE, DNSRecord
-    q = DNSRecord.question(name, "A")
     try:
-        raw = q.send("127.0.0.1", port, timeout=timeout)
-    except (OSError, socket.timeout):
+        r = query(port, name, "A", timeout=timeout, tries=1)
+    except (OSError, TimeoutError):
         return None
-    r = DNSRecord.parse(raw)
     return r.header.rcode, [str(rr.rdata) for rr in r.rr if rr.rtype == QTYPE.A]
 
 
@@ -145,12 +128,8 @@ def serve_and_check(root: freshroot.Root, logs: Path, label: str) -> dict:
 def fresh_roots(tmp_path):
     """(fresh, exim): two copies of one fresh bookworm, in a scratch folder that is gone
     afterwards (its mounts and processes too)."""
-    need("debootstrap")
-    if os.geteuid() != 0:
-        msg = "building a chroot needs root"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require_tool("debootstrap")
+    require_root("building a chroot needs root")
     free = shutil.disk_usage("/var/tmp").free
     assert free > 4 << 30, f"/var/tmp has {free >> 20} MiB free; the two roots need ~3 GiB"
     logs = tmp_path / "logs"

@@ -7,27 +7,28 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 
 import dnslib
 
 import dnsperf_harness as h
-from support import need
+from support.dns import query
+from support.tools import require_tool
+
+import pytest
+
+pytestmark = pytest.mark.integration
 
 ENTRIES = int(os.environ.get("RBLMIRROR_RELOAD_ENTRIES", "1000000"))
 
 
 def _ask(port: int, name: str) -> dnslib.DNSRecord:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(2)
-        s.sendto(dnslib.DNSRecord.question(name, "A").pack(), ("127.0.0.1", port))
-        return dnslib.DNSRecord.parse(s.recvfrom(65535)[0])
+    return query(port, name, "A", timeout=2, tries=1)
 
 
 def test_reload_of_large_zone_loses_no_query(tmp_path):
-    need("dnsperf")
+    require_tool("dnsperf")
     zone = tmp_path / "big.zone"
     listed = h.write_zone(zone, ENTRIES, ENTRIES // 20)
     queries = tmp_path / "q.txt"

@@ -16,12 +16,16 @@ from __future__ import annotations
 import io
 
 import dnsperf_harness as h
-from support import need
+from support.tools import require_tool
+
+import pytest
+
+pytestmark = pytest.mark.integration
 
 
 def test_harness_small_run():
-    need("rbldnsd")
-    need("dnsperf")
+    require_tool("rbldnsd")
+    require_tool("dnsperf")
     out = io.StringIO()
     rows = h.run(entries=20_000, cidrs=1_000, seconds=1, workers=[1], qtypes=["A", "TXT"], out=out)
     assert {(r["server"], r["qtype"]) for r in rows} == {
@@ -37,8 +41,8 @@ def test_every_zone_kind(request):
     """ip4set, ip6trie, dnset and combined zones: rbldnsd and rblmirror serve give the same
     answers for a sample (run_kinds raises otherwise), both answer under dnsperf, and the
     compiled path answered every query rblmirror got (none went to dnslib)."""
-    need("rbldnsd")
-    need("dnsperf")
+    require_tool("rbldnsd")
+    require_tool("dnsperf")
     small = request.config.getoption("benchmark_disable", False)
     entries, seconds = (20_000, 1) if small else (200_000, 10)
     out = io.StringIO()

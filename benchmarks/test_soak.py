@@ -19,9 +19,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import socket
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,11 +28,16 @@ import numpy as np
 import pytest
 
 import dnsperf_harness as h
+from support.dns import query
+from support.mirror import write_config
+from support.poll import until
+from support.rsyncd import Rsyncd
+from support.serve import Serve
+from support.tools import require_tool
+
 from rblmirror.state import SourceDir
-from rsyncd import Rsyncd
-from support import need
-from test_fetch_support import write_config
-from test_server_support import free_port, until
+
+pytestmark = pytest.mark.integration
 
 LOCAL = h.ZONE  # the name h.write_zone puts in its $SOA
 MIRROR = "mirror.rblmirror.test"
@@ -220,15 +222,10 @@ class Data:
 # ------------------------------------------------------------------------ DNS
 def ask(port: int, name: str, qtype: str = "TXT", timeout: float = 2.0):
     """(rcode, [A or TXT strings]) or None on timeout."""
-    import dnslib
-    q = dnslib.DNSRecord.question(name, qtype)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        s.sendto(q.pack(), ("127.0.0.1", port))
-        try:
-            r = dnslib.DNSRecord.parse(s.recvfrom(65535)[0])
-        except OSError:
-            return None
+    try:
+        r = query(port, name, qtype, timeout=timeout, tries=1)
+    except (OSError, TimeoutError):
+        return None
     vals = [b"".join(rr.rdata.data).decode() if rr.rtype == 16 else str(rr.rdata)
             for rr in r.rr]
     return r.header.rcode, vals
@@ -251,13 +248,6 @@ class Result:
     state: object = None
 
 
-def serve_cmd(cfg: Path, port: int, workers: int) -> list[str]:
-    exe = Path(sys.executable).with_name("rblmirror")
-    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "rblmirror"]
-    return base + ["serve", "--config", str(cfg), "--listen", f"127.0.0.1:{port}",
-                   "--workers", str(workers)]
-
-
 def soak(tmp: Path, workers: int, seconds: float) -> Result:
     res = Result(workers, seconds)
     rsyncd = Rsyncd(tmp / "upstream")
@@ -271,23 +261,17 @@ def soak(tmp: Path, workers: int, seconds: float) -> Result:
                        [{"name": LOCAL, "datasets": [f"ip4set:{data.local}"]},
                         {"name": MIRROR, "datasets": [SOURCE]}])
     sd = SourceDir(str(tmp / "state"), SOURCE)
-    port = free_port()
-    log_path = tmp / "serve.log"
-    srv = None
+    # up once the local zone's test point answers NOERROR; a crash leaves the Python
+    # stacks in its log (PYTHONFAULTHANDLER)
+    srv = Serve([], extra=["--config", str(cfg)], workers=workers, log_dir=tmp,
+                probe=f"2.0.0.127.{LOCAL}", probe_type="A", noerror=True,
+                env={"PYTHONFAULTHANDLER": "1"})
     try:
-        with open(log_path, "wb") as logf:
-            # a crash leaves the Python stacks in the log
-            proc = subprocess.Popen(serve_cmd(cfg, port, workers), stdin=subprocess.DEVNULL,
-                                    stdout=logf, stderr=subprocess.STDOUT,
-                                    env={**os.environ, "PYTHONFAULTHANDLER": "1"})
-        srv = h.Server(f"rblmirror x{workers}", proc, port)
-        up = until(lambda: proc.poll() is not None or
-                   (ask(port, f"2.0.0.127.{LOCAL}", "A", 0.2) or (None,))[0] == 0, 60)
-        assert up and proc.poll() is None, log_path.read_text()
+        srv.start(timeout=60)
+        proc, port = srv.proc, srv.port
         # serve's first background fetch (the source is new): the mirrored zone answers
         want0 = (0, ["mirror version 0"])
-        assert until(lambda: ask(port, rev(MIRROR_MARK, MIRROR)) == want0, 60), \
-            log_path.read_text()
+        assert until(lambda: ask(port, rev(MIRROR_MARK, MIRROR)) == want0, 60), srv.log
         pids = [proc.pid]
         if workers > 1:  # the forked workers (same command line; not rsync or a compile)
             pids += until(lambda: [c for c in children(proc.pid)
@@ -316,7 +300,7 @@ def soak(tmp: Path, workers: int, seconds: float) -> Result:
             now = time.monotonic()
             gone = [p for p in pids if not alive(p)]
             assert not gone, (f"serve or a worker ended after {now - t0:.0f}s (pids {gone}):\n"
-                              + log_path.read_text("utf-8", "replace")[-6000:])
+                              + srv.log[-6000:])
             if now >= next_sample:
                 res.samples.append(sample(now - t0, pids))
                 for name in (steady_local, steady_mirror):
@@ -355,11 +339,9 @@ def soak(tmp: Path, workers: int, seconds: float) -> Result:
         res.final = until(lambda: (s := sample(time.monotonic() - t0, pids)).quiet and s, 30)
         res.state = sd.load_state()
     finally:
-        if srv is not None:
-            srv.stop()
-            res.rc = srv.proc.returncode
+        res.rc = srv.stop()
         rsyncd.stop()
-        res.log = log_path.read_text("utf-8", "replace") if log_path.exists() else ""
+        res.log = srv.log
     return res
 
 
@@ -423,8 +405,8 @@ def check(res: Result) -> str:
 
 @pytest.mark.parametrize("workers", workers_params(), ids=lambda w: f"x{w}")
 def test_soak(benchmark, tmp_path, workers):
-    need("dnsperf")
-    need("rsync")
+    require_tool("dnsperf")
+    require_tool("rsync")
     seconds = soak_seconds(benchmark.disabled)
     assert seconds >= 80, "a soak needs at least 80 s (two local reloads and a fetch)"
     res = benchmark.pedantic(soak, args=(tmp_path, workers, seconds), rounds=1, iterations=1)

@@ -1,24 +1,19 @@
-"""Shared fixtures: the real-feed folder, inline zone writing, and the rbldnsd oracle."""
+"""Shared fixtures: the real-feed folder, inline zone writing, and the rbldnsd oracle
+(the helpers behind them live in tests/support/)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from rbldnsd_oracle import Rbldnsd, require_tool  # noqa: E402
-
-#: real dumps, outside the repo (never copied in)
-FEEDS = Path(__file__).resolve().parents[2] / "shared/data/feeds"
+from support import feeds
+from support.rbldnsd import Rbldnsd
+from support.tools import require_tool
 
 
 @pytest.fixture(scope="session")
 def feeds_dir() -> Path:
-    if not FEEDS.is_dir():
-        pytest.skip(f"real feeds not found at {FEEDS}")
-    return FEEDS
+    """The real dumps, outside the repo (never copied in); a skip without them."""
+    return feeds.feeds_dir()
 
 
 @pytest.fixture

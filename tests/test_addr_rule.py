@@ -15,7 +15,11 @@ from rblmirror import addr
 from rblmirror.check import check
 from rblmirror.scan import Scanner
 from rblmirror.zone import Zone
-from test_server_support import Serve
+from support.serve import Serve
+
+import pytest
+
+pytestmark = pytest.mark.integration
 
 V4 = """:127.0.0.4:v4 $
 192.0.2.0/24

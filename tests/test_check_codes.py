@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 
-from test_fetch_support import cli, write_config
+from support.cli import cli
+from support.mirror import write_config
+
+import pytest
 
 
 def _zen(tmp_path, name="zen.spamhaus.org"):
@@ -65,6 +68,7 @@ def test_uncatalogued_zone_is_read_as_before(tmp_path):
     assert set(row) == {"address", "zone", "listed", "a", "txt"}
 
 
+@pytest.mark.integration
 def test_mirrored_source_named_as_the_catalogue_entry(tmp_path):
     """A mirrored URIBL black: 127.0.0.1 is URIBL refusing the query, not a listing."""
     dump = tmp_path / "up" / "black.dnset"

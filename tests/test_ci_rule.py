@@ -5,6 +5,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.integration
+
 
 def _run(tmp_path, ci: bool) -> subprocess.CompletedProcess:
     (tmp_path / "test_x.py").write_text(

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.feeds import FEEDS
 
-FEEDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "feeds"
+pytestmark = pytest.mark.integration
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

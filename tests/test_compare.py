@@ -8,41 +8,20 @@ import base64
 import bisect
 import ipaddress
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.cli import run
+from support.feeds import CORPUS, DATA, FEEDS, SPECS
+from support.tools import require_tool as need_tool
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-FEEDS = DATA / "feeds"
-CORPUS = DATA / "corpus"
-LISTS = {  # zone name -> (format, file)
-    "psbl": ("plain", "psbl.txt"),
-    "ucep1": ("ip4set", "dnsbl-1.uceprotect.net"),
-    "ucep2": ("ip4set", "dnsbl-2.uceprotect.net"),
-    "backscatterer": ("ip4set", "ips.backscatterer.org"),
-    "whitelisted": ("ip4set", "ips.whitelisted.org"),
-    "ucep3": ("ip4set", "uceprotect-3-NetworkRanges.txt"),
-}
-
-
-def need_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        msg = f"{name} is not installed (Debian package {name})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg + "; CI must have it")
-        pytest.skip(msg)
-    return path
+LISTS = {z: (fmt, f) for z, fmt, f in SPECS}  # zone name -> (format, file)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rblmirror", "compare", *args],
-                          capture_output=True, text=True, timeout=300)
+    return run("compare", *args, timeout=300)
 
 
 # ---- the independent reference --------------------------------------------------------
@@ -147,6 +126,7 @@ def real():
     return ref, json.loads(r.stdout), zargs
 
 
+@pytest.mark.integration
 def test_json_shape(real):
     _, got, _ = real
     assert set(got) >= {"lists", "overlap", "unique", "union", "corpus"}
@@ -160,6 +140,7 @@ def test_json_shape(real):
         assert list(c["hits"]) == list(LISTS) == list(c["unique_hits"])
 
 
+@pytest.mark.integration
 def test_sizes_overlap_unique_union_match_reference(real):
     ref, got, _ = real
     for n in LISTS:
@@ -177,6 +158,7 @@ def test_sizes_overlap_unique_union_match_reference(real):
     assert 0 < got["overlap"]["ucep2"]["ucep3"] < got["lists"]["ucep2"]["addresses"]
 
 
+@pytest.mark.integration
 def test_corpus_hits_match_python_sets(real):
     ref, got, _ = real
     for cname, path, good in [("probers", CORPUS / "mailport-probers.txt", False),
@@ -207,6 +189,7 @@ def test_corpus_hits_match_python_sets(real):
     assert got["corpus"]["probers"]["hits"]["ucep3"] > 0
 
 
+@pytest.mark.integration
 def test_against_iprange(real, tmp_path):
     """iprange --compare (Debian package iprange) on the same listed space."""
     iprange = need_tool("iprange")
@@ -269,6 +252,7 @@ def test_ipv6_corpus_and_churn(tmp_path):
     assert c["unique_hits"] == {"a.test": len(hit_a - hit_b), "b.test": len(hit_b - hit_a)}
 
 
+@pytest.mark.integration
 def test_cli_table_and_errors(tmp_path):
     z = tmp_path / "z.zone"
     z.write_text("10.0.0.0/24\n")
@@ -285,6 +269,7 @@ def test_cli_table_and_errors(tmp_path):
     assert r.returncode == 2 and "--bogus" in r.stderr
 
 
+@pytest.mark.integration
 def test_html_report_renders_in_chromium(real, tmp_path):
     _, _, zargs = real
     out = tmp_path / "report.html"

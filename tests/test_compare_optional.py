@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 ZONE = f"bl.rblmirror.test:ip4set:{ROOT / 'zones' / 'rfc5782-ip4.zone'}"
 # None in sys.modules makes every `import matplotlib` (and its submodules) raise ImportError
@@ -22,6 +24,7 @@ def run_without_matplotlib(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
+@pytest.mark.integration
 def test_compare_html_without_matplotlib_says_how_to_get_it(tmp_path):
     out = tmp_path / "report.html"
     r = run_without_matplotlib("compare", "--zone", ZONE, "--html", str(out))
@@ -31,6 +34,7 @@ def test_compare_html_without_matplotlib_says_how_to_get_it(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.integration
 def test_the_rest_works_without_matplotlib():
     r = run_without_matplotlib("compare", "--zone", ZONE, "--json")
     assert r.returncode == 0, r.stderr

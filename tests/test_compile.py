@@ -10,6 +10,7 @@ from rblmirror.dataset import Dataset
 from rblmirror.errors import ZoneFileError
 
 
+@pytest.mark.integration
 def test_isolated_equals_in_process(tmp_path, feeds_dir):
     files = (str(feeds_dir / "dnsbl-2.uceprotect.net"),)
     a = Dataset.from_files(files, format="ip4set")
@@ -23,6 +24,7 @@ def test_isolated_equals_in_process(tmp_path, feeds_dir):
         assert a.lookup(ip) == b.lookup(ip)
 
 
+@pytest.mark.integration
 def test_isolated_error_names_the_file(tmp_path):
     with pytest.raises(ZoneFileError, match="cannot read /nonexistent/zone"):
         load_isolated("ip4set", ("/nonexistent/zone",), str(tmp_path))
@@ -38,6 +40,7 @@ def test_combined_loads_in_process(tmp_path):
     assert list(tmp_path.glob("*.snap")) == []
 
 
+@pytest.mark.integration
 def test_child_never_imports_from_the_working_directory(tmp_path, monkeypatch):
     """A process running as root must not import code planted in its working directory
     (or a source checkout's rblmirror/ beside a non-editable install): the compile

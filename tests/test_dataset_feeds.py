@@ -5,11 +5,11 @@ import ipaddress
 from pathlib import Path
 
 import pytest
+from support.feeds import FEEDS
 
 from rblmirror.dataset import Dataset
 from rblmirror.values import Listing
 
-FEEDS = Path(__file__).resolve().parents[2] / "shared/data/feeds"
 
 # the only bad lines in the real data: (file, line, exact text)
 EXPECTED_BAD = {

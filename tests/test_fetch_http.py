@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import pytest
+from support.cli import cli, cli_process, status_json
+from support.feeds import copy_feed
+from support.httpd import Httpd
+from support.mirror import served, state, write_config
 
 from rblmirror.dataset import Dataset
-from httpd import Httpd
-from test_fetch_support import (cli, cli_process, copy_feed, served, state, status_json,
-                                write_config)
 
 FEED = "psbl.txt"
 
@@ -25,6 +26,7 @@ def config(tmp_path, url, **kw):
     return write_config(tmp_path, [src], [{"name": "psbl.mirror.test", "datasets": ["psbl"]}])
 
 
+@pytest.mark.integration
 def test_200_then_304_then_change(tmp_path, web):
     cfg = config(tmp_path, web.url(FEED))
     up = web.folder / FEED
@@ -56,6 +58,7 @@ def test_200_then_304_then_change(tmp_path, web):
     assert ds.lookup("192.0.2.200") and ds.lookup(first_ip) == new.lookup(first_ip) == ()
 
 
+@pytest.mark.integration
 def test_5xx_keeps_old_data_and_backs_off(tmp_path, web):
     cfg = config(tmp_path, web.url(FEED))
     assert cli("fetch", "--config", str(cfg))[0] == 0
@@ -91,6 +94,7 @@ def test_http_404_before_any_snapshot(tmp_path, web):
     assert s["zones"][0]["answers"] == "SERVFAIL"
 
 
+@pytest.mark.integration
 def test_http_concurrent_fetches_one_waits(tmp_path, web):
     cfg = config(tmp_path, web.url(FEED))
     # hold the source's lock as a running fetch would, then start a fetch

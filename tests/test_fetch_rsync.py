@@ -5,11 +5,14 @@ import re
 import time
 
 import pytest
+from support.cli import cli, cli_process, status_json
+from support.feeds import copy_feed
+from support.mirror import served, state, write_config
+from support.rsyncd import Rsyncd
 
 from rblmirror.dataset import Dataset
-from rsyncd import Rsyncd
-from test_fetch_support import (cli, cli_process, copy_feed, served, state, status_json,
-                                write_config)
+
+pytestmark = pytest.mark.integration
 
 FEED = "dnsbl-1.uceprotect.net"  # 700 KB, 50k entries, $SOA serial
 

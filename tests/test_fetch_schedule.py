@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from rblmirror.config import load_config
 from rblmirror.fetch import BACKOFF_MAX, JITTER_MAX, Scheduler, next_delay
 from rblmirror.config import SourceConfig
-from test_fetch_support import copy_feed, state, write_config
+from support.cli import cli
+from support.feeds import copy_feed
+from support.mirror import state, write_config
 
 
 class Fixed:
@@ -38,6 +42,7 @@ def test_backoff_doubles_then_caps():
     assert next_delay(src(86400), 5, Fixed(0)) == 86400  # never below min_interval
 
 
+@pytest.mark.integration
 def test_scheduler_fetches_when_due(tmp_path):
     up = copy_feed("psbl.txt", tmp_path / "up" / "psbl.txt")
     cfg = load_config(write_config(tmp_path, [
@@ -53,8 +58,8 @@ def test_scheduler_fetches_when_due(tmp_path):
     assert state(tmp_path, "psbl").last_attempt > first
 
 
+@pytest.mark.integration
 def test_not_due_says_why(tmp_path):
-    from test_fetch_support import cli
     up = copy_feed("psbl.txt", tmp_path / "up" / "psbl.txt")
     conf = write_config(tmp_path, [{"name": "psbl", "url": str(up), "format": "plain",
                                     "min_interval": "1h"}])
@@ -70,10 +75,10 @@ def test_not_due_says_why(tmp_path):
     assert code == 0 and "backing off after 1 failed attempt" in out and str(up) in out
 
 
+@pytest.mark.integration
 def test_changed_url_is_due_at_once_and_resets_the_backoff(tmp_path):
     """A source failing on a wrong URL is fixed in the config: the next fetch runs at
     once (not after the backoff) and the failure count starts again from zero."""
-    from test_fetch_support import cli
     good = copy_feed("psbl.txt", tmp_path / "up" / "psbl.txt")
     bad = tmp_path / "up" / "typo.txt"
     conf = write_config(tmp_path, [{"name": "psbl", "url": str(bad), "format": "plain",
@@ -99,10 +104,10 @@ def test_changed_url_is_due_at_once_and_resets_the_backoff(tmp_path):
     assert st.last_attempt > before and st.config["format"] == "ip4set"
 
 
+@pytest.mark.integration
 def test_changed_format_reparses_the_same_dump(tmp_path):
     """Same bytes upstream, new format: not "unchanged" (the old snapshot was parsed as
     another format) and no shrink check against the other format's entry count."""
-    from test_fetch_support import cli
     up = tmp_path / "up" / "list.txt"
     up.parent.mkdir()
     up.write_text("".join(f"10.0.{i // 250}.{i % 250 + 1}\n" for i in range(1000)) +
@@ -117,11 +122,11 @@ def test_changed_format_reparses_the_same_dump(tmp_path):
     assert st.config["format"] == "ip4tset" and st.history[-1]["entries"] == st.entries
 
 
+@pytest.mark.integration
 def test_old_format_snapshot_is_recompiled_at_once(tmp_path):
     """After an upgrade the current snapshot is of the previous format (which the server
     refuses): the source is due at once, and the unchanged dump is compiled again."""
     from rblmirror.state import SourceDir
-    from test_fetch_support import cli
     up = copy_feed("psbl.txt", tmp_path / "up" / "psbl.txt")
     conf = write_config(tmp_path, [{"name": "psbl", "url": str(up), "format": "plain",
                                     "min_interval": "1h"}])
@@ -139,9 +144,9 @@ def test_old_format_snapshot_is_recompiled_at_once(tmp_path):
     assert "not due" in out  # and then back to the schedule
 
 
+@pytest.mark.integration
 def test_rollback_refuses_a_corrupt_snapshot(tmp_path):
     from rblmirror.state import SourceDir
-    from test_fetch_support import cli
     up = copy_feed("psbl.txt", tmp_path / "up" / "psbl.txt")
     conf = write_config(tmp_path, [{"name": "psbl", "url": str(up), "format": "plain"}])
     assert cli("fetch", "--config", str(conf))[0] == 0

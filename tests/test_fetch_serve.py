@@ -8,11 +8,18 @@ import time
 import urllib.request
 
 import pytest
+from support.cli import cli, status_json
+from support.feeds import copy_feed
+from support.mirror import write_config
+from support.poll import until
+from support.ports import free_tcp_port
+from support.rsyncd import Rsyncd
+from support.serve import Serve
+from support.tools import require_tool
 
 from rblmirror.dataset import Dataset
-from rsyncd import Rsyncd, free_tcp_port
-from test_fetch_support import cli, copy_feed, status_json, write_config
-from test_server_support import Serve, until
+
+pytestmark = pytest.mark.integration
 
 FEED = "psbl.txt"
 NOERROR, SERVFAIL, NXDOMAIN = 0, 2, 3
@@ -162,7 +169,6 @@ def test_reload_during_load_loses_no_query(tmp_path):
     0 queries lost."""
     import random
     import subprocess
-    from rbldnsd_oracle import require_tool
     require_tool("dnsperf")
     rng = random.Random(4)
     ips = list({rng.randrange(1 << 24, 0xDF000000) for _ in range(1_000_000)})

@@ -6,30 +6,31 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
+from support.cli import RBLMIRROR as CLI
+from support.feeds import feed
+from support.ports import free_port
+from support.processes import status_ids, stop
+from support.tools import require_root
+from support.users import exposed_root
 
-from test_fetch_support import FEEDS
-from test_privileges import exposed_root
-
-CLI = [sys.executable, "-m", "rblmirror"]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def world(request):
     """A 0755 folder under /var/tmp (the service user must reach it), with a dump."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    if not (FEEDS / "psbl.txt").is_file():
-        pytest.skip(f"real feed psbl.txt not found in {FEEDS}")
+    require_root()
+    psbl = feed("psbl.txt")
     d = Path(tempfile.mkdtemp(prefix="rblmirror-user-", dir="/var/tmp"))
     os.chmod(d, 0o755)
     up = d / "up"
     up.mkdir()
-    shutil.copyfile(FEEDS / "psbl.txt", up / "psbl.txt")
+    shutil.copyfile(psbl, up / "psbl.txt")
     os.chmod(up / "psbl.txt", 0o644)
     yield d
     shutil.rmtree(d, ignore_errors=True)
@@ -102,11 +103,6 @@ def test_serve_runs_as_the_configured_user_and_its_fetch_works(world):
     """`user = "nobody"` in the config: a root-started serve binds, hands the state dir
     (with a root-owned lock an older root run left) to nobody, drops, and its background
     fetch succeeds as nobody."""
-    import signal
-    import time
-
-    from test_privileges import status_ids
-    from test_server_support import free_port
     nobody = pwd.getpwnam("nobody")
     state = world / "state"
     (state / "psbl").mkdir(parents=True)
@@ -133,9 +129,5 @@ def test_serve_runs_as_the_configured_user_and_its_fetch_works(world):
         assert uid == [nobody.pw_uid] * 4 and gid == [nobody.pw_gid] * 4
         assert "running as user nobody" in text and "given to user nobody" in text
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, 15)
         log.close()

@@ -6,19 +6,17 @@ from __future__ import annotations
 import os
 import random
 import socket
-import sys
-from pathlib import Path
 
 import dnslib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_server_support import Serve  # noqa: E402
+from support.processes import status_kb
+from support.serve import Serve
 
-from rblmirror.server import respond  # noqa: E402
-from rblmirror.zone import Zone, ZoneTable  # noqa: E402
+from rblmirror.server import respond
+from rblmirror.zone import Zone, ZoneTable
 
 SOA = "$SOA 300 ns.f.test hostmaster.f.test 1 3600 900 604800 60\n$TTL 300\n"
 ZONE = SOA + "127.0.0.2\n10.0.0.0/8 :127.0.0.3:reason $ $$\n!10.1.0.0/16\n::1\n"
@@ -136,14 +134,7 @@ def test_compiled_path_answers_the_seeds(tables):
             assert fast.answer(pkt) == respond(pkt, tables), name
 
 
-def _rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
+@pytest.mark.integration
 def test_server_survives_fuzz_without_leaking(tmp_path):
     z = tmp_path / "f.zone"
     z.write_text(ZONE)
@@ -168,11 +159,11 @@ def test_server_survives_fuzz_without_leaking(tmp_path):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             burst(sock)  # warm-up: caches, buffers, the allocator's arenas
             assert s.query("2.0.0.127.f.test").header.rcode == 0
-            before = _rss_kb(s.proc.pid)
+            before = status_kb(s.proc.pid, "VmRSS")
             for _ in range(5):
                 burst(sock)
             r = s.query("2.0.0.127.f.test")
-            after = _rss_kb(s.proc.pid)
+            after = status_kb(s.proc.pid, "VmRSS")
         assert s.proc.poll() is None, s.log
         assert r.header.rcode == 0 and str(r.rr[0].rdata) == "127.0.0.2"
         assert after - before < 4096, f"RSS grew {after - before} kB over 15,000 packets"

@@ -32,7 +32,7 @@ from rblmirror.zonefmt import get as get_format
 from rblmirror.zonefmt.base import Collector, file_lines, load_lines
 from rblmirror.zonefmt.ipparse import ip6cidr
 
-from test_index import flatten_py
+from support.reference import flatten_py
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,

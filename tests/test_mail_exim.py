@@ -1,6 +1,6 @@
 """Exim, from Debian's exim4-daemon-light, with `rblmirror snippets exim` in its RCPT ACL.
 
-In a private network namespace (tests/exim_lab.py): our server on 127.0.0.1:5353 with the
+In a private network namespace (tests/support/eximlab.py): our server on 127.0.0.1:5353 with the
 README's zones (the bundled RFC 5782 zones, the allowlist, and the real UCEPROTECT level 1
 dump), unbound on 127.0.0.1:53 from `rblmirror snippets unbound`, and the system resolver
 of the namespace pointing at unbound, as on a real mail host. Each test is one `exim -bh
@@ -9,28 +9,24 @@ ADDRESS` session; its ACL trace shows what Exim looked up.
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
+from support.eximlab import EximLab, exim_tree
+from support.maillab import rblmirror, zone_args
+from support.mailzones import (ERROR_CODE, ERROR_CODE_CLIENT, L1, lab_zones,
+                               listed_addresses, readme_block, unlisted_address)
+from support.tools import require_root, require_tool
 
-sys.path.insert(0, str(Path(__file__).parent))
-from exim_lab import EximLab, exim_tree  # noqa: E402
-from mail_zones import ERROR_CODE, ERROR_CODE_CLIENT, lab_zones  # noqa: E402
-from netns import rblmirror, zone_args  # noqa: E402
-from rbldnsd_oracle import require_tool  # noqa: E402
-from test_mail_postfix import L1, listed_addresses, unlisted_address  # noqa: E402
-from test_readme import readme_block  # noqa: E402
+import rblmirror as rbl
 
-import rblmirror as rbl  # noqa: E402
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     for tool in ("ip", "unbound", "dig"):
         require_tool(tool)
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
+    require_root("network namespaces need root")
     if not L1.exists():
         pytest.skip(f"real dump not found at {L1}")
     tree = exim_tree()

@@ -7,62 +7,22 @@ Postfix whose main.cf holds `rblmirror snippets postfix` / `postscreen` verbatim
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from support.maillab import PORT_DNSWL, PORT_POSTSCREEN, PORT_RBL, MailLab
+from support.mailzones import BL, DBL, L1, L1Z, WL, listed_addresses, unlisted_address
+from support.tools import require_root, require_tool
 
-sys.path.insert(0, str(Path(__file__).parent))
-from netns import PORT_DNSWL, PORT_POSTSCREEN, PORT_RBL, MailLab  # noqa: E402
-from rbldnsd_oracle import require_tool  # noqa: E402
-
-import rblmirror  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-ZONES = ROOT / "zones"
-L1 = Path(__file__).resolve().parents[2] / "shared/data/feeds/dnsbl-1.uceprotect.net"
-
-BL = [f"bl.rblmirror.test:ip4set:{ZONES / 'rfc5782-ip4.zone'}",
-      f"bl.rblmirror.test:ip6trie:{ZONES / 'rfc5782-ip6.zone'}"]
-WL = [f"wl.rblmirror.test:ip4set:{ZONES / 'rfc5782-wl.zone'}"]
-L1Z = [f"l1.rblmirror.test:ip4set:{L1}"]
-
-
-def listed_addresses(n: int) -> list[str]:
-    """n public addresses the real dump lists (found by lookup, not assumed)."""
-    ds = rblmirror.Dataset.from_file(L1, format="ip4set")
-    out = []
-    with open(L1, "rb") as f:
-        for raw in f:
-            tok = raw.split(b"#")[0].split(b":")[0].strip().decode("latin-1")
-            try:
-                ip = ipaddress.IPv4Address(tok)
-            except ValueError:
-                continue
-            if ip.is_global and ds.lookup(str(ip)):
-                out.append(str(ip))
-                if len(out) == n:
-                    return out
-    raise AssertionError("the real dump lists too few single addresses")
-
-
-def unlisted_address() -> str:
-    ds = rblmirror.Dataset.from_file(L1, format="ip4set")
-    for cand in ("192.0.2.77", "198.51.100.23", "203.0.113.99"):
-        if not ds.lookup(cand):
-            return cand
-    raise AssertionError("no unlisted documentation address")
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     for tool in ("ip", "postfix", "unbound", "dig", "script", "ss"):
         require_tool(tool)
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
+    require_root("network namespaces need root")
     if not L1.exists():
         pytest.skip(f"real dump not found at {L1}")
     work = tmp_path_factory.mktemp("mail")
@@ -70,7 +30,7 @@ def lab(tmp_path_factory):
     dbl_extra = work / "dbl-extra.zone"
     dbl_extra.write_text(":127.0.0.2:Domain $ is listed for testing\n"
                          "spammer.example\n.wild.example\n!good.wild.example\n")
-    dbl = [f"dbl.rblmirror.test:dnset:{ZONES / 'rfc5782-names.zone'},{dbl_extra}"]
+    dbl = [DBL[0] + f",{dbl_extra}"]
     listed = listed_addresses(4)
     unlisted = unlisted_address()
     lab = MailLab(work, zones=BL + L1Z + dbl + WL, addresses=listed + [unlisted],

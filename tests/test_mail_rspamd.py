@@ -1,5 +1,5 @@
 """rspamd, from Debian's package, with the files of `rblmirror snippets rspamd` in its
-local.d/ and its resolver pointed at `rblmirror serve` (tests/rspamd_lab.py).
+local.d/ and its resolver pointed at `rblmirror serve` (tests/support/rspamdlab.py).
 
 Our server holds the README's zones (the bundled RFC 5782 zones, the allowlist, the real
 UCEPROTECT level 1 dump); rspamd runs on every default of Debian's package, so its own
@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import os
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from support.maillab import rblmirror, zone_args
+from support.mailzones import (CASES, ERROR_CODE, ERROR_CODE_CLIENT, L1, lab_zones,
+                               listed_addresses, readme_block, unlisted_address)
+from support.rspamdlab import RspamdLab
+from support.tools import require_root, require_tool
 
-sys.path.insert(0, str(Path(__file__).parent))
-from mail_zones import ERROR_CODE, ERROR_CODE_CLIENT, lab_zones  # noqa: E402
-from netns import rblmirror, zone_args  # noqa: E402
-from rbldnsd_oracle import require_tool  # noqa: E402
-from rspamd_lab import RspamdLab  # noqa: E402
-from test_mail_postfix import L1, listed_addresses, unlisted_address  # noqa: E402
-from test_readme import CASES, readme_block  # noqa: E402
+pytestmark = pytest.mark.integration
 
 BL, L1S, DBL, WL = (f"RBLMIRROR_{n}_RBLMIRROR_TEST" for n in ("BL", "L1", "DBL", "WL"))
 OURS = (BL, L1S, DBL, WL)
@@ -43,8 +40,7 @@ def ours(scan) -> dict:
 def lab_for(tmp_path_factory, name: str, zones: list[str], snippet: str) -> RspamdLab:
     for tool in ("ip", "dig", "rspamd", "rspamc", "rspamadm"):
         require_tool(tool)
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
+    require_root("network namespaces need root")
     work = tmp_path_factory.mktemp(name)
     os.chmod(work, 0o755)
     lab = RspamdLab(work, zones, snippet).start()
@@ -173,7 +169,7 @@ def test_domain_misses_after_asking(lab, addresses, kw, name):
 
 
 def test_allowlisted_client_is_not_looked_up_in_the_blocklists(lab, addresses):
-    a = addresses[0][1]  # the real dump lists it; the allowlist too (mail_zones)
+    a = addresses[0][1]  # the real dump lists it; the allowlist too (support.mailzones)
     s = lab.scan(a)
     assert ours(s) == {WL: (-2.0, f"{a}:from")}, s.raw
     assert f"label={rev(a)}.l1.rblmirror.test" not in lab.read_log()

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.cli import RBLMIRROR
+from support.mailzones import L1, L1Z, WL, ZONES, listed_addresses, unlisted_address
+from support.serve import Serve
+from support.tools import require_tool
 
-sys.path.insert(0, str(Path(__file__).parent))
-from rbldnsd_oracle import require_tool  # noqa: E402
-from test_mail_postfix import L1, WL, ZONES, listed_addresses, unlisted_address  # noqa: E402
-from test_server_support import Serve  # noqa: E402
+pytestmark = pytest.mark.integration
 
-L1Z = [f"l1.rblmirror.test:ip4set:{L1}"]
 BL = [f"bl.rblmirror.test:ip4set:{ZONES / 'rfc5782-ip4.zone'}"]
 RULE = "RBLMIRROR_L1_RBLMIRROR_TEST"
 
@@ -39,7 +38,7 @@ def sa(tmp_path_factory):
         pytest.skip(f"real dump not found at {L1}")
     work = tmp_path_factory.mktemp("sa")
     with Serve(BL + L1Z + WL, extra=["--no-fetch"], log_dir=work) as srv:
-        cmd = [sys.executable, "-m", "rblmirror", "snippets", "spamassassin",
+        cmd = [*RBLMIRROR, "snippets", "spamassassin",
                "--server", f"127.0.0.1:{srv.port}"]
         for z in BL + L1Z + WL:
             cmd += ["--zone", z]

@@ -13,16 +13,18 @@ import random
 from pathlib import Path
 
 import pytest
+from support.dns import answer_sets, summary
+from support.feeds import feed
+from support.rbldnsd import Rbldnsd, is_partial_ip, synthesized
+from support.serve import Serve
+from support.tools import require_tool
 
 from rblmirror import addr
 from rblmirror.dataset import Dataset
 from rblmirror.values import txt_bytes
 
-from rbldnsd_oracle import Rbldnsd, answer_sets, require_tool
-
 pytestmark = pytest.mark.integration
 
-FEEDS = Path(__file__).resolve().parents[2] / "shared/data/feeds"
 SEED = 20260727
 M32 = 0xFFFFFFFF
 
@@ -251,11 +253,9 @@ def oracle():
         for sz in subzones:
             if sz != "@":
                 cases.append((f"{sz}.combined.test", child, comb_probes[sz], addr.V4))
-    for feed, zone, n in (("dnsbl-2.uceprotect.net", "uce2.test", 1500),
+    for name, zone, n in (("dnsbl-2.uceprotect.net", "uce2.test", 1500),
                           ("ips.backscatterer.org", "bs.test", 1500)):
-        f = FEEDS / feed
-        if not f.is_file():
-            pytest.skip(f"real feed {f} missing")
+        f = feed(name)
         r.add_zone(zone, "ip4set", [f])
         cases.append((zone, Dataset.from_file(f, "ip4set"), feed_probes(f, rnd, n, 800), addr.V4))
     r.start()
@@ -342,7 +342,6 @@ def wire(oracle):
     """rbldnsd (its default TTL, and -a: no NS in positive answers, as serve answers) and
     `rblmirror serve` on the oracle's generated files; an in-process table of the same
     specs for the compiled path's own answers."""
-    from test_server_support import Serve
     from rblmirror.zone import Zone, ZoneSpec, ZoneTable
     r, _ = oracle
     specs = [(n, t, fs) for n, t, fs in r.zones if n in WIRE_ZONES]
@@ -379,8 +378,6 @@ def test_serve_answers_like_rbldnsd_through_the_compiled_path(oracle, wire, zone
     TC). The server's reply is byte for byte the in-process compiled path's answer, and
     the compiled path answered every one of them (its counters grew by the count)."""
     import dnslib
-    from test_server import _fast_counters, _is_partial_ip, synthesized
-    from test_server_support import summary
     from rblmirror._dnsfast import FastPath
     from rblmirror.server import respond
     theirs, ours, table = wire
@@ -389,7 +386,7 @@ def test_serve_answers_like_rbldnsd_through_the_compiled_path(oracle, wire, zone
     fast = FastPath(table)
     rnd = random.Random(zone)
     counted = table.find(zone.split("."))[0].name  # a subzone counts for its zone
-    before = _fast_counters(ours).get(counted, {"queries": 0})["queries"]
+    before = ours.counters()["fast"].get(counted, {"queries": 0})["queries"]
     by_fast = 0
     diffs = []
     for i, name in enumerate(_wire_names(zone, ds, subjects, family, rnd)):
@@ -408,14 +405,14 @@ def test_serve_answers_like_rbldnsd_through_the_compiled_path(oracle, wire, zone
             a, b = summary(dnslib.DNSRecord.parse(mine)), summary(dnslib.DNSRecord.parse(other))
             if a == b or synthesized(name, t, a, b):
                 continue
-            if (_is_partial_ip(name, zone) and b["rcode"] == 3 and a["rcode"] == 0
+            if (is_partial_ip(name, zone) and b["rcode"] == 3 and a["rcode"] == 0
                     and not a["an"]):
                 continue  # an empty non-terminal: NODATA, where rbldnsd says NXDOMAIN
             if a["tc"] and not a["an"] and b["rcode"] == 0:
                 continue  # we set TC where rbldnsd drops records (TCP has them all)
             diffs.append((name, t, a, b))
     assert not diffs, f"{len(diffs)} differences, first: {diffs[:3]}"
-    after = _fast_counters(ours).get(counted, {"queries": 0})["queries"]
+    after = ours.counters()["fast"].get(counted, {"queries": 0})["queries"]
     assert after - before == by_fast
     assert by_fast
     assert counted in fast.zone_names

@@ -5,42 +5,11 @@ Postfix, unbound, SpamAssassin, Exim and rspamd. Each block follows a
 `<!-- snippet: KIND -->` marker."""
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from test_mail_postfix import BL, L1Z, WL, ZONES
+from support.mailzones import CASES, readme_block, snippet
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-DBL = [f"dbl.rblmirror.test:dnset:{ZONES / 'rfc5782-names.zone'}"]
-# (kind, zones, --server) as tests/netns.py and tests/test_mail_spamassassin.py use them
-CASES = {
-    "unbound": (BL + L1Z + DBL + WL, "127.0.0.1:5353"),
-    "postfix": (WL + BL + L1Z + DBL, None),  # the allowlisting listener's main.cf
-    "postscreen": (WL + BL + L1Z, None),
-    "spamassassin": (BL + L1Z + WL, "127.0.0.1:5353"),
-    "exim": (WL + BL + L1Z + DBL, None),
-    "rspamd": (BL + L1Z + DBL + WL, "127.0.0.1:5353"),
-}
-
-
-def snippet(kind: str) -> str:
-    zones, server = CASES[kind]
-    cmd = [sys.executable, "-m", "rblmirror", "snippets", kind]
-    if server:
-        cmd += ["--server", server]
-    for z in zones:
-        cmd += ["--zone", z]
-    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=60).stdout
-
-
-def readme_block(kind: str) -> str:
-    m = re.search(rf"<!-- snippet: {kind} -->\n```[a-z]*\n(.*?)```", README.read_text(), re.S)
-    assert m, f"README has no block marked <!-- snippet: {kind} -->"
-    return m.group(1)
+pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("kind", sorted(CASES))

@@ -13,15 +13,13 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
+from support.feeds import CORPUS, DATA, FEEDS
 
 from rblmirror import _scan
 from rblmirror.check import check as run_check
 from rblmirror.scan import Scanner
 from rblmirror.zone import Zone
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-FEEDS = DATA / "feeds"
-CORPUS = DATA / "corpus"
 
 
 def cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
@@ -355,6 +353,7 @@ def test_extract_postfix_and_exim(tmp_path, zones):
 
 
 # ---- the command ---------------------------------------------------------------------
+@pytest.mark.integration
 def test_cli_exit_codes_summary_and_bad_lines(world, generated):
     path, addrs, bad, _ = generated
     zargs = [a for s in world.specs for a in ("--zone", s)]
@@ -379,6 +378,7 @@ def test_cli_exit_codes_summary_and_bad_lines(world, generated):
     (["--zone", "x.test:ip4set:{zone}", "/nonexistent/input"], "cannot read /nonexistent/input"),
     (["--zone", "x.test:dnset:{zone}"], "no IP zone"),
 ])
+@pytest.mark.integration
 def test_cli_errors(tmp_path, args, needle):
     z = tmp_path / "z.zone"
     z.write_text("10.0.0.0/8\n")
@@ -387,6 +387,7 @@ def test_cli_errors(tmp_path, args, needle):
     assert needle in r.stderr.decode()
 
 
+@pytest.mark.integration
 def test_cli_progress_bar_on_request(tmp_path):
     z = tmp_path / "z.zone"
     z.write_text("10.0.0.0/8\n")

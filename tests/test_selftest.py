@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_server_support import Serve, free_port  # noqa: E402
+from support.ports import free_port
+from support.serve import Serve
+
+pytestmark = pytest.mark.integration
 
 ZONES = Path(__file__).resolve().parents[1] / "zones"
 BL = [f"bl.rblmirror.test:ip4set:{ZONES / 'rfc5782-ip4.zone'}",

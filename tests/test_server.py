@@ -6,20 +6,20 @@ from the DNS rules in DESIGN.md; never from our own output.
 from __future__ import annotations
 
 import ipaddress
-import json
 import random
 import re
-import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import dnslib
 import pytest
-
-from test_server_support import Serve, require_tool, summary
-from rbldnsd_oracle import Rbldnsd
+from support.cli import RBLMIRROR
+from support.dns import dig as dig_at
+from support.dns import summary
+from support.rbldnsd import Rbldnsd, is_partial_ip, synthesized
+from support.serve import Serve
+from support.tools import require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -112,10 +112,7 @@ def theirs(files):
 
 
 def dig(port: int, *args: str) -> str:
-    exe = require_tool("dig")
-    p = subprocess.run([exe, "@127.0.0.1", "-p", str(port), "+time=2", "+tries=2", *args],
-                       capture_output=True, text=True, timeout=20)
-    return p.stdout
+    return dig_at(port, *args, time=2, tries=2, timeout=20)
 
 
 # --------------------------------------------------------------------- dig, by hand
@@ -262,21 +259,10 @@ def test_minimal_any_option(files, tmp_path):
     with Serve(zones, extra=["--config", str(cfg)]) as s:
         assert sorted(set(_any_rtypes(s, "2.0.0.127.bl.test"))) == [1, 16]
     cfg.write_text("[server]\nminimal_any = 1\n")
-    p = subprocess.run([__import__("sys").executable, "-m", "rblmirror", "serve", "--config",
+    p = subprocess.run([*RBLMIRROR, "serve", "--config",
                         str(cfg), "--zone", zones[0]], capture_output=True, text=True,
                        timeout=60)
     assert p.returncode != 0 and "minimal_any must be true or false" in p.stderr
-
-
-def _fast_counters(s) -> dict:
-    """The compiled path's per-zone counters, from the SIGUSR1 dump."""
-    before = s.log.count('"fast"')
-    s.signal(signal.SIGUSR1)
-    deadline = time.monotonic() + 10
-    while s.log.count('"fast"') == before and time.monotonic() < deadline:
-        time.sleep(0.02)
-    line = [x for x in s.log.splitlines() if x.startswith("{") and '"fast"' in x][-1]
-    return json.loads(line)["fast"]
 
 
 def test_compiled_path_answers_ipv6_and_combined(ours):
@@ -292,12 +278,12 @@ def test_compiled_path_answers_ipv6_and_combined(ours):
                         "x.sub.c.test", "9.9.c.test", "test.dom.c.test", "x.dom.c.test"],
              "d.test": ["test.d.test", "a.foo.example.d.test", "x.foo.example.d.test",
                         "bar.example.d.test", "a.b.bar.example.d.test", "invalid.d.test"]}
-    before = _fast_counters(ours)
+    before = ours.counters()["fast"]
     for names in asked.values():
         for name in names:
             for t in ("A", "TXT", "ANY"):
                 ours.query(name, t)
-    after = _fast_counters(ours)
+    after = ours.counters()["fast"]
     for zone, names in asked.items():
         assert after[zone]["queries"] - before.get(zone, {"queries": 0})["queries"] == \
             3 * len(names), zone
@@ -373,38 +359,6 @@ def _names():
     ]
 
 
-def _is_partial_ip(name: str, zone: str) -> bool:
-    rel = name.lower()[: -len(zone) - 1].split(".")
-    if len(rel) == 4 and all(x.isdigit() and len(x) <= 3 and int(x) <= 255 for x in rel):
-        return False  # a complete IPv4 name, even one of single digits
-    return (len(rel) < 4 and all(x.isdigit() for x in rel)) or \
-        (len(rel) < 32 and all(len(x) == 1 and x in "0123456789abcdef" for x in rel))
-
-
-def synthesized(name: str, t: str, a: dict, b: dict) -> bool:
-    """Our deliberate differences for a zone whose dump lacks $SOA/$NS or the RFC 5782
-    test point (DESIGN.md, "Every zone answers like a real zone"): where rbldnsd REFUSES
-    the apex we answer the synthesized SOA/NS; where its negative answer carries no SOA
-    ours carries one; where the data lacks 127.0.0.2 (or TEST) we list it. Anything else
-    must still be equal."""
-    zone_soa = [r for r in a["ns"] + a["an"] if r[2] == 6]
-    apex_types = {6, 2} if t == "ANY" else {dnslib.QTYPE.reverse.get(t)}
-    if b["rcode"] == 5 and a["rcode"] == 0 and a["aa"] and t in ("SOA", "NS", "ANY") and \
-            a["an"] and all(r[2] in apex_types for r in a["an"]) and \
-            all(r[0] == name.lower().rstrip(".") + "." for r in a["an"]):
-        return True
-    if a["rcode"] == b["rcode"] and a["an"] == b["an"] and not b["ns"] and \
-            len(a["ns"]) == 1 and zone_soa and a["rcode"] in (0, 3):
-        return True
-    test_point = name.lower().split(".")[:4] == ["2", "0", "0", "127"] or \
-        name.lower().split(".")[0] == "test"
-    if test_point and b["rcode"] == 3 and a["rcode"] == 0 and a["aa"]:
-        if t in ("A", "ANY") and not any(r[4] == "127.0.0.2" for r in a["an"] if r[2] == 1):
-            return False
-        return all(r[2] in (1, 16) for r in a["an"]) and (a["an"] or a["ns"])
-    return False
-
-
 def test_differential_hand_picked(ours, theirs):
     for name, t in _names():
         a, b = summary(ours.query(name, t)), summary(theirs.query(name, t))
@@ -477,7 +431,7 @@ def _compare_many(ours, theirs, queries, zone):
         if a == b or synthesized(name, t, a, b):
             continue
         # the one documented difference: an empty non-terminal is NODATA, not NXDOMAIN
-        if (_is_partial_ip(name, zone) and b["rcode"] == 3 and a["rcode"] == 0
+        if (is_partial_ip(name, zone) and b["rcode"] == 3 and a["rcode"] == 0
                 and not a["an"] and a["ns"] == b["ns"]):
             continue
         # rbldnsd drops what does not fit in 512 bytes and clears AA; we set TC, and the

@@ -18,8 +18,11 @@ from pathlib import Path
 import dnslib
 import pytest
 
-from test_fetch_support import write_config
-from test_server_support import free_port, until
+from support.mirror import write_config
+from support.poll import until
+from support.ports import free_port
+
+pytestmark = pytest.mark.integration
 
 MARK = "RBLMIRROR_TEST_MARK"
 ZONE = "$SOA 60 ns.p.test h.p.test 1 600 300 86400 30\n127.0.0.2\n192.0.2.1\n"

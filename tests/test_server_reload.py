@@ -12,7 +12,7 @@ import time
 import dnslib
 import pytest
 
-from test_server_support import Serve
+from support.serve import Serve
 
 pytestmark = pytest.mark.integration
 

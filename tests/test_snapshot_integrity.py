@@ -23,7 +23,8 @@ from rblmirror.errors import SnapshotError
 from rblmirror.server import Zones
 from rblmirror.sourcezone import MirroredZones
 from rblmirror.state import SourceDir
-from test_fetch_support import cli, write_config
+from support.cli import cli
+from support.mirror import write_config
 
 SEED = 812
 T_A = 1
@@ -305,6 +306,7 @@ GOOD = ["192.0.2.1", "192.0.2.2", "198.51.100.0/24"]
 NEW = ["192.0.2.2", "198.51.100.0/24", "203.0.113.5"]
 
 
+@pytest.mark.integration
 def test_fetch_refuses_a_snapshot_corrupted_between_compile_and_swap(tmp_path, monkeypatch,
                                                                      caplog):
     up, cfg = _source(tmp_path, GOOD)
@@ -342,6 +344,7 @@ def test_fetch_refuses_a_snapshot_corrupted_between_compile_and_swap(tmp_path, m
     assert Dataset.load(sd.current_snapshot()).lookup("203.0.113.5")
 
 
+@pytest.mark.integration
 def test_unchanged_dump_with_a_corrupt_current_snapshot_is_compiled_again(tmp_path):
     """A fetch that finds upstream unchanged keeps `current` only if it verifies: a
     corrupted (or format-1) current snapshot is replaced from the same dump."""
@@ -385,6 +388,7 @@ def _answers(zones: Zones, ip: str) -> int:
     return z.answer(rev, T_A).rcode
 
 
+@pytest.mark.integration
 def test_reload_with_a_corrupt_current_keeps_the_previous_table(tmp_path, caplog):
     up, cfg = _source(tmp_path, GOOD)
     assert cli("fetch", "--config", str(cfg))[0] == 0
@@ -409,6 +413,7 @@ def test_reload_with_a_corrupt_current_keeps_the_previous_table(tmp_path, caplog
     assert _answers(zones, "192.0.2.1") == 3 and _answers(zones, "203.0.113.5") == 0
 
 
+@pytest.mark.integration
 def test_startup_with_a_corrupt_current_has_no_data(tmp_path, caplog):
     """No previous table to keep: the zone answers SERVFAIL (test points excepted), and
     the log names the file and suggests the rollback that brings the data back."""
@@ -434,12 +439,13 @@ def test_startup_with_a_corrupt_current_has_no_data(tmp_path, caplog):
     assert _answers(zones, "192.0.2.1") == 0 and _answers(zones, "203.0.113.5") == 3
 
 
+@pytest.mark.integration
 def test_serve_keeps_answering_the_old_data_when_current_is_corrupted(tmp_path):
     """End to end: `rblmirror serve --no-fetch` on loopback, `current` replaced by a
     corrupted snapshot of other data: the refusal is logged, the old data answered."""
     import time
 
-    from test_server_support import Serve
+    from support.serve import Serve
     up, cfg = _source(tmp_path, GOOD)
     assert cli("fetch", "--config", str(cfg))[0] == 0
     sd = SourceDir(str(tmp_path / "state"), "lst")

@@ -9,10 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from rbldnsd_oracle import require_tool  # noqa: E402
+import pytest
 
-from rblmirror import snippets as sn  # noqa: E402
+from support.tools import require_tool
+
+from rblmirror import snippets as sn
 
 ROOT = Path(__file__).resolve().parents[1]
 ZONES = ROOT / "zones"
@@ -50,6 +51,7 @@ def test_bundled_config_zones():
     assert "psbl.mirror.local" in names  # a mirrored source's zone counts too
 
 
+@pytest.mark.integration
 def test_postfix_lines():
     r = run("postfix")
     assert r.returncode == 0, r.stderr
@@ -63,6 +65,7 @@ def test_postfix_lines():
     assert "reject_rhsbl_helo dbl.rblmirror.test=127.0.0.[2..11]" in out
 
 
+@pytest.mark.integration
 def test_postscreen_weights():
     r = run("postscreen", "--weight", "l1.mirror.local=2", "--threshold", "4")
     assert r.returncode == 0, r.stderr
@@ -75,11 +78,13 @@ def test_postscreen_weights():
     assert bad.returncode == 2
 
 
+@pytest.mark.integration
 def test_unknown_allowlist_is_an_error():
     r = run("postfix", "--allowlist", "nope.example")
     assert r.returncode == 2 and "nope.example" in r.stderr
 
 
+@pytest.mark.integration
 def test_unbound_snippet_passes_unbound_checkconf(tmp_path):
     checkconf = require_tool("unbound-checkconf")
     r = run("unbound", "--server", "127.0.0.1:5353")
@@ -99,6 +104,7 @@ def test_unbound_no_nodefault_outside_special_names():
     assert "nodefault" not in sn.render("unbound", infos)
 
 
+@pytest.mark.integration
 def test_spamassassin_snippet_lints(tmp_path):
     sa = require_tool("spamassassin")
     r = run("spamassassin", "--server", "127.0.0.1:5353")
@@ -116,6 +122,7 @@ def test_spamassassin_snippet_lints(tmp_path):
         assert rule in r.stdout
 
 
+@pytest.mark.integration
 def test_postfix_snippet_accepted_by_postconf(tmp_path):
     postconf = require_tool("postconf")
     r = run("postfix")
@@ -128,6 +135,7 @@ def test_postfix_snippet_accepted_by_postconf(tmp_path):
     assert "warning" not in c.stderr
 
 
+@pytest.mark.integration
 def test_exim_lines():
     r = run("exim")
     assert r.returncode == 0, r.stderr
@@ -141,6 +149,7 @@ def test_exim_lines():
     assert "  accept" not in r.stdout  # an accept in the RCPT ACL would skip the relay check
 
 
+@pytest.mark.integration
 def test_rspamd_files_and_weights():
     r = run("rspamd", "--weight", "l1.mirror.local=5")
     assert r.returncode == 0, r.stderr

@@ -8,13 +8,13 @@ import os
 import stat
 
 import pytest
+from support import rsyncd
+from support.cli import cli
+from support.rsyncd import Rsyncd
+from support.serve import Serve
 
-import rsyncd
 from rblmirror import catalogue as cat
 from rblmirror.config import BUNDLED_CONFIG, load_config
-from rsyncd import Rsyncd
-from test_fetch_support import cli
-from test_server_support import Serve
 
 EXISTING = """# my config: keep this comment
 state_dir = "{state}"   # trailing comment

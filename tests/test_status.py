@@ -4,7 +4,11 @@ from __future__ import annotations
 import time
 
 from rblmirror.dataset import Dataset
-from test_fetch_support import cli, copy_feed, state, status_json, write_config
+from support.cli import cli, status_json
+from support.feeds import copy_feed
+from support.mirror import state, write_config
+
+import pytest
 
 
 def setup(tmp_path, max_age="2d", on_stale="servfail"):
@@ -22,6 +26,7 @@ def setup(tmp_path, max_age="2d", on_stale="servfail"):
     return up, cfg
 
 
+@pytest.mark.integration
 def test_status_before_and_after_fetch(tmp_path):
     up, cfg = setup(tmp_path)
     s = status_json(cfg)
@@ -59,6 +64,7 @@ def test_status_before_and_after_fetch(tmp_path):
     assert "zone local.test: local files" in out
 
 
+@pytest.mark.integration
 def test_staleness_with_short_max_age(tmp_path):
     up, cfg = setup(tmp_path, max_age="1s")
     assert cli("fetch", "psbl", "--config", str(cfg))[0] == 0
@@ -76,6 +82,7 @@ def test_staleness_with_short_max_age(tmp_path):
     assert status_json(cfg)["sources"][0]["state"] == "fresh"
 
 
+@pytest.mark.integration
 def test_on_stale_serve_keeps_answering(tmp_path):
     up, cfg = setup(tmp_path, max_age="1s", on_stale="serve")
     assert cli("fetch", "psbl", "--config", str(cfg))[0] == 0
@@ -84,6 +91,7 @@ def test_on_stale_serve_keeps_answering(tmp_path):
     assert z["state"] == "stale" and z["answers"] == "data"
 
 
+@pytest.mark.integration
 def test_status_only_state_dir_option_and_env(tmp_path):
     up, cfg = setup(tmp_path)
     other = tmp_path / "other"

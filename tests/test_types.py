@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "pyproject.toml"
 #: the compiled modules: ext/NAME.pyx is built as rblmirror._NAME (setup.py)
@@ -30,17 +32,20 @@ def _mypy(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.integration
 def test_library_type_checks():
     r = _mypy("mypy", "--config-file", str(CONFIG))
     assert r.returncode == 0, f"mypy reports errors:\n{r.stdout}{r.stderr}"
     assert "Success: no issues found" in r.stdout, r.stdout + r.stderr
 
 
+@pytest.mark.integration
 def test_tests_type_check_loosely():
     r = _mypy("mypy", "--config-file", str(CONFIG), *TESTS_LOOSER, "tests")
     assert r.returncode == 0, f"mypy reports errors in the tests:\n{r.stdout}{r.stderr}"
 
 
+@pytest.mark.integration
 def test_configuration_is_strict(tmp_path):
     """The configuration really checks: an unannotated function and a wrong type fail."""
     bad = tmp_path / "sloppy.py"
@@ -57,6 +62,7 @@ def test_every_compiled_module_has_a_stub():
     assert (ROOT / "rblmirror" / "py.typed").is_file()
 
 
+@pytest.mark.integration
 def test_stubs_match_compiled_modules():
     """Every name each module defines is in its stub (and no other), with the same
     parameter names and defaults where Cython exposes a signature (one stubtest run over

@@ -12,8 +12,10 @@ import pytest
 from rblmirror.config import load_config
 from rblmirror.errors import ConfigError
 from rblmirror.zone import Found, Zone
-from test_fetch_support import cli, copy_feed, write_config
-from test_server_support import Serve
+from support.cli import cli
+from support.feeds import copy_feed
+from support.mirror import write_config
+from support.serve import Serve
 
 SOA = "$SOA 3600 ns.dump.test hostmaster.dump.test 77 600 300 86400 60\n$NS 3600 ns.dump.test\n"
 
@@ -114,6 +116,7 @@ test_points = false
     assert z["off.test"].lookup("127.0.0.2") == Found(False)
 
 
+@pytest.mark.integration
 def test_check_and_dns_agree_on_the_test_point(tmp_path):
     psbl = tmp_path / "psbl.txt"
     psbl.write_text("192.0.2.7\n")
@@ -130,6 +133,7 @@ def test_check_and_dns_agree_on_the_test_point(tmp_path):
             got["127.0.0.2"]["a"]
 
 
+@pytest.mark.integration
 def test_fetched_psbl_passes_selftest(tmp_path):
     """The reported case: after a successful PSBL fetch (no 127.0.0.2, no $SOA in the
     dump) `selftest` passes every check, as it did before the fetch for the test points."""

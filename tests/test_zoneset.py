@@ -9,7 +9,8 @@ import pytest
 
 from rblmirror.config import BUNDLED_CONFIG
 from rblmirror.zoneset import ZoneSelection, unanswered, unavailable
-from test_fetch_support import cli, write_config
+from support.cli import cli
+from support.mirror import write_config
 
 
 @pytest.fixture
@@ -42,6 +43,7 @@ def test_the_config_is_read_when_given_or_when_no_zone_is(files, tmp_path, monke
                                                         "/etc/rblmirror/rblmirror.toml")
 
 
+@pytest.mark.integration
 def test_never_fetched_and_stale_sources(tmp_path):
     up = tmp_path / "up.txt"
     up.write_text("198.51.100.7\n")
@@ -72,6 +74,7 @@ def test_never_fetched_and_stale_sources(tmp_path):
                for r in rows)
 
 
+@pytest.mark.integration
 def test_unreadable_snapshot_is_an_error_not_a_missing_fetch(tmp_path):
     up = tmp_path / "up.txt"
     up.write_text("198.51.100.7\n198.51.100.8\n")

@@ -5,14 +5,15 @@ zone, a zone merging a local file with the mirror, a source never fetched)."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
-
-from rbldnsd_oracle import require_tool
-from rsyncd import Rsyncd, free_tcp_port
-from test_fetch_support import cli, copy_feed, write_config
-from test_server_support import Serve
+from support.cli import cli
+from support.dns import dig_run
+from support.feeds import copy_feed
+from support.mirror import write_config
+from support.ports import free_tcp_port
+from support.rsyncd import Rsyncd
+from support.serve import Serve
 
 pytestmark = pytest.mark.integration
 
@@ -47,11 +48,9 @@ def _txt(rdata: str) -> str:
 
 def dig_all(port: int, names: list[str], qtype: str) -> dict[str, tuple[str, list[str]]]:
     """name -> (status, rdata strings) for each name, one `dig -f` batch."""
-    dig = require_tool("dig")
     batch = "\n".join(f"{n} {qtype}" for n in names) + "\n"
-    r = subprocess.run([dig, "@127.0.0.1", "-p", str(port), "+norecurse", "+tries=2",
-                        "+time=3", "+noall", "+comments", "+question", "+answer", "-f", "-"],
-                       input=batch, capture_output=True, text=True, timeout=120)
+    r = dig_run(port, "+norecurse", "+noall", "+comments", "+question", "+answer", "-f", "-",
+                time=3, tries=2, timeout=120, input=batch)
     assert r.returncode == 0, r.stderr
     out: dict[str, tuple[str, list[str]]] = {}
     status, cur = None, None

@@ -23,6 +23,7 @@ class Httpd:
         self.server: ThreadingHTTPServer | None = None
 
     def url(self, name: str) -> str:
+        assert self.server is not None, "Httpd.start() first"
         return f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
 
     def start(self) -> Httpd:

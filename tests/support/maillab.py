@@ -1,7 +1,7 @@
 """A private network namespace with a whole mail host inside: `rblmirror serve` on
 127.0.0.1:5353, unbound on 127.0.0.1:53 (stub-zones to our server, from `rblmirror
 snippets unbound`), and Postfix whose main.cf carries `rblmirror snippets postfix` and
-`rblmirror snippets postscreen`.
+`rblmirror snippets postscreen` (the zones the mail tests use: support/mailzones.py).
 
     lab = MailLab(workdir, zones=[...], addresses=["192.0.2.7"]).start()
     lab.smtp(25, source="127.0.0.2", mail_from="a@example.org")   # -> SMTPResult
@@ -19,14 +19,19 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from support.cli import RBLMIRROR
+from support.dns import dig
+from support.netns import Netns
+from support.processes import stop
+
+ROOT = Path(__file__).resolve().parents[2]
 SERVE_PORT = 5353
 
 #: Postfix listeners (master.cf), each smtpd with its own client restrictions from main.cf
@@ -47,7 +52,7 @@ class SMTPResult:
 
 
 def rblmirror(*args: str, timeout: float = 120) -> str:
-    r = subprocess.run([sys.executable, "-m", "rblmirror", *args], capture_output=True,
+    r = subprocess.run([*RBLMIRROR, *args], capture_output=True,
                        text=True, timeout=timeout, cwd=ROOT)
     if r.returncode != 0:
         raise RuntimeError(f"rblmirror {' '.join(args)} failed:\n{r.stderr}")
@@ -62,10 +67,11 @@ def zone_args(zones: list[str]) -> list[str]:
 
 
 class MailLab:
-    def __init__(self, workdir: Path, zones: list[str], addresses: list[str] = (),
+    def __init__(self, workdir: Path, zones: list[str], addresses: Sequence[str] = (),
                  postfix_zones: list[str] | None = None, dnswl_zones: list[str] | None = None,
                  postscreen_zones: list[str] | None = None):
         self.ns = f"rblm{os.getpid() % 100000}x{int(time.time() * 1000) % 100000}"
+        self.netns = Netns(self.ns, addresses)
         self.workdir = Path(workdir)
         self.zones = zones
         self.addresses = list(addresses)
@@ -77,16 +83,18 @@ class MailLab:
         self.logdir = Path("/var/tmp") / f"rblmirror-{self.ns}"
         self.procs: dict[str, subprocess.Popen] = {}
         self.postfix_started = False
-        self.created = False
         self.snippets: dict[str, str] = {}
 
     # ---- lifecycle ----------------------------------------------------------------
     def start(self) -> MailLab:
+        return self.start_steps(self._netns, self.start_serve, self._unbound, self._postfix)
+
+    def start_steps(self, *steps):
+        """Run the steps of a start in order; any failing (or interrupted) stops what
+        the earlier ones started, and re-raises. Returns self."""
         try:
-            self._netns()
-            self.start_serve()
-            self._unbound()
-            self._postfix()
+            for step in steps:
+                step()
         except BaseException:
             self.stop()
             raise
@@ -96,11 +104,11 @@ class MailLab:
         kw.setdefault("capture_output", True)
         kw.setdefault("text", True)
         kw.setdefault("timeout", 60)
-        return subprocess.run(["ip", "netns", "exec", self.ns, *cmd], **kw)
+        return self.netns.run(*cmd, **kw)
 
     def popen(self, name: str, cmd: list[str]) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "wb")
-        p = subprocess.Popen(["ip", "netns", "exec", self.ns, *cmd], stdout=log,
+        p = subprocess.Popen(self.netns.argv(*cmd), stdout=log,
                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         self.procs[name] = p
@@ -111,18 +119,13 @@ class MailLab:
         return p.read_text("utf-8", "replace") if p.exists() else ""
 
     def _netns(self) -> None:
-        subprocess.run(["ip", "netns", "add", self.ns], check=True, capture_output=True)
-        self.created = True
-        subprocess.run(["ip", "-n", self.ns, "link", "set", "lo", "up"], check=True)
-        for a in self.addresses:
-            subprocess.run(["ip", "-n", self.ns, "addr", "add", f"{a}/32", "dev", "lo"],
-                           check=True)
+        self.netns.start()
         (self.etc / "postfix").mkdir(parents=True, exist_ok=True)
         (self.etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:2 attempts:1\n")
 
     # ---- rblmirror serve --------------------------------------------------------------
     def start_serve(self, timeout: float = 60) -> None:
-        self.popen("serve", [sys.executable, "-m", "rblmirror", "serve", "--no-fetch",
+        self.popen("serve", [*RBLMIRROR, "serve", "--no-fetch",
                              "--listen", f"127.0.0.1:{SERVE_PORT}", *zone_args(self.zones)])
         self.wait_dns(SERVE_PORT, self.zones[0].split(":")[0], "serve", timeout)
 
@@ -134,9 +137,9 @@ class MailLab:
         while time.monotonic() < deadline:
             if self.procs[proc].poll() is not None:
                 raise RuntimeError(f"{proc} exited:\n{self.log(proc)}")
-            r = self.exec("dig", "+time=1", "+tries=1", "-p", str(port), "@127.0.0.1",
-                          name, "SOA", "+norec" if port == SERVE_PORT else "+rec")
-            if "status: NOERROR" in r.stdout:
+            out = dig(port, name, "SOA", "+norec" if port == SERVE_PORT else "+rec",
+                      ns=self.ns, time=1, tries=1)
+            if "status: NOERROR" in out:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"{proc} did not answer for {name}:\n{self.log(proc)}")
@@ -173,7 +176,7 @@ remote-control:
 
     def resolve(self, name: str, qtype: str = "A") -> str:
         """dig through unbound (port 53) inside the namespace; the whole output."""
-        return self.exec("dig", "+time=3", "+tries=1", "@127.0.0.1", name, qtype).stdout
+        return dig(53, name, qtype, ns=self.ns, time=3, tries=1)
 
     # ---- postfix ----------------------------------------------------------------------
     def _postfix(self) -> None:
@@ -198,7 +201,7 @@ remote-control:
         dnswl_named = "\n".join(
             ("dnswl_" + line) if line.startswith("smtpd_") else line
             for line in dnswl.splitlines())
-        main = f"""# written by tests/netns.py for namespace {self.ns}
+        main = f"""# written by tests/support/maillab.py for namespace {self.ns}
 compatibility_level = 3.6
 queue_directory = {spool}
 data_directory = {data}
@@ -227,7 +230,7 @@ biff = no
 {postscreen}"""
         (pf / "main.cf").write_text(main)
         base = "n       -       n       -       -"
-        master = f"""# written by tests/netns.py
+        master = f"""# written by tests/support/maillab.py
 {PORT_RBL}        inet  {base}       smtpd
 {PORT_DNSWL}      inet  {base}       smtpd
   -o smtpd_client_restrictions=$dnswl_smtpd_client_restrictions
@@ -297,15 +300,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 
     # ---- teardown -----------------------------------------------------------------------
     def _kill(self, name: str) -> None:
-        p = self.procs.pop(name, None)
-        if p is None or p.poll() is not None:
-            return
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(5)
+        stop(self.procs.pop(name, None), 10)
 
     def stop(self) -> None:
         if self.postfix_started:
@@ -314,16 +309,8 @@ postlog   unix-dgram n  -       n       -       1       postlogd
             time.sleep(0.5)
         for name in list(self.procs):
             self._kill(name)
-        if self.created:
-            # anything left in the namespace (a stray Postfix child) is ours: end it by pid
-            r = subprocess.run(["ip", "netns", "pids", self.ns], capture_output=True, text=True)
-            for pid in r.stdout.split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
-            self.created = False
+        # anything left in the namespace (a stray Postfix child) is ours: ended by pid
+        self.netns.stop()
         shutil.rmtree(self.etc, ignore_errors=True)
         if self.logdir.exists():
             try:

@@ -1,6 +1,6 @@
 """Debian's rspamd, its DNS pointed at `rblmirror serve`, in a private network namespace.
 
-`RspamdLab` is tests/netns.py's MailLab without unbound and Postfix: our server on
+`RspamdLab` is support/maillab.py's MailLab without unbound and Postfix: our server on
 127.0.0.1:5353 in a namespace of its own, and rspamd run from Debian's
 /etc/rspamd/rspamd.conf (every default of the package, Debian's modules.d/rbl.conf
 included) with its local configuration directory replaced by the lab's: local.d/ holds
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netns import SERVE_PORT, MailLab
+from support.maillab import SERVE_PORT, MailLab
 
 CONFIG = "/etc/rspamd/rspamd.conf"
 NORMAL = "127.0.0.1:11333"
@@ -73,14 +73,7 @@ class RspamdLab(MailLab):
         self.vars: list[str] = []
 
     def start(self) -> RspamdLab:
-        try:
-            self._netns()
-            self.start_serve()
-            self._rspamd()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self.start_steps(self._netns, self.start_serve, self._rspamd)
 
     @property
     def rspamd_log(self) -> Path:
@@ -94,7 +87,7 @@ class RspamdLab(MailLab):
         for name, text in self.files.items():
             (local / "local.d" / name).write_text(text)
         (local / "local.d" / "options.inc").write_text(
-            '# written by tests/rspamd_lab.py: rspamd asks our server\n'
+            '# written by tests/support/rspamdlab.py: rspamd asks our server\n'
             f'dns {{ nameserver = ["127.0.0.1:{SERVE_PORT}"]; }}\n')
         (local / "local.d" / "logging.inc").write_text(
             f'type = "file";\nfilename = "{self.rspamd_log}";\nlevel = "info";\n'

@@ -7,7 +7,7 @@ the libraries they need that the host lacks, with `apt-get download` and unpacks
 version; a repeat run reuses it). The binary runs with the host's libraries (checked with
 ldd) and LD_LIBRARY_PATH for the extra ones.
 
-`EximLab` is tests/netns.py's MailLab without Postfix: a network namespace with our server
+`EximLab` is support/maillab.py's MailLab without Postfix: a network namespace with our server
 on 127.0.0.1:5353 and unbound (configured by `rblmirror snippets unbound`) on 127.0.0.1:53,
 the namespace's resolv.conf pointing at it. `ip netns exec` also bind-mounts the lab's
 passwd and group over /etc: they add the Debian-exim user the binary was built for, for the
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from netns import MailLab
+from support.maillab import MailLab
 
 CACHE = Path("/var/cache/rblmirror-test")
 PACKAGES = ("exim4-daemon-light", "exim4-base", "exim4-config")
@@ -159,16 +159,8 @@ class EximLab(MailLab):
         self.tree = tree
 
     def start(self) -> EximLab:
-        try:
-            self._netns()
-            self._exim_user()
-            self.start_serve()
-            self._unbound()
-            self._exim_conf()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self.start_steps(self._netns, self._exim_user, self.start_serve, self._unbound,
+                                self._exim_conf)
 
     def _exim_user(self) -> None:
         uid, gid = _free_id("/etc/passwd"), _free_id("/etc/group")
@@ -190,7 +182,7 @@ class EximLab(MailLab):
 
     def _exim_conf(self) -> None:
         for name, snippet in self.exim_snippets.items():
-            self.conf(name).write_text(f"""# written by tests/exim_lab.py
+            self.conf(name).write_text(f"""# written by tests/support/eximlab.py
 primary_hostname = mx.rblmirror.test
 spool_directory = {self.logdir / 'spool'}
 log_file_path = {self.logdir / 'log'}/%slog

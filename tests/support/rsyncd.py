@@ -13,15 +13,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from rbldnsd_oracle import require_tool
+from support.ports import free_tcp_port
+from support.tools import require_tool
 
 MODULE = "feeds"
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Rsyncd:
@@ -69,21 +64,24 @@ class Rsyncd:
         except OSError:
             return ""
 
+    def _signal_group(self, sig) -> bool:
+        """Signal the daemon's process group (the listener and any transfer in flight);
+        whether it was still running."""
+        if self.proc is None or self.proc.poll() is not None:
+            return False
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        return True
+
     def kill(self) -> None:
         """SIGKILL the daemon's process group (the listener and any transfer in flight)."""
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        if self._signal_group(signal.SIGKILL) and self.proc is not None:
             self.proc.wait(5)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        if self._signal_group(signal.SIGTERM) and self.proc is not None:
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:

@@ -1,0 +1,47 @@
+"""What the benchmark files share: the results table (filled by the benchmarks, printed
+by conftest.py's summary hook), medians, and a timed call."""
+from __future__ import annotations
+
+import time
+
+#: name -> (value, unit, note); filled by the benchmarks, printed by the summary hook
+RESULTS: dict[str, tuple[float, str, str]] = {}
+
+
+def record(name: str, value: float, unit: str, note: str = "") -> None:
+    RESULTS[name] = (value, unit, note)
+
+
+def median_of(benchmark, fallback: float) -> float:
+    """The benchmark's median in seconds; with --benchmark-disable, the one measured run."""
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None and getattr(stats, "stats", None) is not None and stats.stats.rounds:
+        return stats.stats.median
+    return fallback
+
+
+class Timed:
+    """Wrap a callable and remember how long its last call took (works when disabled)."""
+
+    def __init__(self, fn):
+        self.fn, self.last = fn, None
+
+    def __call__(self, *a, **k):
+        t = time.perf_counter()
+        r = self.fn(*a, **k)
+        self.last = time.perf_counter() - t
+        return r
+
+
+def median(xs):
+    return sorted(xs)[len(xs) // 2]
+
+
+def record_load(prefix: str, who: str, runs: list[dict], keys: tuple[str, str, str, str],
+                notes: tuple[str, str, str, str] = ("", "", "", "")) -> None:
+    """The four load rows of one program (wall s, CPU s, peak RSS MiB, RSS after load
+    MiB) as medians over runs; keys name those four figures in each run's dict (RSS in kB)."""
+    rows = (("load text", "s", 1), ("load text CPU", "s", 1), ("peak RSS", "MiB", 1024),
+            ("RSS after load", "MiB", 1024))
+    for (what, unit, div), key, note in zip(rows, keys, notes):
+        record(f"{prefix}: {what}: {who}", median([r[key] for r in runs]) / div, unit, note)
