@@ -4,8 +4,8 @@ The server (the dnslib reference packing and the compiled packet path) turns an 
 into bytes. Decided here: expiry (SERVFAIL) and the apex (SOA, NS), and the zone's SOA/NS
 records. Every name below the apex is decided by the compiled decision, decide() in
 ext/dnsfast.pyx (Prepared.below), the one home of those rules for DNS, check and scan;
-tests/reference_answer.py is its plain test-only reference. Every rule was measured
-against rbldnsd 1.0pre (Debian) on loopback; the deliberate improvements (empty
+tests/support/reference_answer.py is its plain test-only reference. Every rule was
+measured against rbldnsd 1.0pre (Debian) on loopback; the deliberate improvements (empty
 non-terminals, the optional minimal ANY) are marked where they are decided.
 """
 from __future__ import annotations

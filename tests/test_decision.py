@@ -1,6 +1,6 @@
 """The answer decision below a zone has one production home (decide() in
-ext/dnsfast.pyx): held here to the plain test-only reference (tests/reference_answer.py)
-on random zones of every kind (several datasets per zone, combined files with subzones,
+ext/dnsfast.pyx): held here to the plain test-only reference
+(tests/support/reference_answer.py) on random zones of every kind (several datasets per zone, combined files with subzones,
 the RFC 5782 test points, zones inside zones) and random names: complete and partial
 IPv4/IPv6 reverse names, v4-mapped and 6to4 names, domain names, subzone names, random
 case, odd labels (a dot inside a label, non-ASCII bytes, the Kelvin sign); every qtype
@@ -24,9 +24,9 @@ from rblmirror.server import respond
 from rblmirror.values import txt_str
 from rblmirror.zone import Zone, ZoneSettings, ZoneSpec, ZoneTable, normalize_name
 
-import reference_answer as ref
-from test_dnsfast import (_subject_labels, build_query, make_table, rand_case, rev4, rev6,
-                          zone_setup, SUBZONES, WORDS)
+from support import reference_answer as ref
+from support.zonegen import (SUBZONES, WORDS, build_query, make_table, rand_case, rev4,
+                             rev6, subject_labels, zone_setup)
 
 _dnsfast = pytest.importorskip("rblmirror._dnsfast")
 
@@ -37,7 +37,7 @@ ODD = [b"a.b", b"1.2", b"\xc3\xa9", b"\x80", "\u212a".encode(), b"TEST", b"Sub",
 def _names(rnd: random.Random, pool, pool6, n=60) -> list[list[bytes]]:
     out = []
     for _ in range(n):
-        texts, _complete = _subject_labels(rnd, pool, pool6)
+        texts, _complete = subject_labels(rnd, pool, pool6)
         labels = [x.encode("utf-8") for x in texts]
         r = rnd.random()
         if r < 0.15:  # an odd label somewhere
