@@ -36,8 +36,8 @@ def test_the_config_is_read_when_given_or_when_no_zone_is(files, tmp_path, monke
     assert [s.name for s in both.specs] == ["cfg.test", "cfg.test", "z.test"]
     zones = both.load()
     assert [z.name for z in zones] == ["cfg.test", "z.test"]
-    assert [x.a for x in zones[0].lookup("192.0.2.2")] == ["127.0.0.3"]
-    assert zones[0].lookup("192.0.2.1") and not unavailable(zones)
+    assert zones[0].lookup("192.0.2.2").a == ("127.0.0.3",)
+    assert zones[0].lookup("192.0.2.1").listed and not unavailable(zones)
     monkeypatch.delenv("RBLMIRROR_CONFIG")
     assert ZoneSelection.from_options().config.path in (str(BUNDLED_CONFIG),
                                                         "/etc/rblmirror/rblmirror.toml")
