@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from rblmirror import _scan
-from rblmirror.coverage import compare
-from rblmirror.zone import Zone
+from rblmirror.tools.coverage import compare
+from rblmirror.dns.zone import Zone
 
 from results import record
 from support.feeds import FEEDS, SPECS

@@ -25,8 +25,8 @@ from gen import ZONE
 from results import Timed, median_of, record
 from support.dns import query
 from support.processes import status_kb
-from rblmirror.dataset import Dataset
-from rblmirror.values import Listing, render
+from rblmirror.data.dataset import Dataset
+from rblmirror.data.values import Listing, render
 
 NSAMPLE = 3000  # addresses checked against the reference
 NLOOP = 20_000  # lookups per timed call for the single-lookup benchmarks
@@ -252,7 +252,7 @@ def test_batch_numpy_searchsorted(benchmark, loaded, batch):
 _HOLDER = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from rblmirror.dataset import Dataset
+    from rblmirror.data.dataset import Dataset
     how, path = sys.argv[1], sys.argv[2]
     ds = Dataset.from_file(path, "ip4set") if how == "text" else Dataset.load(path)
     qs = np.array(json.loads(sys.stdin.read()), np.uint32)

@@ -44,7 +44,7 @@ from gen import ZONE
 from results import Timed, median_of, record, record_load
 from support.dns import query
 from support.processes import status_kb
-from rblmirror.dataset import Dataset
+from rblmirror.data.dataset import Dataset
 
 FULL = 10_000_000
 SMALL = 100_000  # --benchmark-disable (CI): the asserts, not the speed
@@ -317,7 +317,7 @@ def _same(got: list, xs: list[int], want: list) -> None:
 # ------------------------------------------------------------------ text load
 _CHILD = textwrap.dedent("""
     import json, sys, time
-    from rblmirror.dataset import Dataset
+    from rblmirror.data.dataset import Dataset
     t, c = time.perf_counter(), time.process_time()
     ds = Dataset.from_file(sys.argv[1], "ip4set")
     load, cpu = time.perf_counter() - t, time.process_time() - c
@@ -412,7 +412,7 @@ def test_ip4_snapshot_open(benchmark, ip4_data, ip4_snapshot):
 
 _SNAP_CHILD = textwrap.dedent("""
     import sys, json
-    from rblmirror.dataset import Dataset
+    from rblmirror.data.dataset import Dataset
     ds = Dataset.load(sys.argv[1])
     v4 = ds.index.v4
     ids = v4.lookup_many(v4.starts_array)  # touch every page, as a server does

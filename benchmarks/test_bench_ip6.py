@@ -38,7 +38,7 @@ from gen import ZONE
 from results import Timed, median_of, record, record_load
 from support.dns import query
 from support.processes import status_kb
-from rblmirror.dataset import Dataset
+from rblmirror.data.dataset import Dataset
 
 FULL = 2_000_000
 SMALL = 50_000  # --benchmark-disable (CI): the asserts, not the speed
@@ -212,7 +212,7 @@ def _same(got: list, xs: list[int], want: list) -> None:
 # ------------------------------------------------------------------ text load
 _CHILD = textwrap.dedent("""
     import json, sys, time
-    from rblmirror.dataset import Dataset
+    from rblmirror.data.dataset import Dataset
     t, c = time.perf_counter(), time.process_time()
     ds = Dataset.from_file(sys.argv[1], "ip6trie")
     load, cpu = time.perf_counter() - t, time.process_time() - c
@@ -314,7 +314,7 @@ def test_ip6_snapshot_open(benchmark, ip6_data, ip6_snapshot):
 
 _SNAP_CHILD = textwrap.dedent("""
     import sys, json
-    from rblmirror.dataset import Dataset
+    from rblmirror.data.dataset import Dataset
     ds = Dataset.load(sys.argv[1])
     v6 = ds.index.v6
     ids = v6.lookup_many(v6.hi_array, v6.lo_array)  # touch every page, as a server does

@@ -32,7 +32,7 @@ from gen import ZONE
 from results import Timed, median_of, record, record_load
 from support.dns import query
 from support.processes import status_kb
-from rblmirror.dataset import Dataset
+from rblmirror.data.dataset import Dataset
 
 FULL = 5_000_000
 SMALL = 100_000  # --benchmark-disable (CI): the asserts, not the speed
@@ -172,7 +172,7 @@ def _same(got_answers, want) -> None:
 # ------------------------------------------------------------------ text load
 _CHILD = textwrap.dedent("""
     import json, sys, time
-    from rblmirror.dataset import Dataset
+    from rblmirror.data.dataset import Dataset
     t, c = time.perf_counter(), time.process_time()
     ds = Dataset.from_file(sys.argv[1], "dnset")
     load, cpu = time.perf_counter() - t, time.process_time() - c

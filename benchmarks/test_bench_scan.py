@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from rblmirror import _scan
-from rblmirror.scan import Scanner
-from rblmirror.zone import Zone
+from rblmirror.tools.scan import Scanner
+from rblmirror.dns.zone import Zone
 
 from results import record
 from support.feeds import FEEDS, SPECS

@@ -35,7 +35,7 @@ from support.rsyncd import Rsyncd
 from support.serve import Serve
 from support.tools import require_tool
 
-from rblmirror.state import SourceDir
+from rblmirror.mirror.state import SourceDir
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Compiled DNS path: the answer decision for names below a zone (its one home), the
-common query shapes answered in C byte-identical to rblmirror.server.respond() (the
+common query shapes answered in C byte-identical to rblmirror.dns.server.respond() (the
 dnslib reference packing), and a batched UDP loop (recvmmsg/sendmmsg in a thread with the
 GIL released).
 
@@ -82,7 +82,7 @@ DEF TAB6_BITS = 16
 
 cdef const char* HEX = b"0123456789abcdef"
 from rblmirror.errors import ZoneSpecError
-from rblmirror.values import TXT_EMIT_MAX as _TXT_EMIT_MAX, template_pieces
+from rblmirror.data.values import TXT_EMIT_MAX as _TXT_EMIT_MAX, template_pieces
 #: TXT rdata is cut at this many bytes (values.TXT_EMIT_MAX, rbldnsd's txtsubst cap)
 cdef int TXT_MAX = _TXT_EMIT_MAX
 if not 0 < TXT_MAX <= 255:

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from .errors import RblmirrorError
 
 if TYPE_CHECKING:  # what __getattr__ loads, for the type checker
-    from .dataset import Dataset
-    from .values import Listing
+    from .data.dataset import Dataset
+    from .data.values import Listing
 
 __all__ = ["Dataset", "Listing", "RblmirrorError"]
 __version__ = "0.1.0"
@@ -16,9 +16,9 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> object:
     if name == "Dataset":
-        from .dataset import Dataset
+        from .data.dataset import Dataset
         return Dataset
     if name == "Listing":
-        from .values import Listing
+        from .data.values import Listing
         return Listing
     raise AttributeError(f"module 'rblmirror' has no attribute {name!r}")

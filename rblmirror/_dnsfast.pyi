@@ -7,7 +7,7 @@ from typing import Any
 
 from typing_extensions import disjoint_base
 
-from .zone import Zone, ZoneTable
+from .dns.zone import Zone, ZoneTable
 
 @disjoint_base
 class FastPath:

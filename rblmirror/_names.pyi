@@ -7,7 +7,7 @@ from typing import Self, final
 import numpy as np
 import numpy.typing as npt
 
-from .values import Listing
+from .data.values import Listing
 
 @final
 class NameIndex:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from .errors import PrivilegeError
 
 if TYPE_CHECKING:
-    from .zone import ZoneSpec
+    from .zonespec import ZoneSpec
 
 log = logging.getLogger("rblmirror.privileges")
 

@@ -11,10 +11,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from rblmirror import addr
-from rblmirror.check import check
-from rblmirror.scan import Scanner
-from rblmirror.zone import Zone
+from rblmirror.data import addr
+from rblmirror.tools.check import check
+from rblmirror.tools.scan import Scanner
+from rblmirror.dns.zone import Zone
 from support.serve import Serve
 
 import pytest

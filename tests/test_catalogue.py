@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from rblmirror import catalogue as cat
-from rblmirror.config import _SOURCE_NAME, parse_duration, source_kind
+from rblmirror.data import catalogue as cat
+from rblmirror.mirror.config import _SOURCE_NAME, parse_duration, source_kind
 from rblmirror.errors import CatalogueError
-from rblmirror.zone import normalize_name
-from rblmirror.zonefmt import FORMATS
+from rblmirror.zonespec import normalize_name
+from rblmirror.data.formats import FORMATS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,7 @@ def test_every_named_list_is_there(catalogue):
 
 
 def test_entries_are_complete_and_well_formed(catalogue):
-    raw = tomllib.loads((ROOT / "rblmirror" / "catalogue.toml").read_text())
+    raw = tomllib.loads((ROOT / "rblmirror" / "data" / "catalogue.toml").read_text())
     assert len(catalogue) == len(raw["list"]) >= 25
     for x in catalogue:
         assert _SOURCE_NAME.match(x.name), x.name       # usable as a [[source]] name
@@ -176,8 +176,8 @@ def _write(tmp_path: Path, text: str, name: str = "good.toml") -> Path:
 
 def test_packaged_as_package_data():
     py = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "catalogue.toml" in py["tool"]["setuptools"]["package-data"]["rblmirror"]
-    assert Path(cat.PATH) == ROOT / "rblmirror" / "catalogue.toml"
+    assert "catalogue.toml" in py["tool"]["setuptools"]["package-data"]["rblmirror.data"]
+    assert Path(cat.PATH) == ROOT / "rblmirror" / "data" / "catalogue.toml"
 
 
 def run(*args):

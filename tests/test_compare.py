@@ -214,9 +214,9 @@ def test_against_iprange(real, tmp_path):
 
 # ---- generated zones: IPv6, churn, table, errors ----------------------------------------
 def test_ipv6_corpus_and_churn(tmp_path):
-    from rblmirror.coverage import Corpus, compare
-    from rblmirror.dataset import Dataset
-    from rblmirror.zone import Zone
+    from rblmirror.tools.coverage import Corpus, compare
+    from rblmirror.data.dataset import Dataset
+    from rblmirror.dns.zone import Zone
 
     (tmp_path / "old.zone").write_text("10.0.0.0/30\n10.0.1.1\n10.0.2.0/24\n")
     (tmp_path / "new.zone").write_text("10.0.0.0/29\n10.0.2.0/24\n!10.0.2.7\n192.0.2.1\n")

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from rblmirror.compile import load_isolated, snapshot_name
-from rblmirror.dataset import Dataset
+from rblmirror.data.compile import load_isolated, snapshot_name
+from rblmirror.data.dataset import Dataset
 from rblmirror.errors import ZoneFileError
 
 

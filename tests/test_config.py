@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from rblmirror.config import BUNDLED_CONFIG, load_config
+from rblmirror.mirror.config import BUNDLED_CONFIG, load_config
 from rblmirror.errors import ConfigError
-from rblmirror.zone import Zone
+from rblmirror.dns.zone import Zone
 
 
 def write(tmp_path, text):

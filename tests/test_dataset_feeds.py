@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from support.feeds import FEEDS
 
-from rblmirror.dataset import Dataset
-from rblmirror.values import Listing
+from rblmirror.data.dataset import Dataset
+from rblmirror.data.values import Listing
 
 
 # the only bad lines in the real data: (file, line, exact text)

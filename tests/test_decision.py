@@ -17,12 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rblmirror.answer import NOERROR, NXDOMAIN, T_A, T_ANY, T_TXT
-from rblmirror.check import check
+from rblmirror.dns.answer import NOERROR, NXDOMAIN, T_A, T_ANY, T_TXT
+from rblmirror.tools.check import check
 from rblmirror.errors import AddressError, ZoneSpecError
-from rblmirror.server import respond
-from rblmirror.values import txt_str
-from rblmirror.zone import Zone, ZoneSettings, ZoneSpec, ZoneTable, normalize_name
+from rblmirror.dns.server import respond
+from rblmirror.data.values import txt_str
+from rblmirror.dns.zone import Zone, ZoneTable
+from rblmirror.zonespec import ZoneSettings, ZoneSpec, normalize_name
 
 from support import reference_answer as ref
 from support.zonegen import (SUBZONES, WORDS, build_query, make_table, rand_case, rev4,
@@ -190,7 +191,7 @@ def fast_equal(pkt: bytes, table: ZoneTable) -> bool:
 
 def _rev(subject: str) -> list[str]:
     """The address's reverse-name labels, most specific first."""
-    from rblmirror import addr
+    from rblmirror.data import addr
     return addr.to_reverse_name(*addr.parse(subject)).split(".")
 
 

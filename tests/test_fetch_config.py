@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from rblmirror.config import BUNDLED_CONFIG, load_config, parse_duration, resolve_state_dir
+from rblmirror.mirror.config import BUNDLED_CONFIG, load_config, parse_duration, resolve_state_dir
 from rblmirror.errors import ConfigError
 
 

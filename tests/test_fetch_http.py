@@ -7,7 +7,7 @@ from support.feeds import copy_feed
 from support.httpd import Httpd
 from support.mirror import served, state, write_config
 
-from rblmirror.dataset import Dataset
+from rblmirror.data.dataset import Dataset
 
 FEED = "psbl.txt"
 
@@ -98,7 +98,7 @@ def test_http_404_before_any_snapshot(tmp_path, web):
 def test_http_concurrent_fetches_one_waits(tmp_path, web):
     cfg = config(tmp_path, web.url(FEED))
     # hold the source's lock as a running fetch would, then start a fetch
-    from rblmirror.state import SourceDir
+    from rblmirror.mirror.state import SourceDir
     sd = SourceDir(str(tmp_path / "state"), "psbl")
     with sd.lock():
         p = cli_process("fetch", "-v", "--config", str(cfg))

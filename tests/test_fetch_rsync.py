@@ -10,7 +10,7 @@ from support.feeds import copy_feed
 from support.mirror import served, state, write_config
 from support.rsyncd import Rsyncd
 
-from rblmirror.dataset import Dataset
+from rblmirror.data.dataset import Dataset
 
 pytestmark = pytest.mark.integration
 

@@ -5,9 +5,9 @@ import random
 
 import pytest
 
-from rblmirror.config import load_config
-from rblmirror.fetch import BACKOFF_MAX, JITTER_MAX, Scheduler, next_delay
-from rblmirror.config import SourceConfig
+from rblmirror.mirror.config import load_config
+from rblmirror.mirror.fetch import BACKOFF_MAX, JITTER_MAX, Scheduler, next_delay
+from rblmirror.mirror.config import SourceConfig
 from support.cli import cli
 from support.feeds import copy_feed
 from support.mirror import state, write_config
@@ -126,7 +126,7 @@ def test_changed_format_reparses_the_same_dump(tmp_path):
 def test_old_format_snapshot_is_recompiled_at_once(tmp_path):
     """After an upgrade the current snapshot is of the previous format (which the server
     refuses): the source is due at once, and the unchanged dump is compiled again."""
-    from rblmirror.state import SourceDir
+    from rblmirror.mirror.state import SourceDir
     up = copy_feed("psbl.txt", tmp_path / "up" / "psbl.txt")
     conf = write_config(tmp_path, [{"name": "psbl", "url": str(up), "format": "plain",
                                     "min_interval": "1h"}])
@@ -146,7 +146,7 @@ def test_old_format_snapshot_is_recompiled_at_once(tmp_path):
 
 @pytest.mark.integration
 def test_rollback_refuses_a_corrupt_snapshot(tmp_path):
-    from rblmirror.state import SourceDir
+    from rblmirror.mirror.state import SourceDir
     up = copy_feed("psbl.txt", tmp_path / "up" / "psbl.txt")
     conf = write_config(tmp_path, [{"name": "psbl", "url": str(up), "format": "plain"}])
     assert cli("fetch", "--config", str(conf))[0] == 0

@@ -17,7 +17,7 @@ from support.rsyncd import Rsyncd
 from support.serve import Serve
 from support.tools import require_tool
 
-from rblmirror.dataset import Dataset
+from rblmirror.data.dataset import Dataset
 
 pytestmark = pytest.mark.integration
 

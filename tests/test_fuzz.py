@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from support.processes import status_kb
 from support.serve import Serve
 
-from rblmirror.server import respond
-from rblmirror.zone import Zone, ZoneTable
+from rblmirror.dns.server import respond
+from rblmirror.dns.zone import Zone, ZoneTable
 
 SOA = "$SOA 300 ns.f.test hostmaster.f.test 1 3600 900 604800 60\n$TTL 300\n"
 ZONE = SOA + "127.0.0.2\n10.0.0.0/8 :127.0.0.3:reason $ $$\n!10.1.0.0/16\n::1\n"

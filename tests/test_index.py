@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from rblmirror import _index
-from rblmirror.dataset import Dataset
-from rblmirror.index import MAX4, MAX6, IPIndex
-from rblmirror.values import Listing
-from rblmirror.zonefmt import fast4, get as get_format
-from rblmirror.zonefmt.base import Collector, file_lines, load_lines
+from rblmirror.data.dataset import Dataset
+from rblmirror.data.index import MAX4, MAX6, IPIndex
+from rblmirror.data.values import Listing
+from rblmirror.data.formats import fast4, get as get_format
+from rblmirror.data.formats.base import Collector, file_lines, load_lines
 from support.reference import flatten_py
 
 SETTINGS = settings(max_examples=120, deadline=None,
@@ -423,7 +423,7 @@ def test_index6_matches_reference(blocks, data):
 @given(s=st.lists(st.integers(0, 40), max_size=300), data=st.data())
 def test_sort_blocks4_is_a_stable_start_then_end_descending_sort(s, data):
     e = [x + data.draw(st.integers(0, 3)) for x in s]
-    from rblmirror.index import sort_blocks4
+    from rblmirror.data.index import sort_blocks4
     order = sort_blocks4(np.array(s, np.uint32), np.array(e, np.uint32)).tolist()
     assert order == sorted(range(len(s)), key=lambda i: (s[i], -e[i], i))
 

@@ -23,14 +23,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rblmirror import _loader6
-from rblmirror.dataset import Dataset
+from rblmirror.data.dataset import Dataset
 from rblmirror.errors import ZoneFileError
-from rblmirror.index import MAX6, IPIndex
-from rblmirror.values import Listing
-from rblmirror.zonefmt import fast6
-from rblmirror.zonefmt import get as get_format
-from rblmirror.zonefmt.base import Collector, file_lines, load_lines
-from rblmirror.zonefmt.ipparse import ip6cidr
+from rblmirror.data.index import MAX6, IPIndex
+from rblmirror.data.values import Listing
+from rblmirror.data.formats import fast6
+from rblmirror.data.formats import get as get_format
+from rblmirror.data.formats.base import Collector, file_lines, load_lines
+from rblmirror.data.formats.ipparse import ip6cidr
 
 from support.reference import flatten_py
 

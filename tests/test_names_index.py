@@ -29,13 +29,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rblmirror import _names
-from rblmirror import dataset as dataset_mod
-from rblmirror import index as index_mod
-from rblmirror.dataset import Dataset
+from rblmirror.data import dataset as dataset_mod
+from rblmirror.data import index as index_mod
+from rblmirror.data.dataset import Dataset
 from rblmirror.errors import SnapshotError
-from rblmirror.values import Listing
-from rblmirror.zonefmt import dnset as dnset_mod
-from rblmirror.zonefmt.base import Collector, file_lines, load_lines
+from rblmirror.data.values import Listing
+from rblmirror.data.formats import dnset as dnset_mod
+from rblmirror.data.formats.base import Collector, file_lines, load_lines
 
 DEFAULT = ("127.0.0.2", "default for $")
 HEADER = f":{DEFAULT[0]}:{DEFAULT[1]}\n"

@@ -16,9 +16,9 @@ from hypothesis import given, settings, strategies as st
 from support.feeds import CORPUS, DATA, FEEDS
 
 from rblmirror import _scan
-from rblmirror.check import check as run_check
-from rblmirror.scan import Scanner
-from rblmirror.zone import Zone
+from rblmirror.tools.check import check as run_check
+from rblmirror.tools.scan import Scanner
+from rblmirror.dns.zone import Zone
 
 
 

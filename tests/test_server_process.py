@@ -114,12 +114,12 @@ class Group:
             return False
 
     def workers_now(self) -> list[int]:
-        return [p for p, cmd in children(self.proc.pid) if b"rblmirror.compile" not in cmd]
+        return [p for p, cmd in children(self.proc.pid) if b"rblmirror.data.compile" not in cmd]
 
     def compiling(self) -> bool:
         """A compile child under the parent or under a worker."""
         pids = [self.proc.pid] + self.workers_now()
-        return any(b"rblmirror.compile" in cmd for p in pids for _, cmd in children(p))
+        return any(b"rblmirror.data.compile" in cmd for p in pids for _, cmd in children(p))
 
     def wait_answer(self, timeout: float = 30.0) -> None:
         assert until(lambda: self.proc.poll() is None and self.answers(), timeout, 0.02), \

@@ -12,8 +12,8 @@ import xxhash
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rblmirror import index as index_mod
-from rblmirror.dataset import Dataset
+from rblmirror.data import index as index_mod
+from rblmirror.data.dataset import Dataset
 from rblmirror.errors import SnapshotError
 
 SEED = 4242
@@ -153,7 +153,7 @@ def _expect_error(path, data: bytes, what: str):
     assert what in msg, msg
 
 
-# the format-2 layout (rblmirror/index.py): 32 fixed bytes, the 16-byte entries of the
+# the format-2 layout (rblmirror/data/index.py): 32 fixed bytes, the 16-byte entries of the
 # array table, then the JSON header
 HLEN_AT, TABLE_AT = 24, 32
 HEADER_AT = TABLE_AT + 16 * len(index_mod._DTYPES)

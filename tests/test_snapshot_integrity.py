@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rblmirror import fetch as fetch_mod
-from rblmirror import index as index_mod
-from rblmirror.config import load_config
-from rblmirror.dataset import Dataset
+from rblmirror.mirror import fetch as fetch_mod
+from rblmirror.data import index as index_mod
+from rblmirror.mirror.config import load_config
+from rblmirror.data.dataset import Dataset
 from rblmirror.errors import SnapshotError
-from rblmirror.server import Zones
-from rblmirror.sourcezone import MirroredZones
-from rblmirror.state import SourceDir
+from rblmirror.dns.server import Zones
+from rblmirror.mirror.zones import MirroredZones
+from rblmirror.mirror.state import SourceDir
 from support.cli import cli
 from support.mirror import write_config
 
@@ -327,7 +327,7 @@ def test_fetch_refuses_a_snapshot_corrupted_between_compile_and_swap(tmp_path, m
 
     monkeypatch.setattr(fetch_mod, "compile_isolated", compile_then_corrupt)
     src = load_config(str(cfg)).sources["lst"]
-    with caplog.at_level(logging.ERROR, "rblmirror.fetch"):
+    with caplog.at_level(logging.ERROR, "rblmirror.mirror.fetch"):
         out = fetch_mod.fetch_source(src, str(tmp_path / "state"), force=True)
     assert out.status == fetch_mod.REJECTED, out.line()
     assert "the compiled snapshot does not verify" in out.message
@@ -426,7 +426,7 @@ def test_startup_with_a_corrupt_current_has_no_data(tmp_path, caplog):
     data = bytearray(Path(bad).read_bytes())
     data[len(data) // 3] ^= 0x80
     Path(bad).write_bytes(data)  # corrupted in place, before any server maps it
-    with caplog.at_level(logging.ERROR, "rblmirror.sourcezone"):
+    with caplog.at_level(logging.ERROR, "rblmirror.mirror.zones"):
         zones = Zones([], MirroredZones(load_config(str(cfg)), str(tmp_path / "state")),
                       isolated=False)
     assert _answers(zones, "192.0.2.1") == 2 and _answers(zones, "203.0.113.5") == 2

@@ -13,7 +13,7 @@ import pytest
 
 from support.tools import require_tool
 
-from rblmirror import snippets as sn
+from rblmirror.tools import snippets as sn
 
 ROOT = Path(__file__).resolve().parents[1]
 ZONES = ROOT / "zones"

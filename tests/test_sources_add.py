@@ -13,8 +13,8 @@ from support.cli import cli
 from support.rsyncd import Rsyncd
 from support.serve import Serve
 
-from rblmirror import catalogue as cat
-from rblmirror.config import BUNDLED_CONFIG, load_config
+from rblmirror.data import catalogue as cat
+from rblmirror.mirror.config import BUNDLED_CONFIG, load_config
 
 EXISTING = """# my config: keep this comment
 state_dir = "{state}"   # trailing comment

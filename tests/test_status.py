@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from rblmirror.dataset import Dataset
+from rblmirror.data.dataset import Dataset
 from support.cli import cli, status_json
 from support.feeds import copy_feed
 from support.mirror import state, write_config

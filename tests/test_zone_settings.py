@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from rblmirror.config import load_config
+from rblmirror.mirror.config import load_config
 from rblmirror.errors import ConfigError
-from rblmirror.zone import Found, Zone
+from rblmirror.dns.zone import Found, Zone
 from support.cli import cli
 from support.feeds import copy_feed
 from support.mirror import write_config

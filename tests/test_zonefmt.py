@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from rblmirror.dataset import Dataset
+from rblmirror.data.dataset import Dataset
 from rblmirror.errors import ZoneFileError
-from rblmirror.values import Listing
+from rblmirror.data.values import Listing
 
 
 def L(a="127.0.0.2", txt=None):

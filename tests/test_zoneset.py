@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from rblmirror.config import BUNDLED_CONFIG
-from rblmirror.zoneset import ZoneSelection, unanswered, unavailable
+from rblmirror.mirror.config import BUNDLED_CONFIG
+from rblmirror.mirror.zoneset import ZoneSelection, unanswered, unavailable
 from support.cli import cli
 from support.mirror import write_config
 

@@ -1,13 +1,13 @@
 """`rblmirror lists` (the catalogue of public lists) and `rblmirror sources add NAME`
-(its [[source]] and [[zone]] into the config). Wiring only: rblmirror.catalogue and
-rblmirror.configedit do the work."""
+(its [[source]] and [[zone]] into the config). Wiring only: rblmirror.data.catalogue and
+rblmirror.mirror.configedit do the work."""
 from __future__ import annotations
 
 import json
 
 import click
 
-from .. import catalogue as cat
+from ..data import catalogue as cat
 from .common import library_errors
 
 
@@ -19,7 +19,7 @@ def lists(names, as_json):
     """The public lists rblmirror knows: zones, what their answers mean (and which are
     errors), lookup and delisting pages, and how to mirror them. With NAMEs: those
     entries in full."""
-    from ..configedit import find
+    from ..mirror.configedit import find
     c = cat.load()
     entries = [find(c, n) for n in names] if names else list(c)
     if as_json:
@@ -48,8 +48,8 @@ def add(name, config_path, url, fmt, zone_name):
     """Add the catalogue list NAME to the config: a [[source]] for its mirror and a [[zone]]
     serving it. The file keeps its content and comments; nothing is written when the list
     cannot be mirrored or is already there."""
-    from ..config import default_config_path
-    from ..configedit import add_list, find
+    from ..mirror.config import default_config_path
+    from ..mirror.configedit import add_list, find
     path = config_path or default_config_path()
     text = add_list(path, find(cat.load(), name), url=url, format=fmt, zone_name=zone_name)
     click.echo(f"added to {path}:\n{text}", nl=False)

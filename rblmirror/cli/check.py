@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from ..check import check as run_check
-from ..verdict import catalogued, exit_status, judge
-from ..zoneset import ZoneSelection
+from ..tools.check import check as run_check
+from ..tools.verdict import catalogued, exit_status, judge
+from ..mirror.zoneset import ZoneSelection
 from .common import library_errors, load_zones, state_dir_option, zone_options
 
 

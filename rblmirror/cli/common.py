@@ -8,8 +8,8 @@ import sys
 import click
 
 from ..errors import RblmirrorError
-from ..zone import Zone
-from ..zoneset import ZoneSelection
+from ..dns.zone import Zone
+from ..mirror.zoneset import ZoneSelection
 
 EXIT_ERROR = 2
 
@@ -37,7 +37,7 @@ def load_zones(selection: ZoneSelection, state_dir: str | None = None,
     """The zones `serve` would answer now (zoneset.ZoneSelection), with their bad dump
     lines and unreadable snapshots reported on stderr (report_unavailable says the rest:
     the zones that answer SERVFAIL)."""
-    _log_errors("rblmirror.sourcezone")
+    _log_errors("rblmirror.mirror.zones")
     zones = selection.load(state_dir)
     if warn:
         for z in zones:

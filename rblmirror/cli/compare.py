@@ -6,10 +6,10 @@ import os
 
 import click
 
-from ..coverage import Corpus, compare as run_compare, format_table, ip_zones
-from ..dataset import Dataset
+from ..tools.coverage import Corpus, compare as run_compare, format_table, ip_zones
+from ..data.dataset import Dataset
 from ..errors import RblmirrorError
-from ..zoneset import ZoneSelection, unavailable
+from ..mirror.zoneset import ZoneSelection, unavailable
 from .common import (library_errors, load_zones, report_unavailable, state_dir_option,
                      zone_options)
 
@@ -44,7 +44,7 @@ def compare(zone_specs, config_path, state_dir, corpora, goods, befores, as_json
     read from their current snapshots; a zone that `serve` answers SERVFAIL (not fetched
     yet, stale) is left out, with a warning."""
     if html_path:  # before the work: the plots need the optional matplotlib
-        from ..report_html import require_matplotlib
+        from ..tools.report_html import require_matplotlib
         require_matplotlib()
     zones = load_zones(ZoneSelection.from_options(zone_specs, config_path), state_dir)
     unusable = unavailable(zones)
@@ -79,7 +79,7 @@ def compare(zone_specs, config_path, state_dir, corpora, goods, befores, as_json
         before[name] = Dataset.from_file(path, format=fmt)
     result = run_compare(zones, cs, before)
     if html_path:
-        from ..report_html import render_html
+        from ..tools.report_html import render_html
         try:
             with open(html_path, "w", encoding="utf-8") as f:
                 f.write(render_html(result))

@@ -23,7 +23,7 @@ def fetch(names, config_path, state_dir, force, verbose, user):
     """Fetch the config's sources (or the named ones) once: transfer, validate, swap in a
     new snapshot. Exit status: 0 when every source was fetched, unchanged or not due yet;
     1 when one failed or was rejected (its last good snapshot stays current); 2 on error."""
-    from ..fetch import fetch_source, select_sources
+    from ..mirror.fetch import fetch_source, select_sources
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")

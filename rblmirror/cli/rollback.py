@@ -21,8 +21,8 @@ from .sources import source_config, source_options, user_option
 def rollback(name, to, list_only, config_path, state_dir, user):
     """Point SOURCE's `current` back at its previous snapshot (a running serve reloads it).
     The dump rolled back from is not re-applied until upstream changes."""
-    from ..fetch import rollback as do_rollback, select_sources
-    from ..state import SourceDir
+    from ..mirror.fetch import rollback as do_rollback, select_sources
+    from ..mirror.state import SourceDir
 
     cfg, sdir = source_config(config_path, state_dir)
     (src,) = select_sources(cfg, [name])

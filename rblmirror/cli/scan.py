@@ -6,9 +6,9 @@ import time
 
 import click
 
-from ..scan import FORMATS, Scanner
-from ..verdict import catalogued, reader
-from ..zoneset import ZoneSelection, unavailable
+from ..tools.scan import FORMATS, Scanner
+from ..tools.verdict import catalogued, reader
+from ..mirror.zoneset import ZoneSelection, unavailable
 from .common import (library_errors, load_zones, report_unavailable, state_dir_option,
                      zone_options)
 

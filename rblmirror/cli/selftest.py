@@ -5,8 +5,8 @@ import sys
 
 import click
 
-from .. import selftest as st
-from ..snippets import split_server, zone_infos
+from ..tools import selftest as st
+from ..tools.snippets import split_server, zone_infos
 from .common import library_errors, zone_options
 from .snippets import default_server
 

@@ -1,4 +1,4 @@
-"""`rblmirror serve`: the authoritative DNS server (wiring only; see rblmirror.server)."""
+"""`rblmirror serve`: the authoritative DNS server (wiring only; see rblmirror.dns.server)."""
 from __future__ import annotations
 
 import logging
@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from ..config import resolve_state_dir
-from ..zoneset import ZoneSelection
+from ..mirror.config import resolve_state_dir
+from ..mirror.zoneset import ZoneSelection
 from .common import fail, library_errors, zone_options
 from .sources import mirror_options, mirror_setup
 
@@ -33,7 +33,7 @@ def serve(zone_specs, config_path, listen, workers, minimal_any, verbose, user, 
           no_fetch, metrics):
     """Answer DNSBL queries for the zones as rbldnsd would (plus TCP, EDNS0 and NODATA for
     empty non-terminals). With no --zone/--config it serves the bundled default zones."""
-    from .. import server
+    from ..dns import server
 
     # SIGTERM & co. held from here on, each taken once its handler is in place
     server.hold_signals()

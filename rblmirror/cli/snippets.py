@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import click
 
-from .. import snippets as sn
+from ..tools import snippets as sn
 from .common import library_errors, zone_options
 
 
 def default_server(config_path: str | None, zone_specs) -> str:
     """--server default: the config's first listen address (wildcards as loopback)."""
-    from ..zoneset import ZoneSelection
+    from ..mirror.zoneset import ZoneSelection
     cfg = ZoneSelection.from_options(zone_specs, config_path).config
     if cfg is None:
         return sn.DEFAULT_SERVER

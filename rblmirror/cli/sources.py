@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from ..config import Config, load_config, resolve_state_dir
-from ..zoneset import ZoneSelection
+from ..mirror.config import Config, load_config, resolve_state_dir
+from ..mirror.zoneset import ZoneSelection
 
 
 def source_options(f):
@@ -64,7 +64,7 @@ def mirror_setup(sel: ZoneSelection, state_dir: str | None, no_fetch: bool,
         import socket
 
         from ..errors import ListenError
-        from ..server import format_listen, make_socket, parse_listen
+        from ..dns.server import format_listen, make_socket, parse_listen
         try:
             host, port = parse_listen(metrics)
         except ValueError as e:
@@ -90,12 +90,12 @@ def mirror_setup(sel: ZoneSelection, state_dir: str | None, no_fetch: bool,
     def _start(server) -> None:
         log = logging.getLogger("rblmirror.serve")
         if fetch:
-            from ..fetch import Scheduler
+            from ..mirror.fetch import Scheduler
             Scheduler(cfg, sdir).start()
             log.info("fetching %s in the background (state dir %s)",
                      ", ".join(cfg.sources), sdir)
         if metrics:
-            from .. import metrics as m
+            from ..mirror import metrics as m
             m.start(metrics, cfg, sdir, server, sock=msock)
             log.info("metrics on http://%s/metrics", metrics)
 

@@ -26,7 +26,7 @@ def status(config_path, state_dir, as_json):
     """Per source: state (new, fresh, stale, failing, rejected), last attempt, last success,
     age, entries, serial, snapshot, last error. Per zone: the snapshots served, entries,
     and what it answers. Exit status: 0 when every source is fresh, 1 otherwise, 2 on error."""
-    from ..status import source_report, zone_report
+    from ..mirror.status import source_report, zone_report
 
     cfg, sdir = source_config(config_path, state_dir)
     now = time.time()

@@ -5,8 +5,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from rblmirror.dataset import Dataset
-from rblmirror.state import SourceDir
+from rblmirror.data.dataset import Dataset
+from rblmirror.mirror.state import SourceDir
 
 
 def write_config(tmp: Path, sources: Sequence[dict], zones: Sequence[dict] = (),

@@ -24,9 +24,9 @@ import bisect
 
 import numpy as np
 
-from rblmirror import addr
-from rblmirror.answer import NOERROR, NXDOMAIN, T_A, T_ANY, T_TXT
-from rblmirror.zone import Zone
+from rblmirror.data import addr
+from rblmirror.dns.answer import NOERROR, NXDOMAIN, T_A, T_ANY, T_TXT
+from rblmirror.dns.zone import Zone
 
 _V4MAPPED = 0xFFFF << 32
 _6TO4 = 0x2002

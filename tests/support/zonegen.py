@@ -14,7 +14,8 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from rblmirror.zone import Zone, ZoneSpec, ZoneTable
+from rblmirror.dns.zone import Zone, ZoneTable
+from rblmirror.zonespec import ZoneSpec
 
 _counter = itertools.count()
 M128 = (1 << 128) - 1

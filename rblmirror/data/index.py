@@ -1,0 +1,388 @@
+"""The Python face of the compiled IP index (ext/index.pyx, ext/loader6.pyx) and its snapshot file.
+
+`IPIndex` holds an IPv4 and an IPv6 segment index. It is built from CIDR-shaped blocks
+(start, end, group id) where blocks are nested or disjoint and the innermost block wins;
+a group id of -1 is an exclusion. It saves to and loads from a snapshot file that opens
+by mmap without re-parsing.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import xxhash
+
+from .. import _index, _loader6
+from ..errors import SnapshotError
+from ..files import replacing
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12 on
+
+MAX4 = (1 << 32) - 1
+MAX6 = (1 << 128) - 1
+M64 = (1 << 64) - 1
+
+U8: TypeAlias = npt.NDArray[np.uint8]
+U32: TypeAlias = npt.NDArray[np.uint32]
+I32: TypeAlias = npt.NDArray[np.int32]
+I64: TypeAlias = npt.NDArray[np.int64]
+U64: TypeAlias = npt.NDArray[np.uint64]
+#: integers of any width (converted on the way in)
+Ints: TypeAlias = npt.NDArray[np.integer[Any]]
+#: a name index's arrays as a snapshot stores them (NameIndex.arrays(), ext/names.pxd):
+#: params, blob, slots, pairs
+NameArrays: TypeAlias = tuple[U64, U8, U32, I32]
+
+
+def sort_blocks4(starts: Ints, ends: Ints) -> I64:
+    """Stable order of IPv4 blocks by (start ascending, end descending), as int64 indexes."""
+    return _index.sort_blocks4(np.ascontiguousarray(starts, dtype=np.uint32),
+                               np.ascontiguousarray(ends, dtype=np.uint32))
+
+
+def group_blocks4(starts: Ints, ends: Ints, vals: Ints, excl: int
+                  ) -> tuple[U32, U32, I32, U8, I32, I64]:
+    """Sort IPv4 blocks as sort_blocks4() and group identical ones (see _index.group_blocks4)."""
+    return _index.group_blocks4(np.ascontiguousarray(starts, dtype=np.uint32),
+                                np.ascontiguousarray(ends, dtype=np.uint32),
+                                np.ascontiguousarray(vals, dtype=np.int32), excl)
+
+
+def finish_groups4(gid: I32, flags: Ints, excl: int, set_mode: bool) -> I64:
+    """group_blocks4's values made final in place (see _index.finish_groups4)."""
+    return _index.finish_groups4(gid, np.ascontiguousarray(flags, dtype=np.uint8), excl, set_mode)
+
+
+class Blocks6(NamedTuple):
+    """IPv6 CIDR blocks for IPIndex.build: starts (hi, lo uint64), prefix lengths (uint8),
+    group ids (int32, -1 an exclusion); any order, of identical blocks the first wins.
+    owned: build may destroy the arrays (it gives their memory back as it reads them)."""
+
+    hi: U64
+    lo: U64
+    bits: U8
+    gid: I32
+    owned: bool = False
+
+
+def blocks6_arrays(blocks: list[tuple[int, int, int]]) -> Blocks6:
+    """IPv6 CIDR blocks given as (start, end, gid) ints -> Blocks6 (owned)."""
+    n = len(blocks)
+    hi = np.empty(n, np.uint64)
+    lo = np.empty(n, np.uint64)
+    bits = np.empty(n, np.uint8)
+    gid = np.empty(n, np.int32)
+    for i, (s, e, g) in enumerate(blocks):
+        size = e - s + 1
+        if size <= 0 or size & (size - 1) or s & (size - 1):
+            raise ValueError(f"IPv6 block {s:#x}-{e:#x} is not a CIDR block")
+        hi[i], lo[i], bits[i], gid[i] = s >> 64, s & M64, 129 - size.bit_length(), g
+    return Blocks6(hi, lo, bits, gid, owned=True)
+
+
+@dataclass
+class IPIndex:
+    """IPv4 + IPv6 segment indexes answering a value id (or -1) per address."""
+
+    v4: _index.Index4
+    v6: _index.Index6
+
+    # ---- building -------------------------------------------------------------------
+    @classmethod
+    def build(cls, v4: tuple[Ints, Ints, Ints] | None,
+              v6: Blocks6 | tuple[Ints, Ints, Ints, Ints] | list[tuple[int, int, int]] | None
+              ) -> IPIndex:
+        """v4: (starts uint32, ends uint32, gids int32) unique blocks, any order.
+        v6: Blocks6 (or its four arrays: not owned), or a list of (start, end, gid)
+        CIDR blocks; any order, of identical blocks the first wins."""
+        if v4 is not None and len(v4[0]):
+            s = np.ascontiguousarray(v4[0], np.uint32)
+            e = np.ascontiguousarray(v4[1], np.uint32)
+            g4 = np.ascontiguousarray(v4[2], np.int32)
+            if not _index.blocks_sorted4(s, e):
+                order = sort_blocks4(s, e)
+                s, e, g4 = s[order], e[order], g4[order]
+            seg_s, seg_v = _index.flatten4(s, e, g4)
+        else:
+            seg_s, seg_v = np.zeros(1, np.uint32), np.full(1, -1, np.int32)
+        if isinstance(v6, list):
+            v6 = blocks6_arrays(v6)
+        if v6 is not None and len(v6[0]):
+            owned = isinstance(v6, Blocks6) and v6.owned
+            hi6, lo6, bits6, gid6 = v6[:4]
+            del v6
+            h = np.ascontiguousarray(hi6, np.uint64)
+            l = np.ascontiguousarray(lo6, np.uint64)  # noqa: E741
+            b = np.ascontiguousarray(bits6, np.uint8)
+            g = np.ascontiguousarray(gid6, np.int32)
+            del hi6, lo6, bits6, gid6
+            # None: in order already (a sorted dump); owned: hi sorted in place
+            perm = _loader6.sort6(h, l, b, inplace=owned)
+            if perm is not None:
+                if not owned:
+                    h = _loader6.take(h, perm)
+                if not owned or l.any():  # (an owned lo of zeros stays as it is)
+                    l = _loader6.take(l, perm)  # noqa: E741
+                b, g = _loader6.take(b, perm), _loader6.take(g, perm)
+                owned = True
+                del perm
+            hi, lo, va6 = _loader6.flatten6(h, l, b, g, consume=owned)
+            del h, l, b, g
+        else:
+            hi, lo, va6 = np.zeros(1, np.uint64), np.zeros(1, np.uint64), np.full(1, -1, np.int32)
+        return cls(_index.Index4(seg_s, seg_v), _index.Index6(hi, lo, va6))
+
+    @classmethod
+    def empty(cls) -> IPIndex:
+        return cls.build(None, None)
+
+    # ---- lookups --------------------------------------------------------------------
+    def lookup4(self, ip: int) -> int:
+        return self.v4.lookup(ip)
+
+    def lookup6(self, ip: int) -> int:
+        return self.v6.lookup(ip >> 64, ip & M64)
+
+    def lookup_addr6(self, ip: int) -> tuple[int, int]:
+        """rbldnsd's rule for an IPv6 address (ext/ipsearch.pxd v6_asks: mapped asks the
+        IPv4 data, 6to4 the IPv6 data then the IPv4 inside): (value id or -1, the IPv4
+        address it was found as, or -1)."""
+        return _index.lookup_addr6(self.v4, self.v6, ip >> 64, ip & M64)
+
+    def lookup_many_addr6(self, hi: Ints, lo: Ints) -> I32:
+        return _index.lookup_many_addr6(self.v4, self.v6, np.ascontiguousarray(hi, np.uint64),
+                                        np.ascontiguousarray(lo, np.uint64))
+
+    def lookup_many4(self, ips: Ints) -> I32:
+        return self.v4.lookup_many(np.ascontiguousarray(ips, dtype=np.uint32))
+
+    def segments4(self) -> tuple[U32, I32]:
+        """(starts, vals) of the IPv4 segments: what compare/coverage build bitmaps from."""
+        return self.v4.starts_array, self.v4.vals_array
+
+    def segments6(self) -> tuple[list[int], I32]:
+        hi, lo = self.v6.hi_array, self.v6.lo_array
+        return [(int(h) << 64) | int(l) for h, l in zip(hi, lo)], self.v6.vals_array
+
+    def has_v4(self) -> bool:
+        return self.v4.n > 1 or self.v4.vals_array[0] >= 0
+
+    def has_v6(self) -> bool:
+        return self.v6.n > 1 or self.v6.vals_array[0] >= 0
+
+    # ---- snapshots ------------------------------------------------------------------
+    def arrays(self) -> tuple[U32, I32, U32, U64, U64, I32]:
+        return (self.v4.starts_array, self.v4.vals_array, self.v4.table_array,
+                self.v6.hi_array, self.v6.lo_array, self.v6.vals_array)
+
+    def value_range(self) -> tuple[int, int]:
+        """(smallest, largest) value id over all segments, for validating a snapshot."""
+        v6 = self.v6.vals_array
+        return (min(self.v4.min_value(), int(v6.min())), max(self.v4.max_value(), int(v6.max())))
+
+    @classmethod
+    def from_arrays(cls, arrs: Sequence[npt.NDArray[Any]], owner: object = None) -> IPIndex:
+        s4, v4, b4, hi, lo, v6 = arrs
+        return cls(_index.Index4(s4, v4, b4, owner), _index.Index6(hi, lo, v6, owner))
+
+
+# A snapshot (format 3), all integers little-endian:
+#
+#     0   8   MAGIC "RBLMSNP3"
+#     8   8   u64 checksum: xxh3_64 of every byte from offset 16 to the end of the file
+#    16   8   u64 file length (truncation and trailing bytes are caught before hashing)
+#    24   4   u32 header length H
+#    28   4   u32 array count N
+#    32  16N  the array table: per array its dtype (numpy dtype.str, NUL-padded to 8
+#             bytes) and its u64 element count
+#    ..   H   header (bytes, the caller's format: JSON), zero padding to 16
+#    ..       the N arrays, each 16-aligned and zero-padded to 16: the IP index's six
+#             (IPIndex.arrays()), then the name index's four (ext/names.pxd: params,
+#             blob, slots, pairs; empty ones for an IP dataset)
+#
+# The checksum covers the length fields, the table, the header, every array and the
+# padding, so any flipped, zeroed or overwritten byte is refused when the snapshot is
+# opened; it is checked again after writing (before the rename) and on every open.
+# Format 1 ("RBLMSNP1": no checksum, no file length) and format 2 ("RBLMSNP2": the
+# names in the JSON header) are refused with a clear message (fetch compiles again).
+MAGIC = b"RBLMSNP3"
+MAGIC_V1 = b"RBLMSNP1"
+MAGIC_V2 = b"RBLMSNP2"
+_IP_DTYPES = [np.uint32, np.int32, np.uint32, np.uint64, np.uint64, np.int32]
+_NAME_DTYPES = [np.uint64, np.uint8, np.uint32, np.int32]
+_DTYPES = _IP_DTYPES + _NAME_DTYPES
+_FIXED = struct.Struct("<8sQQII")  # magic, checksum, file length, header length, N
+_ENTRY = struct.Struct("<8sQ")  # dtype str, element count
+_SUMMED_FROM = 16  # the checksum covers the file from here on
+#: hash this many bytes of the mapping at a time (memoryview slices, no copy); between
+#: chunks other threads (the serving one) get the GIL
+HASH_CHUNK = 8 << 20
+
+
+def snapshot_format_current(path: str | os.PathLike[str]) -> bool:
+    """Is the file a snapshot of this format (its magic only: cheap enough to ask each
+    time the fetch schedule looks at a source)? False for an older format or junk."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
+def _pad(n: int) -> int:
+    return (-n) % 16
+
+
+def _dtype_code(t: npt.DTypeLike) -> bytes:
+    return np.dtype(t).str.encode("ascii").ljust(8, b"\0")
+
+
+def _checksum(buf: Buffer, start: int = 0) -> int:
+    """xxh3_64 of buf[start:], hashed in HASH_CHUNK slices of a memoryview (no copy)."""
+    h = xxhash.xxh3_64()
+    with memoryview(buf) as mv:
+        for i in range(start, len(mv), HASH_CHUNK):
+            with mv[i:i + HASH_CHUNK] as part:
+                h.update(part)
+    return h.intdigest()
+
+
+def write_snapshot(path: str | os.PathLike[str], header: bytes, index: IPIndex,
+                   names: NameArrays) -> None:
+    """Write atomically: a temporary file in the same folder, fsync, verify, rename.
+    `names`: the name index's arrays (NameIndex.arrays()).
+
+    The checksum is computed from the data in memory as it is written; the written file
+    is then opened and verified like any snapshot (read_snapshot) before it is renamed
+    into place, so a snapshot that does not read back exactly is never installed."""
+    arrs = [np.ascontiguousarray(a, dtype=t)
+            for a, t in zip([*index.arrays(), *names], _DTYPES, strict=True)]
+    table = b"".join(_ENTRY.pack(_dtype_code(t), len(a)) for a, t in zip(arrs, _DTYPES))
+    pos = _FIXED.size + len(table) + len(header)
+    pos += _pad(pos)
+    for a in arrs:
+        pos += a.nbytes + _pad(a.nbytes)
+    length = pos
+    h = xxhash.xxh3_64()
+
+    def verify(tmp: str) -> None:  # what was written reads back and verifies
+        _open_verified(tmp)[2].close()
+
+    with replacing(path, verify=verify) as f:
+
+        def out(b: Buffer) -> None:
+            f.write(b)
+            h.update(b)
+
+        fixed = _FIXED.pack(MAGIC, 0, length, len(header), len(arrs))  # checksum: later
+        f.write(fixed[:_SUMMED_FROM])
+        out(fixed[_SUMMED_FROM:])
+        out(table)
+        out(header)
+        out(b"\0" * _pad(f.tell()))
+        for a in arrs:
+            with a.data.cast("B") as mv:
+                for i in range(0, len(mv), HASH_CHUNK):
+                    with mv[i:i + HASH_CHUNK] as part:
+                        out(part)
+            out(b"\0" * _pad(f.tell()))
+        if f.tell() != length:  # pragma: no cover - the layout above is wrong
+            raise SnapshotError(f"{f.name}: wrote {f.tell()} bytes, expected {length}")
+        f.seek(8)
+        f.write(struct.pack("<Q", h.intdigest()))
+
+
+def _open_verified(path: str | os.PathLike[str]
+                   ) -> tuple[bytes, list[tuple[int, int, np.dtype[Any]]], mmap.mmap]:
+    """Map a snapshot and verify it: magic, recorded length, checksum, then the layout.
+
+    Returns (header, [(offset, count, dtype)] per array, the mapping)."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                raise SnapshotError(f"{path}: not an rblmirror snapshot (empty file)")
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except SnapshotError:
+        raise
+    except (OSError, ValueError) as e:
+        raise SnapshotError(f"cannot open snapshot {path}: {e}") from None
+    try:
+        size = len(mm)
+        magic = mm[:8]
+        if magic == MAGIC_V1:
+            raise SnapshotError(f"{path}: snapshot format 1 has no checksum: re-fetch or "
+                                f"recompile (rblmirror fetch --force SOURCE)")
+        if magic == MAGIC_V2:
+            raise SnapshotError(f"{path}: snapshot format 2 is older than this version "
+                                f"(names are now an index of their own): re-fetch or "
+                                f"recompile (rblmirror fetch --force SOURCE)")
+        if magic != MAGIC:
+            what = "unknown snapshot format" if magic[:7] == MAGIC[:7] else \
+                "not an rblmirror snapshot"
+            raise SnapshotError(f"{path}: {what} (starts with {bytes(magic)!r})")
+        if size < _FIXED.size:
+            raise SnapshotError(f"{path}: truncated snapshot ({size} bytes, shorter than "
+                                f"its {_FIXED.size}-byte header)")
+        _, stored, length, hlen, narr = _FIXED.unpack_from(mm, 0)
+        if length != size:
+            what = "truncated snapshot" if size < length else "trailing bytes after snapshot"
+            raise SnapshotError(f"{path}: {what} ({size} bytes, the header records {length})")
+        got = _checksum(mm, _SUMMED_FROM)
+        if got != stored:
+            raise SnapshotError(f"{path}: corrupt snapshot: checksum mismatch (stored "
+                                f"{stored:016x}, contents hash to {got:016x})")
+        # the checksum matched: now the layout must be what this version writes
+        if narr != len(_DTYPES):
+            raise SnapshotError(f"{path}: corrupt snapshot: {narr} arrays, expected "
+                                f"{len(_DTYPES)}")
+        pos = _FIXED.size + narr * _ENTRY.size + hlen
+        if pos > size:
+            raise SnapshotError(f"{path}: corrupt snapshot: header length {hlen} runs past "
+                                f"the end of the file")
+        header = bytes(mm[_FIXED.size + narr * _ENTRY.size:pos])
+        pos += _pad(pos)
+        layout = []
+        for i, t in enumerate(_DTYPES):
+            code, n = _ENTRY.unpack_from(mm, _FIXED.size + i * _ENTRY.size)
+            dt = np.dtype(t)
+            if code != _dtype_code(dt):
+                raise SnapshotError(f"{path}: corrupt snapshot: array {i} has dtype "
+                                    f"{code.rstrip(bytes(1))!r}, expected {dt.str!r}")
+            nbytes = n * dt.itemsize
+            if pos + nbytes > size:
+                raise SnapshotError(f"{path}: corrupt snapshot: array {i} ({n} entries) "
+                                    f"runs past the end of the file")
+            layout.append((pos, n, dt))
+            pos += nbytes + _pad(nbytes)
+        if pos != size:
+            raise SnapshotError(f"{path}: corrupt snapshot: the arrays end at {pos}, the "
+                                f"file at {size}")
+        return header, layout, mm
+    except BaseException:
+        mm.close()
+        raise
+
+
+def read_snapshot(path: str | os.PathLike[str]
+                  ) -> tuple[bytes, IPIndex, NameArrays]:
+    """Open a snapshot by mmap and verify it (length, checksum over every byte after the
+    checksum field, layout); the arrays point into the mapping (no copy, no parse).
+    Returns (header, the IP index, the name index's arrays for NameIndex()).
+
+    Raises SnapshotError naming the file and what failed."""
+    header, layout, mm = _open_verified(path)
+    try:
+        arrs = [np.frombuffer(mm, dtype=dt, count=n, offset=off) for off, n, dt in layout]
+        nip = len(_IP_DTYPES)
+        params, blob, slots, pairs = arrs[nip:]  # of the dtypes _open_verified checked
+        return header, IPIndex.from_arrays(arrs[:nip], owner=mm), (params, blob, slots, pairs)
+    except (ValueError, struct.error) as e:
+        raise SnapshotError(f"{path}: corrupt snapshot ({e})") from None

@@ -1,0 +1,396 @@
+"""The TOML configuration: zones, mirrored sources and server settings.
+
+    state_dir = "/var/lib/rblmirror"     # where fetched dumps, snapshots and state live
+    user = "rblmirror"                   # the service user (default: the state dir's owner)
+    [server]
+    listen = ["127.0.0.1:5353"]
+    workers = 1
+    minimal_any = false     # true: ANY over UDP answered minimally (RFC 8482)
+    [[source]]
+    name = "psbl"
+    url = "rsync://psbl-mirror.surriel.com/psbl/psbl.txt"  # host::module/path, https://, path
+    format = "ip4set"
+    min_interval = "1h"     # never fetched more often (jitter added; backoff on failure)
+    max_age = "2d"          # older than this: the zones using it are stale
+    max_shrink = 0.5        # refuse an update that loses more than half the entries
+    max_warnings = 0.01     # refuse an update whose bad lines exceed 1% of its lines
+    keep = 5                # snapshots kept (the current one and the previous ones)
+    [[zone]]
+    name = "bl.example"
+    datasets = ["ip4set:file.zone", "psbl"]   # FORMAT:PATH[,PATH] or a source name
+    on_stale = "servfail"                     # or "serve"
+
+Relative paths are relative to the config file's folder. The state directory is, in
+order: --state-dir, $RBLMIRROR_STATE_DIR, the config's state_dir, /var/lib/rblmirror.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from typing import Literal, TypedDict
+
+from ..errors import ConfigError, ZoneSpecError
+from ..bundled import ZONES_DIR
+from ..zonespec import ZoneSettings, ZoneSpec, normalize_name
+
+
+#: the config used when none is given: $RBLMIRROR_CONFIG, /etc/rblmirror/rblmirror.toml,
+#: else the bundled zones/rblmirror.toml (of this checkout, or installed under PREFIX/share)
+SYSTEM_CONFIG = "/etc/rblmirror/rblmirror.toml"
+BUNDLED_CONFIG = ZONES_DIR / "rblmirror.toml"
+DEFAULT_LISTEN = "127.0.0.1:5353"
+
+DEFAULT_STATE_DIR = "/var/lib/rblmirror"
+STATE_DIR_ENV = "RBLMIRROR_STATE_DIR"
+
+_TOP_KEYS = {"server", "zone", "source", "state_dir", "user"}
+_SERVER_KEYS = {"listen", "workers", "minimal_any"}
+_ZONE_KEYS = {"name", "datasets", "on_stale", "soa", "ns", "test_points"}
+_SOA_KEYS = {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"}
+_SOURCE_KEYS = {"name", "url", "format", "min_interval", "max_age", "max_shrink",
+                "max_warnings", "keep", "timeout"}
+ON_STALE = ("servfail", "serve")
+_SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}\Z")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One mirrored list. kind: "rsync" (rsync:// or host::module/path), "http" (http://,
+    https://) or "file" (a local path, copied)."""
+
+    name: str
+    url: str
+    kind: str
+    format: str
+    min_interval: float = 3600.0
+    max_age: float = 2 * 86400.0
+    max_shrink: float = 0.5
+    max_warnings: float = 0.01
+    keep: int = 5
+    timeout: float = 300.0
+
+    @property
+    def filename(self) -> str:
+        """The name of the dump file in the source's data folder."""
+        tail = self.url.rstrip("/").rsplit("/", 1)[-1]
+        if "::" in tail:
+            tail = tail.split("::", 1)[1]
+        return tail or self.name
+
+
+@dataclass(frozen=True)
+class ZoneConfig:
+    """A [[zone]] table: local dataset specs plus the names of mirrored sources."""
+
+    name: str
+    specs: tuple[ZoneSpec, ...] = ()
+    sources: tuple[str, ...] = ()
+    on_stale: str = "servfail"
+    settings: ZoneSettings = ZoneSettings()
+
+
+@dataclass
+class Config:
+    path: str | None
+    #: the zones' local FORMAT:PATH datasets (what `check` and `serve` load from files)
+    zone_specs: list[ZoneSpec] = field(default_factory=list)
+    listen: list[str] = field(default_factory=lambda: [DEFAULT_LISTEN])
+    workers: int = 1
+    #: ANY over UDP answered minimally (RFC 8482) instead of with every record (rbldnsd)
+    minimal_any: bool = False
+    raw: dict[str, object] = field(default_factory=dict)
+    #: the state_dir the config names (resolved), None when it names none
+    config_state_dir: str | None = None
+    sources: dict[str, SourceConfig] = field(default_factory=dict)
+    zones: list[ZoneConfig] = field(default_factory=list)
+    #: the service user: `serve` runs as it after binding, `fetch`/`rollback` started as
+    #: root switch to it before touching the state dir (None: the state dir's owner)
+    user: str | None = None
+
+    @property
+    def state_dir(self) -> str:
+        return resolve_state_dir(self)
+
+    def source_zones(self, source: str) -> list[ZoneConfig]:
+        return [z for z in self.zones if source in z.sources]
+
+
+def resolve_state_dir(cfg: Config | None = None, cli: str | None = None) -> str:
+    """--state-dir, else $RBLMIRROR_STATE_DIR, else the config's state_dir, else the default."""
+    for d in (cli, os.environ.get(STATE_DIR_ENV), cfg.config_state_dir if cfg else None):
+        if d:
+            return os.path.abspath(os.path.expanduser(d))
+    return DEFAULT_STATE_DIR
+
+
+def parse_duration(value: object, where: str) -> float:
+    """"90s", "15m", "1h", "2d", "1w", "1h30m" or a number of seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise ConfigError(f"{where}: must not be negative")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        pos, total = 0, 0.0
+        for m in _DURATION.finditer(text):
+            if m.start() != pos and text[pos:m.start()].strip():
+                break
+            total += float(m.group(1)) * _UNITS[m.group(2)]
+            pos = m.end()
+        if pos and not text[pos:].strip():
+            return total
+    raise ConfigError(f"{where}: expected a duration such as \"90s\", \"15m\", \"1h\", "
+                      f"\"2d\" or a number of seconds, not {value!r}")
+
+
+def default_config_path() -> str:
+    env = os.environ.get("RBLMIRROR_CONFIG")
+    if env:
+        return env
+    if os.path.exists(SYSTEM_CONFIG):
+        return SYSTEM_CONFIG
+    return str(BUNDLED_CONFIG)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    path = os.fspath(path) if path is not None else default_config_path()
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: dict[str, object], path: str | None) -> Config:
+    where = path or "<config>"
+    base = os.path.dirname(os.path.abspath(path)) if path else None
+    _no_unknown(raw, _TOP_KEYS, where)
+    cfg = Config(path=path, raw=raw)
+    server = raw.get("server", {})
+    if not isinstance(server, dict):
+        raise ConfigError(f"{where}: [server] must be a table")
+    _no_unknown(server, _SERVER_KEYS, f"{where} [server]")
+    listen = server.get("listen", [DEFAULT_LISTEN])
+    if isinstance(listen, str):
+        listen = [listen]
+    if not isinstance(listen, list) or not all(isinstance(x, str) for x in listen):
+        raise ConfigError(f"{where}: [server] listen must be a list of \"ADDR:PORT\" strings")
+    cfg.listen = listen
+    workers = server.get("workers", 1)
+    if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 256:
+        raise ConfigError(f"{where}: [server] workers must be an integer from 1 to 256")
+    cfg.workers = workers
+    minimal_any = server.get("minimal_any", False)
+    if not isinstance(minimal_any, bool):
+        raise ConfigError(f"{where}: [server] minimal_any must be true or false")
+    cfg.minimal_any = minimal_any
+    state_dir = raw.get("state_dir")
+    if state_dir is not None:
+        if not isinstance(state_dir, str) or not state_dir.strip():
+            raise ConfigError(f"{where}: state_dir must be a path string")
+        cfg.config_state_dir = _resolve_path(state_dir, base)
+    user = raw.get("user")
+    if user is not None:
+        if not isinstance(user, str) or not user.strip():
+            raise ConfigError(f"{where}: user must be a user name, e.g. user = \"rblmirror\"")
+        cfg.user = user.strip()
+    _parse_sources(cfg, raw.get("source", []), where, base)
+    zones = raw.get("zone", [])
+    if not isinstance(zones, list):
+        raise ConfigError(f"{where}: use [[zone]] tables for zones")
+    for i, z in enumerate(zones, 1):
+        zw = f"{where} [[zone]] #{i}"
+        if not isinstance(z, dict):
+            raise ConfigError(f"{zw}: must be a table")
+        _no_unknown(z, _ZONE_KEYS, zw)
+        name = z.get("name")
+        datasets = z.get("datasets")
+        if not isinstance(name, str):
+            raise ConfigError(f"{zw}: needs name = \"zone.name\"")
+        if not isinstance(datasets, list) or not datasets or \
+                not all(isinstance(d, str) for d in datasets):
+            raise ConfigError(f"{zw} ({name}): datasets must be a non-empty list of "
+                              "\"FORMAT:PATH[,PATH]\" strings or source names")
+        on_stale = z.get("on_stale", "servfail")
+        if on_stale not in ON_STALE:
+            raise ConfigError(f"{zw} ({name}): on_stale must be \"servfail\" or \"serve\", "
+                              f"not {on_stale!r}")
+        settings = _zone_settings(z, f"{zw} ({name})")
+        specs: list[ZoneSpec] = []
+        sources: list[str] = []
+        try:
+            zname = normalize_name(name)
+            for d in datasets:
+                if ":" not in d and d.strip():  # a source name
+                    if d.strip() not in cfg.sources:
+                        known = ", ".join(cfg.sources) or "none defined"
+                        raise ConfigError(f"{zw} ({name}): bad dataset {d!r}: expected "
+                                          "NAME:FORMAT:FILE[,FILE...] (as FORMAT:FILE here) or "
+                                          f"a [[source]] name (sources: {known})")
+                    sources.append(d.strip())
+                else:
+                    specs.append(replace(ZoneSpec.parse(f"{zname}:{d}", base),
+                                         settings=settings))
+        except ZoneSpecError as e:
+            raise ConfigError(f"{zw}: {e}") from None
+        if any(zc.name == zname for zc in cfg.zones):
+            raise ConfigError(f"{zw}: zone {zname} is defined twice")
+        cfg.zone_specs.extend(specs)
+        cfg.zones.append(ZoneConfig(zname, tuple(specs), tuple(sources), on_stale, settings))
+    return cfg
+
+
+def _zone_settings(z: dict[str, object], where: str) -> ZoneSettings:
+    """A [[zone]]'s soa = {...}, ns = [...] and test_points = true|false."""
+    soa = z.get("soa")
+    fields_ = None
+    if soa is not None:
+        if not isinstance(soa, dict):
+            raise ConfigError(f"{where}: soa must be a table, e.g. soa = {{ mname = "
+                              "\"ns.example\", rname = \"hostmaster.example\" }")
+        _no_unknown(soa, _SOA_KEYS, f"{where} soa")
+        out: dict[str, object] = {}
+        for k in ("mname", "rname"):
+            if k in soa:
+                v = soa[k]
+                if not isinstance(v, str) or not _dns_name_ok(v):
+                    raise ConfigError(f"{where}: soa.{k} must be a domain name, not {v!r}")
+                out[k] = v.strip().rstrip(".")
+        if "serial" in soa:
+            v = soa["serial"]
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2 ** 32:
+                raise ConfigError(f"{where}: soa.serial must be an integer from 0 to "
+                                  f"4294967295 (0: the data's time), not {v!r}")
+            out["serial"] = v
+        for k in ("refresh", "retry", "expire", "minimum", "ttl"):
+            if k in soa:
+                secs = parse_duration(soa[k], f"{where}: soa.{k}")
+                if secs >= 2 ** 31:
+                    raise ConfigError(f"{where}: soa.{k} is too long")
+                out[k] = int(secs)
+        fields_ = tuple(out.items())
+    ns = z.get("ns")
+    if ns is not None:
+        if isinstance(ns, str):
+            ns = [ns]
+        if not isinstance(ns, list) or not ns or \
+                not all(isinstance(x, str) and _dns_name_ok(x) for x in ns):
+            raise ConfigError(f"{where}: ns must be a list of name server names, not {ns!r}")
+        ns = tuple(x.strip().rstrip(".") for x in ns)
+    tp = z.get("test_points", True)
+    if not isinstance(tp, bool):
+        raise ConfigError(f"{where}: test_points must be true or false, not {tp!r}")
+    return ZoneSettings(soa=fields_, ns=ns, test_points=tp)
+
+
+def _dns_name_ok(name: str) -> bool:
+    n = name.strip().rstrip(".")
+    return bool(n) and len(n) <= 253 and all(0 < len(x) <= 63 for x in n.split(".")) and \
+        n.isascii() and " " not in n
+
+
+def _resolve_path(path: str, base: str | None) -> str:
+    path = os.path.expanduser(path)
+    if base and not os.path.isabs(path):
+        path = os.path.join(base, path)
+    return os.path.normpath(path)
+
+
+def source_kind(url: str) -> str | None:
+    """"rsync", "http", "file", or None for an unsupported URL."""
+    low = url.lower()
+    if low.startswith("rsync://") or ("::" in url and "://" not in url):
+        return "rsync"
+    if low.startswith(("http://", "https://")):
+        return "http"
+    if low.startswith("file://"):
+        return "file"
+    if "://" in url:
+        return None
+    return "file"
+
+
+def _parse_sources(cfg: Config, sources: object, where: str, base: str | None) -> None:
+    if not isinstance(sources, list):
+        raise ConfigError(f"{where}: use [[source]] tables for sources")
+    from ..data import formats  # the format names
+    for i, t in enumerate(sources, 1):
+        sw = f"{where} [[source]] #{i}"
+        if not isinstance(t, dict):
+            raise ConfigError(f"{sw}: must be a table")
+        _no_unknown(t, _SOURCE_KEYS, sw)
+        name = t.get("name")
+        if not isinstance(name, str) or not _SOURCE_NAME.match(name):
+            raise ConfigError(f"{sw}: needs name = \"...\" (lowercase letters, digits, "
+                              "'-', '_', '.'; no ':')")
+        sw = f"{sw} ({name})"
+        if name in cfg.sources:
+            raise ConfigError(f"{sw}: source {name} is defined twice")
+        url = t.get("url")
+        if not isinstance(url, str) or not url.strip():
+            raise ConfigError(f"{sw}: needs url = \"rsync://host/module/file\", "
+                              "\"host::module/file\", \"https://...\" or a local path")
+        url = url.strip()
+        kind = source_kind(url)
+        if kind is None:
+            raise ConfigError(f"{sw}: unsupported url {url!r} (rsync://, host::module/path, "
+                              "http://, https://, file:// or a local path)")
+        if kind == "file":
+            url = _resolve_path(url[7:] if url.lower().startswith("file://") else url, base)
+        if url.endswith("/"):
+            raise ConfigError(f"{sw}: url must name one file, not a folder: {url!r}")
+        fmt = t.get("format")
+        if not isinstance(fmt, str) or fmt.lower() not in formats.FORMATS:
+            raise ConfigError(f"{sw}: format must be one of "
+                              f"{', '.join(sorted(formats.FORMATS))}, not {fmt!r}")
+        if fmt.lower() == "combined":
+            raise ConfigError(f"{sw}: combined dumps cannot be mirrored as a source yet")
+        kw: _SourceOptions = {}
+        for key in _DURATION_OPTIONS:
+            if key in t:
+                kw[key] = parse_duration(t[key], f"{sw}: {key}")
+        if kw.get("timeout", 1) <= 0:
+            raise ConfigError(f"{sw}: timeout must be positive")
+        for fkey in _FRACTION_OPTIONS:
+            if fkey in t:
+                v = t[fkey]
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                    raise ConfigError(f"{sw}: {fkey} must be a fraction from 0 to 1, not {v!r}")
+                kw[fkey] = float(v)
+        if "keep" in t:
+            k = t["keep"]
+            if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
+                raise ConfigError(f"{sw}: keep must be an integer from 1 to 100")
+            kw["keep"] = k
+        cfg.sources[name] = SourceConfig(name, url, kind, fmt.lower(), **kw)
+
+
+class _SourceOptions(TypedDict, total=False):
+    """The optional settings of a [[source]] given in the config (SourceConfig's fields)."""
+
+    min_interval: float
+    max_age: float
+    timeout: float
+    max_shrink: float
+    max_warnings: float
+    keep: int
+
+
+_DURATION_OPTIONS: tuple[Literal["min_interval", "max_age", "timeout"], ...] = (
+    "min_interval", "max_age", "timeout")
+_FRACTION_OPTIONS: tuple[Literal["max_shrink", "max_warnings"], ...] = (
+    "max_shrink", "max_warnings")
+
+
+def _no_unknown(table: dict[str, object], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} "
+                          f"(allowed: {', '.join(sorted(allowed))})")

@@ -1,0 +1,299 @@
+"""Configuration lines for the programs that consume our zones: Postfix (smtpd and
+postscreen), unbound, SpamAssassin, Exim and rspamd.
+
+    infos = zone_infos(config_path, zone_specs)            # names and kinds, no data loaded
+    print(render("postfix", infos, server="127.0.0.1:5353"))
+
+A zone is an **IP list** (ip4set, ip4trie, ip4tset, ip6*, plain, combined), a **domain
+list** (dnset) or an **allowlist**. A zone is an allowlist when it is named with
+`allowlist=` or when one of its labels ends in "wl" or starts with "white" or "allow"
+(`wl.rblmirror.test`, `list.dnswl.org`, `ips.whitelisted.org`). Blocklists match the
+RFC 5782 / Postfix codes 127.0.0.2 to 127.0.0.11; allowlists match DNSWL-style codes
+127.0.X.Y with Y (the trust level) from 1 to 3, as dnswl.org's Postfix instructions do.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from collections.abc import Iterable
+
+from ..errors import RblmirrorError
+
+#: the consumers `render` knows
+KINDS = ("postfix", "postscreen", "unbound", "spamassassin", "exim", "rspamd")
+DEFAULT_SERVER = "127.0.0.1:5353"
+
+#: RFC 6761/7686/8375 names unbound answers itself unless told `nodefault`
+_UNBOUND_DEFAULT_ZONES = ("test", "invalid", "onion", "home.arpa", "localhost")
+
+BLOCK_CODES = "127.0.0.[2..11]"
+ALLOW_CODES = "127.0.[0..255].[1..3]"
+#: postscreen: weight of one blocklist hit, threshold, weight of an allowlist hit
+BLOCK_WEIGHT = 3
+ALLOW_WEIGHT = -5
+THRESHOLD = 3
+
+
+@dataclass(frozen=True)
+class ZoneInfo:
+    """What a consumer needs to know about a zone: no data is loaded for it."""
+
+    name: str
+    formats: tuple[str, ...]
+    allowlist: bool = False
+
+    @property
+    def is_names(self) -> bool:
+        """A domain list (dnset): looked up by sender/HELO domain, not by address."""
+        return bool(self.formats) and all(f == "dnset" for f in self.formats)
+
+    @property
+    def has_ipv6(self) -> bool:
+        return any(f.startswith("ip6") or f == "combined" for f in self.formats)
+
+    @property
+    def kind(self) -> str:
+        return "allowlist" if self.allowlist else ("domain" if self.is_names else "ip")
+
+
+def looks_like_allowlist(name: str) -> bool:
+    return any(label.endswith("wl") or label.startswith(("white", "allow"))
+               for label in name.lower().split("."))
+
+
+def zone_infos(zone_specs: Iterable = (), config_path: str | None = None,
+               allowlist: Iterable[str] = ()) -> list[ZoneInfo]:
+    """The zones of --zone specs (and/or the config: local datasets and mirrored sources),
+    in order, with their dataset formats."""
+    from ..zonespec import normalize_name
+    from ..mirror.zoneset import ZoneSelection
+
+    sel = ZoneSelection.from_options(zone_specs, config_path)
+    formats: dict[str, list[str]] = {}
+    if sel.config is not None:
+        cfg = sel.config
+        for zc in cfg.zones:
+            fl = formats.setdefault(zc.name, [])
+            fl.extend(s.format for s in zc.specs)
+            fl.extend(cfg.sources[src].format for src in zc.sources)
+    for s in sel.extra:
+        formats.setdefault(s.name, []).append(s.format)
+    allow = {normalize_name(a) for a in allowlist}
+    unknown = allow - set(formats)
+    if unknown:
+        raise RblmirrorError(f"--allowlist names no configured zone: {', '.join(sorted(unknown))}")
+    return [ZoneInfo(n, tuple(dict.fromkeys(f)), n in allow or looks_like_allowlist(n))
+            for n, f in formats.items()]
+
+
+def split_server(server: str) -> tuple[str, int]:
+    """"ADDR:PORT" or "[v6]:PORT" -> (addr, port); a wildcard address becomes loopback."""
+    s = server.strip()
+    if s.startswith("["):
+        host, _, port = s[1:].partition("]:")
+    else:
+        host, _, port = s.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RblmirrorError(f"bad server address {server!r}: expected ADDR:PORT or [ADDR]:PORT")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "*": "127.0.0.1"}.get(host, host)
+    return host, int(port)
+
+
+def render(kind: str, zones: list[ZoneInfo], server: str = DEFAULT_SERVER,
+           weights: dict[str, int] | None = None, threshold: int = THRESHOLD) -> str:
+    if kind not in KINDS:
+        raise RblmirrorError(f"unknown snippet {kind!r}: one of {', '.join(KINDS)}")
+    if not zones:
+        raise RblmirrorError("no zones: give --zone NAME:FORMAT:FILE or --config FILE")
+    host, port = split_server(server)
+    fn = globals()[f"_{kind}"]
+    if kind == "postscreen":
+        return fn(zones, weights or {}, threshold)
+    if kind == "rspamd":
+        return fn(zones, host, port, weights or {})
+    return fn(zones, host, port)
+
+
+def _by_kind(zones):
+    ips = [z for z in zones if z.kind == "ip"]
+    names = [z for z in zones if z.kind == "domain"]
+    allow = [z for z in zones if z.kind == "allowlist"]
+    return ips, names, allow
+
+
+def _restriction_lines(param: str, items: list[str]) -> list[str]:
+    if not items:
+        return []
+    out = [f"{param} ="]
+    out += [f"    {it}," for it in items[:-1]]
+    out.append(f"    {items[-1]}")
+    return out
+
+
+def _resolver_note(host: str, port: int) -> list[str]:
+    return ["# Postfix asks the system resolver (/etc/resolv.conf): point it at a local",
+            f"# resolver that forwards these zones to rblmirror at {host}:{port}",
+            "# (see `rblmirror snippets unbound`)."]
+
+
+def _postfix(zones, host, port):
+    ips, names, allow = _by_kind(zones)
+    client = [f"permit_dnswl_client {z.name}={ALLOW_CODES}" for z in allow if not z.is_names]
+    client += [f"reject_rbl_client {z.name}={BLOCK_CODES}" for z in ips]
+    lines = ["# main.cf (rblmirror snippets postfix)", *_resolver_note(host, port)]
+    lines += _restriction_lines("smtpd_client_restrictions", client)
+    lines += _restriction_lines("smtpd_helo_restrictions",
+                                [f"reject_rhsbl_helo {z.name}={BLOCK_CODES}" for z in names])
+    lines += _restriction_lines("smtpd_sender_restrictions",
+                                [f"reject_rhsbl_sender {z.name}={BLOCK_CODES}" for z in names])
+    return "\n".join(lines) + "\n"
+
+
+def _postscreen(zones, weights, threshold):
+    ips, _names, allow = _by_kind(zones)
+    sites = []
+    for z in allow:
+        if not z.is_names:
+            sites.append(f"{z.name}={ALLOW_CODES}*{weights.get(z.name, ALLOW_WEIGHT)}")
+    for z in ips:
+        sites.append(f"{z.name}={BLOCK_CODES}*{weights.get(z.name, BLOCK_WEIGHT)}")
+    lines = ["# main.cf (rblmirror snippets postscreen)",
+             "# Each listing adds its weight; a client whose sum reaches the threshold",
+             "# fails the DNSBL test (allowlists count negatively)."]
+    lines += _restriction_lines("postscreen_dnsbl_sites", sites)
+    lines += [f"postscreen_dnsbl_threshold = {threshold}",
+              "postscreen_dnsbl_action = enforce",
+              "# master.cf: postscreen in front of smtpd",
+              "#   smtp      inet  n       -       y       -       1       postscreen",
+              "#   smtpd     pass  -       -       y       -       -       smtpd",
+              "#   dnsblog   unix  -       -       y       -       0       dnsblog",
+              "#   tlsproxy  unix  -       -       y       -       0       tlsproxy"]
+    return "\n".join(lines) + "\n"
+
+
+def _unbound(zones, host, port):
+    lines = ["# /etc/unbound/unbound.conf.d/rblmirror.conf (rblmirror snippets unbound)",
+             "server:",
+             "    qname-minimisation: yes",
+             "    do-not-query-localhost: no"]
+    specials = sorted({s for z in zones for s in _UNBOUND_DEFAULT_ZONES
+                       if z.name == s or z.name.endswith("." + s)})
+    for s in specials:
+        lines.append(f'    local-zone: "{s}." nodefault')
+    for z in zones:
+        lines.append(f'    domain-insecure: "{z.name}"')
+        lines.append(f'    private-domain: "{z.name}"')
+    for z in zones:
+        lines += ["stub-zone:", f'    name: "{z.name}"', f"    stub-addr: {host}@{port}"]
+    return "\n".join(lines) + "\n"
+
+
+def _sa_rule(zone: ZoneInfo) -> str:
+    return "RBLMIRROR_" + re.sub(r"[^A-Z0-9]+", "_", zone.name.upper()).strip("_")
+
+
+def _spamassassin(zones, host, port):
+    srv = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    block = r"'^127\.0\.0\.(?:[2-9]|1[01])$'"
+    allowed = r"'^127\.0\.\d+\.[1-3]$'"
+    lines = ["# /etc/spamassassin/local.cf (rblmirror snippets spamassassin)",
+             f"dns_server {srv}",
+             "dns_available yes"]
+    for z in zones:
+        r = _sa_rule(z)
+        if z.kind == "allowlist":
+            lines += [f"header   {r}  eval:check_rbl('{r.lower()}', '{z.name}.', {allowed})",
+                      f"describe {r}  Sender listed in {z.name} (allowlist)",
+                      f"tflags   {r}  net nice",
+                      f"score    {r}  -2.0"]
+        elif z.is_names:
+            lines += [f"header   {r}  eval:check_rbl_from_domain('{r.lower()}', '{z.name}.', {block})",
+                      f"describe {r}  From domain listed in {z.name}",
+                      f"tflags   {r}  net",
+                      f"score    {r}  3.0"]
+        else:
+            lines += [f"header   {r}  eval:check_rbl('{r.lower()}', '{z.name}.', {block})",
+                      f"describe {r}  Relay listed in {z.name}",
+                      f"tflags   {r}  net",
+                      f"score    {r}  3.0"]
+    return "\n".join(lines) + "\n"
+
+
+def _dnslist_message(what: str) -> str:
+    return (f"          message  = {what} is listed at $dnslist_domain"
+            "${if def:dnslist_text{: $dnslist_text}}")
+
+
+def _exim(zones, host, port):
+    ips, names, allow = _by_kind(zones)
+    codes = ",".join(f"127.0.0.{i}" for i in range(2, 12))
+    lines = ["# Exim: in the ACL that checks RCPT (acl_check_rcpt), before the final accept",
+             "# (rblmirror snippets exim). Exim asks the system resolver: point it at a",
+             f"# resolver that forwards these zones to rblmirror at {host}:{port}."]
+    allowed = " : ".join(z.name for z in allow if not z.is_names)
+    if allowed:
+        lines += ["# A client an allowlist lists skips the address checks only (as Postfix's",
+                  "# permit_dnswl_client), never the relay or recipient checks."]
+    for z in ips:
+        conds = ([f"!dnslists = {allowed}"] if allowed else []) + [f"dnslists = {z.name}={codes}"]
+        lines += [f"  deny    {conds[0]}", *(f"          {c}" for c in conds[1:]),
+                  _dnslist_message("$sender_host_address")]
+    for z in names:
+        lines += [f"  deny    dnslists = {z.name}={codes}/$sender_address_domain",
+                  _dnslist_message("sender domain $sender_address_domain")]
+    for z in names:  # not for an address literal, [192.0.2.1], or a bare address
+        lines += ["  deny    condition = ${if or{{isip{$sender_helo_name}}"
+                  "{match{$sender_helo_name}{\\N^\\[\\N}}}{no}{yes}}",
+                  f"          dnslists = {z.name}={codes}/$sender_helo_name",
+                  _dnslist_message("HELO name $sender_helo_name")]
+    return "\n".join(lines) + "\n"
+
+
+#: rspamd scores: a listing alone passes Debian's add_header threshold (6), not reject (15)
+RSPAMD_BLOCK_WEIGHT = 7
+RSPAMD_ALLOW_WEIGHT = -2
+RSPAMD_FILE = "# /etc/rspamd/local.d/{} (rblmirror snippets rspamd)"
+
+
+def _quoted(items) -> str:
+    return "[" + ", ".join(f'"{i}"' for i in items) + "]"
+
+
+def _rspamd(zones, host, port, weights):
+    block = _quoted(f"127.0.0.{i}" for i in range(2, 12))
+    allowed = _quoted([r"127%.0%.%d+%.[1-3]"])  # Lua patterns, as Debian's dnswl rule
+    lines = [RSPAMD_FILE.format("rbl.conf"),
+             "# rspamd asks the resolvers of local.d/options.inc (dns { nameserver = ... }):",
+             f"# point them at a resolver that forwards these zones to rblmirror at {host}:{port}.",
+             "# rspamd stops using a zone that answers its probes with anything but NXDOMAIN:",
+             "# 1.0.0.127.ZONE for an address zone, a random name for a domain zone.",
+             "# unknown = false: a code outside returncodes (a provider's 127.255.255.254, say)",
+             "# does not fire the symbol (Debian's modules.d/rbl.conf sets default_unknown).",
+             "# rspamd skips clients in 127.0.0.0/8 and private networks: to try a rule with",
+             "# `rspamc -i 127.0.0.2`, add `exclude_local = false; exclude_private_ips = false;`.",
+             "rbls {"]
+    scores = [RSPAMD_FILE.format("rbl_group.conf"),
+              "# the scores of the symbols above", "symbols {"]
+    for z in zones:
+        sym = _sa_rule(z)
+        lines += [f"  {sym.lower()} {{", f'    symbol = "{sym}";', f'    rbl = "{z.name}";']
+        if z.is_names:  # HELO, envelope sender and From: domains, as Postfix/Exim/SA ask
+            lines += ["    selector {", '      helo = "helo";',
+                      '      smtp_from = "from(\'smtp\'):domain";',
+                      '      mime_from = "from(\'mime\'):domain";', "    }"]
+            what = "Sender or HELO domain"
+        else:
+            lines += ["    from = true;", "    ipv4 = true;",
+                      f"    ipv6 = {'true' if z.has_ipv6 else 'false'};"]
+            what = "Client address"
+        if z.kind == "allowlist":
+            lines += ["    is_whitelist = true;"]
+        lines += ["    unknown = false;", "    returncodes {",
+                  f"      {sym} = {allowed if z.kind == 'allowlist' else block};", "    }", "  }"]
+        default = RSPAMD_ALLOW_WEIGHT if z.kind == "allowlist" else RSPAMD_BLOCK_WEIGHT
+        note = " (allowlist)" if z.kind == "allowlist" else ""
+        scores += [f'  "{sym}" {{', f"    weight = {float(weights.get(z.name, default)):.1f};",
+                   f'    description = "{what} listed in {z.name}{note}";', "  }"]
+    lines += ["}"]
+    scores += ["}"]
+    return "\n".join(lines + scores) + "\n"
