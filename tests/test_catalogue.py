@@ -17,7 +17,7 @@ from rblmirror.data import catalogue as cat
 from rblmirror.mirror.config import _SOURCE_NAME, parse_duration, source_kind
 from rblmirror.errors import CatalogueError
 from rblmirror.zonespec import normalize_name
-from rblmirror.data.formats import FORMATS
+from rblmirror.data.formats import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +70,7 @@ def test_entries_are_complete_and_well_formed(catalogue):
             if m.url:
                 assert source_kind(m.url) in ("rsync", "http"), m.url
             if m.format:
-                assert m.format in FORMATS, m.format
+                assert m.format in REGISTRY, m.format
             if m.min_interval:
                 assert parse_duration(m.min_interval, x.name) > 0
             assert m.url or m.note or x.unconfirmed, x.name  # how to get the address

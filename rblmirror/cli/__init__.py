@@ -1,8 +1,8 @@
 """The rblmirror command line: click commands that only wire options to library calls.
 
 Each command lives in a module of its own (`rblmirror/cli/MODULE.py` exposing `NAME`;
-COMMANDS maps one to the other), imported only when that command runs (or when --help
-lists them), so `check` does not pay for dnslib, the mirror or the plots.
+COMMANDS maps one to the other), imported only when that command runs, so `check` does not
+pay for dnslib, the mirror or the plots, and `rblmirror --help` imports none of them.
 """
 from __future__ import annotations
 
@@ -12,10 +12,22 @@ import click
 
 from .. import __version__
 
-#: command -> module (`lists` and `sources` share cli/catalogue.py)
-COMMANDS = {name: name for name in ("check", "scan", "compare", "serve", "fetch", "status",
-                                    "rollback", "selftest", "snippets")}
-COMMANDS.update(lists="catalogue", sources="catalogue")
+#: command -> (module, the one-line summary `rblmirror --help` lists). The summaries live
+#: here, so that listing the commands imports none of them (and so no numpy, no extension);
+#: each command's docstring is its full help. `lists` and `sources` share cli/catalogue.py.
+COMMANDS = {
+    "check": ("check", "Which zones list each address or domain, and why."),
+    "compare": ("compare", "Coverage of the IP lists: overlap, unique hits, churn."),
+    "fetch": ("fetch", "Fetch the config's sources once (when due), safely."),
+    "lists": ("catalogue", "The public lists rblmirror knows, and their answer codes."),
+    "rollback": ("rollback", "Serve a source's previous snapshot again."),
+    "scan": ("scan", "Check every address in files or mail logs, in bulk."),
+    "selftest": ("selftest", "Ask a running server the RFC 5782 test points of each zone."),
+    "serve": ("serve", "Answer DNSBL queries for the zones, as rbldnsd would."),
+    "snippets": ("snippets", "Print mail-server and resolver configuration for the zones."),
+    "sources": ("catalogue", "Mirrored sources in the config (sources add NAME)."),
+    "status": ("status", "Each source's and zone's state: fresh, stale, failing ..."),
+}
 
 
 class LazyGroup(click.Group):
@@ -25,7 +37,15 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        return getattr(importlib.import_module(f".{COMMANDS[name]}", __name__), name)
+        module, summary = COMMANDS[name]
+        cmd: click.Command = getattr(importlib.import_module(f".{module}", __name__), name)
+        cmd.short_help = summary
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from COMMANDS, without importing the commands."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(n, COMMANDS[n][1]) for n in self.list_commands(ctx)])
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

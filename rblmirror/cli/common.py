@@ -5,11 +5,15 @@ import functools
 import logging
 import sys
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ..errors import RblmirrorError
-from ..dns.zone import Zone
-from ..mirror.zoneset import ZoneSelection
+
+if TYPE_CHECKING:  # (the zones load numpy and the extensions: not for --help or status)
+    from ..dns.zone import Zone
+    from ..mirror.zoneset import ZoneSelection
 
 EXIT_ERROR = 2
 

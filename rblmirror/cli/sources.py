@@ -4,7 +4,10 @@ from __future__ import annotations
 import click
 
 from ..mirror.config import Config, load_config, resolve_state_dir
-from ..mirror.zoneset import ZoneSelection
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # (loads the zones' modules: not for status)
+    from ..mirror.zoneset import ZoneSelection
 
 
 def source_options(f):

@@ -148,12 +148,12 @@ class Dataset:
             warnings.append(LineWarning(files[0], 0, "entries before the first $DATASET ignored"))
         children = []
         for sec in sections:
-            if sec.type == "combined" or sec.type not in zonefmt.FORMATS:
+            if sec.type == "combined" or sec.type not in zonefmt.REGISTRY:
                 warnings.append(LineWarning(files[0], 0, f"unsupported $DATASET type {sec.type!r}"))
                 continue
             c = Collector()
             c.meta.ttl = base.meta.ttl
-            fmt_cls = zonefmt.FORMATS[sec.type]
+            fmt_cls = zonefmt.get(sec.type)
             load_lines(c, fmt_cls(), sec.items)
             for k, v in base.meta.variables.items():
                 c.meta.variables.setdefault(k, v)
@@ -170,7 +170,7 @@ class Dataset:
                         mode: str, names: NameBuilder | None = None) -> Dataset:
         """names: the builder the compiled dnset loader filled (else the names are the
         collector's, from the Python parser)."""
-        _single_value(c, zonefmt.FORMATS.get(fmt))
+        _single_value(c, zonefmt.get(fmt) if fmt in zonefmt.REGISTRY else None)
         values = [_finish_template(v, c.meta) for v in c.values]
         sets: list[tuple[Listing, ...]] = [(v,) for v in values]
         set_ids: dict[tuple[int, ...], int] = {}

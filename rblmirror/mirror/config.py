@@ -347,9 +347,9 @@ def _parse_sources(cfg: Config, sources: object, where: str, base: str | None) -
         if url.endswith("/"):
             raise ConfigError(f"{sw}: url must name one file, not a folder: {url!r}")
         fmt = t.get("format")
-        if not isinstance(fmt, str) or fmt.lower() not in formats.FORMATS:
+        if not isinstance(fmt, str) or fmt.lower() not in formats.REGISTRY:
             raise ConfigError(f"{sw}: format must be one of "
-                              f"{', '.join(sorted(formats.FORMATS))}, not {fmt!r}")
+                              f"{', '.join(formats.names())}, not {fmt!r}")
         if fmt.lower() == "combined":
             raise ConfigError(f"{sw}: combined dumps cannot be mirrored as a source yet")
         kw: _SourceOptions = {}
