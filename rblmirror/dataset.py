@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-from array import array
 import os
 from dataclasses import asdict
 from typing import Iterable
@@ -44,10 +43,8 @@ def _single_value(c: Collector, fmt_cls) -> None:
     c.values[:] = [v]
     c._value_ids.clear()
     c._value_ids[v] = 0
-    if len(c.v4):
-        v4 = np.frombuffer(c.v4, np.int32).copy()
-        v4[v4 != EXCL] = 0
-        c.v4 = array("i", v4.tobytes())
+    v4 = c.arrays4()[2]  # in place
+    v4[v4 != EXCL] = 0
     c.b6[:] = [(s, e, x if x == EXCL else 0) for s, e, x in c.b6]
     if c.blocks6 is not None:
         vid = c.blocks6[3]
@@ -184,9 +181,10 @@ class Dataset:
             return i
 
         v4 = None
-        if len(c.s4):
-            v4 = _group(np.frombuffer(c.s4, np.uint32), np.frombuffer(c.e4, np.uint32),
-                        np.frombuffer(c.v4, np.int32), mode, set_id)
+        s4, e4, vid4 = c.arrays4()
+        if len(s4):
+            v4 = _group(s4, e4, vid4, mode, set_id)
+        del s4, e4, vid4
         v6 = _blocks6(c, mode, set_id)
         if c.names:  # Python-parsed names (combined sections): the same compiled index
             names = names if names is not None else NameBuilder()
