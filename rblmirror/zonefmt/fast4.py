@@ -1,16 +1,21 @@
 """The compiled fast path for IPv4 dump files, kept out of the format modules.
 
 `file_items(c, fmt, files)` yields the same (path, lineno, text) items as
-`base.file_lines()`, except that the lines of the one common shape (a bare dotted quad,
-maybe `!`-excluded, maybe `/bits`; see ext/loader.pyx) never become Python strings:
-the compiled scanner turns them into block arrays, and in their place the generator
-yields a `_Chunk` item. `base.load_lines()` calls a chunk with the collector and the
-default value in force at that point of the file, which is exactly what the format's
-own `line()` would have used. When the whole input is consumed the fast blocks are
-merged into the collector at the positions they would have had, so value ids, entry
+`base.file_lines()`, except that the lines the compiled scanner takes (see
+ext/loader.pyx: bare dotted quads, maybe `!`-excluded, maybe `/bits`; for ip4set every
+ip4range form and entries with their own value) never become Python strings: the
+scanner reads each file in pieces of PIECE bytes and turns them into blocks in one
+`Blocks4`, and in their place the generator yields a `_Segment` item per run of such
+lines. `base.load_lines()` calls a segment with the collector and the default value in
+force at that point of the file, which is exactly what the format's own `line()` would
+have used; a segment parses its own-value texts (`base.entry_value`, once per distinct
+text and default) and hands out value ids in first-use order. When the whole input is
+consumed the value ids are filled into the scanned blocks and the Python parser's
+blocks inserted at the positions they would have had, in place, so value ids, entry
 order (first-of-duplicates, value order), entry counts and warnings are the same as
-with the pure-Python path. ip6trie and ip6tset go to fast6.py (the same chunk protocol);
-formats without a fast path get `file_lines()` unchanged.
+with the pure-Python path; the result is the collector's `blocks4`. ip6trie and
+ip6tset go to fast6.py (the same chunk protocol); formats without a fast path get
+`file_lines()` unchanged.
 """
 from __future__ import annotations
 
