@@ -20,6 +20,10 @@ cdef extern from "<malloc.h>" nogil:
     int mallopt(int param, int value)
     int M_MMAP_THRESHOLD
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+from posix.mman cimport madvise, MADV_DONTNEED
+cdef extern from "<sys/mman.h>" nogil:
+    int MADV_NOHUGEPAGE
+from libc.stdint cimport uintptr_t
 import numpy as np
 
 cdef enum:  # cidr_mode values
@@ -373,6 +377,86 @@ cdef class Blocks4:
                     w += 1
         self.s.n = self.e.n = self.v.n = w
         return n - w
+
+
+    def take_buckets(self):
+        """The blocks moved into new arrays by their start's top octet (256 buckets, in
+        address order, file order kept inside each): (starts, ends, values, bounds int64
+        of 257). Consumes the Blocks4: its arrays' pages go back to the system as they are
+        read (the new ones fill as the old ones empty), and it is empty afterwards."""
+        cdef Py_ssize_t n = self.s.n, i, k, done = 0
+        cdef int64_t cnt[257]
+        cdef const uint32_t* ps = self.s.p
+        cdef const uint32_t* pe = self.e.p
+        cdef const uint32_t* pv = self.v.p
+        cdef uint32_t x
+        for k in range(257):
+            cnt[k] = 0
+        with nogil:
+            for i in range(n):
+                cnt[(ps[i] >> 24) + 1] += 1
+            for k in range(1, 257):
+                cnt[k] += cnt[k - 1]
+        bounds = np.empty(257, np.int64)
+        for k in range(257):
+            bounds[k] = cnt[k]
+        bs_a = np.empty(n, np.uint32)
+        be_a = np.empty(n, np.uint32)
+        bv_a = np.empty(n, np.uint32)
+        cdef uint32_t[::1] bs = bs_a
+        cdef uint32_t[::1] be = be_a
+        cdef uint32_t[::1] bv = bv_a
+        with nogil:
+            if n:  # 256 write fronts each: small pages, or every huge page is hit at once
+                _small_pages(&bs[0], n)
+                _small_pages(&be[0], n)
+                _small_pages(&bv[0], n)
+            for i in range(n):
+                x = ps[i]
+                k = cnt[x >> 24]
+                cnt[x >> 24] = k + 1
+                bs[k] = x
+                be[k] = pe[i]
+                bv[k] = pv[i]
+                if (i + 1) % (1 << 20) == 0 or i + 1 == n:
+                    # from the last whole page given back (edges left by earlier calls)
+                    _release(ps, done, i + 1)
+                    _release(pe, done, i + 1)
+                    _release(pv, done, i + 1)
+                    done = i + 1 - (1 << 20) if i + 1 > (1 << 20) else 0
+        for c in (self.s, self.e, self.v):
+            (<_Col>c).n = 0
+            (<_Col>c)._grow(16)
+        self.vl_line.n = self.vl_text.n = self.vl_b0.n = self.vl_nb.n = 0
+        return bs_a, be_a, bv_a.view(np.int32), bounds
+
+
+cdef void _release(const uint32_t* p, Py_ssize_t i0, Py_ssize_t i1) noexcept nogil:
+    """Give the whole pages inside p[i0:i1] back to the system (their contents are lost:
+    only for data read for the last time). Whole 2 MiB pages: numpy asks for huge pages
+    for big arrays, and a huge page partly given back stays resident."""
+    cdef uintptr_t a = <uintptr_t>(p + i0), b = <uintptr_t>(p + i1)
+    cdef uintptr_t page = 1 << 21
+    a = (a + page - 1) & ~(page - 1)
+    b = b & ~(page - 1)
+    if b > a:
+        madvise(<void*>a, b - a, MADV_DONTNEED)
+
+
+cdef void _small_pages(uint32_t* p, Py_ssize_t n) noexcept nogil:
+    cdef uintptr_t a = <uintptr_t>p, b = <uintptr_t>(p + n), page = 4096
+    a = a & ~(page - 1)
+    b = (b + page - 1) & ~(page - 1)
+    madvise(<void*>a, b - a, MADV_NOHUGEPAGE)
+
+
+def release_pages(uint32_t[::1] arr not None, Py_ssize_t upto):
+    """Give the pages of arr[:upto] back to the system; arr[:upto] reads as zeros after
+    (for an array the caller owns and has read for the last time)."""
+    if upto < 0 or upto > arr.shape[0]:
+        raise ValueError("upto out of range")
+    if upto:
+        _release(&arr[0], 0, upto)
 
 
 cdef int _add_levels(Blocks4 out, uint64_t lo, uint64_t hi, int32_t v) except -1:

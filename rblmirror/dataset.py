@@ -51,16 +51,33 @@ def _single_value(c: Collector, fmt_cls) -> None:
         vid[vid != EXCL] = 0
 
 
-def _group(s: np.ndarray, e: np.ndarray, v: np.ndarray, mode: str,
-           set_id) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _group(s: np.ndarray, e: np.ndarray, v: np.ndarray, bounds: np.ndarray, mode: str,
+           set_id, consume: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Merge entries for identical blocks: 'set' keeps every value (an exclusion wins),
-    'trie' keeps the first. Returns unique blocks with their value-set id (-1 excluded)."""
-    gs, ge, gid, flags, vsorted, gstart = group_blocks4(s, e, v, EXCL)  # sorted, in C
-    # in C: -1 for an exclusion (set mode: among the entries), and the mixed-value groups
-    for g in finish_groups4(gid, flags, EXCL, mode == "set").tolist():
-        vals = vsorted[gstart[g]:gstart[g + 1]].tolist()  # mixed values: a value set
-        gid[g] = set_id(tuple(dict.fromkeys(vals)))
-    return gs, ge, gid
+    'trie' keeps the first. Returns unique blocks with their value-set id (-1 excluded),
+    sorted. The blocks come in address-ordered buckets [bounds[k], bounds[k + 1]) (file
+    order inside each), grouped one bucket at a time so that the sort's scratch stays
+    small; consume: the input's pages are given back as each bucket is done."""
+    n = len(s)
+    gs_all, ge_all, gid_all = np.empty(n, np.uint32), np.empty(n, np.uint32), np.empty(n, np.int32)
+    g = 0
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        if lo == hi:
+            continue
+        gs, ge, gid, flags, vsorted, gstart = group_blocks4(s[lo:hi], e[lo:hi], v[lo:hi],
+                                                            EXCL)  # sorted, in C
+        # in C: -1 for an exclusion (set mode: among the entries), and the mixed groups
+        for k in finish_groups4(gid, flags, EXCL, mode == "set").tolist():
+            vals = vsorted[gstart[k]:gstart[k + 1]].tolist()  # mixed values: a value set
+            gid[k] = set_id(tuple(dict.fromkeys(vals)))
+        m = len(gs)
+        gs_all[g:g + m], ge_all[g:g + m], gid_all[g:g + m] = gs, ge, gid
+        g += m
+        del gs, ge, gid, flags, vsorted, gstart
+        if consume:
+            for a in (s, e, v):
+                _loader.release_pages(a.view(np.uint32), hi)
+    return gs_all[:g], ge_all[:g], gid_all[:g]
 
 
 def _blocks6(c: Collector, mode: str, set_id):
@@ -181,9 +198,15 @@ class Dataset:
             return i
 
         v4 = None
-        s4, e4, vid4 = c.arrays4()
+        if c.blocks4 is not None:  # the compiled path's: bucketed, consumed as grouped
+            s4, e4, vid4, bounds = c.blocks4.take_buckets()
+            c.blocks4 = None
+            consume = True
+        else:
+            s4, e4, vid4 = c.arrays4()
+            bounds, consume = np.array([0, len(s4)]), False
         if len(s4):
-            v4 = _group(s4, e4, vid4, mode, set_id)
+            v4 = _group(s4, e4, vid4, bounds, mode, set_id, consume)
         del s4, e4, vid4
         v6 = _blocks6(c, mode, set_id)
         if c.names:  # Python-parsed names (combined sections): the same compiled index

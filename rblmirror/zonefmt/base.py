@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from .._loader import Blocks4
+
 EXCL = -2  # value index of an exclusion entry inside the collector
 
 
@@ -81,11 +83,10 @@ class Collector:
         self.s4 = array("I")
         self.e4 = array("I")
         self.v4 = array("i")
-        #: IPv4 blocks from the compiled path (fast4.py): (starts uint32, ends uint32,
-        #: value ids int32, EXCL excluded) in file order, the Python parser's blocks
-        #: merged in at their places; s4/e4/v4 are then empty
-        self.blocks4: tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32],
-                            npt.NDArray[np.int32]] | None = None
+        #: IPv4 blocks from the compiled path (fast4.py): starts, ends, value ids (EXCL
+        #: excluded) in file order, the Python parser's blocks merged in at their
+        #: places; s4/e4/v4 are then empty
+        self.blocks4: Blocks4 | None = None
         #: IPv6 blocks (start, end, value) from Python format code, in file order
         self.b6: list[tuple[int, int, int]] = []
         #: IPv6 blocks from the compiled path (fast6.py): CIDR starts (hi, lo uint64),
@@ -114,7 +115,7 @@ class Collector:
                                npt.NDArray[np.int32]]:
         """All IPv4 blocks (start, end, value id) in file order, as arrays (views)."""
         if self.blocks4 is not None:
-            return self.blocks4
+            return self.blocks4.arrays()
         import numpy as np
         return (np.frombuffer(self.s4, np.uint32), np.frombuffer(self.e4, np.uint32),
                 np.frombuffer(self.v4, np.int32))

@@ -121,7 +121,7 @@ class _State:
                        np.frombuffer(c.v4, np.int32))
             c.s4, c.e4, c.v4 = array("I"), array("I"), array("i")
         out.drop()
-        c.blocks4 = out.arrays()
+        c.blocks4 = out
 
 
 PIECE = 8 << 20  # bytes read and scanned at a time
