@@ -382,7 +382,7 @@ cdef class Blocks4:
     def take_buckets(self):
         """The blocks moved into new arrays by their start's top octet (256 buckets, in
         address order, file order kept inside each): (starts, ends, values, bounds int64
-        of 257). Consumes the Blocks4: its arrays' pages go back to the system as they are
+        of 257, wide: a block reaches past its own /8). Consumes the Blocks4: its arrays' pages go back to the system as they are
         read (the new ones fill as the old ones empty), and it is empty afterwards."""
         cdef Py_ssize_t n = self.s.n, i, k, done = 0
         cdef int64_t cnt[257]
@@ -390,11 +390,14 @@ cdef class Blocks4:
         cdef const uint32_t* pe = self.e.p
         cdef const uint32_t* pv = self.v.p
         cdef uint32_t x
+        cdef bint wide = False
         for k in range(257):
             cnt[k] = 0
         with nogil:
             for i in range(n):
                 cnt[(ps[i] >> 24) + 1] += 1
+                if (pe[i] >> 24) != (ps[i] >> 24):
+                    wide = True
             for k in range(1, 257):
                 cnt[k] += cnt[k - 1]
         bounds = np.empty(257, np.int64)
@@ -428,7 +431,7 @@ cdef class Blocks4:
             (<_Col>c).n = 0
             (<_Col>c)._grow(16)
         self.vl_line.n = self.vl_text.n = self.vl_b0.n = self.vl_nb.n = 0
-        return bs_a, be_a, bv_a.view(np.int32), bounds
+        return bs_a, be_a, bv_a.view(np.int32), bounds, wide
 
 
 cdef void _release(const uint32_t* p, Py_ssize_t i0, Py_ssize_t i1) noexcept nogil:

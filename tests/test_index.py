@@ -378,6 +378,36 @@ def test_fast_path_in_small_pieces(tmp_path, texts, piece):
         assert f.tolist() == s.tolist()
 
 
+WIDE_SHAPES = ["{net}/{bits}", "{p1}.0.0.0/7", "{p1}.0.0.0/1", "!{p1}.128.0.0/9",
+               "{p1}.0.0.0-{p1}.255.255.255"]
+
+
+@SETTINGS
+@pytest.mark.parametrize("fmt", ["ip4set", "plain"])
+@given(texts=st.lists(mixed_file(), min_size=1, max_size=2),
+       wide=st.lists(st.tuples(st.sampled_from(WIDE_SHAPES), ip4, st.integers(1, 32)),
+                     max_size=4))
+def test_segments_per_bucket_equal_whole(tmp_path, fmt, texts, wide):
+    """The compiled path groups and flattens one /8 at a time (dataset._segments4), or
+    all at once when a block reaches past its /8 (plain's wide CIDRs); the Python
+    parser's blocks go through the same grouping in one bucket: same segments, values."""
+    files = []
+    for i, t in enumerate(texts):
+        p = tmp_path / f"f{i}.txt"
+        extra = [sh.format(net=text4(ip & ((MAX4 << (32 - b)) & MAX4)), bits=b,
+                           p1=ip >> 24) for sh, ip, b in wide]
+        p.write_text(t + "\n" + "\n".join(extra) + "\n", newline="")
+        files.append(str(p))
+    fmt_cls = get_format(fmt)
+    fast = Dataset.from_files(files, fmt)
+    c = Collector()
+    load_lines(c, fmt_cls(), file_lines(files))
+    slow = Dataset._from_collector(fmt, tuple(files), c, fmt_cls.mode)
+    for f, s in zip(fast.index.segments4(), slow.index.segments4()):
+        assert f.tolist() == s.tolist()
+    assert fast._sets == slow._sets and fast.warnings == slow.warnings
+
+
 def test_fast_path_on_real_feeds(feeds_dir):
     for name, fmt in [("dnsbl-1.uceprotect.net", "ip4set"), ("psbl.txt", "plain"),
                       ("ips.backscatterer.org", "ip4set")]:
