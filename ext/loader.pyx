@@ -155,6 +155,21 @@ cdef Py_ssize_t _range4(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, int*
     return i
 
 
+def ip4prefix(str s not None, Py_ssize_t i=0):
+    """1-4 dotted octets at s[i:] (see _prefix4): (bits 8/16/24/32, value, end index)
+    or None."""
+    cdef bytes raw = s.encode("latin-1", "replace")  # one byte a character
+    cdef const unsigned char* p = <const unsigned char*>(<char*>raw)
+    cdef int bits = 0
+    cdef uint32_t v = 0
+    if i < 0 or i > len(raw):
+        return None
+    i = _prefix4(p, i, len(raw), &bits, &v)
+    if i < 0:
+        return None
+    return bits, v, i
+
+
 def ip4range(str s not None):
     """rbldnsd's ip4range() on a line's subject: (bits, start, end, end index) or None
     (see _range4; bits is 32 for a dash range, start may keep host bits)."""

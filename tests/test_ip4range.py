@@ -1,13 +1,36 @@
-"""ip4set's subject syntax (rbldnsd's ip4range), compiled in ext/loader.pyx, against a
-plain Python statement of the same rule (the reference below, the parser this project
-used before the rule moved to C)."""
+"""ip4set's subject syntax (rbldnsd's ip4range) and the dotted prefixes of every IPv4
+format, compiled in ext/loader.pyx, against a plain Python statement of the same rules
+(the references below: the parsers this project used before the rules moved to C)."""
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rblmirror import _loader
-from rblmirror.zonefmt.ipparse import _bits, _mask4, ip4prefix
+from rblmirror.zonefmt.ipparse import _bits, _mask4
+
+_DIGITS = frozenset("0123456789")
+
+
+def ip4prefix(s: str, i: int = 0) -> tuple[int, int, int] | None:
+    """1-4 dotted octets at s[i:]: (bits 8/16/24/32, value, end index)."""
+    v, n = 0, len(s)
+    for k in range(4):
+        if k:
+            if i >= n or s[i] != "." or i + 1 >= n or s[i + 1] not in _DIGITS:
+                return (8 * k, v, i)
+            i += 1
+        j = i
+        while j < n and s[j] in _DIGITS:
+            j += 1
+        if j == i:
+            return None
+        o = int(s[i:j])
+        if o > 255:
+            return None
+        v |= o << (24 - 8 * k)
+        i = j
+    return (32, v, i)
 
 
 def ref_ip4range(s: str) -> tuple[int, int, int, int] | None:
@@ -66,6 +89,14 @@ def subject(draw):
 @given(s=st.one_of(subject(), st.text("0123456789.-/ :#x", max_size=24)))
 def test_ip4range_matches_reference(s):
     assert _loader.ip4range(s) == ref_ip4range(s), s
+
+
+@settings(max_examples=1000, deadline=None)
+@given(s=st.one_of(subject(), st.text("0123456789.-/ :#x\u00e9", max_size=24)),
+       i=st.integers(0, 6))
+def test_ip4prefix_matches_reference(s, i):
+    if i <= len(s):
+        assert _loader.ip4prefix(s, i) == ip4prefix(s, i), (s, i)
 
 
 def test_ip4range_forms():

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from .. import _loader
+
 _DIGITS = frozenset("0123456789")
 
 
@@ -14,24 +16,9 @@ def _mask4(bits: int) -> int:
 
 
 def ip4prefix(s: str, i: int = 0) -> tuple[int, int, int] | None:
-    """Parse 1-4 dotted octets at s[i:]: (bits 8/16/24/32, value, end index)."""
-    v, n = 0, len(s)
-    for k in range(4):
-        if k:
-            if i >= n or s[i] != "." or i + 1 >= n or s[i + 1] not in _DIGITS:
-                return (8 * k, v, i)
-            i += 1
-        j = i
-        while j < n and s[j] in _DIGITS:
-            j += 1
-        if j == i:
-            return None
-        o = int(s[i:j])
-        if o > 255:
-            return None
-        v |= o << (24 - 8 * k)
-        i = j
-    return (32, v, i)
+    """Parse 1-4 dotted octets at s[i:]: (bits 8/16/24/32, value, end index); the
+    compiled rule ip4set's scanner uses too (ext/loader.pyx _prefix4)."""
+    return _loader.ip4prefix(s, i)
 
 
 def _bits(s: str, i: int) -> tuple[int, int] | None:
