@@ -11,7 +11,6 @@ without building any index:
 from __future__ import annotations
 
 import ipaddress
-from array import array
 
 import numpy as np
 import pytest
@@ -289,6 +288,12 @@ LINE_SHAPES = [
     "{net}/{bits} :127.0.0.9:net value $", "{net}/{bits}:5:", "{net}/{bits}\tbare net txt",
     "{net}/{bits} :0:invalid A", "{net}/{bits} :5 junk", "{net}/{bits} " + "t" * 300,
     "!{net}/{bits} :2:excluded net", "{net}/{bits} :6", "{net}/{bits}x",
+    # every ip4range form (ip4set: parsed by the scanner), with values, exclusions, junk
+    "{ip}-{ip2} :127.0.0.9:range value", "!{ip}-{ip2}", "{ip}-{o}", "{ip}-{o} # c",
+    "{p3}-{o}", "{p2}-{o}", "{p3}-{q3}", "{p2}-{q2}", "{p3}-{q3}:4:", "!{p3}", "{p3} txt",
+    "{p2}", "{p1}/8", "{p1}-{o}", "{p2}/{bits}", "{p3}/{bits} :2:", "{ip2}-{ip}",
+    "{ip}-{q3}", "{p3}-{ip2}", "{ip}-{ip2}x", "{ip}-", "{p1}", "0/0", "{ip}/0",
+    "!{p2} junk", "{p3}\r", "{ip}-{ip2} :0:bad A", "{p3}.{o}0000", "00{p3}",
 ]
 
 
@@ -300,9 +305,13 @@ def mixed_file(draw):
         ip = draw(ip4)
         bits = draw(st.integers(8, 32))
         net = ip & ((MAX4 << (32 - bits)) & MAX4)
-        out.append(shape.format(ip=text4(ip), ip2=text4(min(MAX4, ip + draw(st.integers(0, 300)))),
+        ip2 = min(MAX4, ip + draw(st.one_of(st.integers(0, 300), st.integers(0, 1 << 20))))
+        out.append(shape.format(ip=text4(ip), ip2=text4(ip2),
                                 net=text4(net), bits=bits, p3=text4(ip).rsplit(".", 1)[0],
-                                p2=".".join(text4(ip).split(".")[:2])))
+                                p2=".".join(text4(ip).split(".")[:2]),
+                                p1=text4(ip).split(".")[0], o=draw(st.integers(0, 255)),
+                                q3=text4(ip2).rsplit(".", 1)[0],
+                                q2=".".join(text4(ip2).split(".")[:2])))
     eol = draw(st.sampled_from(["\n", "\r\n"]))
     return eol.join(out) + draw(st.sampled_from(["", eol]))
 
@@ -344,8 +353,60 @@ def test_fast_path_equals_python_parser(tmp_path, fmt, texts):
     assert fast.warnings == slow.warnings
     assert fast.meta == slow.meta
     assert blocks6(fast) == blocks6(slow)
-    for name in ("s4", "e4", "v4"):
-        assert list(getattr(fast, name)) == list(getattr(slow, name)), name
+    for name, f, s in zip(("starts", "ends", "values"), fast.arrays4(), slow.arrays4()):
+        assert f.tolist() == s.tolist(), name
+
+
+@SETTINGS
+@given(texts=st.lists(mixed_file(), min_size=1, max_size=2), piece=st.integers(1, 64))
+def test_fast_path_in_small_pieces(tmp_path, texts, piece):
+    """The scanner reads a file in pieces of whole lines (fast4.PIECE bytes at a time,
+    more for a longer line): tiny pieces split every line, value and $MAXRANGE4 rescan."""
+    files = []
+    for i, t in enumerate(texts):
+        p = tmp_path / f"f{i}.txt"
+        p.write_text(t, newline="")
+        files.append(str(p))
+    slow = collect("ip4set", files, False)
+    old, fast4.PIECE = fast4.PIECE, piece
+    try:
+        fast = collect("ip4set", files, True)
+    finally:
+        fast4.PIECE = old
+    assert (fast.values, fast.entries, fast.warnings, fast.meta) == \
+        (slow.values, slow.entries, slow.warnings, slow.meta)
+    for f, s in zip(fast.arrays4(), slow.arrays4()):
+        assert f.tolist() == s.tolist()
+
+
+WIDE_SHAPES = ["{net}/{bits}", "{p1}.0.0.0/7", "{p1}.0.0.0/1", "!{p1}.128.0.0/9",
+               "{p1}.0.0.0-{p1}.255.255.255"]
+
+
+@SETTINGS
+@pytest.mark.parametrize("fmt", ["ip4set", "plain"])
+@given(texts=st.lists(mixed_file(), min_size=1, max_size=2),
+       wide=st.lists(st.tuples(st.sampled_from(WIDE_SHAPES), ip4, st.integers(1, 32)),
+                     max_size=4))
+def test_segments_per_bucket_equal_whole(tmp_path, fmt, texts, wide):
+    """The compiled path groups and flattens one /8 at a time (dataset._segments4), or
+    all at once when a block reaches past its /8 (plain's wide CIDRs); the Python
+    parser's blocks go through the same grouping in one bucket: same segments, values."""
+    files = []
+    for i, t in enumerate(texts):
+        p = tmp_path / f"f{i}.txt"
+        extra = [sh.format(net=text4(ip & ((MAX4 << (32 - b)) & MAX4)), bits=b,
+                           p1=ip >> 24) for sh, ip, b in wide]
+        p.write_text(t + "\n" + "\n".join(extra) + "\n", newline="")
+        files.append(str(p))
+    fmt_cls = get_format(fmt)
+    fast = Dataset.from_files(files, fmt)
+    c = Collector()
+    load_lines(c, fmt_cls(), file_lines(files))
+    slow = Dataset._from_collector(fmt, tuple(files), c, fmt_cls.mode)
+    for f, s in zip(fast.index.segments4(), slow.index.segments4()):
+        assert f.tolist() == s.tolist()
+    assert fast._sets == slow._sets and fast.warnings == slow.warnings
 
 
 def test_fast_path_on_real_feeds(feeds_dir):
@@ -355,7 +416,8 @@ def test_fast_path_on_real_feeds(feeds_dir):
         slow, fast = collect(fmt, files, False), collect(fmt, files, True)
         assert fast.values == slow.values and fast.entries == slow.entries
         assert fast.warnings == slow.warnings
-        assert bytes(fast.s4) == bytes(slow.s4) and bytes(fast.v4) == bytes(slow.v4)
+        for f, s in zip(fast.arrays4(), slow.arrays4()):
+            assert f.tobytes() == s.tobytes()
 
 
 # -------------------------------------------------------------- the compiled core
@@ -538,8 +600,15 @@ def test_parse_ip4_many_matches_ipaddress(items):
     assert (vals_b == vals).all() and (ok_b == ok).all()
 
 
-def test_collector_arrays_stay_arrays_after_fast_merge(tmp_path):
+def test_fast_merge_leaves_blocks4(tmp_path):
+    """The compiled path's blocks (Python-parsed ones merged in at their place) become
+    the collector's blocks4; s4/e4/v4 are left empty, the values writable in place."""
     p = tmp_path / "z.txt"
-    p.write_text("1.2.3.4\n5.6.7.8 :3:x\n9.9.9.9\n")
+    p.write_text("1.2.3.4\n5.6.7.8 :3:x\n9.9.9.9/33\n::1\n10.0.0.1-10.0.0.2 :0:\n9.9.9.9\n")
     c = collect("ip4set", [str(p)], True)
-    assert isinstance(c.s4, array) and list(c.s4) == [0x01020304, 0x05060708, 0x09090909]
+    assert c.blocks4 is not None and len(c.s4) == 0
+    s, e, v = c.arrays4()
+    assert s.tolist() == [0x01020304, 0x05060708, 0x09090909] and e.tolist() == s.tolist()
+    assert s.dtype == np.uint32 and v.dtype == np.int32 and v.flags.writeable
+    assert [str(w) for w in c.warnings] == [f"{p}:3: invalid address", f"{p}:4: invalid address",
+                                            f"{p}:5: invalid A RR"]

@@ -8,14 +8,13 @@
 from __future__ import annotations
 
 import json
-from array import array
 import os
 from dataclasses import asdict
 from typing import Iterable
 
 import numpy as np
 
-from .. import _loader
+from .. import _index, _loader
 from . import addr, formats as zonefmt
 from ..errors import AddressError, SnapshotError, ZoneFileError
 from .index import (Blocks6, IPIndex, blocks6_arrays, finish_groups4, group_blocks4,
@@ -45,26 +44,65 @@ def _single_value(c: Collector, fmt_cls) -> None:
     c.values[:] = [v]
     c._value_ids.clear()
     c._value_ids[v] = 0
-    if len(c.v4):
-        v4 = np.frombuffer(c.v4, np.int32).copy()
-        v4[v4 != EXCL] = 0
-        c.v4 = array("i", v4.tobytes())
+    v4 = c.arrays4()[2]  # in place
+    v4[v4 != EXCL] = 0
     c.b6[:] = [(s, e, x if x == EXCL else 0) for s, e, x in c.b6]
     if c.blocks6 is not None:
         vid = c.blocks6[3]
         vid[vid != EXCL] = 0
 
 
-def _group(s: np.ndarray, e: np.ndarray, v: np.ndarray, mode: str,
-           set_id) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Merge entries for identical blocks: 'set' keeps every value (an exclusion wins),
-    'trie' keeps the first. Returns unique blocks with their value-set id (-1 excluded)."""
-    gs, ge, gid, flags, vsorted, gstart = group_blocks4(s, e, v, EXCL)  # sorted, in C
-    # in C: -1 for an exclusion (set mode: among the entries), and the mixed-value groups
-    for g in finish_groups4(gid, flags, EXCL, mode == "set").tolist():
-        vals = vsorted[gstart[g]:gstart[g + 1]].tolist()  # mixed values: a value set
-        gid[g] = set_id(tuple(dict.fromkeys(vals)))
-    return gs, ge, gid
+def _segments4(s: np.ndarray, e: np.ndarray, v: np.ndarray, bounds: np.ndarray,
+               per_bucket: bool, mode: str, set_id, consume: bool = False
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The IPv4 blocks as the index's segments: identical blocks merged ('set' keeps
+    every value, an exclusion wins; 'trie' keeps the first), then flattened (the
+    innermost block wins). The blocks come in address-ordered buckets [bounds[k],
+    bounds[k + 1]) (file order inside each), grouped one bucket at a time so that the
+    sort's scratch stays small; consume: the input's pages are given back as each bucket
+    is done. per_bucket: the buckets are the 256 /8s and no block reaches past its own,
+    so each bucket is flattened on its own too (its segments cut to its /8) and the
+    groups never all live at once; else the groups are flattened together at the end."""
+    parts_s: list[np.ndarray] = []
+    parts_v: list[np.ndarray] = []
+    groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for k, (lo, hi) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
+        base, top = k << 24, (k << 24) | 0xFFFFFF
+        if lo == hi:
+            if per_bucket:
+                parts_s.append(np.array([base], np.uint32))
+                parts_v.append(np.array([-1], np.int32))
+            continue
+        gs, ge, gid, flags, vsorted, gstart = group_blocks4(s[lo:hi], e[lo:hi], v[lo:hi],
+                                                            EXCL)  # sorted, in C
+        # in C: -1 for an exclusion (set mode: among the entries), and the mixed groups
+        for g in finish_groups4(gid, flags, EXCL, mode == "set").tolist():
+            vals = vsorted[gstart[g]:gstart[g + 1]].tolist()  # mixed values: a value set
+            gid[g] = set_id(tuple(dict.fromkeys(vals)))
+        del flags, vsorted, gstart
+        if per_bucket:
+            fs, fv = _index.flatten4(gs, ge, gid)
+            i = int(np.searchsorted(fs, base, "right")) - 1  # the segment holding base
+            j = int(np.searchsorted(fs, top + 1, "left")) if top < 0xFFFFFFFF else len(fs)
+            ps = fs[i:j].copy()
+            ps[0] = base
+            parts_s.append(ps)
+            parts_v.append(fv[i:j].copy())
+            del fs, fv
+        else:  # copies: the sort's scratch buffers go
+            groups.append((gs.copy(), ge.copy(), gid.copy()))
+        del gs, ge, gid
+        if consume:
+            for a in (s, e, v):
+                _loader.release_pages(a.view(np.uint32), hi)
+    if not per_bucket:
+        gs, ge, gid = (np.concatenate([g[x] for g in groups]) for x in range(3))
+        groups.clear()
+        return _index.flatten4(gs, ge, gid)
+    seg_s, seg_v = np.concatenate(parts_s), np.concatenate(parts_v)
+    keep = np.ones(len(seg_v), bool)
+    keep[1:] = seg_v[1:] != seg_v[:-1]  # equal neighbours across /8 edges: one segment
+    return seg_s[keep], seg_v[keep]
 
 
 def _blocks6(c: Collector, mode: str, set_id):
@@ -184,10 +222,17 @@ class Dataset:
                 sets.append(tuple(values[x] for x in vids))
             return i
 
-        v4 = None
-        if len(c.s4):
-            v4 = _group(np.frombuffer(c.s4, np.uint32), np.frombuffer(c.e4, np.uint32),
-                        np.frombuffer(c.v4, np.int32), mode, set_id)
+        seg4 = None
+        if c.blocks4 is not None:  # the compiled path's: bucketed, consumed as grouped
+            s4, e4, vid4, bounds, wide = c.blocks4.take_buckets()
+            c.blocks4 = None
+            per_bucket, consume = not wide, True
+        else:
+            s4, e4, vid4 = c.arrays4()
+            bounds, per_bucket, consume = np.array([0, len(s4)]), False, False
+        if len(s4):
+            seg4 = _segments4(s4, e4, vid4, bounds, per_bucket, mode, set_id, consume)
+        del s4, e4, vid4
         v6 = _blocks6(c, mode, set_id)
         if c.names:  # Python-parsed names (combined sections): the same compiled index
             names = names if names is not None else NameBuilder()
@@ -195,7 +240,7 @@ class Dataset:
                 names.add(kind == "wild", name, v)
         # duplicates merged in C as _merge() does in set mode (dnset's mode)
         name_index = names.finish(set_id) if names is not None else None
-        return cls(format=fmt, files=files, index=IPIndex.build(v4, v6), sets=sets,
+        return cls(format=fmt, files=files, index=IPIndex.build(None, v6, seg4), sets=sets,
                    names=name_index, meta=c.meta, warnings=c.warnings,
                    entries=c.entries)
 

@@ -97,12 +97,15 @@ class IPIndex:
     # ---- building -------------------------------------------------------------------
     @classmethod
     def build(cls, v4: tuple[Ints, Ints, Ints] | None,
-              v6: Blocks6 | tuple[Ints, Ints, Ints, Ints] | list[tuple[int, int, int]] | None
-              ) -> IPIndex:
-        """v4: (starts uint32, ends uint32, gids int32) unique blocks, any order.
+              v6: Blocks6 | tuple[Ints, Ints, Ints, Ints] | list[tuple[int, int, int]] | None,
+              seg4: tuple[U32, I32] | None = None) -> IPIndex:
+        """v4: (starts uint32, ends uint32, gids int32) unique blocks, any order; or seg4:
+        the IPv4 segments flatten4 makes of them, already made (see dataset._segments4).
         v6: Blocks6 (or its four arrays: not owned), or a list of (start, end, gid)
         CIDR blocks; any order, of identical blocks the first wins."""
-        if v4 is not None and len(v4[0]):
+        if seg4 is not None:
+            seg_s, seg_v = seg4
+        elif v4 is not None and len(v4[0]):
             s = np.ascontiguousarray(v4[0], np.uint32)
             e = np.ascontiguousarray(v4[1], np.uint32)
             g4 = np.ascontiguousarray(v4[2], np.int32)

@@ -14,6 +14,7 @@ import os
 import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeAlias
 
@@ -23,6 +24,8 @@ from ..values import DEFAULT_A, Listing, cap_template
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from ..._loader import Blocks4
 
 EXCL = -2  # value index of an exclusion entry inside the collector
 
@@ -80,6 +83,10 @@ class Collector:
         self.s4 = array("I")
         self.e4 = array("I")
         self.v4 = array("i")
+        #: IPv4 blocks from the compiled path (fast4.py): starts, ends, value ids (EXCL
+        #: excluded) in file order, the Python parser's blocks merged in at their
+        #: places; s4/e4/v4 are then empty
+        self.blocks4: Blocks4 | None = None
         #: IPv6 blocks (start, end, value) from Python format code, in file order
         self.b6: list[tuple[int, int, int]] = []
         #: IPv6 blocks from the compiled path (fast6.py): CIDR starts (hi, lo uint64),
@@ -103,6 +110,15 @@ class Collector:
             i = self._value_ids[v] = len(self.values)
             self.values.append(v)
         return i
+
+    def arrays4(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32],
+                               npt.NDArray[np.int32]]:
+        """All IPv4 blocks (start, end, value id) in file order, as arrays (views)."""
+        if self.blocks4 is not None:
+            return self.blocks4.arrays()
+        import numpy as np
+        return (np.frombuffer(self.s4, np.uint32), np.frombuffer(self.e4, np.uint32),
+                np.frombuffer(self.v4, np.int32))
 
     def add4(self, start: int, end: int, vid: int) -> None:
         self.s4.append(start)
@@ -345,16 +361,23 @@ def special(c: Collector, line: str, where: Place) -> str | None:
 
 
 # ----------------------------------------------------------------------------- files
-def read_data(path: str) -> bytes:
-    """A whole file's bytes, gunzipped transparently; ZoneFileError when unreadable."""
+@contextmanager
+def open_data(path: str) -> Iterator[io.BufferedIOBase]:
+    """A file opened for reading its bytes, gunzipped transparently; any read error
+    inside the block becomes a ZoneFileError."""
     try:
         with open(path, "rb") as f:
             head = f.read(2)
             f.seek(0)
-            stream: io.BufferedIOBase = gzip.open(f) if head == b"\x1f\x8b" else f
-            return stream.read()
+            yield gzip.open(f) if head == b"\x1f\x8b" else f
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise ZoneFileError(f"cannot read {path}: {e.strerror if isinstance(e, OSError) and e.strerror else e}") from None
+
+
+def read_data(path: str) -> bytes:
+    """A whole file's bytes, gunzipped transparently; ZoneFileError when unreadable."""
+    with open_data(path) as stream:
+        return stream.read()
 
 
 def read_lines(path: str) -> Iterator[tuple[int, str]]:

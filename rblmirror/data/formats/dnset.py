@@ -8,7 +8,7 @@ is; lengths are in bytes (at most 253, labels of 1-63).
 A dump file is parsed by the compiled scanner (ext/names.pyx DnsetScanner) straight into
 the compiled name index: `file_items()` feeds base.load_lines() only the specials and
 default lines, as text, and in between a callable that hands the scanner the default
-value in force (the mechanism zonefmt/fast4.py uses for IPv4 dumps). `DNSet.line()` is
+value in force (the mechanism formats/fast4.py uses for IPv4 dumps). `DNSet.line()` is
 the same rule in Python, for the sections of combined files (their lines are already
 text).
 """

@@ -1,24 +1,28 @@
 """The compiled fast path for IPv4 dump files, kept out of the format modules.
 
 `file_items(c, fmt, files)` yields the same (path, lineno, text) items as
-`base.file_lines()`, except that the lines of the one common shape (a bare dotted quad,
-maybe `!`-excluded, maybe `/bits`; see ext/loader.pyx) never become Python strings:
-the compiled scanner turns them into block arrays, and in their place the generator
-yields a `_Chunk` item. `base.load_lines()` calls a chunk with the collector and the
-default value in force at that point of the file, which is exactly what the format's
-own `line()` would have used. When the whole input is consumed the fast blocks are
-merged into the collector at the positions they would have had, so value ids, entry
+`base.file_lines()`, except that the lines the compiled scanner takes (see
+ext/loader.pyx: bare dotted quads, maybe `!`-excluded, maybe `/bits`; for ip4set every
+ip4range form and entries with their own value) never become Python strings: the
+scanner reads each file in pieces of PIECE bytes and turns them into blocks in one
+`Blocks4`, and in their place the generator yields a `_Segment` item per run of such
+lines. `base.load_lines()` calls a segment with the collector and the default value in
+force at that point of the file, which is exactly what the format's own `line()` would
+have used; a segment parses its own-value texts (`base.entry_value`, once per distinct
+text and default) and hands out value ids in first-use order. When the whole input is
+consumed the value ids are filled into the scanned blocks and the Python parser's
+blocks inserted at the positions they would have had, in place, so value ids, entry
 order (first-of-duplicates, value order), entry counts and warnings are the same as
-with the pure-Python path. ip6trie and ip6tset go to fast6.py (the same chunk protocol);
-formats without a fast path get `file_lines()` unchanged.
+with the pure-Python path; the result is the collector's `blocks4`. ip6trie and
+ip6tset go to fast6.py (the same chunk protocol); formats without a fast path get
+`file_lines()` unchanged.
 """
 from __future__ import annotations
 
 import os
 import re
-import stat
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import TypeAlias
 
 import numpy as np
@@ -27,7 +31,7 @@ import numpy.typing as npt
 from ... import _loader
 from ..values import Listing
 from . import fast6
-from .base import EXCL, Collector, Format, Item, LineWarning, entry_value, file_lines, read_data
+from .base import EXCL, Collector, Format, Item, LineWarning, entry_value, file_lines, open_data
 from .ip6trie import IP6Trie
 from .ip6tset import IP6TSet
 
@@ -35,7 +39,7 @@ U8: TypeAlias = npt.NDArray[np.uint8]
 U32: TypeAlias = npt.NDArray[np.uint32]
 I32: TypeAlias = npt.NDArray[np.int32]
 
-DROP = -3  # a value line whose value is invalid: rbldnsd skips the entry
+DROP = -3  # a value line whose value is invalid: rbldnsd skips the entry (as ext/loader.pyx)
 
 # format name -> (cidr mode for ext/loader.pyx, '!' exclusions accepted). Only formats
 # whose line() turns such a line into its block(s) with the default value (or EXCL), one
@@ -44,110 +48,131 @@ _SHAPES = {"ip4set": (2, True), "plain": (1, True), "ip4tset": (0, False)}
 _MAXRANGE = re.compile(r"(?i)maxrange4")
 
 
-class _Chunk:
-    """Fast blocks [b0, b1) of the merged arrays, covering `lines` lines of which
-    `listed` are not exclusions; called by load_lines with the current default."""
+class _Segment:
+    """The lines the scanner took between two lines it handed back (or a file's start
+    and end): blocks [b0, b1), value lines [v0, v1) of the Blocks4, `lines` default-valued
+    lines (`listed` of them not exclusions, the first at block `first`). Called by
+    load_lines with the default in force there, it gives out value ids in the order
+    the lines would have (first use), and the own-value lines' warnings."""
 
-    __slots__ = ("st", "b0", "b1", "lines", "listed")
+    __slots__ = ("st", "path", "b1", "v0", "v1", "lines", "listed", "first")
 
-    def __init__(self, st: _State, b0: int, b1: int, lines: int, listed: int):
-        self.st, self.b0, self.b1, self.lines, self.listed = st, b0, b1, lines, listed
+    def __init__(self, st: _State, path: str, end: tuple[int, int, int, int, int],
+                 start: tuple[int, int, int, int, int]):
+        self.st, self.path = st, path
+        self.b1, self.v0, self.v1 = end[0], start[3], end[3]
+        self.lines, self.listed, self.first = end[1] - start[1], end[2] - start[2], end[4]
 
     def __call__(self, c: Collector, default: Listing) -> None:
         st = self.st
-        vid = c.value_id(default) if self.listed else EXCL
-        st.chunks.append((len(c.s4), self.b1 - self.b0, vid))
+        dv = EXCL
         c.entries += self.lines
-
-
-class _ValueLine:
-    """An ip4set entry with its own value whose blocks [b0, b1) the scanner produced:
-    parsed with the default in force, as IP4Set.line() would (entry_value)."""
-
-    __slots__ = ("st", "b0", "b1", "path", "no", "rest")
-
-    def __init__(self, st: _State, b0: int, b1: int, path: str, no: int, rest: str):
-        self.st, self.b0, self.b1, self.path, self.no, self.rest = st, b0, b1, path, no, rest
-
-    def __call__(self, c: Collector, default: Listing) -> None:
-        # entry_value() is a pure function of (text, default), and dumps repeat values
-        key = (self.rest, default)
-        r = self.st.values.get(key)
-        if r is None:
-            r = self.st.values[key] = entry_value(self.rest, default)
-        v, warn = r
-        if v is None:
-            vid = DROP
-        else:
-            vid = c.value_id(v)
-            c.entries += 1
-        if warn:
-            c.warnings.append(LineWarning(self.path, self.no, warn))
-        self.st.chunks.append((len(c.s4), self.b1 - self.b0, vid))
+        if self.v1 > self.v0:
+            lineno, tid, b0 = st.out.value_lines(self.v0, self.v1)
+            ids, first = np.unique(tid, return_index=True)
+            # ids in the order the file first uses them, the default's at its first line
+            order = np.argsort(b0[first], kind="stable")
+            events = list(zip(b0[first][order].tolist(), ids[order].tolist()))
+            if self.listed:
+                events.append((self.first, -1))
+                events.sort()
+            table = np.empty(int(ids[-1]) + 1, np.int32)
+            warned = {}
+            for _, t in events:
+                if t < 0:
+                    dv = c.value_id(default)
+                    continue
+                v, warn = entry_value(st.out.texts[t], default)
+                table[t] = DROP if v is None else c.value_id(v)
+                if warn:
+                    warned[t] = warn
+            vid = table[tid]
+            st.vl_vids.append(vid)
+            c.entries += int((vid != DROP).sum())
+            if warned:
+                for no, t in zip(lineno.tolist(), tid.tolist()):
+                    if t in warned:
+                        c.warnings.append(LineWarning(self.path, no, warned[t]))
+        elif self.listed:
+            dv = c.value_id(default)
+        st.segs.append((len(c.s4), self.b1, dv))
 
 
 class _State:
     def __init__(self) -> None:
-        self.parts: list[tuple[U32, U32, U8]] = []  # (starts, ends, excluded) per file
-        self.nblocks = 0
-        self.chunks: list[tuple[int, int, int]] = []  # (collector position, blocks, vid)
-        self.values: dict[tuple[str, Listing], tuple[Listing | None, str | None]] = {}
+        self.out = _loader.Blocks4()
+        self.segs: list[tuple[int, int, int]] = []  # (collector position, block end, vid)
+        self.vl_vids: list[I32] = []
 
     def merge(self, c: Collector) -> None:
-        if not self.nblocks:
+        """The value ids into the scanned blocks and the Python parser's blocks into their
+        places, all in the Blocks4's own arrays; they become the collector's blocks4."""
+        out = self.out
+        if not out.n:
             return
-        if len(self.parts) == 1:  # one file: its arrays as they are, no copy
-            s, e, x = self.parts[0]
-        else:
-            s, e, x = (np.concatenate([p[k] for p in self.parts]) for k in range(3))
-        ch = np.array(self.chunks, dtype=np.int64).reshape(-1, 3)
-        v = np.repeat(ch[:, 2].astype(np.int32), ch[:, 1])
-        v[x.view(np.bool_)] = EXCL
-        self.parts.clear()
-        drop = bool((ch[:, 2] == DROP).any())
-        if drop:
-            keep = v != DROP
-            s, e, v = s[keep], e[keep], v[keep]
-        merged: tuple[U32, U32, U32 | I32]
-        if len(c.s4) == 0:  # nothing parsed by the format itself: no positions needed
-            merged = (s, e, v)
-        else:
-            at = np.repeat(ch[:, 0], ch[:, 1])
-            if drop:
-                at = at[keep]
-            merged = (_loader.insert_at(np.frombuffer(c.s4, np.uint32), at, s),
-                      _loader.insert_at(np.frombuffer(c.e4, np.uint32), at, e),
-                      _loader.insert_at(np.frombuffer(c.v4, np.uint32), at, v.view(np.uint32)))
-        for name, code, arr in zip(("s4", "e4", "v4"), "IIi", merged):
-            a = array(code)
-            a.frombytes(arr.data.cast("B"))
-            setattr(c, name, a)
+        sg = np.array(self.segs, dtype=np.int64).reshape(-1, 3)
+        vl = np.concatenate(self.vl_vids) if self.vl_vids else np.empty(0, np.int32)
+        out.fill(np.ascontiguousarray(sg[:, 1]), sg[:, 2].astype(np.int32), vl)
+        if len(c.s4):  # Python-parsed blocks go before the next segment's blocks
+            q = np.arange(len(c.s4))
+            j = np.searchsorted(sg[:, 0], q, "right") - 1  # the last segment before each
+            at = np.where(j >= 0, sg[np.maximum(j, 0), 1], 0)
+            out.insert(at, np.frombuffer(c.s4, np.uint32), np.frombuffer(c.e4, np.uint32),
+                       np.frombuffer(c.v4, np.int32))
+            c.s4, c.e4, c.v4 = array("I"), array("I"), array("i")
+        out.drop()
+        c.blocks4 = out
 
 
-def _read(path: str) -> bytes | U8:
-    """read_data() for the scanner, into a numpy buffer instead of a bytes object (one
-    copy, and its pages fault in much faster: a third of the time for a big dump).
-    Anything but a plain regular file (gzip, a pipe, an error) goes through read_data."""
-    try:
-        with open(path, "rb", buffering=0) as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                return read_data(path)
-            size = st.st_size
-            buf = np.empty(size + 1, np.uint8)
-            mv = buf.data
-            n = 0
-            while n <= size:
-                k = f.readinto(mv[n:])
-                if not k:
-                    break
-                n += k
-            del mv
-    except OSError:
-        return read_data(path)  # the loader's own error for an unreadable file
-    if n > size or bytes(buf[:min(n, 2)]) == b"\x1f\x8b":  # grew while read, or gzip
-        return read_data(path)
-    return buf[:n]
+PIECE = 8 << 20  # bytes read and scanned at a time
+
+
+def _pieces(path: str) -> Generator[tuple[U8, bool], int, None]:
+    """A file's bytes (gunzipped transparently) as (buffer, last) pieces, read into one
+    reused buffer: the scanner takes the whole lines and says how much it consumed."""
+    with open_data(path) as stream:
+        buf = np.empty(PIECE, np.uint8)
+        have = 0
+        while True:
+            if have == len(buf):  # a line longer than the buffer
+                buf = np.concatenate([buf, np.empty(len(buf), np.uint8)])
+            k = stream.readinto(buf.data[have:])
+            if not k:
+                break
+            have += k
+            used = yield buf[:have], False
+            if used:
+                rest = have - used
+                buf[:rest] = buf[used:have]
+                have = rest
+        yield buf[:have], True
+
+
+def _scan(path: str, cidr: int, excl: bool, st: _State) -> list[Item]:
+    """One file through the scanner: the items for load_lines (segments and the lines
+    handed back), the blocks into st.out."""
+    out = st.out
+    items: list[Item] = []
+    start = out.cut()
+    lineno = 0
+    pieces = _pieces(path)
+    piece, last = next(pieces)
+    while True:
+        slow, used, lineno = _loader.scan4(piece, cidr, excl, out, lineno, last)
+        for item in slow:
+            no, text = item[0], item[1]
+            cut = (item[2], item[3], item[4], item[5], item[6])
+            if cut[1] > start[1] or cut[3] > start[3]:
+                items.append((path, no, _Segment(st, path, cut, start)))
+            items.append((path, no, text))
+            start = cut
+        if last:
+            break
+        piece, last = pieces.send(used)
+    end = out.cut()
+    if end[1] > start[1] or end[3] > start[3]:
+        items.append((path, lineno, _Segment(st, path, end, start)))
+    return items
 
 
 def file_items(c: Collector, fmt: Format, files: Iterable[str]) -> Iterator[Item]:
@@ -160,28 +185,21 @@ def file_items(c: Collector, fmt: Format, files: Iterable[str]) -> Iterator[Item
         yield from file_lines(files)
         return
     st = _State()
+    out = st.out
     for path in files:
         yield path, 0, None
-        data = _read(path)
-        # $MAXRANGE4 caps CIDR sizes with a warning: leave CIDRs to the parser then
+        try:
+            out.reserve(os.stat(path).st_size // 4 + 16)  # a line makes a block or more
+        except OSError:
+            pass
+        # $MAXRANGE4 caps entry sizes with a warning: leave CIDRs and ranges to the parser
         cidr = 0 if c.meta.maxrange4 is not None else shape[0]
-        s, e, x, slow, (nb, nl, nlisted) = _loader.scan4(data, cidr, shape[1])
-        if cidr and any(_MAXRANGE.search(t) for _, t, *_ in slow if "$" in t[:2]):
-            s, e, x, slow, (nb, nl, nlisted) = _loader.scan4(data, 0, shape[1])
-        base = st.nblocks
-        st.parts.append((s, e, x))
-        st.nblocks += nb
-        pb = pl = pn = 0
-        for item in slow:
-            no, text, b, l, n = item[:5]
-            if l > pl:
-                yield path, no, _Chunk(st, base + pb, base + b, l - pl, n - pn)
-                pb, pl, pn = b, l, n
-            if len(item) == 6:  # an entry with its own value, blocks already scanned
-                yield path, no, _ValueLine(st, base + b, base + b + item[5], path, no, text)
-                pb = b + item[5]
-            else:
-                yield path, no, text
-        if nl > pl:
-            yield path, 0, _Chunk(st, base + pb, base + nb, nl - pl, nlisted - pn)
+        mark = out.mark()
+        items = _scan(path, cidr, shape[1], st)
+        if cidr and any(_MAXRANGE.search(t) for _, _, t in items
+                        if isinstance(t, str) and "$" in t[:2]):
+            out.reset(mark)
+            items = _scan(path, 0, shape[1], st)
+        yield from items
+        del items
     st.merge(c)

@@ -1,7 +1,12 @@
-"""Address-range syntax shared by the IP formats, following rbldnsd's ip4parse.c."""
+"""Address-range syntax shared by the IP formats, following rbldnsd's ip4parse.c.
+
+ip4set's subject syntax (rbldnsd's ip4range: addresses, prefixes, CIDRs, dash ranges)
+lives in ext/loader.pyx (`_loader.ip4range`), where the compiled scanner uses it too."""
 from __future__ import annotations
 
 import ipaddress
+
+from ... import _loader
 
 _DIGITS = frozenset("0123456789")
 
@@ -11,24 +16,9 @@ def _mask4(bits: int) -> int:
 
 
 def ip4prefix(s: str, i: int = 0) -> tuple[int, int, int] | None:
-    """Parse 1-4 dotted octets at s[i:]: (bits 8/16/24/32, value, end index)."""
-    v, n = 0, len(s)
-    for k in range(4):
-        if k:
-            if i >= n or s[i] != "." or i + 1 >= n or s[i + 1] not in _DIGITS:
-                return (8 * k, v, i)
-            i += 1
-        j = i
-        while j < n and s[j] in _DIGITS:
-            j += 1
-        if j == i:
-            return None
-        o = int(s[i:j])
-        if o > 255:
-            return None
-        v |= o << (24 - 8 * k)
-        i = j
-    return (32, v, i)
+    """Parse 1-4 dotted octets at s[i:]: (bits 8/16/24/32, value, end index); the
+    compiled rule ip4set's scanner uses too (ext/loader.pyx _prefix4)."""
+    return _loader.ip4prefix(s, i)
 
 
 def _bits(s: str, i: int) -> tuple[int, int] | None:
@@ -38,44 +28,6 @@ def _bits(s: str, i: int) -> tuple[int, int] | None:
     if j == i or int(s[i:j]) > 32:
         return None
     return int(s[i:j]), j
-
-
-def ip4range(s: str) -> tuple[int, int, int, int] | None:
-    """rbldnsd's ip4range(): 'a.b.c.d', 'a.b.c', 'a.b/12', 'a-b', '10.1-10.2', '127.0.0.1-255'.
-
-    Returns (bits, start, end, end index); bits is 32 for a dash range, else the CIDR or
-    prefix length (start may keep host bits: the caller decides). None when invalid.
-    """
-    p = ip4prefix(s)
-    if p is None:
-        return None
-    bits, a, i = p
-    if i < len(s) and s[i] == "-":
-        q = ip4prefix(s, i + 1)
-        if q is None:
-            return None
-        bbits, b, i = q
-        if bbits == 8:  # 127.0.0.1-2 means 127.0.0.1-127.0.0.2
-            if bits == 8:
-                pass
-            else:
-                b = (b >> (bits - 8)) | (a & _mask4(bits - 8))
-            bbits = bits
-        elif bbits != bits:
-            return None
-        if bbits != 32:
-            b |= ~_mask4(bbits) & 0xFFFFFFFF
-        if a > b:
-            return None
-        return 32, a, b, i
-    if i < len(s) and s[i] == "/":
-        r = _bits(s, i + 1)
-        if r is None:
-            return None
-        bits, i = r
-    elif bits == 8:  # bare numbers are not accepted; use /8
-        return None
-    return bits, a, a | (~_mask4(bits) & 0xFFFFFFFF), i
 
 
 def ip4cidr(s: str) -> tuple[int, int, int] | None:
