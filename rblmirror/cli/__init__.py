@@ -25,10 +25,12 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        return getattr(importlib.import_module(f".{COMMANDS[name]}", __name__), name)
+        cmd = getattr(importlib.import_module(f".{COMMANDS[name]}", __name__), name)
+        assert isinstance(cmd, click.Command), cmd
+        return cmd
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rblmirror")
-def main():
+def main() -> None:
     """rblmirror: mirror DNS blocklists locally, check addresses, serve them by DNS."""
