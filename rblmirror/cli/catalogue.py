@@ -44,7 +44,8 @@ def sources() -> None:
 @click.option("--format", "fmt", help="The dump format, when the catalogue does not know it.")
 @click.option("--zone-name", help="The zone to serve it as (default: NAME.mirror.local).")
 @library_errors
-def add(name: str, config_path: str | None, url: str | None, fmt: str | None, zone_name: str | None) -> None:
+def add(name: str, config_path: str | None, url: str | None, fmt: str | None,
+        zone_name: str | None) -> None:
     """Add the catalogue list NAME to the config: a [[source]] for its mirror and a [[zone]]
     serving it. The file keeps its content and comments; nothing is written when the list
     cannot be mirrored or is already there."""

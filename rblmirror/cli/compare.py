@@ -39,8 +39,9 @@ def _named(value: str, what: str) -> tuple[str | None, str]:
               help="Write an HTML report with plots (embedded PNG) to this file (needs "
                    "matplotlib: pip install 'rblmirror[report]').")
 @library_errors
-def compare(zone_specs: tuple[str, ...], config_path: str | None, state_dir: str | None, corpora: tuple[str, ...], goods: tuple[str, ...],
-            befores: tuple[str, ...], as_json: bool, html_path: str | None) -> None:
+def compare(zone_specs: tuple[str, ...], config_path: str | None, state_dir: str | None,
+            corpora: tuple[str, ...], goods: tuple[str, ...], befores: tuple[str, ...],
+            as_json: bool, html_path: str | None) -> None:
     """Compare the coverage of the configured (or --zone) IP lists: size, overlap,
     unique contribution, union, and hits on corpora of real traffic. Mirrored sources are
     read from their current snapshots; a zone that `serve` answers SERVFAIL (not fetched

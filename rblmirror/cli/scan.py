@@ -57,8 +57,9 @@ class _Progress:
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @click.option("-q", "--quiet", is_flag=True, help="No per-zone summary on stderr.")
 @library_errors
-def scan(inputs: tuple[str, ...], zone_specs: tuple[str, ...], config_path: str | None, state_dir: str | None, extract: bool,
-         fmt: str, listed_only: bool, progress: bool | None, quiet: bool) -> None:
+def scan(inputs: tuple[str, ...], zone_specs: tuple[str, ...], config_path: str | None,
+         state_dir: str | None, extract: bool, fmt: str, listed_only: bool, progress: bool | None,
+         quiet: bool) -> None:
     """Check every address in FILEs (default: standard input) against the zones.
     Zones serving a catalogued list (`rblmirror lists`) have their answers read: an
     error code is an ERROR row, never a listing; a listing shows its meaning.

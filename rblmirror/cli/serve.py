@@ -29,9 +29,9 @@ from .sources import mirror_options, mirror_setup
               "(setgroups/setgid/setuid); zone files and state_dir must be readable by it.")
 @mirror_options
 @library_errors
-def serve(zone_specs: tuple[str, ...], config_path: str | None, listen: tuple[str, ...], workers: int | None,
-          minimal_any: bool, verbose: bool, user: str | None, state_dir: str | None, no_fetch: bool,
-          metrics: str | None) -> None:
+def serve(zone_specs: tuple[str, ...], config_path: str | None, listen: tuple[str, ...],
+          workers: int | None, minimal_any: bool, verbose: bool, user: str | None,
+          state_dir: str | None, no_fetch: bool, metrics: str | None) -> None:
     """Answer DNSBL queries for the zones as rbldnsd would (plus TCP, EDNS0 and NODATA for
     empty non-terminals). With no --zone/--config it serves the bundled default zones."""
     from ..dns import server

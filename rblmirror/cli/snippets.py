@@ -45,8 +45,8 @@ def _weight(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
 @click.option("--threshold", type=int, default=sn.THRESHOLD, show_default=True,
               help="postscreen_dnsbl_threshold.")
 @library_errors
-def snippets(kind: str, zone_specs: tuple[str, ...], config_path: str | None, server: str | None, allowlist: tuple[str, ...],
-             weight: dict[str, int], threshold: int) -> None:
+def snippets(kind: str, zone_specs: tuple[str, ...], config_path: str | None, server: str | None,
+             allowlist: tuple[str, ...], weight: dict[str, int], threshold: int) -> None:
     """Print configuration for KIND (postfix, postscreen, unbound, spamassassin, exim,
     rspamd) covering the configured or --zone zones."""
     infos = sn.zone_infos(zone_specs, config_path, allowlist)

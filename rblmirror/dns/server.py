@@ -561,7 +561,8 @@ class Server:
             loop.add_reader(wake_r.fileno(), _empty, wake_r)
             old_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
 
-            def on_signal(signum: int, _frame: FrameType | None) -> None:  # (main thread, between two bytecodes)
+            # (runs in the main thread, between two bytecodes)
+            def on_signal(signum: int, _frame: FrameType | None) -> None:
                 loop.call_soon_threadsafe(self._on_signal, signum)
 
             for sig in SIGNALS:
