@@ -525,12 +525,12 @@ def test_index6_table_lookups_equal_bisect(starts, data):
     hi = np.array([s >> 64 for s in starts], np.uint64)
     lo = np.array([s & M64 for s in starts], np.uint64)
     idx = _index.Index6(hi, lo, vals)
-    xs = {MAX6, 1}
+    probe_set = {MAX6, 1}
     for s in starts:
-        xs.update(x for x in (s - 1, s, s + 1) if 0 <= x <= MAX6)
-    xs.update(data.draw(st.lists(st.integers(0, MAX6), max_size=50)))
-    probes = sorted(xs)
-    want = [int(vals[bisect_right(starts, x) - 1]) for x in probes]
+        probe_set.update(x for x in (s - 1, s, s + 1) if 0 <= x <= MAX6)
+    probe_set.update(data.draw(st.lists(st.integers(0, MAX6), max_size=50)))
+    xs = sorted(probe_set)
+    want = [int(vals[bisect_right(starts, x) - 1]) for x in xs]
     assert [idx.lookup(x >> 64, x & M64) for x in xs] == want
     assert idx.lookup_many(np.array([x >> 64 for x in xs], np.uint64),
                            np.array([x & M64 for x in xs], np.uint64)).tolist() == want
