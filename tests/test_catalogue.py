@@ -158,7 +158,8 @@ docs = ["https://example.org/docs"]
     (lambda s: s.replace("[list.codes]", "colour = 1\n[list.codes]"), "unknown key"),
 ])
 def test_bad_catalogue_is_refused_with_the_entry_named(tmp_path, change, message):
-    assert cat.load(str(_write(tmp_path, GOOD))).get("x").classify("127.0.0.2").kind == \
+    entry = cat.load(str(_write(tmp_path, GOOD))).get("x")
+    assert entry is not None and entry.classify("127.0.0.2").kind == \
         cat.LISTING  # the unchanged file is good
     p = _write(tmp_path, change(GOOD), "bad.toml")
     with pytest.raises(CatalogueError) as e:

@@ -73,7 +73,7 @@ def ref_intervals(path: Path) -> list[tuple[int, int]]:
 
 
 def merge(iv):
-    out = []
+    out: list[tuple[int, int]] = []
     for s, e in sorted(iv):
         if out and s <= out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], e))
@@ -175,7 +175,7 @@ def test_corpus_hits_match_python_sets(real):
             assert c["unique_hits"][n] == len(hit[n] - others), (cname, n)
         assert c["any_hits"] == len(set().union(*hit.values()))
         # greedy: each step adds the most new hits; the curve ends at the union
-        covered, seen = 0, set()
+        covered, seen = 0, set[int]()
         for step in c["greedy"]:
             new = len(hit[step["list"]] - seen)
             assert step["added"] == new

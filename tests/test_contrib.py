@@ -8,9 +8,15 @@ from pathlib import Path
 UNIT = Path(__file__).resolve().parents[1] / "contrib/systemd/rblmirror.service"
 
 
+class _CaseKept(configparser.ConfigParser):
+    """Option names as written (systemd's are case-sensitive)."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
 def test_unit_runs_serve_as_user():
-    cp = configparser.ConfigParser(strict=False, interpolation=None)
-    cp.optionxform = str
+    cp = _CaseKept(strict=False, interpolation=None)
     cp.read_string(UNIT.read_text())
     start = cp["Service"]["ExecStart"]
     assert " serve " in start and "--user rblmirror" in start

@@ -12,7 +12,7 @@ from rblmirror.data.values import Listing
 
 
 # the only bad lines in the real data: (file, line, exact text)
-EXPECTED_BAD = {
+EXPECTED_BAD: dict[str, list[tuple[int | None, str]]] = {
     "ips.backscatterer.org": [(2257, "168.1=")],
     "uceprotect-3-NetworkRanges.txt": [(None, "$NS")],  # last line, a stray special
 }

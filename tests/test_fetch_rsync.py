@@ -54,6 +54,7 @@ def test_first_fetch_then_delta_reaches_answers(tmp_path, upstream):
     assert code == 0, out + err
     assert out.startswith("uce1: fetched: ")
     want = Dataset.from_file(up, "ip4set")
+    assert want.meta.soa is not None
     st = state(tmp_path, "uce1")
     assert st.entries == want.entries and st.serial == want.meta.soa.serial
     assert st.snapshot == f"{want.meta.soa.serial}.snap"

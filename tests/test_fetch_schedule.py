@@ -132,6 +132,7 @@ def test_old_format_snapshot_is_recompiled_at_once(tmp_path):
                                     "min_interval": "1h"}])
     assert cli("fetch", "--config", str(conf))[0] == 0
     cur = SourceDir(str(tmp_path / "state"), "psbl").current_snapshot()
+    assert cur is not None
     with open(cur, "r+b") as f:
         f.write(b"RBLMSNP1")  # what the previous release wrote
     sched = Scheduler(load_config(conf), str(tmp_path / "state"))
@@ -139,6 +140,7 @@ def test_old_format_snapshot_is_recompiled_at_once(tmp_path):
     st = state(tmp_path, "psbl")
     assert st.result == "fetched" and len(st.history) == 2
     new = SourceDir(str(tmp_path / "state"), "psbl").current_snapshot()
+    assert new is not None
     assert open(new, "rb").read(8) == b"RBLMSNP3"
     code, out, _ = cli("fetch", "--config", str(conf))
     assert "not due" in out  # and then back to the schedule

@@ -25,6 +25,13 @@ FEED = "psbl.txt"
 NOERROR, SERVFAIL, NXDOMAIN = 0, 2, 3
 
 
+def _found(rx: str, text: str) -> str:
+    """The first group of `rx` in `text` (fails when it is not there)."""
+    m = re.search(rx, text)
+    assert m is not None, (rx, text)
+    return m.group(1)
+
+
 def rev(ip: str, zone: str) -> str:
     return ".".join(reversed(ip.split("."))) + "." + zone
 
@@ -209,7 +216,7 @@ def test_reload_during_load_loses_no_query(tmp_path):
     finally:
         s.stop()
         d.stop()
-    got = {k: int(re.search(rx, report).group(1)) for k, rx in
+    got = {k: int(_found(rx, report)) for k, rx in
            {"sent": r"Queries sent:\s+(\d+)", "completed": r"Queries completed:\s+(\d+)",
             "lost": r"Queries lost:\s+(\d+)"}.items()}
     print(f"dnsperf during the swap: {got}; fetch done at {fetched:.1f}s, reloaded by "

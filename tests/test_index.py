@@ -98,7 +98,7 @@ def ref_ip4set(entries, x: int) -> set[Listing]:
     return set()
 
 
-def ref_trie(entries, x: int) -> set[Listing]:
+def ref_trie(entries, x: ipaddress.IPv4Address | ipaddress.IPv6Address) -> set[Listing]:
     """Longest prefix; entries (network, Listing or None) in file order, first kept."""
     best = None
     for net, v in entries:
@@ -320,7 +320,7 @@ def blocks6(c):
     """A collector's IPv6 blocks as {(start, end): value id}, the first of identical ones
     kept: Python format code appends them to c.b6, the compiled path (fast6) leaves them
     sorted in c.blocks6 (identical blocks in file order)."""
-    out = {}
+    out: dict[tuple[int, int], int] = {}
     if c.blocks6 is not None:
         for h, lo, b, v in zip(*(a.tolist() for a in c.blocks6)):
             s = (h << 64) | lo
@@ -425,7 +425,7 @@ def test_fast_path_on_real_feeds(feeds_dir):
 def nested_blocks(draw, top, lo_bits, bits):
     """Unique CIDR blocks (always nested or disjoint) with group ids (-1: exclusion)."""
     n = draw(st.integers(0, 30))
-    out = {}
+    out: dict[tuple[int, int], int] = {}
     for _ in range(n):
         b = draw(st.integers(lo_bits, bits))
         x = draw(st.integers(0, top)) if draw(st.booleans()) else draw(ip4) if bits == 32 else \

@@ -63,7 +63,9 @@ def ref_cidr(s: str):
     """rbldnsd's IPv6 subject at the start of s: (network int, bits, rest) or None. The
     subject runs over hex digits, ':' and '.'; a dotted-quad tail is refused; without
     '::' the groups given set the length (2001:db8:1 is a /48)."""
-    text = _SUBJECT.match(s).group(0)
+    m = _SUBJECT.match(s)
+    assert m is not None  # (the pattern matches the empty string too)
+    text = m.group(0)
     rest = s[len(text):]
     if "." in text or ":" not in text:
         return None
@@ -120,7 +122,7 @@ def ref_trie(files: list[str]) -> dict[tuple[int, int], Listing | None]:
 def ref_tset(files: list[str]) -> dict[tuple[int, int], Listing | None]:
     """ip6tset as rbldnsd keeps it: a:b:c:d (/64) listings, !address (/128) exclusions,
     every listing with the first default line of the dataset."""
-    out: dict[tuple[int, int], Listing | None] = {}
+    out: dict[tuple[int, int], str | None] = {}  # "listed", or None: an exclusion
     value = None
     for text in files:
         for raw in text.split("\n"):
@@ -523,11 +525,11 @@ def test_index6_table_lookups_equal_bisect(starts, data):
     hi = np.array([s >> 64 for s in starts], np.uint64)
     lo = np.array([s & M64 for s in starts], np.uint64)
     idx = _index.Index6(hi, lo, vals)
-    xs = {MAX6, 1}
+    probe_set = {MAX6, 1}
     for s in starts:
-        xs.update(x for x in (s - 1, s, s + 1) if 0 <= x <= MAX6)
-    xs.update(data.draw(st.lists(st.integers(0, MAX6), max_size=50)))
-    xs = sorted(xs)
+        probe_set.update(x for x in (s - 1, s, s + 1) if 0 <= x <= MAX6)
+    probe_set.update(data.draw(st.lists(st.integers(0, MAX6), max_size=50)))
+    xs = sorted(probe_set)
     want = [int(vals[bisect_right(starts, x) - 1]) for x in xs]
     assert [idx.lookup(x >> 64, x & M64) for x in xs] == want
     assert idx.lookup_many(np.array([x >> 64 for x in xs], np.uint64),

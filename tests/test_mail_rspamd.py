@@ -65,7 +65,9 @@ def lab(tmp_path_factory, addresses):
     listed, _ = addresses
     work = tmp_path_factory.mktemp("rspamd-zones")
     zones = lab_zones("rspamd", work, allowlisted=[listed[1]])
-    snippet = rblmirror("snippets", "rspamd", "--server", CASES["rspamd"][1], *zone_args(zones))
+    server = CASES["rspamd"][1]
+    assert server is not None
+    snippet = rblmirror("snippets", "rspamd", "--server", server, *zone_args(zones))
     assert snippet == readme_block("rspamd")  # the README shows what rspamd runs here
     lab = lab_for(tmp_path_factory, "rspamd", zones, snippet)
     yield lab

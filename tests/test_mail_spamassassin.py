@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,17 @@ Just a test message.
 """
 
 
+@dataclass
+class _SpamAssassin:
+    """`spamassassin -t` on a message from an address, and the snippet it runs with."""
+
+    run: Callable[[str], subprocess.CompletedProcess]
+    snippet: str
+
+    def __call__(self, ip: str) -> subprocess.CompletedProcess:
+        return self.run(ip)
+
+
 @pytest.fixture(scope="module")
 def sa(tmp_path_factory):
     spamassassin = require_tool("spamassassin")
@@ -55,8 +68,7 @@ def sa(tmp_path_factory):
                  "--prefspath", str(work / "user_prefs")],
                 input=MESSAGE.format(ip=ip), capture_output=True, text=True, timeout=120,
                 env={**os.environ, "HOME": str(work)})
-        run.snippet = snippet
-        yield run
+        yield _SpamAssassin(run, snippet)
 
 
 def test_listed_relay_hits_the_rule(sa):

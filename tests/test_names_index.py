@@ -39,8 +39,8 @@ from rblmirror.data.formats.base import Collector, file_lines, load_lines
 
 DEFAULT = ("127.0.0.2", "default for $")
 HEADER = f":{DEFAULT[0]}:{DEFAULT[1]}\n"
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                       HealthCheck.too_slow])
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                           HealthCheck.too_slow])
 
 
 # ------------------------------------------------------------------ the reference
@@ -188,7 +188,7 @@ ENTRY = st.tuples(st.integers(0, 9).map(lambda x: x < 2),  # excluded: one in fi
                   st.integers(0, 11))
 
 
-@settings(max_examples=250, **SETTINGS)
+@settings(SETTINGS, max_examples=250)
 @given(entries=st.lists(ENTRY, max_size=40), seed=st.integers(0, 2**32))
 def test_compiled_index_and_loader_follow_the_rules(tmp_path, monkeypatch, entries, seed):
     rnd = random.Random(seed)
@@ -220,7 +220,7 @@ ODD = st.sampled_from([
 ])
 
 
-@settings(max_examples=200, **SETTINGS)
+@settings(SETTINGS, max_examples=200)
 @given(lines=st.lists(ODD, max_size=30), crlf=st.booleans(), trailing_nl=st.booleans())
 def test_compiled_loader_warns_and_loads_as_the_python_parser(tmp_path, lines, crlf,
                                                               trailing_nl):
@@ -434,7 +434,8 @@ def test_combined_dnset_sections_use_the_compiled_index(tmp_path):
     assert ds.lookup("1.2.3.4") == (Listing("127.0.0.2"),)
     subs = {sz: ch for szs, ch in ds.children for sz in szs}
     dom = subs["dom"]
-    assert isinstance(dom.names, _names.NameIndex) and len(dom.names) == 2
+    assert isinstance(dom.names, _names.NameIndex)
+    assert len(dom.names) == 2
     assert dom.lookup("BAD.example") == (Listing("127.0.0.3", "dom bad.example"),)
     assert dom.lookup("a.wild.example") == (Listing("127.0.0.4", "w wild.example"),)
     assert [(w.line, w.message) for w in ds.warnings] == [(5, "invalid domain name")]
@@ -562,7 +563,8 @@ def test_the_check_of_a_big_index_runs_in_two_halves():
     for i in range(300_000):
         b.add(i % 3 == 0, f"host{i}.example{i % 97}.test", i % 5)
     ix = b.finish(None)
-    params, blob, slots, pairs = (a.copy() for a in ix.arrays())
+    params, blob, slots, pairs = ix.arrays()
+    params, blob, slots, pairs = params.copy(), blob.copy(), slots.copy(), pairs.copy()
     assert blob.size >= 1 << 22 and 1 < params[3] < blob.size
     _names.NameIndex(params, blob, slots, pairs, nvalues=5)  # whole: accepted
     with pytest.raises(ValueError, match="value id outside"):

@@ -17,7 +17,7 @@ from support.feeds import CORPUS, DATA, FEEDS
 
 from rblmirror import _scan
 from rblmirror.tools.check import check as run_check
-from rblmirror.tools.scan import Scanner
+from rblmirror.tools.scan import Scanner, ScanStats
 from rblmirror.dns.zone import Zone
 
 
@@ -162,7 +162,7 @@ def generated(world, tmp_path_factory):
     return p, addrs, bad, skipped
 
 
-def scan_rows(zones, path, **kw) -> tuple[list[dict], object]:
+def scan_rows(zones, path, **kw) -> tuple[list[dict], ScanStats]:
     out = io.BytesIO()
     stats = Scanner(zones).scan([path], out, fmt="jsonl", **kw)
     return [json.loads(x) for x in out.getvalue().decode().splitlines()], stats

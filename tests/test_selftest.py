@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ BL = [f"bl.rblmirror.test:ip4set:{ZONES / 'rfc5782-ip4.zone'}",
 DBL = [f"dbl.rblmirror.test:dnset:{ZONES / 'rfc5782-names.zone'}"]
 
 
-def selftest(port: int, zones: list[str], extra: list[str] = ()) -> subprocess.CompletedProcess:
+def selftest(port: int, zones: list[str], extra: Sequence[str] = ()) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "rblmirror", "selftest", "--server", f"127.0.0.1:{port}",
            "--timeout", "0.5"]
     for z in zones:

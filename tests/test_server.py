@@ -78,7 +78,7 @@ def _rev6(a: str, zone: str) -> str:
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     r = Rbldnsd(args=["-a"])  # its world-readable workdir holds the files for both servers
-    out = {"r": r}
+    out: dict[str, Rbldnsd | str] = {"r": r}
     for name, text in (("z4", Z4), ("z6", Z6), ("dn", DN), ("comb", COMB), ("nosoa", NOSOA),
                        ("exp", EXPIRED)):
         out[name] = str(r.write(name + ".txt", text))

@@ -83,19 +83,19 @@ def _probes(fmt: str, ds: Dataset, rnd: random.Random) -> list:
             out += [n, "x." + n, "a.b." + n, n.upper()]
         return out + [f"nope{i}.test" for i in range(50)]
     if fmt == "ip6trie":
-        starts, _ = ds.index.segments6()
-        out = []
-        for s in starts:
-            out += [s, max(s - 1, 0), s + 1]
-        out += [(0x20010DB8 << 96) | rnd.randrange(1 << 96) for _ in range(2000)]
-        out += [0xFFFF7F000002, 0xFFFF7F000001]  # v4-mapped fall back to IPv4
-        return [str(ipaddress.IPv6Address(x)) for x in out]
-    starts, _ = ds.index.segments4()
-    out = []
-    for s in starts.tolist():
-        out += [s, max(s - 1, 0), min(s + 1, (1 << 32) - 1)]
-    out += [rnd.randrange(1 << 32) for _ in range(3000)]
-    return [str(ipaddress.IPv4Address(x)) for x in out] + ["::ffff:127.0.0.2", "2001:db8::1"]
+        starts6, _ = ds.index.segments6()
+        ips: list[int] = []
+        for s in starts6:
+            ips += [s, max(s - 1, 0), s + 1]
+        ips += [(0x20010DB8 << 96) | rnd.randrange(1 << 96) for _ in range(2000)]
+        ips += [0xFFFF7F000002, 0xFFFF7F000001]  # v4-mapped fall back to IPv4
+        return [str(ipaddress.IPv6Address(x)) for x in ips]
+    starts4, _ = ds.index.segments4()
+    ips = []
+    for s in starts4.tolist():
+        ips += [s, max(s - 1, 0), min(s + 1, (1 << 32) - 1)]
+    ips += [rnd.randrange(1 << 32) for _ in range(3000)]
+    return [str(ipaddress.IPv4Address(x)) for x in ips] + ["::ffff:127.0.0.2", "2001:db8::1"]
 
 
 @pytest.mark.parametrize("fmt", ["ip4set", "ip6trie", "dnset"])

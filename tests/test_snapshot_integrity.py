@@ -334,14 +334,14 @@ def test_fetch_refuses_a_snapshot_corrupted_between_compile_and_swap(tmp_path, m
     assert "checksum mismatch" in out.message and ".new-" in out.message
     assert "keeping snapshot" in out.message and "checksum mismatch" in caplog.text
     assert os.readlink(sd.current) == cur  # current unchanged
-    assert Dataset.load(sd.current_snapshot()).lookup("192.0.2.1")  # the old data
+    assert Dataset.load(_current(sd)).lookup("192.0.2.1")  # the old data
     assert not [f for f in os.listdir(sd.snapshots_dir) if f.startswith(".new-")]
     assert sd.load_state().result == "rejected"
     # the same dump without the corruption goes through
     monkeypatch.setattr(fetch_mod, "compile_isolated", real)
     out = fetch_mod.fetch_source(src, str(tmp_path / "state"), force=True)
     assert out.status == fetch_mod.FETCHED, out.line()
-    assert Dataset.load(sd.current_snapshot()).lookup("203.0.113.5")
+    assert Dataset.load(_current(sd)).lookup("203.0.113.5")
 
 
 @pytest.mark.integration
@@ -353,7 +353,7 @@ def test_unchanged_dump_with_a_corrupt_current_snapshot_is_compiled_again(tmp_pa
     code, out, _ = cli("fetch", "--force", "--config", str(cfg))
     assert code == 0 and "unchanged" in out
     sd = SourceDir(str(tmp_path / "state"), "lst")
-    bad = sd.current_snapshot()
+    bad = _current(sd)
     data = bytearray(Path(bad).read_bytes())
     data[:8] = b"RBLMSNP1"  # what an upgrade finds
     Path(bad).write_bytes(data)
@@ -362,7 +362,7 @@ def test_unchanged_dump_with_a_corrupt_current_snapshot_is_compiled_again(tmp_pa
     code, out, err = cli("fetch", "--force", "--config", str(cfg))
     assert code == 0 and "fetched" in out and "unchanged" not in out, out + err
     assert sd.current_snapshot() != bad
-    assert Dataset.load(sd.current_snapshot()).lookup("192.0.2.1")
+    assert Dataset.load(_current(sd)).lookup("192.0.2.1")
 
 
 # ------------------------------------------------------------------ when it is opened
@@ -382,8 +382,17 @@ def _corrupt_copy_as_current(sd: SourceDir, lines: list[str], tmp_path: Path,
     return path
 
 
+def _current(sd: SourceDir) -> str:
+    """The source's current snapshot (there is one)."""
+    path = sd.current_snapshot()
+    assert path is not None
+    return path
+
+
 def _answers(zones: Zones, ip: str) -> int:
-    z, _ = zones.table.find(["lst", "mirror", "test"])
+    found = zones.table.find(["lst", "mirror", "test"])
+    assert found is not None
+    z, _ = found
     rev = ".".join(reversed(ip.split("."))) + ".lst.mirror.test"
     return z.answer(rev, T_A).rcode
 
@@ -422,7 +431,7 @@ def test_startup_with_a_corrupt_current_has_no_data(tmp_path, caplog):
     up.write_text("\n".join(NEW) + "\n")
     assert cli("fetch", "--config", str(cfg))[0] == 0
     sd = SourceDir(str(tmp_path / "state"), "lst")
-    bad = sd.current_snapshot()
+    bad = _current(sd)
     data = bytearray(Path(bad).read_bytes())
     data[len(data) // 3] ^= 0x80
     Path(bad).write_bytes(data)  # corrupted in place, before any server maps it

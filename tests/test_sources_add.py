@@ -53,6 +53,7 @@ def test_appends_and_keeps_content_comments_and_mode(config):
     cfg = load_config(str(config))
     src = cfg.sources["psbl"]
     psbl = cat.load().get("psbl")
+    assert psbl is not None and psbl.mirror is not None
     assert (src.url, src.kind, src.format) == (psbl.mirror.url, "rsync", "plain")
     assert [z.name for z in cfg.zones] == ["local.test", "psbl.mirror.local"]
     assert cfg.zones[1].sources == ("psbl",) and cfg.zones[0].specs  # old zone intact
@@ -117,7 +118,9 @@ def test_written_config_fetches_and_serves(config, tmp_path, monkeypatch):
     d.start()
     try:
         url = d.url("psbl.txt")
-        upstream = cat.load().get("psbl").mirror.url
+        entry = cat.load().get("psbl")
+        assert entry is not None and entry.mirror is not None and entry.mirror.url is not None
+        upstream = entry.mirror.url
         assert url.split("/", 3)[3] == upstream.split("/", 3)[3] == "psbl/psbl.txt"
         code, _, err = cli("sources", "add", "psbl", "--config", str(config), "--url", url)
         assert code == 0, err

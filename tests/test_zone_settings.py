@@ -11,6 +11,7 @@ import pytest
 
 from rblmirror.mirror.config import load_config
 from rblmirror.errors import ConfigError
+from rblmirror.dns.answer import SOAData
 from rblmirror.dns.zone import Found, Zone
 from support.cli import cli
 from support.feeds import copy_feed
@@ -29,6 +30,7 @@ def config(tmp_path, zone_lines: str, name: str = "c.toml"):
 def soa_ns(z: Zone):
     p = z.prepared()
     s = p.soa_rr.data
+    assert isinstance(s, SOAData)
     return (s.mname, s.rname, s.serial, s.refresh, s.retry, s.expire, s.minttl,
             p.soa_rr.ttl, p.soa_neg.ttl), [r.data for r in p.ns_rrs]
 

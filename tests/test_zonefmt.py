@@ -180,6 +180,7 @@ def test_soa_ns_ttl(zone_file):
                   "$TTL 35m\n1.2.3.4\n")
     os.utime(p, (1_700_000_000, 1_700_000_000))
     m = Dataset.from_file(p, "ip4set").meta
+    assert m.soa is not None and m.ns is not None
     assert (m.soa.origin, m.soa.person, m.soa.refresh, m.soa.minttl) == \
         ("ns1.ex.com", "admin.ex.com", 7200, 300)
     assert m.soa.serial == 0 and int(m.mtime) == 1_700_000_000  # serial 0: file mtime
@@ -238,7 +239,7 @@ def test_gzip_and_latin1(zone_file):
     raw = b"# \xa92001 UCEPROTECT\xae\n:2:caf\xe9 $\n1.2.3.4\n"
     d = Dataset.from_file(zone_file(gzip.compress(raw), "z.gz"), "ip4set")
     got = d.lookup("1.2.3.4")[0].txt
-    assert got.encode("utf-8", "surrogateescape") == b"caf\xe9 1.2.3.4"
+    assert got is not None and got.encode("utf-8", "surrogateescape") == b"caf\xe9 1.2.3.4"
     assert d.warnings == []
 
 

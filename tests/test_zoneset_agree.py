@@ -76,7 +76,7 @@ def served_rows(port: int, addresses: list[str], zones: list[str]) -> dict:
     names = {(a, z): rev(a, z) for a in addresses for z in zones}
     got_a = dig_all(port, list(names.values()), "A")
     got_t = dig_all(port, list(names.values()), "TXT")
-    rows = {}
+    rows: dict[tuple[str, str], object] = {}
     for key, name in names.items():
         st, a = got_a[name]
         if st == "SERVFAIL":

@@ -38,7 +38,8 @@ class LazyGroup(click.Group):
         if name not in COMMANDS:
             return None
         module, summary = COMMANDS[name]
-        cmd: click.Command = getattr(importlib.import_module(f".{module}", __name__), name)
+        cmd = getattr(importlib.import_module(f".{module}", __name__), name)
+        assert isinstance(cmd, click.Command), cmd
         cmd.short_help = summary
         return cmd
 
@@ -50,5 +51,5 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rblmirror")
-def main():
+def main() -> None:
     """rblmirror: mirror DNS blocklists locally, check addresses, serve them by DNS."""

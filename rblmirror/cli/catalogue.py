@@ -15,7 +15,7 @@ from .common import library_errors
 @click.argument("names", nargs=-1, metavar="[NAME...]")
 @click.option("--json", "as_json", is_flag=True, help="The entries as JSON.")
 @library_errors
-def lists(names, as_json):
+def lists(names: tuple[str, ...], as_json: bool) -> None:
     """The public lists rblmirror knows: zones, what their answers mean (and which are
     errors), lookup and delisting pages, and how to mirror them. With NAMEs: those
     entries in full."""
@@ -31,7 +31,7 @@ def lists(names, as_json):
 
 
 @click.group("sources")
-def sources():
+def sources() -> None:
     """Mirrored sources in the config."""
 
 
@@ -44,7 +44,8 @@ def sources():
 @click.option("--format", "fmt", help="The dump format, when the catalogue does not know it.")
 @click.option("--zone-name", help="The zone to serve it as (default: NAME.mirror.local).")
 @library_errors
-def add(name, config_path, url, fmt, zone_name):
+def add(name: str, config_path: str | None, url: str | None, fmt: str | None,
+        zone_name: str | None) -> None:
     """Add the catalogue list NAME to the config: a [[source]] for its mirror and a [[zone]]
     serving it. The file keeps its content and comments; nothing is written when the list
     cannot be mirrored or is already there."""

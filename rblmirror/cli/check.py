@@ -19,7 +19,8 @@ from .common import library_errors, load_zones, state_dir_option, zone_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per address and zone.")
 @click.option("--listed-only", is_flag=True, help="Print only the zones that list it.")
 @library_errors
-def check(subjects, zone_specs, config_path, state_dir, as_json, listed_only):
+def check(subjects: tuple[str, ...], zone_specs: tuple[str, ...], config_path: str | None,
+          state_dir: str | None, as_json: bool, listed_only: bool) -> None:
     """Say which zones list each ADDRESS (IPv4/IPv6) or DOMAIN, with the A values and TXT:
     the zones `serve` answers (local files and the mirrored sources' current snapshots).
     A zone that `serve` answers SERVFAIL (source not fetched yet, stale) is an ERROR row;

@@ -4,21 +4,26 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
 
 import click
 
 from ..errors import RblmirrorError
 
 if TYPE_CHECKING:  # (the zones load numpy and the extensions: not for --help or status)
+    from ..data.formats.base import LineWarning
     from ..dns.zone import Zone
     from ..mirror.zoneset import ZoneSelection
 
 EXIT_ERROR = 2
+#: a click command's callback (or a command), as click's decorators take it
+F = TypeVar("F", bound=Callable[..., object])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def zone_options(f):
+def zone_options(f: F) -> F:
     """--zone NAME:FORMAT:FILE[,FILE] (repeatable) and --config FILE."""
     f = click.option("--config", "config_path", type=click.Path(dir_okay=False),
                      help="TOML config (default: $RBLMIRROR_CONFIG, "
@@ -29,7 +34,7 @@ def zone_options(f):
     return f
 
 
-def state_dir_option(f):
+def state_dir_option(f: F) -> F:
     """--state-dir: where the mirrored sources' snapshots are read (as `serve` reads them)."""
     return click.option("--state-dir", "state_dir", type=click.Path(file_okay=False),
                         help="Where fetched snapshots live (default: $RBLMIRROR_STATE_DIR, "
@@ -70,22 +75,22 @@ def report_unavailable(unusable: dict[str, str], what: str) -> None:
         click.echo(f"warning: zone {name}: {why}: {what}", err=True)
 
 
-def report_warnings(name: str, warnings, limit: int = 5) -> None:
+def report_warnings(name: str, warnings: Sequence[LineWarning], limit: int = 5) -> None:
     for w in warnings[:limit]:
         click.echo(f"warning: {name}: {w.file}:{w.line}: {w.message}", err=True)
     if len(warnings) > limit:
         click.echo(f"warning: {name}: {len(warnings) - limit} more bad lines skipped", err=True)
 
 
-def fail(message: str, code: int = EXIT_ERROR):
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     click.echo(f"rblmirror: error: {message}", err=True)
     sys.exit(code)
 
 
-def library_errors(f):
+def library_errors(f: Callable[P, R]) -> Callable[P, R]:
     """Turn library errors into a one-line message and exit status 2."""
     @functools.wraps(f)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return f(*args, **kwargs)
         except RblmirrorError as e:

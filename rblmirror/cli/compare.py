@@ -6,7 +6,8 @@ import os
 
 import click
 
-from ..tools.coverage import Corpus, compare as run_compare, format_table, ip_zones
+from ..tools.coverage import Corpus, compare as run_compare, format_table
+from ..tools.scan import ip_zones
 from ..data.dataset import Dataset
 from ..errors import RblmirrorError
 from ..mirror.zoneset import ZoneSelection, unavailable
@@ -38,7 +39,9 @@ def _named(value: str, what: str) -> tuple[str | None, str]:
               help="Write an HTML report with plots (embedded PNG) to this file (needs "
                    "matplotlib: pip install 'rblmirror[report]').")
 @library_errors
-def compare(zone_specs, config_path, state_dir, corpora, goods, befores, as_json, html_path):
+def compare(zone_specs: tuple[str, ...], config_path: str | None, state_dir: str | None,
+            corpora: tuple[str, ...], goods: tuple[str, ...], befores: tuple[str, ...],
+            as_json: bool, html_path: str | None) -> None:
     """Compare the coverage of the configured (or --zone) IP lists: size, overlap,
     unique contribution, union, and hits on corpora of real traffic. Mirrored sources are
     read from their current snapshots; a zone that `serve` answers SERVFAIL (not fetched

@@ -19,7 +19,8 @@ from .sources import source_config, source_options, user_option
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens (lock waits, swaps).")
 @user_option
 @library_errors
-def fetch(names, config_path, state_dir, force, verbose, user):
+def fetch(names: tuple[str, ...], config_path: str | None, state_dir: str | None, force: bool,
+          verbose: bool, user: str | None) -> None:
     """Fetch the config's sources (or the named ones) once: transfer, validate, swap in a
     new snapshot. Exit status: 0 when every source was fetched, unchanged or not due yet;
     1 when one failed or was rejected (its last good snapshot stays current); 2 on error."""

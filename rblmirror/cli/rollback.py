@@ -18,7 +18,8 @@ from .sources import source_config, source_options, user_option
 @source_options
 @user_option
 @library_errors
-def rollback(name, to, list_only, config_path, state_dir, user):
+def rollback(name: str, to: str | None, list_only: bool, config_path: str | None,
+             state_dir: str | None, user: str | None) -> None:
     """Point SOURCE's `current` back at its previous snapshot (a running serve reloads it).
     The dump rolled back from is not re-applied until upstream changes."""
     from ..mirror.fetch import rollback as do_rollback, select_sources

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from ..tools.scan import FORMATS, Scanner
+from ..tools.scan import FORMATS, Scanner, ScanStats
 from ..tools.verdict import catalogued, reader
 from ..mirror.zoneset import ZoneSelection, unavailable
 from .common import (library_errors, load_zones, report_unavailable, state_dir_option,
@@ -16,7 +16,7 @@ from .common import (library_errors, load_zones, report_unavailable, state_dir_o
 class _Progress:
     """A one-line progress bar on stderr, redrawn at most 10 times a second."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.t0 = time.perf_counter()
         self.last = 0.0
         self.drawn = False
@@ -57,7 +57,9 @@ class _Progress:
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @click.option("-q", "--quiet", is_flag=True, help="No per-zone summary on stderr.")
 @library_errors
-def scan(inputs, zone_specs, config_path, state_dir, extract, fmt, listed_only, progress, quiet):
+def scan(inputs: tuple[str, ...], zone_specs: tuple[str, ...], config_path: str | None,
+         state_dir: str | None, extract: bool, fmt: str, listed_only: bool, progress: bool | None,
+         quiet: bool) -> None:
     """Check every address in FILEs (default: standard input) against the zones.
     Zones serving a catalogued list (`rblmirror lists`) have their answers read: an
     error code is an ERROR row, never a listing; a listing shows its meaning.
@@ -88,8 +90,10 @@ def scan(inputs, zone_specs, config_path, state_dir, extract, fmt, listed_only, 
     sys.exit(1 if stats.listed else (2 if unusable else 0))
 
 
-def _summary(st, extract: bool) -> None:
-    echo = lambda s: click.echo(s, err=True)  # noqa: E731
+def _summary(st: ScanStats, extract: bool) -> None:
+    def echo(s: str) -> None:
+        click.echo(s, err=True)
+
     for f, line, text in st.bad_samples:
         echo(f"warning: {f}:{line}: not an IP address: {text[:80]!r}")
     if st.bad > len(st.bad_samples):

@@ -19,7 +19,8 @@ from .snippets import default_server
 @click.option("--timeout", type=float, default=2.0, show_default=True,
               help="Seconds to wait for each reply.")
 @library_errors
-def selftest(zone_specs, config_path, server, timeout):
+def selftest(zone_specs: tuple[str, ...], config_path: str | None, server: str | None,
+             timeout: float) -> None:
     """Ask the running server, for every zone, the RFC 5782 test points (listed with A and
     TXT; not listed: NXDOMAIN with the SOA; IPv6 and domain variants where they apply), the
     apex SOA, an empty non-terminal, TCP and EDNS0. Prints a pass/fail table; exit 1 when

@@ -29,8 +29,9 @@ from .sources import mirror_options, mirror_setup
               "(setgroups/setgid/setuid); zone files and state_dir must be readable by it.")
 @mirror_options
 @library_errors
-def serve(zone_specs, config_path, listen, workers, minimal_any, verbose, user, state_dir,
-          no_fetch, metrics):
+def serve(zone_specs: tuple[str, ...], config_path: str | None, listen: tuple[str, ...],
+          workers: int | None, minimal_any: bool, verbose: bool, user: str | None,
+          state_dir: str | None, no_fetch: bool, metrics: str | None) -> None:
     """Answer DNSBL queries for the zones as rbldnsd would (plus TCP, EDNS0 and NODATA for
     empty non-terminals). With no --zone/--config it serves the bundled default zones."""
     from ..dns import server
@@ -39,7 +40,7 @@ def serve(zone_specs, config_path, listen, workers, minimal_any, verbose, user, 
     server.hold_signals()
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
-    kw = {}
+    on_bound = None
     from .. import privileges
     target = privileges.lookup(user) if user else None  # an unknown user fails first
     sel = ZoneSelection.from_options(zone_specs, config_path)
@@ -49,24 +50,24 @@ def serve(zone_specs, config_path, listen, workers, minimal_any, verbose, user, 
     if target is not None:
         # the state dir (when the config mirrors sources) is handed to the user first
         sdir = resolve_state_dir(cfg, state_dir) if cfg is not None and cfg.sources else None
-        kw["on_bound"] = privileges.on_bound(target, adopt_dir=sdir)
+        on_bound = privileges.on_bound(target, adopt_dir=sdir)
     specs = sel.specs
     addrs = list(listen) or (cfg.listen if cfg else ["127.0.0.1:5353"])
     n = workers or (cfg.workers if cfg else 1)
-    kw["minimal_any"] = minimal_any or (cfg.minimal_any if cfg else False)
+    minimal_any = minimal_any or (cfg.minimal_any if cfg else False)
     try:
         for a in addrs:
             server.parse_listen(a)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--listen") from None
     # binds --metrics; server.serve binds the DNS sockets, all before anything loads
-    mirrored, background = mirror_setup(sel, state_dir, no_fetch, metrics)
+    mirrored, background, parent_sockets = mirror_setup(sel, state_dir, no_fetch, metrics)
     if not specs and mirrored is None:
         raise click.UsageError("no zones: give --zone NAME:FORMAT:FILE or --config FILE")
-    if background is not None:
-        kw["parent_sockets"] = background.sockets
     try:
-        rc = server.serve(specs, addrs, n, mirrored=mirrored, background=background, **kw)
+        rc = server.serve(specs, addrs, n, mirrored=mirrored, background=background,
+                          on_bound=on_bound, parent_sockets=parent_sockets,
+                          minimal_any=minimal_any)
     except OSError as e:
         fail(str(e))
     sys.exit(rc)

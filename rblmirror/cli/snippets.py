@@ -7,7 +7,7 @@ from ..tools import snippets as sn
 from .common import library_errors, zone_options
 
 
-def default_server(config_path: str | None, zone_specs) -> str:
+def default_server(config_path: str | None, zone_specs: tuple[str, ...]) -> str:
     """--server default: the config's first listen address (wildcards as loopback)."""
     from ..mirror.zoneset import ZoneSelection
     cfg = ZoneSelection.from_options(zone_specs, config_path).config
@@ -16,8 +16,8 @@ def default_server(config_path: str | None, zone_specs) -> str:
     return cfg.listen[0] if cfg.listen else sn.DEFAULT_SERVER
 
 
-def _weight(ctx, param, values):
-    out = {}
+def _weight(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, int]:
+    out: dict[str, int] = {}
     for v in values:
         name, sep, w = v.rpartition("=")
         try:
@@ -45,7 +45,8 @@ def _weight(ctx, param, values):
 @click.option("--threshold", type=int, default=sn.THRESHOLD, show_default=True,
               help="postscreen_dnsbl_threshold.")
 @library_errors
-def snippets(kind, zone_specs, config_path, server, allowlist, weight, threshold):
+def snippets(kind: str, zone_specs: tuple[str, ...], config_path: str | None, server: str | None,
+             allowlist: tuple[str, ...], weight: dict[str, int], threshold: int) -> None:
     """Print configuration for KIND (postfix, postscreen, unbound, spamassassin, exim,
     rspamd) covering the configured or --zone zones."""
     infos = sn.zone_infos(zone_specs, config_path, allowlist)

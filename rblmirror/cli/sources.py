@@ -1,16 +1,22 @@
 """Options shared by fetch, status and rollback: --config and --state-dir."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ..mirror.config import Config, load_config, resolve_state_dir
-from typing import TYPE_CHECKING
+from .common import F
 
-if TYPE_CHECKING:  # (loads the zones' modules: not for status)
+if TYPE_CHECKING:  # (the zones' modules: not loaded for status)
+    import socket
+
+    from ..dns.server import Background, Server
+    from ..mirror.zones import MirroredZones
     from ..mirror.zoneset import ZoneSelection
 
 
-def source_options(f):
+def source_options(f: F) -> F:
     f = click.option("--state-dir", "state_dir", type=click.Path(file_okay=False),
                      help="Where dumps, snapshots and state live (default: "
                           "$RBLMIRROR_STATE_DIR, the config's state_dir, "
@@ -21,7 +27,7 @@ def source_options(f):
     return f
 
 
-def user_option(f):
+def user_option(f: F) -> F:
     """--user for the commands that write the state dir (fetch, rollback)."""
     return click.option("--user", "user", metavar="NAME",
                         help="Started as root: switch to this user before touching the "
@@ -34,7 +40,7 @@ def source_config(config_path: str | None, state_dir: str | None) -> tuple[Confi
     return cfg, resolve_state_dir(cfg, state_dir)
 
 
-def mirror_options(f):
+def mirror_options(f: F) -> F:
     """serve's options for mirrored sources: --state-dir, --no-fetch, --metrics."""
     f = click.option("--metrics", "metrics", metavar="ADDR:PORT",
                      help="Serve Prometheus metrics (sources, zones, query counters) "
@@ -49,17 +55,18 @@ def mirror_options(f):
 
 
 def mirror_setup(sel: ZoneSelection, state_dir: str | None, no_fetch: bool,
-                 metrics: str | None):
-    """(MirroredZones or None, background(server) callable or None) for server.serve.
-    The --metrics socket is bound here, before anything loads (ListenError when it
-    cannot be); background.sockets lists it (the parent's only: workers close it)."""
+                 metrics: str | None
+                 ) -> tuple[MirroredZones | None, Background | None, list[socket.socket]]:
+    """(MirroredZones or None, background(server) callable or None, the parent's
+    sockets) for server.serve. The --metrics socket is bound here, before anything loads
+    (ListenError when it cannot be); the parent's sockets list it (workers close it)."""
     import logging
 
     cfg = sel.config
     if cfg is None:
         if metrics:
             raise click.UsageError("--metrics needs the config (give --config)")
-        return None, None
+        return None, None, []
     sdir = resolve_state_dir(cfg, state_dir)
     mirrored = sel.mirrored(state_dir)
     msock = None
@@ -79,7 +86,7 @@ def mirror_setup(sel: ZoneSelection, state_dir: str | None, no_fetch: bool,
                               f"{e}") from None
     fetch = bool(cfg.sources) and not no_fetch
 
-    def background(server) -> None:
+    def background(server: Server | None) -> None:
         # threads inherit this mask: the signals stay with the main thread, which takes
         # them (server.serve holds them blocked already; this is for any other caller)
         import signal
@@ -90,7 +97,7 @@ def mirror_setup(sel: ZoneSelection, state_dir: str | None, no_fetch: bool,
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
-    def _start(server) -> None:
+    def _start(server: Server | None) -> None:
         log = logging.getLogger("rblmirror.serve")
         if fetch:
             from ..mirror.fetch import Scheduler
@@ -102,5 +109,5 @@ def mirror_setup(sel: ZoneSelection, state_dir: str | None, no_fetch: bool,
             m.start(metrics, cfg, sdir, server, sock=msock)
             log.info("metrics on http://%s/metrics", metrics)
 
-    background.sockets = [msock] if msock is not None else []
-    return mirrored, (background if fetch or metrics else None)
+    return (mirrored, (background if fetch or metrics else None),
+            [msock] if msock is not None else [])

@@ -22,7 +22,7 @@ def _when(t: float | None, now: float) -> str:
 @source_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON document: sources and zones.")
 @library_errors
-def status(config_path, state_dir, as_json):
+def status(config_path: str | None, state_dir: str | None, as_json: bool) -> None:
     """Per source: state (new, fresh, stale, failing, rejected), last attempt, last success,
     age, entries, serial, snapshot, last error. Per zone: the snapshots served, entries,
     and what it answers. Exit status: 0 when every source is fresh, 1 otherwise, 2 on error."""

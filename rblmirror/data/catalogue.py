@@ -15,6 +15,7 @@ import os
 import re
 import string
 import tomllib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -77,8 +78,8 @@ class DnsList:
     unconfirmed: str | None = None
     evidence: str | None = None
 
-    def as_json(self) -> dict:
-        out = {"name": self.name, "title": self.title, "operator": self.operator,
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"name": self.name, "title": self.title, "operator": self.operator,
                "kind": self.kind, "zones": list(self.zones), "status": self.status,
                "codes": dict(self.codes), "errors": dict(self.errors),
                "bitmask": self.bitmask, "lookup_url": self.lookup_url,
@@ -177,7 +178,7 @@ class Catalogue:
         self._by_name = {x.name: x for x in lists}
         self._by_zone = {z: x for x in lists for z in x.zones}
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[DnsList]:
         return iter(self.lists)
 
     def __len__(self) -> int:
@@ -199,12 +200,12 @@ class Catalogue:
         return hit
 
 
-def table(lists) -> str:
+def table(lists: Iterable[DnsList]) -> str:
     """One line per list: name, kind, status, zones, mirror terms."""
-    lists = list(lists)
-    w = max([len(x.name) for x in lists] + [4])
+    rows_of = list(lists)
+    w = max([len(x.name) for x in rows_of] + [4])
     rows = [f"{'NAME':<{w}}  {'KIND':<6}  {'STATUS':<9}  {'MIRROR':<13}  ZONES"]
-    for x in lists:
+    for x in rows_of:
         mirror = "-" if x.mirror is None else x.mirror.terms + ("" if x.mirror.url else "*")
         rows.append(f"{x.name:<{w}}  {x.kind:<6}  {x.status:<9}  {mirror:<13}  "
                     f"{', '.join(x.zones)}")
@@ -244,7 +245,7 @@ def load(path: str = PATH) -> Catalogue:
     return Catalogue(lists, path)
 
 
-def _entry(t, where: str) -> DnsList:
+def _entry(t: object, where: str) -> DnsList:
     if not isinstance(t, dict):
         raise CatalogueError(f"{where}: must be a table")
     unknown = sorted(set(t) - _LIST_KEYS)
@@ -296,7 +297,7 @@ def _entry(t, where: str) -> DnsList:
         unconfirmed=_opt(t, "unconfirmed", where), evidence=_opt(t, "evidence", where))
 
 
-def _mirror(m, where: str) -> Mirror:
+def _mirror(m: object, where: str) -> Mirror:
     if not isinstance(m, dict):
         raise CatalogueError(f"{where}: must be a table")
     unknown = sorted(set(m) - _MIRROR_KEYS)
@@ -315,7 +316,7 @@ def _mirror(m, where: str) -> Mirror:
                   tuple(docs), _opt(m, "note", where))
 
 
-def _codes(table, where: str, patterns: bool) -> tuple[tuple[str, str], ...]:
+def _codes(table: object, where: str, patterns: bool) -> tuple[tuple[str, str], ...]:
     if not isinstance(table, dict):
         raise CatalogueError(f"{where}: must be a table of \"127.x.y.z\" = \"meaning\"")
     out = []
@@ -346,25 +347,25 @@ def _zone_ok(z: str) -> bool:
     return len(z) <= 253 and "." in z and all(_LABEL.match(x) for x in z.split("."))
 
 
-def _text(t: dict, k: str, where: str) -> str:
+def _text(t: dict[str, object], k: str, where: str) -> str:
     v = t.get(k)
     if not isinstance(v, str) or not v.strip():
         raise CatalogueError(f"{where}: {k} must be a non-empty string")
     return v.strip()
 
 
-def _opt(t: dict, k: str, where: str) -> str | None:
+def _opt(t: dict[str, object], k: str, where: str) -> str | None:
     return _text(t, k, where) if k in t else None
 
 
-def _texts(t: dict, k: str, where: str) -> list[str]:
+def _texts(t: dict[str, object], k: str, where: str) -> list[str]:
     v = t.get(k)
     if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
         raise CatalogueError(f"{where}: {k} must be a list of strings")
     return [x.strip() for x in v]
 
 
-def _choice(t: dict, k: str, allowed: tuple[str, ...], where: str) -> str:
+def _choice(t: dict[str, object], k: str, allowed: tuple[str, ...], where: str) -> str:
     v = _text(t, k, where)
     if v not in allowed:
         raise CatalogueError(f"{where}: {k} must be one of {', '.join(allowed)}, not {v!r}")

@@ -7,10 +7,11 @@
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from dataclasses import asdict
-from typing import Iterable
+from typing import Callable, Iterable, TypeAlias
 
 import numpy as np
 
@@ -20,7 +21,8 @@ from ..errors import AddressError, SnapshotError, ZoneFileError
 from .index import (Blocks6, IPIndex, blocks6_arrays, finish_groups4, group_blocks4,
                     read_snapshot, write_snapshot)
 from .values import DEFAULT_A, Listing, finish_template, render
-from .formats.base import EXCL, NS, SOA, Collector, Meta, LineWarning, file_lines, load_lines
+from .formats.base import (EXCL, NS, SOA, Collector, Format, Meta, LineWarning, TextItem,
+                           file_lines, load_lines)
 from .formats import fast4
 from .formats import dnset as dnset_fmt
 from .._names import NameBuilder, NameIndex
@@ -28,6 +30,8 @@ from .formats.combined import split_sections
 
 SNAPSHOT_VERSION = 2  # 2: the 2**18-entry IPv4 table (1: 65537 entries, still read)
 _READABLE = (1, 2)
+#: a value set's id for its value ids, in order (one value: that value's own id)
+SetId: TypeAlias = Callable[[tuple[int, ...]], int]
 
 
 def _finish_template(v: Listing, meta: Meta) -> Listing:
@@ -36,9 +40,9 @@ def _finish_template(v: Listing, meta: Meta) -> Listing:
     return v if txt == v.txt else Listing(v.a, txt)
 
 
-def _single_value(c: Collector, fmt_cls) -> None:
+def _single_value(c: Collector, fmt_cls: type[Format] | None) -> None:
     """ip4tset/ip6tset: every entry takes the dataset's first default line (rbldnsd)."""
-    if not getattr(fmt_cls, "single_value", False):
+    if fmt_cls is None or not fmt_cls.single_value:
         return
     v = c.first_default or Listing(DEFAULT_A, None)
     c.values[:] = [v]
@@ -53,7 +57,7 @@ def _single_value(c: Collector, fmt_cls) -> None:
 
 
 def _segments4(s: np.ndarray, e: np.ndarray, v: np.ndarray, bounds: np.ndarray,
-               per_bucket: bool, mode: str, set_id, consume: bool = False
+               per_bucket: bool, mode: str, set_id: SetId, consume: bool = False
                ) -> tuple[np.ndarray, np.ndarray]:
     """The IPv4 blocks as the index's segments: identical blocks merged ('set' keeps
     every value, an exclusion wins; 'trie' keeps the first), then flattened (the
@@ -105,14 +109,16 @@ def _segments4(s: np.ndarray, e: np.ndarray, v: np.ndarray, bounds: np.ndarray,
     return seg_s[keep], seg_v[keep]
 
 
-def _blocks6(c: Collector, mode: str, set_id):
+def _blocks6(c: Collector, mode: str, set_id: SetId) -> Blocks6 | None:
     """The collector's IPv6 blocks as IPIndex.build takes them: (hi, lo, bits, gid)
     arrays, gid -1 for an exclusion, of identical blocks the first wins ('trie'; 'set'
     merges their values: no IPv6 format has that mode). None when there are none."""
     arrs = c.blocks6  # the compiled path's, sorted (fast6.py)
     if c.b6:  # from Python format code (plain, combined sections), after those
-        more = blocks6_arrays(c.b6)[:4]
-        arrs = more if arrs is None else tuple(np.concatenate(x) for x in zip(arrs, more))
+        m = blocks6_arrays(c.b6)
+        arrs = (m.hi, m.lo, m.bits, m.gid) if arrs is None else (
+            np.concatenate([arrs[0], m.hi]), np.concatenate([arrs[1], m.lo]),
+            np.concatenate([arrs[2], m.bits]), np.concatenate([arrs[3], m.gid]))
     if arrs is None or not len(arrs[0]):
         return None
     hi, lo, bits, vid = arrs
@@ -149,11 +155,11 @@ class Dataset:
 
     # ---- construction ---------------------------------------------------------------
     @classmethod
-    def from_file(cls, path: str | os.PathLike, format: str = "ip4set") -> Dataset:
+    def from_file(cls, path: str | os.PathLike[str], format: str = "ip4set") -> Dataset:
         return cls.from_files([path], format=format)
 
     @classmethod
-    def from_files(cls, paths: Iterable[str | os.PathLike], format: str = "ip4set") -> Dataset:
+    def from_files(cls, paths: Iterable[str | os.PathLike[str]], format: str = "ip4set") -> Dataset:
         files = tuple(os.fspath(p) for p in paths)
         if not files:
             raise ZoneFileError("no files given")
@@ -177,7 +183,7 @@ class Dataset:
         return ds
 
     @classmethod
-    def _combined(cls, files: tuple[str, ...], items) -> Dataset:
+    def _combined(cls, files: tuple[str, ...], items: Iterable[TextItem]) -> Dataset:
         warnings: list[LineWarning] = []
         common, sections = split_sections(items, warnings)
         base = Collector()
@@ -284,16 +290,17 @@ class Dataset:
             return -1, ""
         return vid, addr.to_text(addr.V4, v4) if v4 >= 0 else addr.to_text(addr.V6, value)
 
-    def lookup(self, address) -> tuple[Listing, ...]:
+    def lookup(self, address: str | int | ipaddress.IPv4Address | ipaddress.IPv6Address
+               ) -> tuple[Listing, ...]:
         """Listings for an address (text, int or ipaddress object), TXT rendered; () if none.
 
         Against a dnset a domain name is looked up instead."""
-        if address.__class__ is str and self.format != "dnset" and not self.children:
+        if type(address) is str and self.format != "dnset" and not self.children:
             # compiled fast path: a dotted quad is parsed and looked up in C; the result
             # is -1 (not listed), -2 (not a dotted quad: the general path below) or the
             # value id with the canonical address text (what addr.to_text() gives)
             r = self.index.v4.find_text(address)
-            if r.__class__ is tuple:
+            if type(r) is tuple:
                 return self.render(*r)
             if r == -1:
                 return ()
@@ -343,7 +350,7 @@ class Dataset:
         return self.index.lookup_many4(addrs)
 
     # ---- snapshots ------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write a snapshot that Dataset.load() opens by mmap without re-parsing."""
         if self.children:
             raise SnapshotError("combined datasets are not snapshotted; snapshot each section")
@@ -362,7 +369,7 @@ class Dataset:
                        self.names.arrays())
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Dataset:
+    def load(cls, path: str | os.PathLike[str]) -> Dataset:
         raw, index, name_arrays = read_snapshot(path)
         try:
             h = json.loads(raw.decode("utf-8", "surrogateescape"))
@@ -390,7 +397,7 @@ class Dataset:
         return cls(names=names, **fields)
 
 
-def _merge(vals: list[int], mode: str, set_id) -> int:
+def _merge(vals: list[int], mode: str, set_id: SetId) -> int:
     if mode == "set":
         if EXCL in vals:
             return -1

@@ -70,7 +70,9 @@ class Prepared:
             self.subzones.append((labels, dss))
         self.subzones.sort(key=lambda x: -len(x[0]))
         every = zone._all_datasets() + [a.dataset for a in zone.data]
-        self.expires = min((d.meta.expires for d in every if d.meta.expires), default=None)
+        #: from when the fast path hands the zone to the reference path (a time stamp)
+        self.expires: float | None = min(
+            (d.meta.expires for d in every if d.meta.expires), default=None)
         mtime = int(max((d.meta.mtime for d in every), default=0))
         self.soa_rr, self.soa_neg = _soa_records(zone, mtime)
         self.ns_rrs: tuple[RR, ...] = _ns_records(zone)

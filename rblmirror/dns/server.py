@@ -32,18 +32,25 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterable
+from types import FrameType
+from typing import TYPE_CHECKING, Callable, Collection, Iterable, NoReturn, TypedDict, Unpack
 
-from dnslib import A, DNSHeader, DNSLabel, DNSQuestion, DNSRecord, EDNS0, NS, RR, SOA, TXT
+from dnslib import A, DNSHeader, DNSLabel, DNSQuestion, DNSRecord, EDNS0, NS, RD, RR, SOA, TXT
 
 from ..data.compile import load_isolated, snapshot_name
 from ..data.dataset import Dataset
-from .answer import (FORMERR, NOTIMP, REFUSED, SERVFAIL, T_A, T_ANY, T_NS, T_TXT, Answer)
+from .answer import (FORMERR, NOTIMP, REFUSED, SERVFAIL, T_A, T_ANY, T_NS, T_TXT, Answer,
+                     RR as Record, SOAData)
 from .counters import (C_BYTES, C_ERRORS, C_LISTED, C_NOTLISTED, C_QUERIES, C_REFUSED,
                        Counters)
 from ..errors import ListenError
 from ..zonespec import ZoneSpec
-from .zone import ZoneTable, assemble, load_spec
+from .zone import ZoneSource, ZoneTable, assemble, load_spec
+
+if TYPE_CHECKING:
+    import ctypes
+
+    from .._dnsfast import FastPath, UdpLoop
 
 
 log = logging.getLogger("rblmirror.dns.server")
@@ -115,21 +122,24 @@ def _name(s: str) -> DNSLabel:
     return DNSLabel([x.encode("utf-8", "surrogateescape") for x in s.split(".") if x])
 
 
-def _rr(owner: DNSLabel, r) -> RR:
-    if r.rtype == T_A:
-        rdata = A(r.data)
-    elif r.rtype == T_TXT:
-        rdata = TXT([r.data])
-    elif r.rtype == T_NS:
-        rdata = NS(_name(r.data))
-    else:
-        s = r.data
-        rdata = SOA(_name(s.mname), _name(s.rname),
-                    (s.serial, s.refresh, s.retry, s.expire, s.minttl))
+def _rr(owner: DNSLabel, r: Record) -> RR:
+    d = r.data
+    rdata: RD
+    if r.rtype == T_A and isinstance(d, str):
+        rdata = A(d)
+    elif r.rtype == T_TXT and isinstance(d, bytes):
+        rdata = TXT([d])
+    elif r.rtype == T_NS and isinstance(d, str):
+        rdata = NS(_name(d))
+    elif isinstance(d, SOAData):
+        rdata = SOA(_name(d.mname), _name(d.rname),
+                    (d.serial, d.refresh, d.retry, d.expire, d.minttl))
+    else:  # (answer.RR says what each type's data is)
+        raise TypeError(f"record type {r.rtype} with data {d!r}")
     return RR(owner, r.rtype, C_IN, r.ttl, rdata)
 
 
-def build_reply(q: Query, rcode: int, aa: bool, ans: Answer | None, apex_labels,
+def build_reply(q: Query, rcode: int, aa: bool, ans: Answer | None, apex_labels: Iterable[bytes],
                 tcp: bool, notimp_flags: bool = False) -> bytes:
     """Pack a reply with dnslib (the reference packing the compiled path must match)."""
     rd = 0 if notimp_flags else q.flags1 & 1
@@ -172,7 +182,7 @@ def respond(data: bytes, table: ZoneTable, *, tcp: bool = False,
     found = table.find([x.decode("utf-8", "surrogateescape") for x in low])
     zname = "*" if found is None else found[0].name
     ans = None
-    apex = ()
+    apex: tuple[bytes, ...] = ()
     if q.qclass not in (C_IN, C_ANY):
         rcode, aa = REFUSED, False
     elif q.qtype >= 250 and q.qtype != T_ANY:  # AXFR, IXFR, TSIG, types >= 256
@@ -200,8 +210,8 @@ def respond(data: bytes, table: ZoneTable, *, tcp: bool = False,
 
 
 # ------------------------------------------------------------------------ loading
-def _files_state(specs: list[ZoneSpec]) -> tuple:
-    out = []
+def _files_state(specs: list[ZoneSpec]) -> tuple[tuple[str, int | None, int | None], ...]:
+    out: list[tuple[str, int | None, int | None]] = []
     for s in specs:
         for f in s.files:
             try:
@@ -216,7 +226,8 @@ class Zones:
     """The served zone table; reloads build a new table off the serving path and swap
     the reference (atomic in CPython); a failed load keeps the old table."""
 
-    def __init__(self, specs: list[ZoneSpec], mirrored=None, isolated: bool = True,
+    def __init__(self, specs: list[ZoneSpec], mirrored: ZoneSource | None = None,
+                 isolated: bool = True,
                  minimal_any: bool = False):
         self.specs = specs
         #: RFC 8482 minimal ANY over UDP, on both paths
@@ -287,14 +298,15 @@ class Zones:
     def changed(self) -> bool:
         return self._state() != self.state
 
-    def _state(self) -> tuple:
+    def _state(self) -> tuple[object, ...]:
         """What a reload depends on: the files' stat, and the mirrored sources' snapshots."""
         if self.mirrored is None:
             return _files_state(self.specs)
         return _files_state(self.specs) + self.mirrored.watched()
 
 
-def _make_fast(table: ZoneTable, previous=None, minimal_any: bool = False):
+def _make_fast(table: ZoneTable, previous: FastPath | None = None,
+               minimal_any: bool = False) -> FastPath | None:
     """The compiled fast path for `table` (None: dnslib answers everything). `previous`:
     the fast path being replaced, whose counters carry over."""
     if os.environ.get("RBLMIRROR_NO_FAST"):
@@ -365,16 +377,16 @@ def bind_listeners(listen: list[str], reuseport: bool = False) -> list[Listener]
     try:
         for addr in listen:
             host, port = parse_listen(addr)
-            socks = []
+            socks: list[socket.socket] = []
             for kind, proto in ((socket.SOCK_DGRAM, "udp"), (socket.SOCK_STREAM, "tcp")):
                 try:
                     socks.append(make_socket(host, port, kind, reuseport))
                 except OSError as e:
-                    for x in socks:
-                        x.close()
+                    for sk in socks:
+                        sk.close()
                     raise ListenError(
                         f"cannot listen on {format_listen(host, port)} ({proto}): {e}") from None
-            out.append(Listener(host, port, *socks))
+            out.append(Listener(host, port, socks[0], socks[1]))
     except BaseException:
         for x in out:
             x.close()
@@ -416,7 +428,7 @@ class Server:
         self.counters = Counters()
         self.tcp_open = 0
         self._stop: asyncio.Event | None = None
-        self._udp_loops: list = []
+        self._udp_loops: list[tuple[UdpLoop, threading.Thread]] = []
 
     # one packet, fast path first
     def answer(self, data: bytes, tcp: bool) -> bytes | None:
@@ -433,7 +445,8 @@ class Server:
             self.counters.bump("*", C_ERRORS)
             return None
 
-    async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    async def _tcp_client(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
         if self.tcp_open >= self.tcp_max:
             writer.close()
             return
@@ -548,7 +561,8 @@ class Server:
             loop.add_reader(wake_r.fileno(), _empty, wake_r)
             old_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
 
-            def on_signal(signum, _frame):  # (main thread, between two bytecodes)
+            # (runs in the main thread, between two bytecodes)
+            def on_signal(signum: int, _frame: FrameType | None) -> None:
                 loop.call_soon_threadsafe(self._on_signal, signum)
 
             for sig in SIGNALS:
@@ -584,6 +598,7 @@ class Server:
 
     def _on_signal(self, signum: int) -> None:
         if signum in STOP_SIGNALS:
+            assert self._stop is not None  # (run() made it before any handler)
             self._stop.set()
         elif signum == signal.SIGHUP:
             asyncio.get_running_loop().run_in_executor(None, self.zones.reload, "SIGHUP")
@@ -618,11 +633,11 @@ class _Stopped(BaseException):
 _noted: list[int] = []
 
 
-def _note(signum, _frame=None) -> None:
+def _note(signum: int, _frame: FrameType | None = None) -> None:
     _noted.append(signum)
 
 
-def hold_signals():
+def hold_signals() -> set[int | signal.Signals]:
     """Block SIGNALS in this thread (threads started from here on inherit that) and give
     them a handler that notes them (for a thread started before, which has them
     unblocked): from here on none has its default action, none is lost. serve() begins
@@ -642,9 +657,25 @@ def _empty(sock: socket.socket) -> None:
         pass
 
 
-def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrored=None,
-          background=None, on_bound=None, parent_sockets=(), minimal_any: bool = False,
-          **kw) -> int:
+class ServerOptions(TypedDict, total=False):
+    """Server's keyword options, as serve() passes them on."""
+
+    tcp_idle: float
+    tcp_max: int
+    check_interval: float
+    reuseport: bool
+
+
+#: background(server): started once the zones are loaded (server None: the parent of
+#: several workers)
+Background = Callable[["Server | None"], None]
+
+
+def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *,
+          mirrored: ZoneSource | None = None, background: Background | None = None,
+          on_bound: Callable[[list[ZoneSpec]], None] | None = None,
+          parent_sockets: Iterable[socket.socket] = (), minimal_any: bool = False,
+          **kw: Unpack[ServerOptions]) -> int:
     """Bind, load the zones and serve until SIGTERM/SIGINT; returns the exit status.
 
     Order, so that a mistake costs nothing: every socket is bound first (ListenError, before
@@ -691,7 +722,7 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrore
                 asyncio.run(server.run())
                 return 0
             return _supervise(zones, listen, sets, background, parent_sockets,
-                              dict(kw, reuseport=True))
+                              {**kw, "reuseport": True})
         finally:
             zones.close()
     finally:
@@ -704,21 +735,21 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *, mirrore
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
-def _drain(sigs) -> None:
+def _drain(sigs: Collection[int]) -> None:
     """Take the pending ones of `sigs` (blocked) so that unblocking them does nothing."""
     while set(signal.sigpending()) & set(sigs):
         if signal.sigtimedwait(sigs, 0) is None:
             break
 
 
-def _load(specs: list[ZoneSpec], mirrored, minimal_any: bool = False) -> Zones | None:
+def _load(specs: list[ZoneSpec], mirrored: ZoneSource | None, minimal_any: bool = False) -> Zones | None:
     """Zones(specs, mirrored), with SIGTERM/SIGINT unblocked meanwhile: the first one
     (or one noted before) stops the load: None (subprocess.run kills the compile child;
     else it ends with this process, see compile.py). Called and returns with SIGNALS
     blocked and handled by _note."""
     fired: list[int] = []
 
-    def stop(signum, _frame):
+    def stop(signum: int, _frame: FrameType | None) -> None:
         if not fired:  # raised once only, so no cleanup below is cut short by a second
             fired.append(signum)
             raise _Stopped(signum)
@@ -751,13 +782,14 @@ def _load(specs: list[ZoneSpec], mirrored, minimal_any: bool = False) -> Zones |
     return None
 
 
-def _libc():
+def _libc() -> ctypes.CDLL:
     import ctypes
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]], background,
-               parent_sockets, kw) -> int:
+def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]],
+               background: Background | None, parent_sockets: Iterable[socket.socket],
+               kw: ServerOptions) -> int:
     """Fork one worker per listener set, then wait for signals and for the workers.
 
     The parent keeps SIGNALS blocked and takes them with sigtimedwait(), which also wakes
@@ -777,12 +809,12 @@ def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]], back
     libc = _libc()  # loaded before the fork: the workers need it at once
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # (already, since serve() began)
     live: dict[int, int] = {}  # pid -> worker number
-    st = {"stop": None, "failed": False}
+    st = _Supervision()
 
-    def on_signal(signum, _frame=None):
+    def on_signal(signum: int, _frame: FrameType | None = None) -> None:
         if signum in STOP_SIGNALS:
-            if st["stop"] is None:
-                st["stop"] = signum
+            if st.stop is None:
+                st.stop = signum
             return
         for pid in list(live):
             try:
@@ -793,15 +825,16 @@ def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]], back
     try:
         for s in SIGNALS:
             signal.signal(s, on_signal)
-        later = []  # noted before: a stop counts now, SIGHUP/SIGUSR1 go to the workers
+        # noted before: a stop counts now, SIGHUP/SIGUSR1 go to the workers
+        later: list[int] = []
         while _noted:
-            s = _noted.pop(0)
-            if s in STOP_SIGNALS:
-                on_signal(s)
+            n = _noted.pop(0)
+            if n in STOP_SIGNALS:
+                on_signal(n)
             else:
-                later.append(s)
+                later.append(n)
         for i, own in enumerate(sets):
-            if st["stop"] is not None:
+            if st.stop is not None:
                 break
             pid = os.fork()
             if pid == 0:
@@ -810,10 +843,10 @@ def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]], back
         for one in sets:  # the workers hold them now; a set nobody reads must not stay open
             for x in one:
                 x.close()
-        if background is not None and st["stop"] is None:
+        if background is not None and st.stop is None:
             background(None)  # its threads inherit the blocked mask
-        for s in later:
-            on_signal(s)
+        for n in later:
+            on_signal(n)
         deadline = None
         while live:
             for pid in list(live):
@@ -825,17 +858,17 @@ def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]], back
                     continue
                 n = live.pop(pid)
                 code = os.waitstatus_to_exitcode(status)
-                if st["stop"] is None:
+                if st.stop is None:
                     log.error("worker %d (pid %d) ended unexpectedly (%s): stopping the "
                               "others", n, pid, _exit_text(code))
-                    st["failed"] = True
-                    st["stop"] = signal.SIGTERM
+                    st.failed = True
+                    st.stop = signal.SIGTERM
                 elif code != 0:
                     log.error("worker %d (pid %d) %s", n, pid, _exit_text(code))
-                    st["failed"] = True
+                    st.failed = True
             if not live:
                 break
-            if st["stop"] is not None and deadline is None:
+            if st.stop is not None and deadline is None:
                 log.info("stopping %d worker(s)", len(live))
                 deadline = time.monotonic() + WORKER_STOP_TIMEOUT
                 for pid in live:
@@ -853,7 +886,15 @@ def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]], back
             _kill(pid, signal.SIGKILL)
         for s in SIGNALS:
             signal.signal(s, _note)
-    return 1 if st["failed"] else 0
+    return 1 if st.failed else 0
+
+
+@dataclass
+class _Supervision:
+    """What _supervise's signal handler and its loop share."""
+
+    stop: int | None = None  # the signal that stops the workers (None: not stopping)
+    failed: bool = False  # a worker ended unasked or with a failure
 
 
 def _kill(pid: int, sig: int) -> None:
@@ -867,8 +908,9 @@ def _exit_text(code: int) -> str:
     return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
 
 
-def _worker(parent: int, libc, zones: Zones, listen: list[str], own: list[Listener],
-            sets: list[list[Listener]], parent_sockets, kw):
+def _worker(parent: int, libc: ctypes.CDLL, zones: Zones, listen: list[str],
+            own: list[Listener], sets: list[list[Listener]],
+            parent_sockets: Iterable[socket.socket], kw: ServerOptions) -> NoReturn:
     """A forked worker (never returns). The mask from the parent (SIGNALS blocked) stays
     until Server.run has its handlers; SIGTERM comes when the parent ends, however it ends
     (PR_SET_PDEATHSIG; set by a process whose credentials no longer change, as the parent
@@ -888,8 +930,8 @@ def _worker(parent: int, libc, zones: Zones, listen: list[str], own: list[Listen
             if one is not own:
                 for x in one:
                     x.close()
-        for x in parent_sockets:
-            x.close()
+        for ps in parent_sockets:
+            ps.close()
         mine = zones.for_worker()
         try:
             asyncio.run(Server(mine, listen, sockets=own, **kw).run())

@@ -267,6 +267,10 @@ class ZoneSource(Protocol):
 
     def merge(self, zones: list[Zone]) -> list[Zone]: ...
 
+    def watched(self) -> tuple[object, ...]:
+        """What the merged zones depend on: the server reloads when it changes."""
+        ...
+
 
 def assemble(specs: Iterable[ZoneSpec], mirrored: ZoneSource | None,
              loader: Callable[[ZoneSpec], Dataset] | None = None) -> list[Zone]:

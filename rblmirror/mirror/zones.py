@@ -19,7 +19,9 @@ import logging
 import os
 import time
 
-from .config import Config
+from collections.abc import Iterable
+
+from .config import Config, ZoneConfig
 from ..data.dataset import Dataset
 from ..data import addr
 from ..errors import AddressError, SnapshotError
@@ -83,13 +85,14 @@ class SourceZone(Zone):
             labels = [x for x in subject.strip().rstrip(".").split(".") if x]
         return None if is_test_point(labels) else reason
 
-    def answer(self, qname, qtype: int, *, now: float | None = None,
-               minimal_any: bool = False) -> Answer:
+    def answer(self, qname: str | Iterable[str] | Iterable[bytes], qtype: int, *,
+               now: float | None = None, minimal_any: bool = False) -> Answer:
         if self.failing(now):
-            labels = qname if not isinstance(qname, str) else self._labels(qname)
+            labels = self._labels(qname) if isinstance(qname, str) else [
+                x if isinstance(x, str) else x.decode("utf-8", "surrogateescape") for x in qname]
             # the apex (SOA/NS: the zone exists) and the test points still answer
             if not labels or (is_test_point(labels) and self.settings.test_points):
-                return self._points().answer(list(labels), qtype, now=now,
+                return self._points().answer(labels, qtype, now=now,
                                              minimal_any=minimal_any)
             return Answer(SERVFAIL, aa=False)
         return super().answer(qname, qtype, now=now, minimal_any=minimal_any)
@@ -125,9 +128,9 @@ class MirroredZones:
         #: snapshot fails, and the server keeps serving what it has
         self.opened: dict[str, str] = {}
 
-    def watched(self) -> tuple:
+    def watched(self) -> tuple[tuple[str, tuple[int, int, int] | None, float | None], ...]:
         """What a reload depends on: each source's current snapshot and last success."""
-        out = []
+        out: list[tuple[str, tuple[int, int, int] | None, float | None]] = []
         for name in sorted({s for z in self.zones for s in z.sources}):
             sd = SourceDir(self.state_dir, name)
             try:
@@ -156,7 +159,7 @@ class MirroredZones:
                 out.append(sz)
         return out
 
-    def _build(self, zc, local: Zone | None) -> SourceZone:
+    def _build(self, zc: ZoneConfig, local: Zone | None) -> SourceZone:
         z = SourceZone(zc.name, settings=zc.settings)
         z.on_stale = zc.on_stale
         if local is not None:

@@ -52,7 +52,7 @@ class ZoneSelection:
     def mirrored(self, state_dir: str | None = None) -> MirroredZones | None:
         """The config's source-backed zones (None when it has none), reading the
         snapshots under `state_dir` (--state-dir; resolved as config.resolve_state_dir)."""
-        if not self.has_mirrored:
+        if self.config is None or not self.has_mirrored:
             return None
         from .zones import MirroredZones
         return MirroredZones(self.config, self.state_dir(state_dir))

@@ -2,10 +2,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Required, TypedDict
 
 from ..data import addr
 from ..errors import AddressError
 from ..dns.zone import Zone
+
+
+#: what a zone's reader (scan.Reader) adds to a row: a catalogued list's name, and the
+#: meaning of each A value, or the error its answer is
+RowExtra = TypedDict("RowExtra", {"error": str | None, "list": str,
+                                  "meaning": dict[str, str | None]}, total=False)
+
+
+class Row(RowExtra, total=False):
+    """One row of `check --json` (and of scan's output): address, zone, listed, a, txt;
+    plus error, list and meaning for a zone whose answers are read (verdict)."""
+
+    address: Required[str]
+    zone: Required[str]
+    listed: Required[bool]
+    a: Required[list[str]]
+    txt: Required[list[str]]
 
 
 @dataclass(frozen=True)
@@ -16,7 +34,7 @@ class CheckResult:
     a: tuple[str, ...]
     txt: tuple[str, ...]
 
-    def as_json(self) -> dict[str, object]:
+    def as_json(self) -> Row:
         return {"address": self.subject, "zone": self.zone, "listed": self.listed,
                 "a": list(self.a), "txt": list(self.txt)}
 

@@ -28,16 +28,16 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, TypeAlias
 
 import numpy as np
 
 from .. import _index, _scan
-from .check import check
+from .check import CheckResult, Row, RowExtra, check
 from ..data.dataset import Dataset
 from ..errors import ScanInputError, RblmirrorError
-from ..data.values import TXT_EMIT_MAX, render, template_pieces, txt_bytes, txt_str
-from ..dns.zone import Zone
+from ..data.values import TXT_EMIT_MAX, Listing, render, template_pieces, txt_bytes, txt_str
+from ..dns.zone import Found, Zone
 
 FORMATS = ("table", "csv", "jsonl", "addresses")
 CHUNK = 4 << 20
@@ -45,6 +45,8 @@ CSV_HEADER = "address,zone,listed,a,txt\n"
 _PH = "\ue000"       # the address placeholder inside a prepared row (a private-use char)
 _LONGEST_ADDR = 39    # an IPv6 address in text, at most
 _MISSING = object()
+#: a zone's reader (verdict.reader): its A values -> (listed, what the row adds)
+Reader: TypeAlias = Callable[[tuple[str, ...]], tuple[bool, RowExtra]]
 
 
 @dataclass
@@ -123,7 +125,7 @@ class Scanner:
     """Bulk lookups of addresses against zones, as `check` answers them."""
 
     def __init__(self, zones: Iterable[Zone],
-                 readers: dict[str, Callable[[tuple[str, ...]], tuple[bool, dict]]] | None = None):
+                 readers: dict[str, Reader] | None = None):
         """readers: zone name -> reader(A values) -> (listed, extra row keys), for zones
         whose answers need reading (verdict.reader: a catalogued list's error codes are
         not listings)."""
@@ -160,13 +162,13 @@ class Scanner:
         self._zone_listed = np.stack([listed[:, cols].any(axis=1) for cols in self.zone_cols],
                                      axis=1)
         #: the exact zones' answers (Found), and each one's id (its column's value)
-        self._found: list = []
-        self._answers: dict = {}
+        self._found: list[Found] = []
+        self._answers: dict[Found, int] = {}
         self._templates: dict[tuple[str, bool], _Templates] = {}
-        self._zone_rows: dict[tuple, tuple[str | None, int | None]] = {}
+        self._zone_rows: dict[tuple[str, int, tuple[int, ...]], tuple[str | None, int | None]] = {}
         self.readers = {zi: (readers or {})[z.name] for zi, z in enumerate(self.zones)
                         if z.name in (readers or {})}
-        self._reads: dict[tuple, tuple[bool, dict]] = {}
+        self._reads: dict[tuple[int, tuple[int, ...]], tuple[bool, RowExtra]] = {}
         self._apply_readers(range(len(self.combos)))
 
     # ---- combinations ---------------------------------------------------------------
@@ -189,18 +191,18 @@ class Scanner:
                 if self._zone_listed[c, zi] and not self._read(c, zi)[0]:
                     self._zone_listed[c, zi] = False
 
-    def _read_result(self, r) -> dict:
+    def _read_result(self, r: CheckResult) -> Row:
         """check's row for a CheckResult, read by its zone's reader (if any)."""
         row = r.as_json()
         zi = next((i for i in self.readers if self.zones[i].name == r.zone), None)
         if zi is not None and r.listed:
             listed, extra = self.readers[zi](tuple(r.a))
             if not listed:
-                row.update(listed=False, a=[], txt=[])
-            row.update(extra)
+                row["listed"], row["a"], row["txt"] = False, [], []
+            row = {**row, **extra}
         return row
 
-    def _read(self, combo: int, zi: int) -> tuple[bool, dict]:
+    def _read(self, combo: int, zi: int) -> tuple[bool, RowExtra]:
         """(listed, extra row keys) of a zone that has a reader, for a combination."""
         key = (zi, tuple(self.combos[combo][j] for j in self.zone_cols[zi]))
         got = self._reads.get(key)
@@ -215,11 +217,12 @@ class Scanner:
 
     def listed_mask(self) -> np.ndarray:
         """bool per combination: listed in at least one zone."""
-        return self._zone_listed.any(axis=1)
+        mask: np.ndarray = np.any(self._zone_listed, axis=1)  # (numpy types it Any)
+        return mask
 
-    def zone_listings(self, combo: int, zone_i: int):
+    def zone_listings(self, combo: int, zone_i: int) -> list[Listing]:
         """The zone's Listing templates for a combination, in dataset order (each once)."""
-        out = []
+        out: list[Listing] = []
         for j in self.zone_cols[zone_i]:
             vid = self.combos[combo][j]
             if vid >= 0:
@@ -264,7 +267,7 @@ class Scanner:
         return out
 
     # ---- output rows ----------------------------------------------------------------
-    def rows(self, subject: str, listed_only: bool = False) -> list[dict]:
+    def rows(self, subject: str, listed_only: bool = False) -> list[Row]:
         """The check --json rows for one address, the exact way: check's own (the
         compiled decision for the address's name in every zone), read by the zones'
         readers."""
@@ -329,14 +332,15 @@ class Scanner:
                 fixed = sum(len(pc) for pc in pieces if pc is not None)
                 maxlen = min(maxlen, (TXT_EMIT_MAX - fixed) // nsubj)
                 first, last = pieces.index(None), len(pieces) - 1 - pieces[::-1].index(None)
-                shape = (b"".join(pieces[:first]), b"".join(pieces[last + 1:]))
+                shape = (b"".join(pc for pc in pieces[:first] if pc is not None),
+                         b"".join(pc for pc in pieces[last + 1:] if pc is not None))
             if t in txts:
                 continue
             if any(_may_coincide(shape, other) for other in shapes):
                 return None, -1
             txts.append(t)
             shapes.append(shape)
-        row = {"address": _PH, "zone": self.zones[zi].name, "listed": listed,
+        row: Row = {"address": _PH, "zone": self.zones[zi].name, "listed": listed,
                "a": list(dict.fromkeys(x.a for x in ls)), "txt": txts, **extra}
         return format_row(row, fmt), (maxlen if listed else None)
 
@@ -353,7 +357,7 @@ class Scanner:
         return t
 
     # ---- the scan -------------------------------------------------------------------
-    def scan(self, inputs: Iterable[str | os.PathLike | BinaryIO], out: BinaryIO | None,
+    def scan(self, inputs: Iterable[str | os.PathLike[str] | BinaryIO], out: BinaryIO | None,
              fmt: str = "table", listed_only: bool = False, extract: bool = False,
              progress: Callable[[int, int, int], None] | None = None,
              chunk_size: int = CHUNK) -> ScanStats:
@@ -422,7 +426,8 @@ class Scanner:
         st.seconds = time.perf_counter() - t0
         return st
 
-    def _emit(self, out: BinaryIO, fam, r, ids, listed_mask, fmt, listed_only) -> None:
+    def _emit(self, out: BinaryIO, fam: np.ndarray, r: _scan._Chunk, ids: np.ndarray,
+              listed_mask: np.ndarray, fmt: str, listed_only: bool) -> None:
         v4, hi, lo = r["v4"], r["hi"], r["lo"]
         if listed_only or fmt == "addresses":
             sel = np.flatnonzero(listed_mask[ids])
@@ -450,7 +455,7 @@ class Scanner:
 
         out.write(_scan.emit_rows(np.ascontiguousarray(fam), np.ascontiguousarray(v4),
                                   np.ascontiguousarray(ids, dtype=np.int32), texts6,
-                                  t.blob, t.start, t.end, t.nph, t.maxlen, slow, force))
+                                  t.blob, t.start, t.end, t.nph, t.maxlen, slow, force).data)
 
 
 class _Templates:
@@ -541,7 +546,7 @@ def address_texts(fam: np.ndarray, v4: np.ndarray, hi: np.ndarray, lo: np.ndarra
     return texts
 
 
-def format_row(row: dict, fmt: str) -> str:
+def format_row(row: Row, fmt: str) -> str:
     """One check row as a line of output (with its newline)."""
     if fmt == "addresses":
         return f"{row['address']}\n" if row["listed"] else ""
@@ -566,7 +571,7 @@ def format_row(row: dict, fmt: str) -> str:
     return f"{row['address']}\t{row['zone']}\tnot listed\n"
 
 
-def _size(src) -> int:
+def _size(src: str | os.PathLike[str] | BinaryIO) -> int:
     if isinstance(src, (str, os.PathLike)) and os.fspath(src) != "-":
         try:
             return os.path.getsize(src)
@@ -575,7 +580,7 @@ def _size(src) -> int:
     return 0
 
 
-def _open(src) -> tuple[str, BinaryIO, bool]:
+def _open(src: str | os.PathLike[str] | BinaryIO) -> tuple[str, BinaryIO, bool]:
     if isinstance(src, (str, os.PathLike)):
         name = os.fspath(src)
         if name == "-":

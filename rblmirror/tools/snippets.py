@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from ..errors import RblmirrorError
+
+if TYPE_CHECKING:
+    from ..zonespec import ZoneSpec
 
 #: the consumers `render` knows
 KINDS = ("postfix", "postscreen", "unbound", "spamassassin", "exim", "rspamd")
@@ -61,7 +65,7 @@ def looks_like_allowlist(name: str) -> bool:
                for label in name.lower().split("."))
 
 
-def zone_infos(zone_specs: Iterable = (), config_path: str | None = None,
+def zone_infos(zone_specs: Iterable[str | ZoneSpec] = (), config_path: str | None = None,
                allowlist: Iterable[str] = ()) -> list[ZoneInfo]:
     """The zones of --zone specs (and/or the config: local datasets and mirrored sources),
     in order, with their dataset formats."""
@@ -106,15 +110,14 @@ def render(kind: str, zones: list[ZoneInfo], server: str = DEFAULT_SERVER,
     if not zones:
         raise RblmirrorError("no zones: give --zone NAME:FORMAT:FILE or --config FILE")
     host, port = split_server(server)
-    fn = globals()[f"_{kind}"]
     if kind == "postscreen":
-        return fn(zones, weights or {}, threshold)
+        return _postscreen(zones, weights or {}, threshold)
     if kind == "rspamd":
-        return fn(zones, host, port, weights or {})
-    return fn(zones, host, port)
+        return _rspamd(zones, host, port, weights or {})
+    return _TO_SERVER[kind](zones, host, port)
 
 
-def _by_kind(zones):
+def _by_kind(zones: list[ZoneInfo]) -> tuple[list[ZoneInfo], list[ZoneInfo], list[ZoneInfo]]:
     ips = [z for z in zones if z.kind == "ip"]
     names = [z for z in zones if z.kind == "domain"]
     allow = [z for z in zones if z.kind == "allowlist"]
@@ -136,7 +139,7 @@ def _resolver_note(host: str, port: int) -> list[str]:
             "# (see `rblmirror snippets unbound`)."]
 
 
-def _postfix(zones, host, port):
+def _postfix(zones: list[ZoneInfo], host: str, port: int) -> str:
     ips, names, allow = _by_kind(zones)
     client = [f"permit_dnswl_client {z.name}={ALLOW_CODES}" for z in allow if not z.is_names]
     client += [f"reject_rbl_client {z.name}={BLOCK_CODES}" for z in ips]
@@ -149,9 +152,9 @@ def _postfix(zones, host, port):
     return "\n".join(lines) + "\n"
 
 
-def _postscreen(zones, weights, threshold):
+def _postscreen(zones: list[ZoneInfo], weights: dict[str, int], threshold: int) -> str:
     ips, _names, allow = _by_kind(zones)
-    sites = []
+    sites: list[str] = []
     for z in allow:
         if not z.is_names:
             sites.append(f"{z.name}={ALLOW_CODES}*{weights.get(z.name, ALLOW_WEIGHT)}")
@@ -171,7 +174,7 @@ def _postscreen(zones, weights, threshold):
     return "\n".join(lines) + "\n"
 
 
-def _unbound(zones, host, port):
+def _unbound(zones: list[ZoneInfo], host: str, port: int) -> str:
     lines = ["# /etc/unbound/unbound.conf.d/rblmirror.conf (rblmirror snippets unbound)",
              "server:",
              "    qname-minimisation: yes",
@@ -192,7 +195,7 @@ def _sa_rule(zone: ZoneInfo) -> str:
     return "RBLMIRROR_" + re.sub(r"[^A-Z0-9]+", "_", zone.name.upper()).strip("_")
 
 
-def _spamassassin(zones, host, port):
+def _spamassassin(zones: list[ZoneInfo], host: str, port: int) -> str:
     srv = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     block = r"'^127\.0\.0\.(?:[2-9]|1[01])$'"
     allowed = r"'^127\.0\.\d+\.[1-3]$'"
@@ -224,7 +227,7 @@ def _dnslist_message(what: str) -> str:
             "${if def:dnslist_text{: $dnslist_text}}")
 
 
-def _exim(zones, host, port):
+def _exim(zones: list[ZoneInfo], host: str, port: int) -> str:
     ips, names, allow = _by_kind(zones)
     codes = ",".join(f"127.0.0.{i}" for i in range(2, 12))
     lines = ["# Exim: in the ACL that checks RCPT (acl_check_rcpt), before the final accept",
@@ -255,11 +258,11 @@ RSPAMD_ALLOW_WEIGHT = -2
 RSPAMD_FILE = "# /etc/rspamd/local.d/{} (rblmirror snippets rspamd)"
 
 
-def _quoted(items) -> str:
+def _quoted(items: Iterable[str]) -> str:
     return "[" + ", ".join(f'"{i}"' for i in items) + "]"
 
 
-def _rspamd(zones, host, port, weights):
+def _rspamd(zones: list[ZoneInfo], host: str, port: int, weights: dict[str, int]) -> str:
     block = _quoted(f"127.0.0.{i}" for i in range(2, 12))
     allowed = _quoted([r"127%.0%.%d+%.[1-3]"])  # Lua patterns, as Debian's dnswl rule
     lines = [RSPAMD_FILE.format("rbl.conf"),
@@ -297,3 +300,8 @@ def _rspamd(zones, host, port, weights):
     lines += ["}"]
     scores += ["}"]
     return "\n".join(lines + scores) + "\n"
+
+
+#: the snippets that only need the zones and the server address (render's dispatch)
+_TO_SERVER: dict[str, Callable[[list[ZoneInfo], str, int], str]] = {
+    "postfix": _postfix, "unbound": _unbound, "spamassassin": _spamassassin, "exim": _exim}

@@ -17,12 +17,15 @@ an error), as `rblmirror check` prints them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from ..data import catalogue as cat
-from .check import CheckResult
+from .check import CheckResult, Row, RowExtra
 from ..dns.zone import Zone
 from ..mirror.zoneset import ZoneSelection, unanswered
+
+if TYPE_CHECKING:
+    from .scan import Reader
 
 LISTED, NOT_LISTED, ERROR = "listed", "not listed", "error"
 
@@ -43,12 +46,12 @@ class Verdict:
     def listed(self) -> bool:
         return self.status == LISTED
 
-    def as_json(self) -> dict:
+    def as_json(self) -> Row:
         """check --json's row: address, zone, listed, a, txt; plus error (status ERROR),
         and list and meaning (A value -> meaning) for a catalogued zone's answer."""
         out = self.result.as_json()
         if self.status == ERROR:
-            out.update(listed=False, a=[], txt=[], error=self.error)
+            out["listed"], out["a"], out["txt"], out["error"] = False, [], [], self.error
         if self.entry is not None and self.status != NOT_LISTED:
             out["list"] = self.entry.name
             if self.status == LISTED:
@@ -119,10 +122,10 @@ def read_answers(entry: cat.DnsList, answers: Iterable[str]
                                for a, c in got)
 
 
-def reader(entry: cat.DnsList):
+def reader(entry: cat.DnsList) -> Reader:
     """A scan.Scanner reader for a zone serving `entry`: A values -> (listed, the row's
     extra keys, as Verdict.as_json has them)."""
-    def read(answers: tuple[str, ...]) -> tuple[bool, dict]:
+    def read(answers: tuple[str, ...]) -> tuple[bool, RowExtra]:
         status, error, meanings = read_answers(entry, answers)
         if status == ERROR:
             return False, {"error": error, "list": entry.name}

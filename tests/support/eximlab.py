@@ -152,6 +152,9 @@ def replies(stdout: str) -> list[tuple[int, str]]:
 class EximLab(MailLab):
     """A namespace with our server, unbound and an unpacked Exim run as `exim -bh`."""
 
+    #: the main snippet the lab runs with (set by the test module, for its tests)
+    snippet: str
+
     def __init__(self, workdir: Path, zones: list[str], snippets: dict[str, str], tree: Path):
         """snippets: name -> the lines for the RCPT ACL of configuration `name`."""
         super().__init__(workdir, zones)

@@ -67,6 +67,10 @@ def zone_args(zones: list[str]) -> list[str]:
 
 
 class MailLab:
+    #: set by a test module that uses them: the addresses it listed, and one it did not
+    listed: list[str]
+    unlisted: str
+
     def __init__(self, workdir: Path, zones: list[str], addresses: Sequence[str] = (),
                  postfix_zones: list[str] | None = None, dnswl_zones: list[str] | None = None,
                  postscreen_zones: list[str] | None = None):

@@ -66,6 +66,9 @@ def parse_rspamc(out: str) -> Scan:
 
 
 class RspamdLab(MailLab):
+    #: rspamd's log once it monitored every zone (set by the test module's fixture)
+    monitored_log: str
+
     def __init__(self, workdir: Path, zones: list[str], snippet: str):
         super().__init__(workdir, zones)
         self.snippet = snippet
