@@ -1,8 +1,8 @@
 """The package's imports run one way (the README's architecture): ground (errors, files,
-durations, privileges, bundled, zonespec and the compiled rblmirror._* modules) -> data ->
-dns -> mirror -> tools -> cli. A module may import its own layer and those before it,
-never a later one; nothing imports cli. Read from the source (ast), so a lazy import
-inside a function counts too."""
+endpoint, durations, privileges, bundled, zonespec and the compiled rblmirror._* modules)
+-> data -> dns -> mirror -> tools -> cli. A module may import its own layer and those
+before it, never a later one; nothing imports cli. Read from the source (ast), so a lazy
+import inside a function counts too."""
 from __future__ import annotations
 
 import ast
@@ -14,7 +14,7 @@ import rblmirror
 
 ROOT = Path(rblmirror.__file__).resolve().parent
 ORDER = ["ground", "data", "dns", "mirror", "tools", "cli"]
-GROUND = {"errors", "files", "durations", "privileges", "bundled", "zonespec"}
+GROUND = {"errors", "files", "durations", "privileges", "bundled", "zonespec", "endpoint"}
 #: the package root's lazy attributes (rblmirror.Dataset, rblmirror.Listing) and the
 #: `python -m rblmirror` entry point stand outside the layers
 OUTSIDE = {"rblmirror", "rblmirror.__main__"}

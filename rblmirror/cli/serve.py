@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from .. import endpoint
 from ..mirror.config import resolve_state_dir
 from ..mirror.zoneset import ZoneSelection
 from .common import fail, library_errors, zone_options
@@ -57,7 +58,7 @@ def serve(zone_specs: tuple[str, ...], config_path: str | None, listen: tuple[st
     minimal_any = minimal_any or (cfg.minimal_any if cfg else False)
     try:
         for a in addrs:
-            server.parse_listen(a)
+            endpoint.parse(a)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--listen") from None
     # binds --metrics; server.serve binds the DNS sockets, all before anything loads

@@ -74,15 +74,16 @@ def mirror_setup(sel: ZoneSelection, state_dir: str | None, no_fetch: bool,
         import socket
 
         from ..errors import ListenError
-        from ..dns.server import format_listen, make_socket, parse_listen
+        from .. import endpoint
+        from ..dns.server import make_socket
         try:
-            host, port = parse_listen(metrics)
+            host, port = endpoint.parse(metrics)
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--metrics") from None
         try:
             msock = make_socket(host, port, socket.SOCK_STREAM, reuseport=False)
         except OSError as e:
-            raise ListenError(f"cannot listen on {format_listen(host, port)} (metrics): "
+            raise ListenError(f"cannot listen on {endpoint.format(host, port)} (metrics): "
                               f"{e}") from None
     fetch = bool(cfg.sources) and not no_fetch
 

@@ -16,7 +16,7 @@ from typing import Callable, Iterable, TypeAlias
 import numpy as np
 
 from .. import _index, _loader
-from . import addr, formats as zonefmt
+from . import addr, formats
 from ..errors import AddressError, SnapshotError, ZoneFileError
 from .index import (Blocks6, IPIndex, blocks6_arrays, finish_groups4, group_blocks4,
                     read_snapshot, write_snapshot)
@@ -163,16 +163,16 @@ class Dataset:
         files = tuple(os.fspath(p) for p in paths)
         if not files:
             raise ZoneFileError("no files given")
-        fmt_cls = zonefmt.get(format)
+        fmt_cls = formats.get(format)
         _loader.fix_mmap_threshold()  # big temporaries are mapped, and unmapped when freed
-        if fmt_cls is zonefmt.Combined:
+        if fmt_cls is formats.Combined:
             ds = cls._combined(files, file_lines(files))
             _loader.trim_heap()
             return ds
         c = Collector()
         fmt = fmt_cls()
         names = None
-        if fmt_cls is zonefmt.DNSet:  # parsed in C, straight into the name index
+        if fmt_cls is formats.DNSet:  # parsed in C, straight into the name index
             names = NameBuilder()
             load_lines(c, fmt, dnset_fmt.file_items(c, names, files))
         else:
@@ -187,17 +187,17 @@ class Dataset:
         warnings: list[LineWarning] = []
         common, sections = split_sections(items, warnings)
         base = Collector()
-        load_lines(base, zonefmt.Plain(), common)  # specials only; entries are not allowed
+        load_lines(base, formats.Plain(), common)  # specials only; entries are not allowed
         if base.entries:
             warnings.append(LineWarning(files[0], 0, "entries before the first $DATASET ignored"))
         children = []
         for sec in sections:
-            if sec.type == "combined" or sec.type not in zonefmt.REGISTRY:
+            if sec.type == "combined" or sec.type not in formats.REGISTRY:
                 warnings.append(LineWarning(files[0], 0, f"unsupported $DATASET type {sec.type!r}"))
                 continue
             c = Collector()
             c.meta.ttl = base.meta.ttl
-            fmt_cls = zonefmt.get(sec.type)
+            fmt_cls = formats.get(sec.type)
             load_lines(c, fmt_cls(), sec.items)
             for k, v in base.meta.variables.items():
                 c.meta.variables.setdefault(k, v)
@@ -214,7 +214,7 @@ class Dataset:
                         mode: str, names: NameBuilder | None = None) -> Dataset:
         """names: the builder the compiled dnset loader filled (else the names are the
         collector's, from the Python parser)."""
-        _single_value(c, zonefmt.get(fmt) if fmt in zonefmt.REGISTRY else None)
+        _single_value(c, formats.get(fmt) if fmt in formats.REGISTRY else None)
         values = [_finish_template(v, c.meta) for v in c.values]
         sets: list[tuple[Listing, ...]] = [(v,) for v in values]
         set_ids: dict[tuple[int, ...], int] = {}

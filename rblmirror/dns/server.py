@@ -43,6 +43,7 @@ from .answer import (FORMERR, NOTIMP, REFUSED, SERVFAIL, T_A, T_ANY, T_NS, T_TXT
                      RR as Record, SOAData)
 from .counters import (C_BYTES, C_ERRORS, C_LISTED, C_NOTLISTED, C_QUERIES, C_REFUSED,
                        Counters)
+from .. import endpoint
 from ..errors import ListenError
 from ..zonespec import ZoneSpec
 from .zone import ZoneSource, ZoneTable, assemble, load_spec
@@ -321,21 +322,6 @@ def _make_fast(table: ZoneTable, previous: FastPath | None = None,
 
 
 # ------------------------------------------------------------------------ serving
-def parse_listen(s: str) -> tuple[str, int]:
-    s = s.strip()
-    if s.startswith("["):
-        host, _, port = s[1:].partition("]:")
-    else:
-        host, _, port = s.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"bad listen address {s!r}: expected ADDR:PORT or [ADDR6]:PORT")
-    return host, int(port)
-
-
-def format_listen(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def make_socket(host: str, port: int, kind: int, reuseport: bool) -> socket.socket:
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(fam, kind)
@@ -376,7 +362,7 @@ def bind_listeners(listen: list[str], reuseport: bool = False) -> list[Listener]
     out: list[Listener] = []
     try:
         for addr in listen:
-            host, port = parse_listen(addr)
+            host, port = endpoint.parse(addr)
             socks: list[socket.socket] = []
             for kind, proto in ((socket.SOCK_DGRAM, "udp"), (socket.SOCK_STREAM, "tcp")):
                 try:
@@ -385,7 +371,7 @@ def bind_listeners(listen: list[str], reuseport: bool = False) -> list[Listener]
                     for sk in socks:
                         sk.close()
                     raise ListenError(
-                        f"cannot listen on {format_listen(host, port)} ({proto}): {e}") from None
+                        f"cannot listen on {endpoint.format(host, port)} ({proto}): {e}") from None
             out.append(Listener(host, port, socks[0], socks[1]))
     except BaseException:
         for x in out:
@@ -418,7 +404,7 @@ class Server:
                  tcp_max: int = 256, check_interval: float = 1.0, reuseport: bool = False,
                  sockets: list[Listener] | None = None):
         self.zones = zones
-        self.listen = [parse_listen(x) for x in listen]
+        self.listen = [endpoint.parse(x) for x in listen]
         #: the listeners bound up front (serve() binds before loading); None: run() binds
         self.sockets = sockets
         self.tcp_idle = tcp_idle
@@ -545,7 +531,7 @@ class Server:
         self._stop = asyncio.Event()
         listeners = self.sockets
         if listeners is None:
-            listeners = bind_listeners([format_listen(h, p) for h, p in self.listen],
+            listeners = bind_listeners([endpoint.format(h, p) for h, p in self.listen],
                                        self.reuseport)
         servers = []
         wake_r, wake_w = socket.socketpair()

@@ -202,6 +202,12 @@ class Zone:
         return any(a.dataset.is_names for a in self.data if a.subzone == "")
 
     # ---- lookups ------------------------------------------------------------------
+    def ip_datasets(self, test_points: bool = True) -> list[Dataset]:
+        """The IP datasets at the zone's apex, as DNS answers from them (test_points=False:
+        only the lists' own data, for coverage)."""
+        return [a.dataset for a in self.datasets if a.subzone == "" and not a.dataset.is_names
+                and (test_points or not a.synthetic)]
+
     def lookup(self, subject: str | int | ipaddress.IPv4Address | ipaddress.IPv6Address) -> Found:
         """What DNS answers for ANY at the subject's name in this zone (its data, whether
         or not the zone is expired or stale): the reverse name of an address (text, int or

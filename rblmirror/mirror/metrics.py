@@ -126,11 +126,11 @@ def start(addr: str, cfg: Config, state_dir: str, server: ServerView | None = No
     sock: the socket already bound and listening there (serve binds before loading)."""
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from ..dns.server import parse_listen
+    from .. import endpoint
     registry = CollectorRegistry()
     registry.register(SourceAndServerMetrics(cfg, state_dir, server))
     if sock is None:
-        host, port = parse_listen(addr)
+        host, port = endpoint.parse(addr)
         return start_http_server(port, addr=host, registry=registry)
     return _serve_on(sock, registry)
 

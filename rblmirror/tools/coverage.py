@@ -22,7 +22,7 @@ from pyroaring import BitMap
 from .. import _scan
 from ..data.dataset import Dataset
 from ..errors import CorpusError, RblmirrorError
-from .scan import _zone_datasets, ip_zones
+from .scan import ip_zones
 from ..dns.zone import Zone
 
 SPACE4 = 1 << 32
@@ -71,7 +71,7 @@ class ListCoverage:
 
     @classmethod
     def from_zone(cls, z: Zone) -> ListCoverage:
-        dss = _zone_datasets(z, test_points=False)  # the list's coverage, not its test points
+        dss = z.ip_datasets(test_points=False)  # the list's coverage, not its test points
         bm = BitMap()
         for ds in dss:
             bm |= segments_bitmap(*ds.index.segments4())

@@ -76,13 +76,6 @@ def ip_zones(zones: Iterable[Zone]) -> list[Zone]:
             if any(not a.dataset.is_names for a in z.datasets if a.subzone == "")]
 
 
-def _zone_datasets(z: Zone, test_points: bool = True) -> list[Dataset]:
-    """The zone's IP datasets, as DNS answers from them (test_points=False: only the
-    lists' own data, for coverage)."""
-    return [a.dataset for a in z.datasets if a.subzone == "" and not a.dataset.is_names
-            and (test_points or not a.synthetic)]
-
-
 def merge_segments4(datasets: list[Dataset]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One segment index over several datasets' IPv4 segments.
 
@@ -140,7 +133,7 @@ class Scanner:
         self.zone_cols: list[list[int]] = []  # per zone: its dataset columns
         for z, exact in zip(self.zones, self._exact):
             cols = []
-            for ds in ([] if exact else _zone_datasets(z)):
+            for ds in ([] if exact else z.ip_datasets()):
                 cols.append(len(self.datasets))
                 self.datasets.append(ds)
             self.zone_cols.append(cols)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from .. import endpoint
 from ..errors import RblmirrorError
 
 if TYPE_CHECKING:
@@ -91,16 +92,12 @@ def zone_infos(zone_specs: Iterable[str | ZoneSpec] = (), config_path: str | Non
 
 
 def split_server(server: str) -> tuple[str, int]:
-    """"ADDR:PORT" or "[v6]:PORT" -> (addr, port); a wildcard address becomes loopback."""
-    s = server.strip()
-    if s.startswith("["):
-        host, _, port = s[1:].partition("]:")
-    else:
-        host, _, port = s.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise RblmirrorError(f"bad server address {server!r}: expected ADDR:PORT or [ADDR]:PORT")
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "*": "127.0.0.1"}.get(host, host)
-    return host, int(port)
+    """"ADDR:PORT" or "[v6]:PORT" -> (addr, port) to ask; a wildcard address becomes
+    loopback (endpoint.client_side)."""
+    try:
+        return endpoint.client_side(server)
+    except ValueError as e:
+        raise RblmirrorError(f"bad server {e}") from None
 
 
 def render(kind: str, zones: list[ZoneInfo], server: str = DEFAULT_SERVER,
