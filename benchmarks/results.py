@@ -45,3 +45,12 @@ def record_load(prefix: str, who: str, runs: list[dict], keys: tuple[str, str, s
             ("RSS after load", "MiB", 1024))
     for (what, unit, div), key, note in zip(rows, keys, notes):
         record(f"{prefix}: {what}: {who}", median([r[key] for r in runs]) / div, unit, note)
+
+
+def record_rbldnsd_load(prefix: str, runs: list[dict]) -> None:
+    """record_load() for rbldnsd's runs: its own 'zones reloaded' log line (each run must
+    have one) and its /proc status after the load."""
+    assert all(m["log_elapsed"] is not None for m in runs), runs[-1]["log"]
+    record_load(prefix, "rbldnsd", runs, ("log_elapsed", "log_user", "hwm_kb", "rss_kb"),
+                ("rbldnsd's 'zones reloaded' log line (elapsed)", "the same line's user time",
+                 "VmHWM after load", "VmRSS after load"))

@@ -29,7 +29,7 @@ import pytest
 
 import serve_start
 from gen import ZONE
-from results import Timed, median_of, record, record_load
+from results import Timed, median_of, record, record_load, record_rbldnsd_load
 from support.dns import query
 from support.processes import status_kb
 from rblmirror.data.dataset import Dataset
@@ -232,10 +232,7 @@ def test_names_load_text_rbldnsd(benchmark, names_data, rbldnsd_factory):
         runs.append(m)
 
     benchmark.pedantic(start_stop, rounds=NROUNDS, iterations=1, warmup_rounds=0)
-    assert all(m["log_elapsed"] is not None for m in runs), runs[-1]["log"]
-    record_load(f"names {n}", "rbldnsd", runs, ("log_elapsed", "log_user", "hwm_kb", "rss_kb"),
-                ("rbldnsd's 'zones reloaded' log line (elapsed)", "the same line's user time",
-                 "VmHWM after load", "VmRSS after load"))
+    record_rbldnsd_load(f"names {n}", runs)
 
 
 # ------------------------------------------------------------------ snapshot, lookups
