@@ -54,3 +54,34 @@ def record_rbldnsd_load(prefix: str, runs: list[dict]) -> None:
     record_load(prefix, "rbldnsd", runs, ("log_elapsed", "log_user", "hwm_kb", "rss_kb"),
                 ("rbldnsd's 'zones reloaded' log line (elapsed)", "the same line's user time",
                  "VmHWM after load", "VmRSS after load"))
+
+
+_SNAPSHOT_RSS_CHILD = """
+import sys, json
+from rblmirror.data.dataset import Dataset
+ds = Dataset.load(sys.argv[1])
+if sys.argv[2] == "4":
+    ix = ds.index.v4
+    ids = ix.lookup_many(ix.starts_array)  # touch every page, as a server does
+else:
+    ix = ds.index.v6
+    ids = ix.lookup_many(ix.hi_array, ix.lo_array)
+same = bool((ids == ix.vals_array).all())
+del ids
+rss = int([l for l in open('/proc/self/status') if l.startswith('VmRSS:')][0].split()[1])
+print(json.dumps({"rss_kb": rss, "same": same}))
+"""
+
+
+def record_snapshot_rss(prefix: str, snapshot, family: int) -> None:
+    """Open a snapshot in a fresh interpreter, look up every segment's own start (which
+    must answer its own value: asserted) and record that process's RSS."""
+    import json
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", _SNAPSHOT_RSS_CHILD, str(snapshot), str(family)],
+                       capture_output=True, text=True, check=True)
+    out = json.loads(r.stdout)
+    assert out["same"]  # each segment's own start answers its own value
+    record(f"{prefix}: RSS after snapshot open: rblmirror", out["rss_kb"] / 1024, "MiB",
+           "every page touched")

@@ -35,7 +35,8 @@ import pytest
 
 import serve_start
 from gen import ZONE
-from results import Timed, median_of, record, record_load, record_rbldnsd_load
+from results import (Timed, median_of, record, record_load, record_rbldnsd_load,
+                     record_snapshot_rss)
 from support.dns import query
 from support.processes import status_kb
 from rblmirror.data.dataset import Dataset
@@ -309,28 +310,9 @@ def test_ip6_snapshot_open(benchmark, ip6_data, ip6_snapshot):
            "ms", f"Dataset.load, page cache warm, {os.path.getsize(ip6_snapshot) / 2**20:.0f} MiB")
 
 
-_SNAP_CHILD = textwrap.dedent("""
-    import sys, json
-    from rblmirror.data.dataset import Dataset
-    ds = Dataset.load(sys.argv[1])
-    v6 = ds.index.v6
-    ids = v6.lookup_many(v6.hi_array, v6.lo_array)  # touch every page, as a server does
-    same = bool((ids == v6.vals_array).all())
-    del ids
-    rss = int([l for l in open('/proc/self/status') if l.startswith('VmRSS:')][0].split()[1])
-    print(json.dumps({"rss_kb": rss, "same": same}))
-""")
-
-
 @pytest.mark.integration
 def test_ip6_rss_snapshot(ip6_data, ip6_snapshot):
-    n = ip6_data[1]
-    r = subprocess.run([sys.executable, "-c", _SNAP_CHILD, str(ip6_snapshot)],
-                       capture_output=True, text=True, check=True)
-    out = json.loads(r.stdout)
-    assert out["same"]  # each segment's own start answers its own value
-    record(f"ip6 {n}: RSS after snapshot open: rblmirror", out["rss_kb"] / 1024, "MiB",
-           "every page touched")
+    record_snapshot_rss(f"ip6 {ip6_data[1]}", ip6_snapshot, 6)
 
 
 @pytest.fixture(scope="session")
