@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from .config import Config, ZoneConfig
 from ..data.dataset import Dataset
 from ..data import addr
-from ..errors import AddressError, SnapshotError
+from ..errors import AddressError, SnapshotError, StateError
 from .state import SourceDir
 from ..dns.answer import SERVFAIL, Answer
 from ..dns.zone import Zone
@@ -139,7 +139,7 @@ class MirroredZones:
             except OSError:
                 snap = None
             try:
-                success = sd.load_state().last_success
+                success = sd.load_state().fresh_since
             except Exception:  # unreadable state: keep what is loaded
                 success = None
             out.append((name, snap, success))
@@ -158,6 +158,17 @@ class MirroredZones:
             else:
                 out.append(sz)
         return out
+
+    def _data_format(self, name: str) -> str | None:
+        """The dataset format of a source's data: its config's, or for a replica the one
+        its primary's state names (None before the first pull)."""
+        src = self.cfg.sources[name]
+        if not src.is_replica:
+            return src.format
+        try:
+            return SourceDir(self.state_dir, name).load_state().upstream_format
+        except StateError:
+            return None
 
     def _build(self, zc: ZoneConfig, local: Zone | None) -> SourceZone:
         z = SourceZone(zc.name, settings=zc.settings)
@@ -189,7 +200,7 @@ class MirroredZones:
             self.opened[name] = real
             z.add(ds)
             st = sd.load_state()
-            last = st.last_success if st.last_success is not None else os.path.getmtime(path)
+            last = st.fresh_since if st.fresh_since is not None else os.path.getmtime(path)
             stale_at.append(last + src.max_age)
             age = time.time() - last
             log.info("zone %s: source %s snapshot %s, %d entries, age %.0fs%s", zc.name, name,
@@ -197,7 +208,8 @@ class MirroredZones:
                      " (STALE)" if age > src.max_age else "")
         z.missing, z.broken = tuple(missing), tuple(broken)
         # test points for the kinds of data the zone has, or will have once fetched
-        z.add_test_points({self.cfg.sources[n].format == "dnset" for n in zc.sources})
+        z.add_test_points({fmt == "dnset" for n in zc.sources
+                           if (fmt := self._data_format(n)) is not None})
         if missing:
             log.warning("zone %s: source(s) %s not fetched yet (rblmirror fetch %s): "
                         "answering SERVFAIL except the RFC 5782 test points", zc.name,
