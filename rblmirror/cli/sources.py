@@ -86,6 +86,9 @@ def mirror_setup(sel: ZoneSelection, state_dir: str | None, no_fetch: bool,
             raise ListenError(f"cannot listen on {endpoint.format(host, port)} (metrics): "
                               f"{e}") from None
     fetch = bool(cfg.sources) and not no_fetch
+    if cfg.export is not None:  # the replicas' rsync daemon (before privileges drop:
+        from ..mirror.export import Daemon, prepare  # a port below 1024, the chroot)
+        Daemon(prepare(cfg, sdir), cfg, sdir).start()
 
     def background(server: Server | None) -> None:
         # threads inherit this mask: the signals stay with the main thread, which takes

@@ -27,7 +27,7 @@ import time
 from typing import TypedDict
 
 from .config import Config, SourceConfig
-from ..errors import ConfigError, Rejected, StateError
+from ..errors import ConfigError, ListenError, Rejected, StateError
 from ..files import replacing, temp_name, write_atomically
 from .state import SourceDir, SourceState
 
@@ -220,15 +220,40 @@ class Daemon:
     """The rsync daemon as a child of `serve`: in its own process group, ended with it
     (SIGTERM on stop, and the kernel's parent-death signal should serve die)."""
 
-    def __init__(self, argv: list[str]):
+    def __init__(self, argv: list[str], cfg: Config, state_dir: str):
         self.argv = argv
         self.proc: subprocess.Popen[bytes] | None = None
+        assert cfg.export is not None
+        self.host, self.port = cfg.export.host, cfg.export.port
+        self.log_path = os.path.join(state_dir, LOG_FILE)
 
-    def start(self) -> Daemon:
+    def start(self, timeout: float = 10.0) -> Daemon:
+        """Start it and wait until it listens; ListenError (with its log's last lines)
+        when it exits first or does not listen within `timeout`."""
+        from .. import endpoint
+        import socket
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                      start_new_session=True, preexec_fn=_die_with_parent)
-        log.info("rsync --daemon started (pid %d)", self.proc.pid)
-        return self
+        where = endpoint.format(self.host, self.port)
+        ask = endpoint.client_side(where)
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                with socket.create_connection(ask, timeout=0.5):
+                    log.info("rsync --daemon (pid %d) exporting on %s", self.proc.pid, where)
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise ListenError(f"rsync --daemon did not listen on {where} ([export] listen): "
+                          f"{self._log_tail() or 'no log'}")
+
+    def _log_tail(self) -> str:
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                return " | ".join(x.strip() for x in f.read().splitlines()[-3:])
+        except OSError:
+            return ""
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
