@@ -103,6 +103,9 @@ class SourceZone(Zone):
         if self._points_zone is None:
             pz = Zone(self.name, datasets=[a for a in self.datasets if a.synthetic],
                       settings=self.settings)
+            # a dump that lists its own test point has no synthetic one: add ours here
+            pz.add_test_points({a.dataset.is_names for a in self.datasets
+                                if a.subzone == ""})
             mine, theirs = self.prepared(), pz.prepared()
             theirs.soa_rr, theirs.soa_neg, theirs.ns_rrs = mine.soa_rr, mine.soa_neg, \
                 mine.ns_rrs
