@@ -386,6 +386,7 @@ def dnsdist(zones: list[ZoneInfo], replicas: list[str], listen: str = DNSDIST_LI
              f"-- times in a row takes it out; {RISE} good answers in a row put it back.",
              f'setLocal("{endpoint.format(lhost, lport)}")',
              'setACL({"0.0.0.0/0", "::/0"})  -- narrow to your mail hosts',
+             'setSecurityPollSuffix("")  -- no version-status queries to the outside',
              "setServerPolicy(leastOutstanding)"]
     for i, r in enumerate(replicas, 1):
         host, port = replica_address(r)
