@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 from support.poll import until
@@ -41,6 +42,7 @@ def primary_snapshots(lab: ReplicaLab) -> list[str]:
 
 
 def test_address_added_upstream_reaches_both_replicas_through_dnsdist(lab):
+    assert (lab.work / "dnsdist.conf").read_text() == dnsdist_snippet(lab.configs["replica1"])
     listed = listed_in(lab.feed, 1)[0]
     assert answers_everywhere(lab, rev(listed), ["127.0.0.2"])
     assert lab.ask_dnsdist(f"2.0.0.127.{ZONE}") == ("NOERROR", ["127.0.0.2"])
@@ -152,7 +154,22 @@ def test_stale_replica_answers_servfail_and_is_drained(lab):
     assert "replica2" in lab.log("dnsdist") and "'down'" in lab.log("dnsdist")
 
 
-def test_readme_shows_the_dnsdist_lines_the_lab_runs(lab):
-    from support.mailzones import readme_block
-    assert readme_block("dnsdist") == dnsdist_snippet(lab.configs["replica1"])
-    assert (lab.work / "dnsdist.conf").read_text() == dnsdist_snippet(lab.configs["replica1"])
+def test_readme_shows_the_dnsdist_lines_the_lab_runs(tmp_path):
+    """The README's dnsdist block is what the lab's dnsdist runs (ReplicaLab writes the
+    snippet as dnsdist.conf), and its primary and replica configs are valid ones."""
+    import tomllib
+
+    from support.mailzones import README, readme_block
+    from support.replicalab import replica_config
+
+    from rblmirror.mirror.config import parse_config
+    cfg = tmp_path / "replica.toml"
+    cfg.write_text(replica_config("replica1", tmp_path / "state"))
+    assert readme_block("dnsdist") == dnsdist_snippet(cfg)
+    text = README.read_text()
+    for role in ("primary", "replica"):
+        m = re.search(rf"<!-- config: {role} -->\n```toml\n(.*?)```", text, re.S)
+        assert m, f"README has no block marked <!-- config: {role} -->"
+        parsed = parse_config(tomllib.loads(m.group(1)), f"README {role}")
+        assert (parsed.export is not None) == (role == "primary")
+        assert all(s.is_replica == (role == "replica") for s in parsed.sources.values())
