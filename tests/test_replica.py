@@ -126,7 +126,9 @@ def test_replica_refuses_a_damaged_snapshot_and_keeps_the_last_good(tmp_path, da
     good = state(rdir, "uce1")
     # upstream changes (a new serial), the primary exports it, then it is damaged there
     text = up.read_text("latin-1")
-    serial = Dataset.from_file(up, "ip4set").meta.soa.serial
+    soa = Dataset.from_file(up, "ip4set").meta.soa
+    assert soa is not None
+    serial = soa.serial
     up.write_text(text.replace(str(serial), str(serial + 1), 1) + "203.0.113.77\n",
                   "latin-1")
     assert fetch(pcfg, "--force")[0] == 0
