@@ -11,7 +11,8 @@ from .common import F
 if TYPE_CHECKING:  # (the zones' modules: not loaded for status)
     import socket
 
-    from ..dns.server import Background, Server
+    from ..dns.server import Server
+    from ..dns.supervisor import Background
     from ..mirror.zones import MirroredZones
     from ..mirror.zoneset import ZoneSelection
 
@@ -58,7 +59,7 @@ def mirror_setup(sel: ZoneSelection, state_dir: str | None, no_fetch: bool,
                  metrics: str | None
                  ) -> tuple[MirroredZones | None, Background | None, list[socket.socket]]:
     """(MirroredZones or None, background(server) callable or None, the parent's
-    sockets) for server.serve. The --metrics socket is bound here, before anything loads
+    sockets) for supervisor.serve. The --metrics socket is bound here, before anything loads
     (ListenError when it cannot be); the parent's sockets list it (workers close it)."""
     import logging
 
@@ -75,7 +76,7 @@ def mirror_setup(sel: ZoneSelection, state_dir: str | None, no_fetch: bool,
 
         from ..errors import ListenError
         from .. import endpoint
-        from ..dns.server import make_socket
+        from ..dns.sockets import make_socket
         try:
             host, port = endpoint.parse(metrics)
         except ValueError as e:
@@ -89,7 +90,7 @@ def mirror_setup(sel: ZoneSelection, state_dir: str | None, no_fetch: bool,
 
     def background(server: Server | None) -> None:
         # threads inherit this mask: the signals stay with the main thread, which takes
-        # them (server.serve holds them blocked already; this is for any other caller)
+        # them (supervisor.serve holds them blocked already; this is for any other caller)
         import signal
         old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT,
                                                         signal.SIGHUP, signal.SIGUSR1})
