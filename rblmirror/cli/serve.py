@@ -1,4 +1,5 @@
-"""`rblmirror serve`: the authoritative DNS server (wiring only; see rblmirror.dns.supervisor)."""
+"""`rblmirror serve`: the authoritative DNS server (wiring only; see rblmirror.dns.supervisor
+and rblmirror.mirror.runtime)."""
 from __future__ import annotations
 
 import logging
@@ -7,10 +8,11 @@ import sys
 import click
 
 from .. import endpoint
+from ..mirror import runtime
 from ..mirror.config import resolve_state_dir
 from ..mirror.zoneset import ZoneSelection
 from .common import fail, library_errors, zone_options
-from .sources import mirror_options, mirror_setup
+from .sources import mirror_options
 
 
 @click.command("serve")
@@ -62,8 +64,13 @@ def serve(zone_specs: tuple[str, ...], config_path: str | None, listen: tuple[st
             endpoint.parse(a)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--listen") from None
+    if metrics:
+        try:
+            endpoint.parse(metrics)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--metrics") from None
     # binds --metrics; supervisor.serve binds the DNS sockets, all before anything loads
-    mirrored, background, parent_sockets = mirror_setup(sel, state_dir, no_fetch, metrics)
+    mirrored, background, parent_sockets = runtime.setup(sel, state_dir, no_fetch, metrics)
     if not specs and mirrored is None:
         raise click.UsageError("no zones: give --zone NAME:FORMAT:FILE or --config FILE")
     try:
