@@ -308,7 +308,9 @@ def test_export_config_and_its_errors(tmp_path):
     assert "[rblmirror]\n" in conf and "read only = yes\n" in conf
     assert "hosts allow = 192.0.2.3/32 198.51.100.0/24\nhosts deny = *\n" in conf
     assert f"path = {tmp_path / 'export'}\n" in conf and "port = 8873\n" in conf
-    assert "auth users" not in conf
+    assert "auth users" not in conf and "use chroot = no\n" in conf
+    if os.geteuid() == 0:  # the daemon reads as the state dir's owner, never as nobody
+        assert f"uid = {os.stat(tmp_path).st_uid}\n" in conf
     bad = {
         'hosts_allow = ["192.0.2.3"]': "needs listen",
         'listen = "primary:8873"\nhosts_allow = ["192.0.2.3"]': "ADDR an IP address",
@@ -336,3 +338,21 @@ def test_export_config_and_its_errors(tmp_path):
                                   "password_file": "/p"}]}, "c")
     code, out, err = cli("export", "--config", str(write_config(tmp_path, [], [])))
     assert code == 2 and "no [export] table" in err, err
+
+
+def test_serve_fails_clearly_when_the_export_cannot_listen(tmp_path):
+    """serve starts the [export] daemon before anything else; a port already taken is an
+    error naming the address, and serve does not start half-way."""
+    import socket
+    require_tool("rsync")
+    up = copy_feed(FEED, tmp_path / "up" / FEED)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        pdir, pcfg = primary(tmp_path, up, f"127.0.0.1:{port}")
+        r = subprocess.run([*RBLMIRROR, "serve", "--config", str(pcfg), "--listen",
+                            f"127.0.0.1:{free_tcp_port()}", "--no-fetch"],
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"rsync --daemon did not listen on 127.0.0.1:{port} ([export] listen)" in r.stderr

@@ -172,7 +172,7 @@ def test_dnsdist_lines_and_errors():
                      "127.0.0.1:53")
     servers = [x for x in out.splitlines() if x.startswith("newServer(")]
     # the first address zone's name above the test point, for every replica
-    assert [re.search(r'address="([^"]+)"', x).group(1) for x in servers] == \
+    assert [re.findall(r'address="([^"]+)"', x)[0] for x in servers] == \
         ["192.0.2.3:53", "192.0.2.4:5353", "[2001:db8::3]:53", "[2001:db8::4]:53"]
     assert all('checkName="0.0.127.bl.rblmirror.test.", checkType="A", mustResolve=true'
                in x for x in servers)

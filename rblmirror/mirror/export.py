@@ -171,15 +171,29 @@ def read_exported(path: str) -> ExportedState:
 def rsyncd_conf(cfg: Config, state_dir: str) -> str:
     """The daemon's configuration: module `rblmirror`, read only, on [export] listen,
     the replicas of hosts_allow only (every other host refused), with auth_users and
-    secrets_file when given. As root the daemon chroots into the export folder (and
-    reads as nobody); as the service user it cannot chroot, and serves files only."""
+    secrets_file when given. No chroot (systemd's unit grants no CAP_SYS_CHROOT; the
+    module is read only and holds no links out); started as root, the daemon reads the
+    files as the state dir's owner (the config's user, else the owner; root when the
+    state dir is root's)."""
     ex = cfg.export
     if ex is None:
         raise ConfigError(f"{cfg.path or 'the config'}: no [export] table (listen = "
                           "\"ADDR:PORT\", hosts_allow = [...]): nothing to export")
+    ids = []
+    if os.geteuid() == 0:
+        from ..privileges import lookup
+        if cfg.user:
+            who = lookup(cfg.user)
+            uid, gid = who.uid, who.gid
+        else:
+            try:
+                st = os.stat(state_dir)
+                uid, gid = st.st_uid, st.st_gid
+            except OSError:  # not made yet: root's until then
+                uid, gid = 0, 0
+        ids = [f"uid = {uid}", f"gid = {gid}"]
     lines = ["# written by rblmirror from the config's [export]: edits are overwritten",
-             f"address = {ex.host}", f"port = {ex.port}",
-             f"use chroot = {'yes' if os.geteuid() == 0 else 'no'}",
+             f"address = {ex.host}", f"port = {ex.port}", "use chroot = no", *ids,
              "reverse lookup = no",
              f"log file = {os.path.join(state_dir, LOG_FILE)}",
              "",
@@ -197,8 +211,8 @@ def rsyncd_conf(cfg: Config, state_dir: str) -> str:
 
 def prepare(cfg: Config, state_dir: str) -> list[str]:
     """Publish every source's snapshot, write rsyncd.conf; the daemon's argv."""
-    conf = rsyncd_conf(cfg, state_dir)
     os.makedirs(export_root(state_dir), exist_ok=True)
+    conf = rsyncd_conf(cfg, state_dir)
     names = publish_all(cfg, state_dir)
     path = os.path.join(state_dir, CONF_FILE)
     write_atomically(path, conf.encode())
@@ -238,12 +252,16 @@ class Daemon:
         ask = endpoint.client_side(where)
         deadline = time.monotonic() + timeout
         while self.proc.poll() is None and time.monotonic() < deadline:
-            try:
-                with socket.create_connection(ask, timeout=0.5):
-                    log.info("rsync --daemon (pid %d) exporting on %s", self.proc.pid, where)
-                    return self
+            try:  # an rsync daemon greets; another program on the port would not
+                with socket.create_connection(ask, timeout=0.5) as c:
+                    c.settimeout(1.0)
+                    greeted = c.recv(64).startswith(b"@RSYNCD:")
             except OSError:
-                time.sleep(0.05)
+                greeted = False
+            if greeted and self.proc.poll() is None:
+                log.info("rsync --daemon (pid %d) exporting on %s", self.proc.pid, where)
+                return self
+            time.sleep(0.05)
         self.stop()
         raise ListenError(f"rsync --daemon did not listen on {where} ([export] listen): "
                           f"{self._log_tail() or 'no log'}")
