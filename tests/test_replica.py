@@ -356,3 +356,36 @@ def test_serve_fails_clearly_when_the_export_cannot_listen(tmp_path):
                            capture_output=True, text=True, timeout=60)
     assert r.returncode == 2, r.stdout + r.stderr
     assert f"rsync --daemon did not listen on 127.0.0.1:{port} ([export] listen)" in r.stderr
+
+
+def test_replica_of_a_domain_list_is_a_domain_list(tmp_path):
+    """The replica's config says "snapshot"; the primary's state says dnset: the zone
+    gets the domain test points and the snippets treat it as a domain list."""
+    up = tmp_path / "up" / "names.txt"
+    up.parent.mkdir()
+    up.write_text("spammer.example\n*.bad.example\n")
+    pdir = tmp_path / "primary"
+    pdir.mkdir()
+    pcfg = write_config(pdir, [{"name": "dbl", "url": str(up), "format": "dnset"}],
+                        [{"name": "dbl.mirror.test", "datasets": ["dbl"]}])
+    pcfg.write_text(pcfg.read_text() + '[export]\nlisten = "127.0.0.1:1"\n'
+                    'hosts_allow = ["127.0.0.1"]\n')
+    assert fetch(pcfg)[0] == 0
+    rdir = tmp_path / "replica"
+    rdir.mkdir()
+    rcfg = write_config(rdir, [{"name": "dbl", "format": "snapshot",
+                                "url": str(pdir / "state" / "export" / "dbl")}],
+                        [{"name": "dbl.mirror.test", "datasets": ["dbl"]}])
+    code, out, err = cli("snippets", "postfix", "--config", str(rcfg))
+    assert "reject_rbl_client dbl.mirror.test" in out  # not pulled yet: taken for addresses
+    assert fetch(rcfg)[0] == 0 and state(rdir, "dbl").upstream_format == "dnset"
+    code, out, err = cli("snippets", "postfix", "--config", str(rcfg))
+    assert code == 0 and "reject_rhsbl_sender dbl.mirror.test" in out, out + err
+    assert "reject_rbl_client dbl.mirror.test" not in out
+    from rblmirror.mirror.zoneset import ZoneSelection
+    (zone,) = ZoneSelection.from_options((), str(rcfg)).load()
+    assert zone.answer("test.dbl.mirror.test", 1).rcode == 0
+    assert zone.answer("x.bad.example.dbl.mirror.test", 1).rcode == 0
+    assert zone.answer("spammer.example.dbl.mirror.test", 1).rcode == 0
+    assert zone.answer("good.example.dbl.mirror.test", 1).rcode == 3
+    assert zone.answer("2.0.0.127.dbl.mirror.test", 1).rcode == 3

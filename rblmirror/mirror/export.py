@@ -28,7 +28,7 @@ from typing import TypedDict
 
 from .config import Config, SourceConfig
 from ..errors import ConfigError, ListenError, Rejected, StateError
-from ..files import replacing, temp_name, write_atomically
+from ..files import link_atomically, write_atomically
 from .state import SourceDir, SourceState
 
 log = logging.getLogger("rblmirror.mirror.export")
@@ -92,7 +92,7 @@ def publish(state_dir: str, src: SourceConfig, st: SourceState | None = None
             sha, size = old["sha256"], old["size"]
         else:
             sha, size = sha256_file(real), os.path.getsize(real)
-            _install(real, snap)
+            link_atomically(real, snap)
         exp: ExportedState = {
             "version": VERSION, "source": src.name,
             "format": st.upstream_format or src.format, "snapshot": st.snapshot,
@@ -117,20 +117,6 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return False
-
-
-def _install(real: str, dest: str) -> None:
-    """dest becomes the snapshot `real` (a hard link, else a copy), by rename."""
-    tmp = temp_name(dest)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    try:
-        os.link(real, tmp)
-    except OSError:  # another filesystem, or links refused: copy it
-        with open(real, "rb") as f, replacing(dest) as out:
-            shutil.copyfileobj(f, out, 1 << 20)
-        return
-    os.replace(tmp, dest)
 
 
 def _read_quietly(path: str) -> ExportedState | None:

@@ -12,16 +12,20 @@ which is what the replica's freshness follows (SourceState.fresh_since).
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import time
 from dataclasses import dataclass
 
-from ..data.dataset import Dataset
-from ..errors import Rejected, SnapshotError
+from typing import TYPE_CHECKING
+
+from ..errors import Rejected, SnapshotError, StateError
+from ..files import link_atomically
+from .config import SourceConfig
 from .export import SNAPSHOT_FILE, STATE_FILE, ExportedState, read_exported, sha256_file
 from .state import SourceDir, SourceState
+
+if TYPE_CHECKING:  # (numpy and the extensions: not for `snippets`, which asks data_format)
+    from ..data.dataset import Dataset
 
 
 @dataclass
@@ -57,6 +61,7 @@ def check(sd: SourceDir, st: SourceState) -> Pulled:
     why = older(exp, st)
     if why:
         raise Rejected(why)
+    from ..data.dataset import Dataset
     try:
         ds = Dataset.load(path)
     except SnapshotError as e:
@@ -84,15 +89,8 @@ def older(exp: ExportedState, st: SourceState) -> str | None:
 
 def install(pulled: Pulled, dest: str) -> None:
     """The pulled snapshot becomes snapshots/NAME (a hard link: the next pull replaces
-    data/snapshot by rename, the link keeps this one), else a copy."""
-    tmp = dest + ".tmp"
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    try:
-        os.link(pulled.path, tmp)
-    except OSError:
-        shutil.copyfile(pulled.path, tmp)
-    os.replace(tmp, dest)
+    data/snapshot by rename, the link keeps this one)."""
+    link_atomically(pulled.path, dest)
 
 
 def record(st: SourceState, pulled: Pulled) -> None:
@@ -102,3 +100,14 @@ def record(st: SourceState, pulled: Pulled) -> None:
     st.upstream_format = exp["format"]
     if pulled.dataset is not None:
         st.upstream_created = exp["created"]
+
+
+def data_format(src: SourceConfig, state_dir: str) -> str | None:
+    """The dataset format of a source's data: its config's, or for a replica the one its
+    primary's state named at the last pull (None before the first)."""
+    if not src.is_replica:
+        return src.format
+    try:
+        return SourceDir(state_dir, src.name).load_state().upstream_format
+    except StateError:
+        return None

@@ -24,7 +24,8 @@ from collections.abc import Iterable
 from .config import Config, ZoneConfig
 from ..data.dataset import Dataset
 from ..data import addr
-from ..errors import AddressError, SnapshotError, StateError
+from ..errors import AddressError, SnapshotError
+from .replica import data_format
 from .state import SourceDir
 from ..dns.answer import SERVFAIL, Answer
 from ..dns.zone import Zone
@@ -162,17 +163,6 @@ class MirroredZones:
                 out.append(sz)
         return out
 
-    def _data_format(self, name: str) -> str | None:
-        """The dataset format of a source's data: its config's, or for a replica the one
-        its primary's state names (None before the first pull)."""
-        src = self.cfg.sources[name]
-        if not src.is_replica:
-            return src.format
-        try:
-            return SourceDir(self.state_dir, name).load_state().upstream_format
-        except StateError:
-            return None
-
     def _build(self, zc: ZoneConfig, local: Zone | None) -> SourceZone:
         z = SourceZone(zc.name, settings=zc.settings)
         z.on_stale = zc.on_stale
@@ -211,8 +201,8 @@ class MirroredZones:
                      " (STALE)" if age > src.max_age else "")
         z.missing, z.broken = tuple(missing), tuple(broken)
         # test points for the kinds of data the zone has, or will have once fetched
-        z.add_test_points({fmt == "dnset" for n in zc.sources
-                           if (fmt := self._data_format(n)) is not None})
+        z.add_test_points({fmt == "dnset" for n in zc.sources if (fmt := data_format(
+            self.cfg.sources[n], self.state_dir)) is not None})
         if missing:
             log.warning("zone %s: source(s) %s not fetched yet (rblmirror fetch %s): "
                         "answering SERVFAIL except the RFC 5782 test points", zc.name,

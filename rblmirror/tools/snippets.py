@@ -71,6 +71,7 @@ def zone_infos(zone_specs: Iterable[str | ZoneSpec] = (), config_path: str | Non
     """The zones of --zone specs (and/or the config: local datasets and mirrored sources),
     in order, with their dataset formats."""
     from ..zonespec import normalize_name
+    from ..mirror.replica import data_format
     from ..mirror.zoneset import ZoneSelection
 
     sel = ZoneSelection.from_options(zone_specs, config_path)
@@ -80,7 +81,9 @@ def zone_infos(zone_specs: Iterable[str | ZoneSpec] = (), config_path: str | Non
         for zc in cfg.zones:
             fl = formats.setdefault(zc.name, [])
             fl.extend(s.format for s in zc.specs)
-            fl.extend(cfg.sources[src].format for src in zc.sources)
+            # a replica's data format is its primary's (known once pulled)
+            fl.extend(data_format(cfg.sources[src], sel.state_dir()) or cfg.sources[src].format
+                      for src in zc.sources)
     for s in sel.extra:
         formats.setdefault(s.name, []).append(s.format)
     allow = {normalize_name(a) for a in allowlist}
