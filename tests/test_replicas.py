@@ -15,7 +15,7 @@ import re
 
 import pytest
 from support.poll import until
-from support.replicalab import (FEED, HOSTS, REPLICAS, ZONE, ReplicaLab, dnsdist_snippet,
+from support.replicalab import (HOSTS, REPLICAS, SOURCE, ZONE, ReplicaLab, dnsdist_snippet,
                                 listed_in, rev, write_queries)
 from support.tools import require_tool
 
@@ -37,7 +37,7 @@ def answers_everywhere(lab: ReplicaLab, name: str, want: list[str]) -> bool:
 
 
 def primary_snapshots(lab: ReplicaLab) -> list[str]:
-    st = json.loads((lab.work / "primary" / "state" / "uce1" / "state.json").read_text())
+    st = json.loads((lab.work / "primary" / "state" / SOURCE / "state.json").read_text())
     return [h["snapshot"] for h in st["history"]]
 
 
@@ -48,23 +48,21 @@ def test_address_added_upstream_reaches_both_replicas_through_dnsdist(lab):
     assert lab.ask_dnsdist(f"2.0.0.127.{ZONE}") == ("NOERROR", ["127.0.0.2"])
     assert lab.ask_dnsdist(rev(ADDED))[0] == "NXDOMAIN"
     before = primary_snapshots(lab)
-    # upstream adds an address (a new serial): one fetch cycle of the primary brings it
-    text = lab.feed.read_text("latin-1")
-    serial = lab.status("primary")["serial"]
-    lab.feed.write_text(text.replace(str(serial), str(serial + 1), 1) + f"{ADDED}\n",
-                        "latin-1")
+    # upstream adds an address: one fetch cycle of the primary brings it
+    entries = lab.status("primary")["entries"]
+    lab.feed.write_text(lab.feed.read_text("latin-1") + f"{ADDED}\n", "latin-1")
     assert until(lambda: answers_everywhere(lab, rev(ADDED), ["127.0.0.2"]), 60), \
         (lab.log("primary"), lab.log("replica1"))
     assert len(primary_snapshots(lab)) == len(before) + 1  # compiled once, on the primary
     for r in REPLICAS:
         s = lab.status(r)
-        assert s["serial"] == serial + 1 and s["upstream_success"] is not None, s
+        assert s["entries"] == entries + 1 and s["upstream_success"] is not None, s
     # upstream was asked by the primary only: the replicas never went there
     clients = lab.upstream_clients()
     assert clients and set(clients) == {HOSTS["primary"]}, clients
     # the export refuses hosts outside hosts_allow (dnsdist's host here)
     r = lab.lan["dnsdist"].run("rsync", "--contimeout=5",
-                               f"rsync://{HOSTS['primary']}:8873/rblmirror/uce1/state.json",
+                               f"rsync://{HOSTS['primary']}:8873/rblmirror/{SOURCE}/state.json",
                                str(lab.work / "stolen.json"))
     assert r.returncode != 0 and "access denied" in r.stdout + r.stderr, r
     assert not (lab.work / "stolen.json").exists()
@@ -76,7 +74,7 @@ def test_corrupt_snapshot_on_the_primary_is_refused_by_the_replicas(lab):
     # its exported snapshot damaged: one byte flipped, the length and state unchanged
     lab.pause("primary")
     try:
-        snap = lab.work / "primary" / "state" / "export" / "uce1" / "snapshot"
+        snap = lab.work / "primary" / "state" / "export" / SOURCE / "snapshot"
         data = bytearray(snap.read_bytes())
         data[len(data) // 2] ^= 0x55
         os.unlink(snap)  # (a new file: the primary's own snapshot, linked, stays good)
@@ -136,9 +134,9 @@ def test_stale_replica_answers_servfail_and_is_drained(lab):
     s = lab.status("replica2")
     assert s["state"] == "stale" and s["age"] > 12 and s["pull_age"] < 10, s
     m = lab.metrics("replica2")
-    assert m['rblmirror_zone_servfail{zone="uce1.mirror.test"}'] == 1.0
-    assert m['rblmirror_source_age_seconds{source="uce1"}'] > 12
-    assert m['rblmirror_source_pull_age_seconds{source="uce1"}'] < 10
+    assert m[f'rblmirror_zone_servfail{{zone="{ZONE}"}}'] == 1.0
+    assert m[f'rblmirror_source_age_seconds{{source="{SOURCE}"}}'] > 12
+    assert m[f'rblmirror_source_pull_age_seconds{{source="{SOURCE}"}}'] < 10
     assert lab.status("replica1")["state"] == "fresh"
     # the test point still answers on the stale replica; the health check's name does not
     assert lab.dig("replica2", f"2.0.0.127.{ZONE}") == ("NOERROR", ["127.0.0.2"])

@@ -29,9 +29,9 @@ from support.processes import stop
 from support.rsyncd import Rsyncd
 from support.tools import require_tool
 
-FEED = "dnsbl-1.uceprotect.net"  # ip4set, 50k entries, a $SOA serial
-SOURCE = "uce1"
-ZONE = "uce1.mirror.test"
+FEED = "psbl.txt"  # plain, 20k addresses (PSBL's public rsync mirror, as the README's)
+SOURCE = "psbl"
+ZONE = "psbl.mirror.local"
 HOSTS = {"upstream": "192.0.2.1", "primary": "192.0.2.2", "replica1": "192.0.2.3",
          "replica2": "192.0.2.4", "dnsdist": "192.0.2.5"}
 REPLICAS = ("replica1", "replica2")
@@ -55,7 +55,7 @@ hosts_allow = [{hosts}]
 [[source]]
 name = "{SOURCE}"
 url = "{upstream_url}"
-format = "ip4set"
+format = "plain"
 min_interval = "{PRIMARY_INTERVAL}"
 max_age = "1h"
 [[zone]]
@@ -169,9 +169,11 @@ class ReplicaLab:
             self.log("dnsdist")
         assert self.procs["dnsdist"].poll() is None, self.log("dnsdist")
 
-    def log(self, role: str) -> str:
+    def log(self, role: str, tail: int | None = 4000) -> str:
+        """The role's log (its last `tail` characters; None: all of it)."""
         try:
-            return self.logs[role].read_text("utf-8", "replace")[-4000:]
+            text = self.logs[role].read_text("utf-8", "replace")
+            return text[-tail:] if tail else text
         except (KeyError, OSError):
             return ""
 
