@@ -389,3 +389,31 @@ def test_replica_of_a_domain_list_is_a_domain_list(tmp_path):
     assert zone.answer("spammer.example.dbl.mirror.test", 1).rcode == 0
     assert zone.answer("good.example.dbl.mirror.test", 1).rcode == 3
     assert zone.answer("2.0.0.127.dbl.mirror.test", 1).rcode == 3
+
+
+def test_replica_moved_to_another_primary_takes_its_snapshot(tmp_path):
+    """The url changes (another primary): its snapshot is taken even when older than the
+    one served, and its upstream time replaces the old primary's."""
+    up = copy_feed(FEED, tmp_path / "up" / FEED)
+    old_dir, old_cfg = primary(tmp_path, up)
+    assert fetch(old_cfg)[0] == 0
+    serial = state(old_dir, "uce1").serial
+    new_up = tmp_path / "up2" / FEED
+    new_up.parent.mkdir()
+    new_up.write_text(up.read_text("latin-1").replace(str(serial), str(serial - 1), 1),
+                      "latin-1")
+    new_dir = tmp_path / "primary2"
+    new_dir.mkdir()
+    new_cfg = write_config(new_dir, [{"name": "uce1", "url": str(new_up), "format": "ip4set"}],
+                           [{"name": ZONE, "datasets": ["uce1"]}])
+    new_cfg.write_text(new_cfg.read_text() + '[export]\nlisten = "127.0.0.1:1"\n'
+                       'hosts_allow = ["127.0.0.1"]\n')
+    assert fetch(new_cfg)[0] == 0
+    rdir, rcfg = replica(tmp_path, old_dir / "state" / "export" / "uce1")
+    assert fetch(rcfg)[0] == 0 and state(rdir, "uce1").serial == serial
+    rdir, rcfg = replica(tmp_path, new_dir / "state" / "export" / "uce1")  # same folder
+    code, out = fetch(rcfg)
+    assert code == 0 and "uce1: fetched" in out, out
+    st = state(rdir, "uce1")
+    assert st.serial == serial - 1
+    assert st.upstream_success == state(new_dir, "uce1").last_success

@@ -183,7 +183,7 @@ def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now: Clock,
         return _failed(src, sd, st, t0, FAILED, str(e), rng)
     _record_transfer(st, tr)
     if src.is_replica:
-        return _take_pulled(src, sd, st, t0, now, rng, tr)
+        return _take_pulled(src, sd, st, t0, now, rng, tr, compare_previous=not changed)
     current = sd.current_snapshot()
     sha = sha256_file(tr.path)
     if current and sha in (st.dump_sha256, st.pinned_sha256) and _verifies(src, current):
@@ -235,13 +235,15 @@ def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now: Clock,
 
 
 def _take_pulled(src: SourceConfig, sd: SourceDir, st: SourceState, t0: float, now: Clock,
-                 rng: Jitter, tr: Transfer) -> Outcome:
+                 rng: Jitter, tr: Transfer, compare_previous: bool = True) -> Outcome:
     """A replica's steps 3-5: the primary's snapshot, verified, swapped in unparsed."""
     try:
-        pulled = replica.check(sd, st)
+        pulled = replica.check(sd, st, compare_previous)
     except Rejected as e:
         return _failed(src, sd, st, t0, REJECTED, str(e), rng)
     exp = pulled.exported
+    if not compare_previous:  # another primary or list: its times, not the old ones
+        st.upstream_success = None
     replica.record(st, pulled)
     st.result, st.last_error, st.failures = UNCHANGED, None, 0
     st.last_success = now()

@@ -38,9 +38,10 @@ class Pulled:
     path: str  # the pulled snapshot (data/snapshot)
 
 
-def check(sd: SourceDir, st: SourceState) -> Pulled:
+def check(sd: SourceDir, st: SourceState, compare_previous: bool = True) -> Pulled:
     """Verify the pulled pair in sd.data_dir against each other and against what is
-    served; Rejected says why it is refused."""
+    served; Rejected says why it is refused. compare_previous=False (the source's url
+    changed: another primary, another list): no "older than served" rule."""
     path = os.path.join(sd.data_dir, SNAPSHOT_FILE)
     exp = read_exported(os.path.join(sd.data_dir, STATE_FILE))
     try:
@@ -58,7 +59,7 @@ def check(sd: SourceDir, st: SourceState) -> Pulled:
                        "does this: the next pull retries)")
     if sha == st.dump_sha256 and sd.current_snapshot() is not None:
         return Pulled(exp, None, path)
-    why = older(exp, st)
+    why = older(exp, st) if compare_previous else None
     if why:
         raise Rejected(why)
     from ..data.dataset import Dataset
