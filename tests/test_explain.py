@@ -344,11 +344,12 @@ def test_mirrored_list_after_sources_add_and_fetch(tmp_path):
     code, out, err = cli("explain", "--config", str(cfg), text)
     assert code == 1, out + err
     assert "psbl.surriel.com: psbl, PSBL (Passive Spam Block List)" in out
+    assert "sources add" not in out
     assert "  LISTED now in zone psbl.mirror.local:" in out
     assert "  delisting: https://psbl.org/listing" in out
     code, out, err = cli("explain", "--config", str(cfg), "--json",
                          text.replace("198.51.100.77", "198.51.100.79"))
     e = json.loads(out)
-    assert code == 0 and e["status"] == "not listed"
+    assert code == 0 and e["status"] == "not listed" and e["named"]["mirror"] is None
     assert e["not_listed"] == ["bl.local.test"]
     assert [(r["zone"], r["listed"]) for r in e["answers"]] == [("psbl.mirror.local", False)]

@@ -115,7 +115,7 @@ class Explanation:
 
     def as_json(self) -> dict[str, Any]:
         """explain --json: subject, kind, mta, how, named {written, list, title, zones,
-        mirrored, mirror}, status, answers (check --json rows of the named list's zones),
+        mirrored, mirror: how to mirror it, when it is not}, status, answers (check --json rows of the named list's zones),
         reason, delisting, links, since; and for the other zones here: others (the rows
         of those that list it), errors (the rows of those that could not answer),
         not_listed (the names of the rest)."""
@@ -126,7 +126,8 @@ class Explanation:
             named = {"written": n.written, "list": n.entry.name if n.entry else None,
                      "title": n.entry.title if n.entry else None, "zones": list(n.zones),
                      "mirrored": n.mirrored,
-                     "mirror": None if how is None else {"possible": how[0], "how": how[1]}}
+                     "mirror": None if how is None or n.mirrored else
+                     {"possible": how[0], "how": how[1]}}
         mine = self.named_verdicts
         return {"subject": self.subject, "kind": self.kind, "mta": self.bounce.mta,
                 "how": self.bounce.how, "named": named, "status": self.status,
