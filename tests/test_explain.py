@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import rblmirror.tools.explain as explain_module
 from rblmirror.tools.bounce import parse
 from support.cli import cli, run
 from support.mirror import write_config
@@ -257,7 +258,7 @@ def test_no_address_is_a_clear_error(zones):
         assert code == 2 and "the text is empty" in err
 
 
-def test_stdin(zones):
+def test_stdin(zones, monkeypatch):
     code, out, err = cli("explain", *zones, "--json", "-", input=bounce("sendmail_dsn"))
     assert code == 1, err
     e = json.loads(out)
@@ -268,9 +269,22 @@ def test_stdin(zones):
     # bytes that are not UTF-8 are replaced, not fatal
     code, out, err = cli("explain", *zones, input=b"\xff\xfe " + bounce("issue_postfix").encode())
     assert code == 1 and out.startswith("203.0.113.7 was blocked by zen.spamhaus.org"), err
-    # a whole log is refused with a pointer to scan, before it is all read
-    code, out, err = cli("explain", *zones, input=bounce("issue_postfix") * 20000)
+    # a whole log is refused with a pointer to scan
+    code, out, err = cli("explain", *zones, input=bounce("issue_postfix") * 3000)
     assert code == 2 and out == "" and "for whole logs use `rblmirror scan --extract`" in err
+    assert "the text is over 256 KiB (attachments left out)" in err
+    # ... but a returned message's attachment does not count
+    attachment = "Content-Transfer-Encoding: base64\n\n" + ("QUJD" * 19 + "\n") * 20000
+    code, out, err = cli("explain", *zones, input=bounce("postfix_dsn") + attachment)
+    assert code == 1 and out.startswith("203.0.113.7 was blocked by zen.spamhaus.org"), err
+    # past MAX_INPUT bytes (counted as bytes, not characters), nothing more is read
+    monkeypatch.setattr(explain_module, "MAX_INPUT", 2 << 20)
+    code, out, err = cli("explain", *zones, input=b"\xc3\xa9" * ((1 << 20) + 1))
+    assert code == 2 and err == ("rblmirror: error: the input is over 2 MiB: explain reads "
+                                 "one bounce, a reply or a few log lines; for whole logs use "
+                                 "`rblmirror scan --extract`\n")
+    code, out, err = cli("explain", *zones, input=bounce("issue_postfix") + " " * (2 << 20))
+    assert code == 2 and "the input is over 2 MiB" in err
 
 
 def test_a_zone_of_this_mirror_named_by_the_bounce(zones):

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..mirror.zoneset import ZoneSelection
-from ..tools.explain import MAX_TEXT, explain as run_explain
+from ..tools.explain import explain as run_explain, read_input
 from .common import library_errors, load_zones, state_dir_option, zone_options
 
 
@@ -33,8 +33,7 @@ def explain(text: tuple[str, ...], zone_specs: tuple[str, ...], config_path: str
     if text in ((), ("-",)):
         if sys.stdin.isatty():
             click.echo("paste the bounce, then Ctrl-D:", err=True)
-        data = sys.stdin.buffer.read(MAX_TEXT + 1)  # past it: the error
-        raw = data.decode("utf-8", "replace")
+        raw = read_input(sys.stdin.buffer)
     else:
         raw = " ".join(text)
     sel = ZoneSelection.from_options(zone_specs, config_path)

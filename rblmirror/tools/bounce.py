@@ -20,35 +20,48 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from ..errors import BounceError
+
+#: the most text parse reads (characters), once the base64 lines of attachments (a
+#: returned message's) are left out: a bounce's text, a reply or a few log lines
+MAX_TEXT = 256 * 1024
+_BASE64_LINE = re.compile(r"^[A-Za-z0-9+/]{40,}={0,2}[ \t]*(?:\n|\Z)", re.M)
+
 #: a subject as bounces write it: [a.b.c.d], [IPv6:x::y], Gmail's [a.b.c.d   12], or bare
-_SUBJ = r"(?:\[(?:IPv6:)?(?P<b>[^\]\s]+?)(?:\s+\d+)?\]|(?P<s>[0-9A-Za-z][\w.:-]*[0-9A-Za-z]))"
+#: (each token is matched once, from its start, possessively: no backtracking into it)
+_SUBJ = (r"(?:\[(?:IPv6:)?(?P<b>[^\]\[\s]++)(?:\s+\d+)?\]"
+         r"|(?<![\w.:\[-])(?P<s>[0-9A-Za-z][\w.:-]*+))")
 #: a list as bounces name it: a zone (zen.spamhaus.org) or a word (Spamhaus)
-_LIST = r"(?P<l>[A-Za-z0-9][\w.-]*[A-Za-z0-9])"
+_LIST = r"(?<![\w.-])(?P<l>[A-Za-z0-9][\w.-]*+)"
 _ON = r"(?:in|at|on|by)(?:\s+the)?(?:\s+DNS-?BL:?)?"
 _LISTED = r"(?:listed|blacklisted|blocklisted|black-listed|blocked|found|rejected|banned)"
 
 #: (what the wording is, pattern): the subject and the list in one phrase, best first
-_BOTH = [
+_BOTH_TEXT = [
     ("blocked using", rf"{_SUBJ}\s+blocked\s+using\s+{_LIST}"),  # Postfix reject_rbl_client
     ("in a black list at", rf"{_SUBJ}\s+is\s+in\s+a\s+black\s+list\s+at\s+{_LIST}"),  # Exim
     ("listed at", rf"{_SUBJ}\s+(?:is\s+|was\s+|has\s+been\s+)?(?:currently\s+)?{_LISTED}"
                   rf"\s+{_ON}\s+{_LIST}"),  # Exim ACLs, Sendmail's dnsbl, others
 ]
 #: the subject alone: the list is named elsewhere (or is the receiver's own)
-_SUBJECT_ONLY = [
+_SUBJECT_ONLY_TEXT = [
     ("banned sending IP", rf"banned\s+sending\s+IP\s+{_SUBJ}"),  # Office 365 5.7.606-649
     ("messages from", rf"messages\s+from\s+{_SUBJ}\s+weren't\s+sent"),  # Outlook.com S3150
     ("DNS-BL lookup", rf"DNS-BL\s+lookup\s+\(\s*{_SUBJ}\s+-"),  # MDaemon
     ("client", rf"(?:client\s+host|client|sending\s+IP|connecting\s+IP|sender\s+IP|"
                rf"source\s+IP|your\s+IP(?:\s+address)?|IP\s+address)\s+{_SUBJ}"),
-    ("leading [address]", rf"(?:^|\n)\s*\[(?P<b2>[0-9A-Fa-f.:]+)(?:\s+\d+)?\]"),  # Gmail
+    ("leading [address]", rf"^[ \t]*\[(?P<b2>[0-9A-Fa-f.:]++)(?:[ \t]+\d+)?\]"),  # Gmail
 ]
 #: the list alone
-_LIST_ONLY = [
+_LIST_ONLY_TEXT = [
     ("- failed", rf"{_LIST}\s+-\s+failed\b"),  # MDaemon: the list the address failed
     ("blocked using", rf"blocked\s+using\s+{_LIST}"),
     ("listed in", rf"{_LISTED}\s+{_ON}\s+{_LIST}"),
 ]
+_BOTH = [(w, re.compile(p, re.I)) for w, p in _BOTH_TEXT]
+_SUBJECT_ONLY = [(w, re.compile(p, re.I | (re.M if w.startswith("leading") else 0)))
+                 for w, p in _SUBJECT_ONLY_TEXT]
+_LIST_ONLY = [(w, re.compile(p, re.I)) for w, p in _LIST_ONLY_TEXT]
 
 #: header lines and phrases that name other hosts than the blocked one
 _WEAK = re.compile(
@@ -60,7 +73,7 @@ _WEAK_PHRASE = re.compile(r"\bhost\s+\S+\[[^\]\s]+\]\s+said:|\brelay=\S+|"  # Po
 #: an SMTP reply's code at the start of a line (multi-line replies: 550-5.7.1 ...)
 _REPLY_CODE = re.compile(r"^[ \t>]*[245]\d\d[- ](?:[245]\.\d{1,3}\.\d{1,3}(?:-\d{1,3})?[ \t]+)?",
                          re.M)
-_URL = re.compile(r"\bhttps?://[^\s<>\"')\]]+", re.I)
+_URL = re.compile(r"[hH][tT][tT][pP][sS]?://[^\s<>\"')\]]+")
 _IP4 = re.compile(r"(?<![\w.:-])(\d{1,3}(?:\.\d{1,3}){3})(?![\w-]|\.\d)")
 _IP6 = re.compile(r"(?<![\w:.])((?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d+(?:\.\d+){3})?)"
                   r"(?![\w:])")
@@ -68,17 +81,18 @@ _DOMAIN = re.compile(r"(?<![\w.-])((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9
                      r"[A-Za-z]{2,63})(?![\w-])")
 _LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\Z")
 
-#: (MTA, marker), first match wins: Exchange Online also says "blocked using"
-_MTAS = [
-    ("exchange", r"\b5\.7\.6\d\d\b|\((?:S|AS)\d{3,}\)|\bAS\(\d+\)|outlook\.com|office\.com|"
-                 r"messaging\.microsoft\.com|Remote Server returned"),
-    ("gmail", r"\bgsmtp\b|support\.google\.com/mail"),
-    ("mdaemon", r"\bDNS-BL\b"),
-    ("sendmail", r"\bruleset=check_|\bsm-mta\b|\bsendmail\[\d+\]|Rejected:\s+\S+\s+listed\s+at"),
-    ("exim", r"\bH=|\brejected\s+(?:RCPT|MAIL|connection)\b|is\s+in\s+a\s+black\s+list\s+at"),
-    ("postfix", r"\bpostfix/|\bblocked\s+using\b|\bhost\s+\S+\[[^\]\s]+\]\s+said:|"
-                r"\(in\s+reply\s+to\s+[A-Z]"),
-]
+#: (MTA, markers), first match wins (Exchange Online also says "blocked using"); each
+#: marker starts with literal text, searched for in the lowercased text
+_MTAS = [(mta, [re.compile(m) for m in markers]) for mta, markers in [
+    ("exchange", [r"5\.7\.6\d\d\b", r"\(s\d{3,}\)", r"\(as\d{3,}\)", r"as\(\d+\)",
+                  r"outlook\.com", r"office\.com", r"messaging\.microsoft\.com",
+                  r"remote server returned"]),
+    ("gmail", [r"gsmtp\b", r"support\.google\.com/mail"]),
+    ("mdaemon", [r"dns-bl\b"]),
+    ("sendmail", [r"ruleset=check_", r"sm-mta\b", r"sendmail\[\d", r"rejected: \S+ listed at"]),
+    ("exim", [r" h=", r"rejected (?:rcpt|mail|connection)\b", r"is in a black list at"]),
+    ("postfix", [r"postfix/", r"blocked using\b", r"\] said:", r"\(in reply to [a-z]"]),
+]]
 
 
 @dataclass(frozen=True)
@@ -108,8 +122,13 @@ def parse(text: str, zones: Collection[str] = (), names: Collection[str] = ()) -
     """The Bounce of `text`. `zones` (list zones) and `names` (other names lists go by:
     "spamhaus", "barracudacentral.org") are the known list names: accepted as the list
     named (beside anything shaped like a zone) and found anywhere in the text, a zone
-    before a name."""
-    raw = _REPLY_CODE.sub("", text.replace("\r\n", "\n"))
+    before a name. BounceError: over MAX_TEXT."""
+    raw = _BASE64_LINE.sub("", text.replace("\r\n", "\n"))
+    if len(raw) > MAX_TEXT:
+        raise BounceError(f"the text is over {MAX_TEXT >> 10} KiB (attachments left out): "
+                          "explain reads one bounce, a reply or a few log lines; for whole "
+                          "logs use `rblmirror scan --extract`")
+    raw = _REPLY_CODE.sub("", raw)
     seen: list[str] = []
     for m in _WEAK.finditer(raw):
         seen += _addresses(m.group(0))
@@ -124,7 +143,7 @@ def parse(text: str, zones: Collection[str] = (), names: Collection[str] = ()) -
 
     subject, named, how = None, None, None
     for what, pat in _BOTH:
-        for m in re.finditer(pat, flat, re.I):
+        for m in pat.finditer(flat):
             s, listed = _subject(m), _list(m.group("l"), keys)
             if s is not None and listed is not None:
                 subject, named, how = s, listed, what
@@ -133,7 +152,7 @@ def parse(text: str, zones: Collection[str] = (), names: Collection[str] = ()) -
             break
     if subject is None:
         for what, pat in _SUBJECT_ONLY:
-            for m in re.finditer(pat, strong if what.startswith("leading") else flat, re.I):
+            for m in pat.finditer(strong if what.startswith("leading") else flat):
                 s = _subject(m)
                 if s is not None:
                     subject, how = s, what
@@ -168,7 +187,7 @@ def _subject(m: re.Match[str]) -> str | None:
 
 
 def _list(token: str, keys: Collection[str]) -> str | None:
-    t = token.lower().rstrip(".")
+    t = token.lower().rstrip(".-_")
     return t if t in keys or _domain(t) else None
 
 
@@ -176,19 +195,36 @@ def _named(flat: str, keys: Collection[str], zones: Collection[str]) -> str | No
     """The list named in the text: its wording first, else the known name found first
     (a zone before a name such as "spamhaus": zones are the more precise)."""
     for _, pat in _LIST_ONLY:
-        for m in re.finditer(pat, flat, re.I):
+        for m in pat.finditer(flat):
             hit = _list(m.group("l"), keys)
             if hit is not None:
                 return hit
     best: tuple[int, int, str] | None = None
     low = flat.lower()
     for k in keys:
-        at = re.search(rf"(?<![\w-]){re.escape(k)}(?![\w-])", low)
-        if at is not None:
-            rank = (0 if k in zones else 1, at.start(), k)
+        at = _find(low, k)
+        if at >= 0:
+            rank = (0 if k in zones else 1, at, k)
             if best is None or rank < best:
                 best = rank
     return None if best is None else best[2]
+
+
+def _find(low: str, name: str) -> int:
+    """Where `name` first stands in `low` as a whole name (not inside a longer one:
+    "sbl.spamhaus.org" is not in "sbl-xbl.spamhaus.org"); -1: nowhere."""
+    at = low.find(name)
+    while at >= 0:
+        end = at + len(name)
+        if (at == 0 or not _name_char(low[at - 1])) and (end == len(low) or
+                                                          not _name_char(low[end])):
+            return at
+        at = low.find(name, at + 1)
+    return -1
+
+
+def _name_char(c: str) -> bool:
+    return c.isalnum() or c in "-_"
 
 
 def _domains(text: str, named: str | None, keys: Collection[str]) -> tuple[str, ...]:
@@ -253,8 +289,9 @@ def _domain(s: str) -> bool:
 
 
 def _mta(flat: str) -> str | None:
-    for name, marker in _MTAS:
-        if re.search(marker, flat, re.I):
+    low = flat.lower()
+    for name, markers in _MTAS:
+        if any(m.search(low) for m in markers):
             return name
     return None
 

@@ -17,7 +17,7 @@ names counting as a zone that could not answer when it is not mirrored here.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..data import catalogue as cat
 from ..dns.zone import Zone
@@ -30,8 +30,9 @@ from .verdict import ERROR, LISTED, NOT_LISTED, Verdict, catalogued, exit_status
 
 #: the named list's status when no zone here serves it
 NOT_MIRRORED = "not mirrored"
-#: the most text explain reads (bytes): a bounce, a reply or a few log lines, not a log
-MAX_TEXT = 1 << 20
+#: the most input explain takes (characters): a bounce with its returned message and
+#: attachments (bounce.parse then reads at most bounce.MAX_TEXT of its text)
+MAX_INPUT = 32 << 20
 _MTA_NAMES = {"postfix": "Postfix", "exim": "Exim", "sendmail": "Sendmail",
               "mdaemon": "MDaemon", "exchange": "Exchange/Office 365", "gmail": "Gmail"}
 
@@ -206,9 +207,8 @@ def explain(text: str, selection: ZoneSelection, zones: list[Zone],
     if not text.strip():
         raise BounceError("the text is empty: give a bounce, an SMTP reply or a log line "
                           "(TEXT, or - to read it from stdin)")
-    if len(text.encode("utf-8", "surrogateescape")) > MAX_TEXT:
-        raise BounceError(f"the text is over {MAX_TEXT >> 20} MiB: explain reads one bounce "
-                          "or a few log lines; for whole logs use `rblmirror scan --extract`")
+    if len(text) > MAX_INPUT:
+        raise _too_big()
     c = catalogue or cat.load()
     entries = catalogued(selection, c)
     aliases = c.by_alias()
@@ -223,6 +223,21 @@ def explain(text: str, selection: ZoneSelection, zones: list[Zone],
     asked = [z for z in zones if takes(z, b.kind)]
     results = check([b.subject], asked) if asked else []
     return Explanation(b, named, tuple(judge(results, zones, entries, now)))
+
+
+def read_input(stream: BinaryIO) -> str:
+    """The text of a bounce from `stream` (stdin): at most MAX_INPUT bytes (BounceError
+    past it, before reading the rest), bytes that are not UTF-8 replaced."""
+    data = stream.read(MAX_INPUT + 1)
+    if len(data) > MAX_INPUT:
+        raise _too_big()
+    return data.decode("utf-8", "replace")
+
+
+def _too_big() -> BounceError:
+    return BounceError(f"the input is over {MAX_INPUT >> 20} MiB: explain reads one bounce, "
+                       "a reply or a few log lines; for whole logs use "
+                       "`rblmirror scan --extract`")
 
 
 def _resolve(written: str, kind: str | None, c: cat.Catalogue,
