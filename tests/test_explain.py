@@ -177,6 +177,13 @@ def test_error_codes_are_never_listings(zones):
     assert "LISTED" not in out
     assert "  zone zen.spamhaus.org could not answer: 127.255.255.254: error: query via a " \
            "public/open resolver" in out
+    # another zone's error code is among the errors, never among the zones that list it
+    code, e = explain_json(zones, "Rejected: 192.0.2.9 listed at bl.spamcop.net")
+    assert (code, e["status"], e["others"]) == (2, "not listed", [])
+    assert [(r["zone"], r["listed"]) for r in e["errors"]] == [("zen.spamhaus.org", False)]
+    code, out, _ = explain(zones, "Rejected: 192.0.2.9 listed at bl.spamcop.net")
+    assert "No other zone here lists 192.0.2.9.\nZones here that could not answer:\n" \
+           "  192.0.2.9\tzen.spamhaus.org\tERROR\t127.255.255.254: error: query via" in out
     code, e = explain_json(zones, "550 5.7.1 Service unavailable; Sender address "
                                   "[ipquery.example] blocked using dbl.spamhaus.org")
     assert code == 2 and e["status"] == "error" and e["subject"] == "ipquery.example"
@@ -367,3 +374,14 @@ def test_mirrored_list_after_sources_add_and_fetch(tmp_path):
     assert code == 0 and e["status"] == "not listed" and e["named"]["mirror"] is None
     assert e["not_listed"] == ["bl.local.test"]
     assert [(r["zone"], r["listed"]) for r in e["answers"]] == [("psbl.mirror.local", False)]
+
+
+def test_a_subject_of_the_wrong_kind_for_the_named_list(zones):
+    """A domain "blocked using" an address list: the list cannot have answered it here."""
+    text = "554 5.7.1 Service unavailable; Helo command [mail.example.com] blocked using " \
+           "zen.spamhaus.org"
+    code, e = explain_json(zones, text)
+    assert (code, e["kind"], e["status"], e["answers"]) == (2, "name", "error", [])
+    assert e["not_listed"] == ["dbl.spamhaus.org"]
+    code, out, _ = explain(zones, text)
+    assert "  zone(s) zen.spamhaus.org take addresses, not mail.example.com" in out
