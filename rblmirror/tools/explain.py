@@ -116,10 +116,10 @@ class Explanation:
 
     def as_json(self) -> dict[str, Any]:
         """explain --json: subject, kind, mta, how, named {written, list, title, zones,
-        mirrored, mirror: how to mirror it, when it is not}, status, answers (check --json rows of the named list's zones),
-        reason, delisting, links, since; and for the other zones here: others (the rows
-        of those that list it), errors (the rows of those that could not answer),
-        not_listed (the names of the rest)."""
+        mirrored, mirror: how to mirror it, when it is not}, status, answers (check
+        --json rows of the named list's zones), reason, delisting, links, since; and for
+        the other zones here: others (the rows of those that list it), errors (the rows
+        of those that could not answer), not_listed (the names of the rest)."""
         n = self.named
         named: dict[str, Any] | None = None
         if n is not None:
