@@ -324,6 +324,12 @@ def test_parse_prefers_the_blocked_address():
               "554 5.7.1 Service unavailable; Client host [IPv6:2001:db8::5] blocked using "
               "zen.spamhaus.org")
     assert b.subject == "2001:db8::5" and b.kind == "ip"
+    # a DSN quoting a multi-line reply on one line: the continuation codes are not data
+    b = parse("<bob@example.net>: host mx1.example.net[198.51.100.25] said: "
+              "550-203.0.113.7 is listed at bl.spamcop.net 550-(127.0.0.2: Blocked) 550 see "
+              "https://www.spamcop.net/bl.shtml?203.0.113.7 (in reply to RCPT TO command)")
+    assert (b.subject, b.named, b.how, b.mta) == ("203.0.113.7", "bl.spamcop.net",
+                                                  "listed at", "postfix")
     b = parse("rejected: 127.0.0.2 (the answer) for 198.51.100.9 from zen.spamhaus.org")
     assert b.subject == "198.51.100.9" and b.how == "address in the text"
 

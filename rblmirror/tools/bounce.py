@@ -73,6 +73,8 @@ _WEAK_PHRASE = re.compile(r"\bhost\s+\S+\[[^\]\s]+\]\s+said:|\brelay=\S+|"  # Po
 #: an SMTP reply's code at the start of a line (multi-line replies: 550-5.7.1 ...)
 _REPLY_CODE = re.compile(r"^[ \t>]*[245]\d\d[- ](?:[245]\.\d{1,3}\.\d{1,3}(?:-\d{1,3})?[ \t]+)?",
                          re.M)
+#: a continuation code inside a line, as a DSN quotes a multi-line reply (said: 550-x ...)
+_INNER_CODE = re.compile(r"(?<!\S)[245]\d\d-(?=\S)")
 _URL = re.compile(r"[hH][tT][tT][pP][sS]?://[^\s<>\"')\]]+")
 _IP4 = re.compile(r"(?<![\w.:-])(\d{1,3}(?:\.\d{1,3}){3})(?![\w-]|\.\d)")
 _IP6 = re.compile(r"(?<![\w:.])((?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d+(?:\.\d+){3})?)"
@@ -128,7 +130,7 @@ def parse(text: str, zones: Collection[str] = (), names: Collection[str] = ()) -
         raise BounceError(f"the text is over {MAX_TEXT >> 10} KiB (attachments left out): "
                           "explain reads one bounce, a reply or a few log lines; for whole "
                           "logs use `rblmirror scan --extract`")
-    raw = _REPLY_CODE.sub("", raw)
+    raw = _INNER_CODE.sub("", _REPLY_CODE.sub("", raw))
     seen: list[str] = []
     for m in _WEAK.finditer(raw):
         seen += _addresses(m.group(0))
