@@ -72,6 +72,8 @@ CASES = [
      "listed", 1),
     ("postfix_ipv6", "postfix", "2001:db8:7::25", "zen.spamhaus.org", "spamhaus-zen",
      "listed", 1),
+    ("postfix_postscreen", "postfix", "198.51.100.30", "dnsbl-1.uceprotect.net",
+     "uceprotect-1", "listed", 1),
     ("postfix_error_code", "postfix", "192.0.2.9", "zen.spamhaus.org", "spamhaus-zen",
      "error", 2),
     ("exim_listed_at", "exim", "203.0.113.7", "bl.spamcop.net", "spamcop", "listed", 1),
@@ -330,6 +332,10 @@ def test_parse_prefers_the_blocked_address():
               "https://www.spamcop.net/bl.shtml?203.0.113.7 (in reply to RCPT TO command)")
     assert (b.subject, b.named, b.how, b.mta) == ("203.0.113.7", "bl.spamcop.net",
                                                   "listed at", "postfix")
+    b = parse("Dec  1 10:08:31 mx1 postfix/dnsblog[21980]: addr 198.51.100.30 listed by "
+              "domain dnsbl-1.uceprotect.net as 127.0.0.2")
+    assert (b.subject, b.named, b.how) == ("198.51.100.30", "dnsbl-1.uceprotect.net",
+                                           "listed at")
     b = parse("rejected: 127.0.0.2 (the answer) for 198.51.100.9 from zen.spamhaus.org")
     assert b.subject == "198.51.100.9" and b.how == "address in the text"
 

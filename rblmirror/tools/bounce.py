@@ -33,7 +33,7 @@ _SUBJ = (r"(?:\[(?:IPv6:)?(?P<b>[^\]\[\s]++)(?:\s+\d+)?\]"
          r"|(?<![\w.:\[-])(?P<s>[0-9A-Za-z][\w.:-]*+))")
 #: a list as bounces name it: a zone (zen.spamhaus.org) or a word (Spamhaus)
 _LIST = r"(?<![\w.-])(?P<l>[A-Za-z0-9][\w.-]*+)"
-_ON = r"(?:in|at|on|by)(?:\s+the)?(?:\s+DNS-?BL:?)?"
+_ON = r"(?:in|at|on|by)(?:\s+the)?(?:\s+(?:DNS-?BL:?|domain))?"  # dnsblog: listed by domain L
 _LISTED = r"(?:listed|blacklisted|blocklisted|black-listed|blocked|found|rejected|banned)"
 
 #: (what the wording is, pattern): the subject and the list in one phrase, best first
