@@ -43,12 +43,14 @@ def zones(tmp_path) -> list[str]:
     (d / "uce1.zone").write_text(":127.0.0.2:Net $ is listed in UCEPROTECT-Level1\n"
                                  "198.51.100.30\n")
     (d / "local.zone").write_text("203.0.113.9 :127.0.0.5:our own list\n")
+    (d / "dnswl.zone").write_text("198.51.100.20 :127.0.5.1:example ISP\n")
     specs = [f"zen.spamhaus.org:ip4set:{d / 'zen.zone'}",
              f"zen.spamhaus.org:ip6trie:{d / 'zen6.zone'}",
              f"dbl.spamhaus.org:dnset:{d / 'dbl.zone'}",
              f"bl.spamcop.net:ip4set:{d / 'scbl.zone'}",
              f"dnsbl-1.uceprotect.net:ip4set:{d / 'uce1.zone'}",
-             f"bl.local.test:ip4set:{d / 'local.zone'}"]
+             f"bl.local.test:ip4set:{d / 'local.zone'}",
+             f"list.dnswl.org:ip4set:{d / 'dnswl.zone'}"]
     return [a for s in specs for a in ("--zone", s)]
 
 
@@ -157,6 +159,15 @@ def test_listed_answer_has_code_meaning_reason_and_others(zones):
     assert "Other zones here that list 203.0.113.7:" in out
     assert "  203.0.113.7\tbl.spamcop.net\tLISTED\t127.0.0.2" in out
     assert "198.51.100.25" not in out and "192.0.2.50" not in out
+
+
+def test_an_allowlist_that_lists_it_says_so(zones):
+    code, out, _ = explain(zones, bounce("gmail_not_authorized"))
+    assert code == 1
+    assert ("  198.51.100.20\tlist.dnswl.org\tLISTED\t127.0.5.1 (trust low: reduce the chance "
+            "of false positives)\texample ISP (an allowlist: it vouches for the address)") in out
+    [zen] = [ln for ln in out.splitlines() if "\tzen.spamhaus.org\t" in ln]
+    assert "\tLISTED\t127.0.0.11 (PBL" in zen and "allowlist" not in zen
 
 
 def test_the_delisting_page_comes_from_the_catalogue(zones):

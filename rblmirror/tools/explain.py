@@ -155,7 +155,9 @@ class Explanation:
         others = [v for v in self.others if v.listed]
         out.append(f"Other zones here that list {self.subject}:" if others else
                    f"No other zone here lists {self.subject}.")
-        out += [f"  {v.text()}" for v in others]
+        out += [f"  {v.text()}" + (" (an allowlist: it vouches for the address)"
+                                   if v.entry is not None and v.entry.kind == "allow" else "")
+                for v in others]
         errors = [v for v in self.others if v.status == ERROR]
         if errors:
             out.append("Zones here that could not answer:")
