@@ -251,6 +251,7 @@ def run_pass(cfg: Config, state_dir: str, now: float | None = None, *,
         for z in checked.get(w.name, []):
             p.gauges[(w.name, z)] = sum(1 for x in now_listed.values() if x.zone == z)
     try:
+        os.makedirs(state_dir, exist_ok=True)
         write_atomically(state_path(state_dir),
                          json.dumps(new_state, indent=1, sort_keys=True).encode())
     except OSError as e:
