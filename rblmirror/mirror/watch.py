@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+import email.policy
 from email.message import EmailMessage
 from typing import Any
 
@@ -309,7 +310,10 @@ def alert(w: WatchConfig, changes: list[Change], listed_now: int, ts: float) -> 
         msg.set_content("\n\n".join(c.text() for c in changes) +
                         f"\n\n{listed_now} watched listing(s) now.\n")
         try:
-            r = subprocess.run(list(SENDMAIL), input=msg.as_bytes(), capture_output=True,
+            # (headers unfolded up to RFC 5322's line limit: folded at 78 the subject
+            # comes back with a leading space)
+            raw = msg.as_bytes(policy=email.policy.default.clone(max_line_length=998))
+            r = subprocess.run(list(SENDMAIL), input=raw, capture_output=True,
                                timeout=HOOK_TIMEOUT)
             if r.returncode != 0:
                 errors.append(f"watch {w.name}: {SENDMAIL[0]} exited {r.returncode}: "
