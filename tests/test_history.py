@@ -240,3 +240,21 @@ def test_history_across_three_rsync_fetches(tmp_path):
     assert code == 1 and "listed now, seen since the mirror began" in out
     code, out, _ = cli("history", "203.0.113.1", "--config", str(cfg))
     assert code == 0 and "no mirrored source listed it" in out
+
+
+@pytest.mark.integration
+def test_a_rollback_is_a_swap_too(tmp_path):
+    up = tmp_path / "up.zone"
+    cfg = write_config(tmp_path, [{"name": "l", "url": str(up), "format": "ip4set",
+                                   "max_shrink": 1}],
+                       [{"name": "l.mirror.test", "datasets": ["l"]}])
+    for text in ("10.9.9.9\n", f"10.9.9.9\n{NEW}\n"):
+        up.write_text(text)
+        code, out, err = cli("fetch", "--force", "--config", str(cfg))
+        assert code == 0 and "fetched" in out, out + err
+    code, out, err = cli("rollback", "l", "--config", str(cfg))
+    assert code == 0, out + err
+    (i,) = history.lookup(str(tmp_path / "state"), NEW)
+    assert i.removed is not None and not i.current and not i.since_began
+    (j,) = history.lookup(str(tmp_path / "state"), "10.9.9.9")
+    assert j.current and j.since_began

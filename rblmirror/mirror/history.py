@@ -129,7 +129,12 @@ def diff(old: Runs, new: Runs) -> tuple[Runs, Runs]:
     """(added, removed): the runs of new not in old, and of old not in new (a sorted merge
     of the two runs' boundaries; nothing is expanded into addresses)."""
     (os_, oe), (ns, ne) = old, new
-    pts = np.unique(np.concatenate([os_, oe + 1, ns, ne + 1]))
+    if len(os_) == len(ns) and np.array_equal(os_, ns) and np.array_equal(oe, ne):
+        return (ns[:0], ns[:0]), (ns[:0], ns[:0])
+    pts = np.concatenate([os_, oe + 1, ns, ne + 1])
+    pts.sort()  # (np.unique hashes: slower here than a sort)
+    if len(pts):
+        pts = pts[np.concatenate([[True], pts[1:] != pts[:-1]])]
     if not len(pts):
         return (ns[:0], ns[:0]), (ns[:0], ns[:0])
     in_old = _covers(os_, oe, pts)
@@ -308,23 +313,25 @@ def _close(db: sqlite3.Connection, fam: _Family, lid: int, sid: int, removed: Ru
     if not rs:
         return
     t = fam.table
+    # the open rows overlapping a removed run [a, b] (they are disjoint): the last one
+    # starting at or before a, and those starting in (a, b]; one statement for all runs
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS removed(a, b)")
+    db.execute("DELETE FROM removed")
+    db.executemany("INSERT INTO removed VALUES (?, ?)",
+                   [(fam.to_db(a), fam.to_db(b)) for a, b in zip(rs, re_)])
     hit: dict[tuple[int, int], tuple[int, int, int]] = {}  # (start, since) -> (lvl, end, since)
-    for a, b in zip(rs, re_):
-        rows = db.execute(f'SELECT lvl, start, "end", since FROM {t} WHERE list = ?1 AND '
-                          f'until IS NULL AND start <= ?2 ORDER BY start DESC LIMIT 1',
-                          (lid, fam.to_db(a))).fetchall()
-        rows += db.execute(f'SELECT lvl, start, "end", since FROM {t} WHERE list = ?1 AND '
-                           f'until IS NULL AND start > ?2 AND start <= ?3',
-                           (lid, fam.to_db(a), fam.to_db(b))).fetchall()
-        for lvl, s, e, since in rows:
-            s, e = fam.from_db(s), fam.from_db(e)
-            if e >= a:
-                hit[(s, since)] = (lvl, e, since)
+    for lvl, s, e, since in db.execute(
+            f'SELECT o.lvl, o.start, o."end", o.since FROM removed r CROSS JOIN {t} o '
+            f'ON o.list = ?1 AND o.until IS NULL AND o.start <= r.b AND o.start >= '
+            f'coalesce((SELECT max(p.start) FROM {t} p WHERE p.list = ?1 AND '
+            f'p.until IS NULL AND p.start <= r.a), r.a) AND o."end" >= r.a', (lid,)):
+        s, e = fam.from_db(s), fam.from_db(e)
+        hit[(s, since)] = (lvl, e, since)
     closed: list[tuple[int, int, int]] = []
     still: list[tuple[int, int, int]] = []
+    db.executemany(f"DELETE FROM {t} WHERE lvl = ? AND start = ? AND list = ? AND since = ?",
+                   [(lvl, fam.to_db(s), lid, since) for (s, _), (lvl, _, since) in hit.items()])
     for (s, _), (lvl, e, since) in hit.items():
-        db.execute(f"DELETE FROM {t} WHERE lvl = ? AND start = ? AND list = ? AND since = ?",
-                   (lvl, fam.to_db(s), lid, since))
         pos = s
         i = max(bisect.bisect_right(rs, s) - 1, 0)
         while pos <= e:
