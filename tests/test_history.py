@@ -8,6 +8,7 @@ import ipaddress
 import json
 import random
 import sqlite3
+import time
 
 import numpy as np
 import pytest
@@ -189,6 +190,7 @@ def test_text_says_seen_since_the_mirror_began(tmp_path):
 # ---- three real fetches ---------------------------------------------------------------
 FEED = "dnsbl-1.uceprotect.net"
 NEW = "198.51.100.77"
+STAYS = "198.51.100.78"
 
 
 @pytest.mark.integration
@@ -214,8 +216,8 @@ def test_history_across_three_rsync_fetches(tmp_path):
             return st.created
 
         t1 = fetch(text)
-        t2 = fetch(text + f"{NEW}\n")
-        t3 = fetch(text.replace(f"\n{dropped}\n", "\n"))
+        t2 = fetch(text + f"{NEW}\n{STAYS}\n")
+        t3 = fetch(text.replace(f"\n{dropped}\n", "\n") + f"{STAYS}\n")
     finally:
         d.stop()
 
@@ -240,6 +242,21 @@ def test_history_across_three_rsync_fetches(tmp_path):
     assert code == 1 and "listed now, seen since the mirror began" in out
     code, out, _ = cli("history", "203.0.113.1", "--config", str(cfg))
     assert code == 0 and "no mirrored source listed it" in out
+
+    # explain says since when the list it names holds the address
+    def explain(subject: str) -> tuple[dict, str]:
+        bounce = f"554 5.7.1 Client host [{subject}] blocked using uce1.mirror.test"
+        code, out, err = cli("explain", bounce, "--json", "--config", str(cfg))
+        assert code == 1, out + err
+        _, text, _ = cli("explain", bounce, "--config", str(cfg))
+        return json.loads(out), text
+
+    e, text = explain(STAYS)
+    assert (e["since"], e["since_mirror_began"]) == (t2, False)
+    assert f"    listed since: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(t2))}\n" in text
+    e, text = explain(kept)
+    assert (e["since"], e["since_mirror_began"]) == (t1, True)
+    assert "(seen since the mirror began: listed then already)" in text
 
 
 @pytest.mark.integration
