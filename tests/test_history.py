@@ -25,7 +25,8 @@ from rblmirror.mirror.state import SourceDir
 
 def runs_of(points: set[int]):
     """A set of integers -> sorted disjoint runs (the plain reference's shape)."""
-    s, e = [], []
+    s: list[int] = []
+    e: list[int] = []
     for p in sorted(points):
         if e and p == e[-1] + 1:
             e[-1] = p
@@ -97,7 +98,7 @@ def test_random_swaps_give_each_address_its_timeline(tmp_path):
         listed.append({o for o in range(256) if ds.lookup(f"10.0.0.{o}")})
         old = snap
     for o in range(256):
-        want = []  # (first swap, last swap, gone-at swap or None)
+        want: list[list] = []  # (first swap, last swap, gone-at swap or None)
         for i, here in enumerate(x for x in listed):
             if o in here and (i == 0 or o not in listed[i - 1]):
                 want.append([i, i, None])

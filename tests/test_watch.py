@@ -34,21 +34,20 @@ WATCHED = "192.0.2.77"
     ({"domains": ["example.org"], "colour": "red"}, r"unknown key\(s\) colour"),
 ])
 def test_bad_watch_tables_say_where_and_why(watch, message):
-    raw = {"watch": [{"name": "out", **watch}]}
+    raw: dict[str, object] = {"watch": [{"name": "out", **watch}]}
     with pytest.raises(ConfigError, match=r"rblmirror\.toml \[\[watch\]\] #1( \(out\))?: " + message):
         parse_config(raw, "rblmirror.toml")
 
 
 def test_watch_names_and_targets():
-    raw = {"watch": [{"name": "out", "networks": ["192.0.2.0/30", "2001:db8::25"],
-                      "domains": ["Example.ORG."], "command": "/bin/alert --to 'ops team'",
-                      "webhook": "http://127.0.0.1:9/h", "mail_to": ["a@example.org",
-                                                                     "b@example.org"]},
-                     {"name": "out"}]}
+    one: dict[str, object] = {
+        "name": "out", "networks": ["192.0.2.0/30", "2001:db8::25"],
+        "domains": ["Example.ORG."], "command": "/bin/alert --to 'ops team'",
+        "webhook": "http://127.0.0.1:9/h", "mail_to": ["a@example.org", "b@example.org"]}
+    watches: list[object] = [one, {"name": "out"}]
     with pytest.raises(ConfigError, match=r"#2 \(out\): watch out is defined twice"):
-        parse_config(raw, "c.toml")
-    raw["watch"].pop()
-    (w,) = parse_config(raw, "c.toml").watches
+        parse_config({"watch": watches}, "c.toml")
+    (w,) = parse_config({"watch": watches[:1]}, "c.toml").watches
     assert w.addresses() == ["192.0.2.0", "192.0.2.1", "192.0.2.2", "192.0.2.3", "2001:db8::25"]
     assert w.domains == ("example.org",)
     assert w.command == ("/bin/alert", "--to", "ops team")
@@ -109,7 +108,7 @@ def gauge(cfg: Path) -> dict[tuple[str, str], float]:
 def test_alert_fires_once_on_listing_and_once_on_delisting(tmp_path):
     h = Httpd(tmp_path / "www").start()
     try:
-        cfg = mirror(tmp_path, webhook=f"http://127.0.0.1:{h.server.server_address[1]}/hook")
+        cfg = mirror(tmp_path, webhook=h.url("hook"))
         up = tmp_path / "upstream.zone"
         fetch(cfg)  # the first swap: nothing watched is listed, nobody is told
         assert alerts(tmp_path) == [] and h.posts == []
