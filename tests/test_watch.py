@@ -184,3 +184,17 @@ def test_watch_needs_once_and_a_watch(tmp_path):
     assert code == 2 and "use --once" in err
     code, _, err = cli("watch", "--once", "--config", str(cfg))
     assert code == 2 and "no [[watch]]" in err
+
+
+@pytest.mark.integration
+def test_serves_fetch_schedule_runs_the_watch_after_a_swap(tmp_path):
+    """`serve`'s background fetch (fetch.Scheduler) checks the watch after its swaps."""
+    from rblmirror.mirror.fetch import Scheduler
+    cfg = mirror(tmp_path)
+    write_upstream(tmp_path / "upstream.zone", [WATCHED])
+    c = load_config(cfg)
+    Scheduler(c, c.state_dir).run_once()  # never fetched: due, swapped, watched
+    (a,) = alerts(tmp_path)
+    assert [(x["event"], x["subject"]) for x in a["changes"]] == [("listed", WATCHED)]
+    Scheduler(c, c.state_dir).run_once()  # not due: no swap, no pass, no alert
+    assert len(alerts(tmp_path)) == 1
