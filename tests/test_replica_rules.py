@@ -45,3 +45,9 @@ def test_never_older_than_the_one_served():
     assert why is not None and "older than the one served" in why
     # nothing served yet: anything is newer
     assert older({**GOOD, "created": 1.0}, SourceState("psbl")) is None  # type: ignore[typeddict-item]
+
+
+def test_the_export_files_are_reserved_source_names():
+    from rblmirror.mirror.config import RESERVED_SOURCE_NAMES
+    from rblmirror.mirror.export import CONF_FILE, EXPORT_DIR, LOG_FILE
+    assert {EXPORT_DIR, CONF_FILE, LOG_FILE} <= RESERVED_SOURCE_NAMES
