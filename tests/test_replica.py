@@ -113,6 +113,9 @@ def test_replica_serves_the_primary_snapshot_without_parsing(tmp_path):
     assert s["pull_age"] is not None and s["pull_age"] <= s["age"]
     code, out = fetch(rcfg, "--force")
     assert "uce1: unchanged" in out, out
+    # the replica's swap is in its listing history as a primary's is
+    code, out, err = cli("history", listed(up)[0], "--config", str(rcfg))
+    assert code == 1 and "uce1" in out, out + err
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "torn"])
