@@ -1,0 +1,67 @@
+"""Response rate limiting's settings (`RRL`) and the compiled limiter they make (the
+accounting's one home is ext/rrl.pxd; dnsfast.RateLimiter wraps it): `rate` replies a
+second per client prefix (/24 IPv4, /56 IPv6), every `slip`-th limited reply sent
+truncated (TC=1, so a real resolver retries over TCP, which is never limited), the rest
+dropped; `window` seconds of debt at most (a flood must stop that long before its prefix
+is answered again), as BIND's RRL."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .._dnsfast import RateLimiter
+
+DEFAULT_RATE = 20.0
+DEFAULT_SLIP = 2
+DEFAULT_WINDOW = 15.0
+
+
+@dataclass(frozen=True)
+class RRL:
+    rate: float = DEFAULT_RATE
+    slip: int = DEFAULT_SLIP
+    window: float = DEFAULT_WINDOW
+    ipv4_prefix: int = 24
+    ipv6_prefix: int = 56
+
+    def check(self) -> None:
+        """ValueError naming the setting that is out of range."""
+        if not self.rate > 0:
+            raise ValueError(f"rrl_rate must be > 0, not {self.rate}")
+        if not 0 <= self.slip <= 10:
+            raise ValueError(f"rrl_slip must be 0..10, not {self.slip}")
+        if not 1 <= self.window <= 3600:
+            raise ValueError(f"rrl_window must be 1..3600 seconds, not {self.window}")
+        if not 8 <= self.ipv4_prefix <= 32:
+            raise ValueError(f"rrl_ipv4_prefix must be 8..32, not {self.ipv4_prefix}")
+        if not 16 <= self.ipv6_prefix <= 64:
+            raise ValueError(f"rrl_ipv6_prefix must be 16..64, not {self.ipv6_prefix}")
+
+    def limiter(self) -> RateLimiter:
+        """The compiled limiter (ImportError without the compiled module: RRL needs it)."""
+        self.check()
+        from .._dnsfast import RateLimiter
+        return RateLimiter(self.rate, self.slip, self.window, self.ipv4_prefix,
+                           self.ipv6_prefix)
+
+
+def settings(public: bool, rate: float | None = None, slip: int | None = None,
+             window: float | None = None, ipv4_prefix: int | None = None,
+             ipv6_prefix: int | None = None) -> RRL | None:
+    """The rate limiting to serve with (the one home of when it is on): public mode, or
+    an explicit rate, turns it on with the defaults for what is not given; rate 0 turns
+    it off (None). ValueError naming the setting out of range."""
+    if rate == 0 or (not public and rate is None):
+        if not public and any(x is not None for x in (slip, window, ipv4_prefix,
+                                                       ipv6_prefix)):
+            raise ValueError("rrl_slip, rrl_window and the prefixes need rrl_rate or public")
+        return None
+    given = {"rate": rate, "slip": slip, "window": window, "ipv4_prefix": ipv4_prefix,
+             "ipv6_prefix": ipv6_prefix}
+    r = RRL(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
+    r.check()
+    if r.slip != int(r.slip) or r.ipv4_prefix != int(r.ipv4_prefix) or (
+            r.ipv6_prefix != int(r.ipv6_prefix)):
+        raise ValueError("rrl_slip and the prefixes must be whole numbers")
+    return r
