@@ -169,6 +169,11 @@ def test_metrics(tmp_path):
     assert samples[("rblmirror_dns_queries_total", zone)] == 8
     assert samples[("rblmirror_dns_listed_total", zone)] == 5
     assert samples[("rblmirror_dns_not_listed_total", zone)] == 3
+    assert samples[("rblmirror_dns_nxdomain_total", zone)] == 3
+    # per zone, as rbldnsd's statistics count them: query and reply bytes
+    assert 8 * 17 < samples[("rblmirror_dns_query_bytes_total", zone)] < 8 * 100
+    assert samples[("rblmirror_dns_response_bytes_total", zone)] > \
+        samples[("rblmirror_dns_query_bytes_total", zone)]
 
 
 def test_reload_during_load_loses_no_query(tmp_path):
