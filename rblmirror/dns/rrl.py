@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..errors import ConfigError
+
 if TYPE_CHECKING:
     from .._dnsfast import RateLimiter
 
@@ -39,9 +41,12 @@ class RRL:
             raise ValueError(f"rrl_ipv6_prefix must be 16..64, not {self.ipv6_prefix}")
 
     def limiter(self) -> RateLimiter:
-        """The compiled limiter (ImportError without the compiled module: RRL needs it)."""
+        """The compiled limiter (ConfigError without the compiled module: RRL needs it)."""
         self.check()
-        from .._dnsfast import RateLimiter
+        try:
+            from .._dnsfast import RateLimiter
+        except ImportError as e:
+            raise ConfigError(f"rate limiting needs the compiled module: {e}") from None
         return RateLimiter(self.rate, self.slip, self.window, self.ipv4_prefix,
                            self.ipv6_prefix)
 

@@ -91,6 +91,9 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *,
     public: the caller set up public mode (kw's rrl, minimal_any); without it, a listen
     address that is not loopback is warned about."""
     old_mask = hold_signals()
+    limits = kw.get("rrl")
+    if limits is not None:
+        limits.limiter()  # (a ConfigError now, not in a worker, when it cannot be made)
     if not public:
         for a in exposed(listen):
             log.warning("serving on %s, not a loopback address, without public mode: "
