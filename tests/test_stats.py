@@ -76,8 +76,8 @@ def test_log_line_for_a_reply():
     r.header.rcode = 9
     r.q.qtype = 999
     raw = r.pack()
-    assert querylog.line(raw, "1.2.3.4", now=7).endswith(b" type999 IN: NOTAUTH/1/%d\n"
-                                                          % len(raw))
+    ln = querylog.line(raw, "1.2.3.4", now=7)
+    assert ln is not None and ln.endswith(b" type999 IN: NOTAUTH/1/%d\n" % len(raw))
     assert querylog.line(raw[:14], "1.2.3.4") is None
 
 

@@ -85,12 +85,12 @@ def serve(zone_specs: tuple[str, ...], config_path: str | None, listen: tuple[st
     public = public or (cfg.public if cfg else False)
     minimal_any = minimal_any or public or (cfg.minimal_any if cfg else False)
     from ..dns import querylog, rrl, stats
-    rrl_given = dict(cfg.rrl) if cfg else {}
+    rrl_given: dict[str, float] = dict(cfg.rrl) if cfg else {}
     for k, v in (("rate", rrl_rate), ("slip", rrl_slip), ("window", rrl_window)):
         if v is not None:
             rrl_given[k] = v
     try:
-        limits = rrl.settings(public, **rrl_given)  # type: ignore[arg-type]
+        limits = rrl.settings(public, **rrl_given)
         qlog = query_log or (cfg.query_log if cfg else None)
         qlog_target = querylog.parse_target(qlog) if qlog else None
         sfile = stats_file or (cfg.stats_file if cfg else None)

@@ -51,9 +51,9 @@ class RRL:
                            self.ipv6_prefix)
 
 
-def settings(public: bool, rate: float | None = None, slip: int | None = None,
-             window: float | None = None, ipv4_prefix: int | None = None,
-             ipv6_prefix: int | None = None) -> RRL | None:
+def settings(public: bool, rate: float | None = None, slip: float | None = None,
+             window: float | None = None, ipv4_prefix: float | None = None,
+             ipv6_prefix: float | None = None) -> RRL | None:
     """The rate limiting to serve with (the one home of when it is on): public mode, or
     an explicit rate, turns it on with the defaults for what is not given; rate 0 turns
     it off (None). ValueError naming the setting out of range."""
@@ -62,11 +62,15 @@ def settings(public: bool, rate: float | None = None, slip: int | None = None,
                                                        ipv6_prefix)):
             raise ValueError("rrl_slip, rrl_window and the prefixes need rrl_rate or public")
         return None
-    given = {"rate": rate, "slip": slip, "window": window, "ipv4_prefix": ipv4_prefix,
-             "ipv6_prefix": ipv6_prefix}
-    r = RRL(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
+    for name, v in (("rrl_slip", slip), ("rrl_ipv4_prefix", ipv4_prefix),
+                    ("rrl_ipv6_prefix", ipv6_prefix)):
+        if v is not None and v != int(v):
+            raise ValueError(f"{name} must be a whole number, not {v}")
+    d = RRL()
+    r = RRL(rate=d.rate if rate is None else float(rate),
+            slip=d.slip if slip is None else int(slip),
+            window=d.window if window is None else float(window),
+            ipv4_prefix=d.ipv4_prefix if ipv4_prefix is None else int(ipv4_prefix),
+            ipv6_prefix=d.ipv6_prefix if ipv6_prefix is None else int(ipv6_prefix))
     r.check()
-    if r.slip != int(r.slip) or r.ipv4_prefix != int(r.ipv4_prefix) or (
-            r.ipv6_prefix != int(r.ipv6_prefix)):
-        raise ValueError("rrl_slip and the prefixes must be whole numbers")
     return r

@@ -237,8 +237,8 @@ def parse_config(raw: dict[str, object], path: str | None) -> Config:
             raise ConfigError(f"{where}: [server] rrl_{k} must be a number")
         cfg.rrl[k] = v
     try:
-        from ..dns.rrl import settings
-        settings(cfg.public, **cfg.rrl)
+        from ..dns.rrl import settings as rrl_settings
+        rrl_settings(cfg.public, **cfg.rrl)
     except ValueError as e:
         raise ConfigError(f"{where}: [server] {e}") from None
     state_dir = raw.get("state_dir")
