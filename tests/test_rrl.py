@@ -175,3 +175,26 @@ def test_without_public_mode_nothing_is_limited(zone_file):
     with Serve([f"bl.test:ip4set:{z}"]) as s:
         sent, full, tc = flood(s.port, "127.0.0.2", 1.0, pkt)
     assert tc == 0 and full >= sent * 0.95 and sent > 500
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("public", [False, True])
+def test_a_non_loopback_address_without_public_mode_is_warned_about(zone_file, public):
+    """Bound on the wildcard (no query is sent anywhere): a warning suggesting --public,
+    none with it."""
+    from support.cli import cli_process
+    from support.dns import wait_answer
+    from support.ports import free_port
+    from support.processes import stop
+    z = zone_file("127.0.0.2 listed\n")
+    port = free_port("0.0.0.0")
+    p = cli_process("serve", "--zone", f"bl.test:ip4set:{z}", "--listen", f"0.0.0.0:{port}",
+                    *(["--public"] if public else []))
+    try:
+        assert wait_answer(port, "bl.test", "SOA", timeout=60, alive=lambda: p.poll() is None)
+    finally:
+        stop(p)
+    err = p.stderr.read() if p.stderr else ""
+    warned = f"serving on 0.0.0.0:{port}, not a loopback address, without public mode" in err
+    assert warned != public, err
+    assert ("consider --public" in err) != public

@@ -98,3 +98,32 @@ def test_server_keys(tmp_path):
             parse_config({"server": bad}, str(tmp_path / "c.toml"))
         assert "c.toml" in str(e.value)
     assert RRL().rate == 20 and Counters().merged() == {}
+
+
+def test_log_line_and_truncated_take_any_bytes():
+    """Random and cut replies: a line that parses, or None; never a crash or overrun."""
+    d = pytest.importorskip("rblmirror._dnsfast")
+    import random
+    import re
+    import dnslib
+    rnd = random.Random(13)
+    good = dnslib.DNSRecord.question("a.b.c.bl.test", "A").reply().pack()
+    line_re = re.compile(rb"^\d+ 1\.2\.3\.4 \S+ \S+ \S+: \S+/\d+/\d+\n$")
+    seen = 0
+    for i in range(20000):
+        if i % 2:
+            raw = bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 80)))
+        else:
+            raw = bytearray(good[:rnd.randrange(1, len(good) + 1)])
+            for _ in range(rnd.randrange(3)):
+                raw[rnd.randrange(len(raw))] = rnd.randrange(256)
+            raw = bytes(raw)
+        ln = d.log_line(raw, "1.2.3.4", 5)
+        if ln is not None:
+            assert line_re.match(ln), (raw, ln)
+            assert ln.endswith(b"/%d\n" % len(raw))
+            seen += 1
+        t = d.truncated(raw)
+        if t is not None:
+            assert len(t) <= len(raw) and t[2] & 2 and t[6:12] == b"\0" * 6
+    assert seen > 200  # (the cut replies with their whole question)
