@@ -91,19 +91,19 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *,
     public: the caller set up public mode (kw's rrl, minimal_any); without it, a listen
     address that is not loopback is warned about."""
     old_mask = hold_signals()
-    limits = kw.get("rrl")
-    if limits is not None:
-        limits.limiter()  # (a ConfigError now, not in a worker, when it cannot be made)
-    if not public:
-        for a in exposed(listen):
-            log.warning("serving on %s, not a loopback address, without public mode: "
-                        "consider --public (response rate limiting, minimal ANY)", a)
     sets: list[list[Listener]] = []
     try:
+        limits = kw.get("rrl")
+        if limits is not None:
+            limits.limiter()  # (a ConfigError now, not in a worker, when it cannot be made)
         if workers <= 1:
             sets = [bind_listeners(listen)]
         else:
             sets = bind_worker_sets(listen, workers)
+        if not public:  # (once bound: an address that cannot be is the one error)
+            for a in exposed(listen):
+                log.warning("serving on %s, not a loopback address, without public mode: "
+                            "consider --public (response rate limiting, minimal ANY)", a)
         if on_bound is not None:
             on_bound(specs)
         zones = _load(specs, mirrored, minimal_any)
