@@ -198,3 +198,19 @@ def test_a_non_loopback_address_without_public_mode_is_warned_about(zone_file, p
     warned = f"serving on 0.0.0.0:{port}, not a loopback address, without public mode" in err
     assert warned != public, err
     assert ("consider --public" in err) != public
+
+
+@pytest.mark.integration
+def test_per_address_accounts_from_the_config(tmp_path, zone_file):
+    """[server] public and rrl_ipv4_prefix = 32 from a config: 127.0.0.2 flooding is
+    limited, 127.0.0.3 (the same /24) is not."""
+    z = zone_file("127.0.0.2 listed\n")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[server]\npublic = true\nrrl_rate = 30\nrrl_slip = 0\n'
+                   'rrl_ipv4_prefix = 32\n')
+    pkt = question("2.0.0.127.bl.test", "A", qid=97).pack()
+    with Serve([f"bl.test:ip4set:{z}"], ["--config", str(cfg)]) as s:
+        sent, full, tc = flood(s.port, "127.0.0.2", 2.0, pkt)
+        assert sent > 1000 and 20 <= full <= 30 * 2 and tc == 0  # slip 0: all dropped
+        sent3, full3, tc3 = flood(s.port, "127.0.0.3", 0.5, pkt)
+        assert 20 <= full3 <= 30 and tc3 == 0  # its own account: its own first second
