@@ -25,6 +25,10 @@ ZONE = """$SOA 3600 ns.bl.test hostmaster.bl.test 7 3600 600 86400 60
 10.0.0.0/8 :3:ten
 !10.0.0.7
 """
+DBL = """$SOA 3600 ns.dbl.test hostmaster.dbl.test 7 3600 600 86400 60
+:2:domain listed
+listed.example
+"""
 #: one line of the log: time peer name type class: rcode/ancount/length
 LINE = re.compile(r"^(\d+) (\S+) (\S+) (\S+) (\S+): (\S+)/(\d+)/(\d+)$")
 
@@ -56,6 +60,9 @@ def questions() -> list[bytes]:
             if (name, t) not in (("bl.test", "ANY"), ("2.0.0.127.BL.Test", "MX")):
                 q(name, t)
     q("bl.test", "SOA")
+    for name in ("listed.example.dbl.test", "other.example.dbl.test", "dbl.test"):
+        q(name, "A")
+        q(name, "TXT")
     for odd in (b"a.b", b"s p", b"q\"$@;\\", b"\x7fz\x00", b"\xc3\xa9"):
         q(labels(odd, b"bl", b"test"), "A")
     q("2.0.0.127.bl.test", "A", qclass=255)
@@ -105,9 +112,11 @@ def rbldnsd_logged(tmp_path):
     r = Rbldnsd(args=["-t", "3600", "-a", "-l", "+queries.log", "-s", "stats"])
     os.chmod(r.workdir, 0o777)  # rbldnsd writes its log as its own user
     z = r.write("bl", ZONE)
+    d = r.write("dbl", DBL)
+    r.add_zone("dbl.test", "dnset", [d])  # (the statistics list the zones in this order)
     r.add_zone("bl.test", "ip4set", [z])
     with r:
-        yield r, z
+        yield r, [f"dbl.test:dnset:{d}", f"bl.test:ip4set:{z}"]
 
 
 def test_log_lines_equal_rbldnsd(rbldnsd_logged, tmp_path):
@@ -118,7 +127,7 @@ def test_log_lines_equal_rbldnsd(rbldnsd_logged, tmp_path):
     assert ask(r.port, qs) == len(qs)
     theirs = untimed(wait_lines(rlog, before + len(qs)))[before:]
     log = tmp_path / "q.log"
-    with Serve([f"bl.test:ip4set:{z}"], ["--query-log", f"+{log}"]) as s:
+    with Serve(z, ["--query-log", f"+{log}"]) as s:
         before = settled(log)  # (the start-up probes are logged too)
         assert ask(s.port, qs) == len(qs)
         ours = untimed(wait_lines(log, before + len(qs)))[before:]
@@ -141,7 +150,7 @@ def test_stats_line_equals_rbldnsd(rbldnsd_logged, tmp_path):
     r.proc.send_signal(signal.SIGUSR1)
     theirs = wait_lines(r.workdir / "stats", 3).splitlines()
     stats = tmp_path / "stats"
-    with Serve([f"bl.test:ip4set:{z}"], ["--stats-file", str(stats)]) as s:
+    with Serve(z, ["--stats-file", str(stats)]) as s:
         s.signal(signal.SIGUSR1)
         first = wait_lines(stats, 2).splitlines()[1]
         ask(s.port, qs)
@@ -161,6 +170,9 @@ def test_stats_line_equals_rbldnsd(rbldnsd_logged, tmp_path):
     ours = delta(first, second)
     assert ours == delta(t1, theirs[2])
     assert ours["bl.test"][0] > 30 and ours["bl.test"][2] > 5  # (not all zeros)
+    assert ours["dbl.test"][:3] == [6, 4, 2]
+    assert [p.split(":")[0] for p in second.split()[1:]] == ["dbl.test", "bl.test", "*"]
+    assert [p.split(":")[0] for p in theirs[2].split()[1:]] == ["dbl.test", "bl.test", "*"]
     # at exit: the last line, then the time alone
     tail = stats.read_text().splitlines()
     assert re.fullmatch(r"\d+", tail[-1]) and fields(tail[-2])["bl.test"][0] >= b["bl.test"][0]
