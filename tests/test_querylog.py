@@ -227,8 +227,19 @@ def test_workers_write_whole_lines(tmp_path, zone_file):
         for t in threads:
             t.join()
         n = sum(counts)
+        # SIGHUP to the parent: forwarded, every worker reopens (the old file then stays
+        # as it is)
         time.sleep(0.5)
-    lines = log.read_text().splitlines()
+        os.rename(log, tmp_path / "q.log.1")
+        s.signal(signal.SIGHUP)
+        time.sleep(1.5)
+        kept = (tmp_path / "q.log.1").read_text()
+        # (from 20 sockets: their source ports spread them over both workers)
+        n2 = sum(ask(s.port, [question(f"{i}.0.0.127.bl.test", "TXT").pack()
+                              for i in range(4)] * 5) for _ in range(20))
+        time.sleep(0.5)
+        assert (tmp_path / "q.log.1").read_text() == kept
+    lines = kept.splitlines() + log.read_text().splitlines()
     assert all(LINE.match(x) for x in lines)
     asked = [x for x in lines if re.search(r" [0-3]\.0\.0\.127\.bl\.test TXT IN: ", x)]
-    assert len(asked) == n > 1000
+    assert len(asked) == n + n2 and n > 1000 and n2 == 400
