@@ -214,3 +214,18 @@ def test_per_address_accounts_from_the_config(tmp_path, zone_file):
         assert sent > 1000 and 20 <= full <= 30 * 2 and tc == 0  # slip 0: all dropped
         sent3, full3, tc3 = flood(s.port, "127.0.0.3", 0.5, pkt)
         assert 20 <= full3 <= 30 and tc3 == 0  # its own account: its own first second
+
+
+@pytest.mark.integration
+def test_public_mode_answers_any_minimally_and_hides_the_version(zone_file):
+    z = zone_file(":127.0.0.2:listed here\n127.0.0.2\n")
+    with Serve([f"bl.test:ip4set:{z}"], ["--public"]) as s:
+        r = s.query("2.0.0.127.bl.test", "ANY")
+        assert [rr.rtype for rr in r.rr] == [dnslib.QTYPE.A]  # RFC 8482: no TXT
+        v = question("version.bind", "TXT", qid=5)
+        v.q.qclass = dnslib.CLASS.CH
+        rep = dnslib.DNSRecord.parse(s.raw(v.pack()))
+        assert rep.header.rcode == dnslib.RCODE.REFUSED and not rep.rr
+        # over TCP ANY is still answered in full
+        t = dnslib.DNSRecord.parse(s.tcp([question("2.0.0.127.bl.test", "ANY").pack()])[0])
+        assert sorted(rr.rtype for rr in t.rr) == [dnslib.QTYPE.A, dnslib.QTYPE.TXT]
