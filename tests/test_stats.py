@@ -114,10 +114,10 @@ def test_log_line_and_truncated_take_any_bytes():
         if i % 2:
             raw = bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 80)))
         else:
-            raw = bytearray(good[:rnd.randrange(1, len(good) + 1)])
+            cut = bytearray(good[:rnd.randrange(1, len(good) + 1)])
             for _ in range(rnd.randrange(3)):
-                raw[rnd.randrange(len(raw))] = rnd.randrange(256)
-            raw = bytes(raw)
+                cut[rnd.randrange(len(cut))] = rnd.randrange(256)
+            raw = bytes(cut)
         ln = d.log_line(raw, "1.2.3.4", 5)
         if ln is not None:
             assert line_re.match(ln), (raw, ln)
