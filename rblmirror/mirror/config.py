@@ -6,6 +6,15 @@
     listen = ["127.0.0.1:5353"]
     workers = 1
     minimal_any = false     # true: ANY over UDP answered minimally (RFC 8482)
+    query_log = "/var/log/rblmirror/queries.log"   # "+PATH": each batch written at once
+    stats_file = "/var/log/rblmirror/stats"        # "+PATH": relative counts
+    stats_interval = "60s"  # a statistics line this often (and at SIGUSR1, at exit)
+    public = false          # true: response rate limiting and minimal ANY
+    rrl_rate = 20           # replies a second per client prefix (0: no limit)
+    rrl_slip = 2            # every 2nd limited reply sent truncated (0: all dropped)
+    rrl_window = 15         # seconds of debt a flood builds up at most
+    rrl_ipv4_prefix = 24
+    rrl_ipv6_prefix = 56
     [[source]]
     name = "psbl"
     url = "rsync://psbl-mirror.surriel.com/psbl/psbl.txt"  # host::module/path, https://, path
@@ -64,7 +73,11 @@ STATE_DIR_ENV = "RBLMIRROR_STATE_DIR"
 
 _TOP_KEYS = {"server", "zone", "source", "state_dir", "user", "export", "watch"}
 _EXPORT_KEYS = {"listen", "hosts_allow", "secrets_file", "auth_users"}
-_SERVER_KEYS = {"listen", "workers", "minimal_any"}
+_SERVER_KEYS = {"listen", "workers", "minimal_any", "query_log", "stats_file", "stats_interval",
+                "public", "rrl_rate", "rrl_slip", "rrl_window", "rrl_ipv4_prefix",
+                "rrl_ipv6_prefix"}
+#: the [server] rrl_* keys, without their prefix (dns.rrl.settings' arguments)
+_RRL_KEYS = ("rate", "slip", "window", "ipv4_prefix", "ipv6_prefix")
 _ZONE_KEYS = {"name", "datasets", "on_stale", "soa", "ns", "test_points"}
 _SOA_KEYS = {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"}
 _SOURCE_KEYS = {"name", "url", "format", "min_interval", "max_age", "max_shrink",
@@ -169,6 +182,14 @@ class Config:
     workers: int = 1
     #: ANY over UDP answered minimally (RFC 8482) instead of with every record (rbldnsd)
     minimal_any: bool = False
+    #: "[+]PATH" (resolved) of the query log and the statistics file, or None
+    query_log: str | None = None
+    stats_file: str | None = None
+    stats_interval: float = 60.0
+    #: public-facing mode (response rate limiting, minimal ANY)
+    public: bool = False
+    #: the rrl_* keys given, without the prefix ({"rate": 20, ...})
+    rrl: dict[str, float] = field(default_factory=dict)
     raw: dict[str, object] = field(default_factory=dict)
     #: the state_dir the config names (resolved), None when it names none
     config_state_dir: str | None = None
@@ -261,6 +282,35 @@ def parse_config(raw: dict[str, object], path: str | None) -> Config:
     if not isinstance(minimal_any, bool):
         raise ConfigError(f"{where}: [server] minimal_any must be true or false")
     cfg.minimal_any = minimal_any
+    for key in ("query_log", "stats_file"):
+        v = server.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, str) or not v.lstrip("+").strip():
+            raise ConfigError(f"{where}: [server] {key} must be a file path (\"+PATH\" too)")
+        plus = "+" if v.startswith("+") else ""
+        setattr(cfg, key, plus + _resolve_path(v[len(plus):], base))
+    if "stats_interval" in server:
+        cfg.stats_interval = parse_duration(server["stats_interval"],
+                                            f"{where}: [server] stats_interval")
+        if cfg.stats_interval <= 0:
+            raise ConfigError(f"{where}: [server] stats_interval must be > 0")
+    public = server.get("public", False)
+    if not isinstance(public, bool):
+        raise ConfigError(f"{where}: [server] public must be true or false")
+    cfg.public = public
+    for k in _RRL_KEYS:
+        v = server.get(f"rrl_{k}")
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(f"{where}: [server] rrl_{k} must be a number")
+        cfg.rrl[k] = v
+    try:
+        from ..dns.rrl import settings as rrl_settings
+        rrl_settings(cfg.public, **cfg.rrl)
+    except ValueError as e:
+        raise ConfigError(f"{where}: [server] {e}") from None
     state_dir = raw.get("state_dir")
     if state_dir is not None:
         if not isinstance(state_dir, str) or not state_dir.strip():
