@@ -20,6 +20,7 @@ COMMANDS = {
     "compare": ("compare", "Coverage of the IP lists: overlap, unique hits, churn."),
     "fetch": ("fetch", "Fetch the config's sources once (when due), safely."),
     "lists": ("catalogue", "The public lists rblmirror knows, and their answer codes."),
+    "rbldnsd": ("rbldnsd", "Run in rbldnsd's place, with rbldnsd's command line."),
     "rollback": ("rollback", "Serve a source's previous snapshot again."),
     "scan": ("scan", "Check every address in files or mail logs, in bulk."),
     "selftest": ("selftest", "Ask a running server the RFC 5782 test points of each zone."),
