@@ -118,6 +118,7 @@ def test_user_group_log_and_stats_forms():
 
 
 def test_options_that_make_no_sense_here_are_warned_about():
+    assert parse(["-a", "z:ip4set:f"]).warnings() == []  # our replies are rbldnsd -a's
     a = parse(["-e", "-f", "-C", "-A", "-v", "-x", "ext.so", "-X", "arg", "-F", "mail",
                "z:ip4set:f"])
     text = "\n".join(a.warnings())

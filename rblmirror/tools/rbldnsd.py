@@ -49,7 +49,8 @@ where options are:
  -q - quickstart: the parent returns before the zones are loaded
  -l [+]logfile - log queries and answers to this file (+ for unbuffered)
  -s [+]statsfile - write a statistics line into this file every check interval
- -a, -A - accepted, ignored (the AUTH section as rbldnsd's default)
+ -a - omit the AUTH section from regular replies (always so here)
+ -A - accepted, ignored (no AUTH section in regular replies here)
  -F facility - accepted, ignored (logs on stderr, syslog once in the background)
  -C - accepted, ignored
  -x extension, -X extarg - accepted, ignored (no rbldnsd extensions here)
@@ -120,7 +121,9 @@ def run(args: RbldnsdArgs, prog: str = "rbldnsd") -> int:
     if args.dump:
         raise UsageError("-d (dump the zones in BIND format) is not available yet")
     listen = args.listen()
-    if not listen and not systemd.activated():
+    # taken before the fork: LISTEN_PID names this process
+    inherited = systemd.inherited_sockets()
+    if not listen and not inherited:
         raise UsageError("no address to listen on (-b option) specified")
     target = target_user(args)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -128,7 +131,6 @@ def run(args: RbldnsdArgs, prog: str = "rbldnsd") -> int:
     detach = None
     if not args.foreground and not os.environ.get("NOTIFY_SOCKET"):
         detach = daemon.Detach.fork()
-    inherited = systemd.inherited_sockets()
     drop = privileges.on_bound(target) if target is not None else None
     pid_written = False
 

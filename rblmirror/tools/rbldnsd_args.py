@@ -67,7 +67,7 @@ class RbldnsdArgs:
     stats_relative: bool = False  # -s +FILE
     dump: bool = False  # -d
     hide_version: int = 0  # -v count
-    lazy: bool | None = None  # -a True, -A False
+    lazy: bool | None = None  # -a True, -A False (here always lazy, as -a)
     fork_on_reload: bool = False  # -f
     facility: str | None = None  # -F
     no_uncompress: bool = False  # -C
@@ -123,9 +123,9 @@ class RbldnsdArgs:
             w.append(f"-r {self.rootdir}: no chroot; zone files are read below it")
         if self.hide_version == 1:
             w.append("-v: version.bind is always refused here (as rbldnsd -vv does)")
-        if self.lazy is not None:
-            w.append(f"-{'a' if self.lazy else 'A'}: ignored; replies carry the AUTH section "
-                     "as rbldnsd's default does")
+        if self.lazy is False:
+            w.append("-A: ignored; positive replies carry no AUTH section (NS records), "
+                     "as with rbldnsd -a")
         if self.accept_in_cidr:
             w.append("-e: ignored; a CIDR whose address has host bits set is reported "
                      "and skipped")

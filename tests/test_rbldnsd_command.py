@@ -1,0 +1,356 @@
+"""rblmirror in rbldnsd's place: the same argument vectors given to the real rbldnsd and
+to our rblmirror-rbldnsd, each on its own loopback port, compared at the wire; rbldnsd's
+option errors; the daemon's life (fork and wait, pid file, signals); and Debian's own
+start path with only the binary swapped (rbldnsd.wrapper and a defaults file, in a private
+mount namespace, under systemd-socket-activate with a NOTIFY_SOCKET listener)."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from support.dns import DNSClient, dig, summary, wait_answer
+from support.ports import free_port
+from support.processes import stop
+from support.rbldnsd import Rbldnsd, synthesized, world_readable
+from support.tools import require_tool
+from support.users import exposed_root
+
+pytestmark = pytest.mark.integration
+
+#: our entry point, installed beside this interpreter
+OURS = str(Path(sys.executable).parent / "rblmirror-rbldnsd")
+WRAPPER = "/usr/sbin/rbldnsd.wrapper"
+
+IP4 = """$SOA 3600 ns1.bl.test. hostmaster.bl.test. 42 600 300 86400 120
+$NS 7200 ns1.bl.test.
+$TTL {ttl}
+:127.0.0.2:Listed, see http://bl.test/?$
+127.0.0.2
+10.0.0.0/24
+10.1.2.3 :127.0.0.4:single $
+!10.0.0.7
+"""
+NAMES = """$SOA 3600 ns1.dn.test. hostmaster.dn.test. 7 600 300 86400 120
+$NS 7200 ns1.dn.test.
+$TTL {ttl}
+:127.0.0.2:domain $ listed
+test
+spam.example
+*.wild.example :127.0.0.3:wild
+"""
+QUESTIONS = [("bl.test", n, t) for n in ("2.0.0.127", "5.0.0.10", "7.0.0.10", "3.2.1.10",
+                                           "1.1.1.1", "")
+             for t in ("A", "TXT", "ANY")] + \
+    [("bl.test", "", "SOA"), ("bl.test", "", "NS")] + \
+    [("dn.test", n, t) for n in ("test", "spam.example", "a.wild.example", "ok.example", "")
+     for t in ("A", "TXT")]
+
+
+class Ours(Rbldnsd):
+    """Our entry point where rbldnsd's binary was, the command line untouched. Started as
+    root, it becomes `rbldns` as rbldnsd does: the interpreter is made reachable for that
+    user first (support.users.exposed_root)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, binary=OURS, **kw)
+        self.name = "rblmirror-rbldnsd"
+
+    def command(self, port: int) -> list[str]:
+        return exposed_root(super().command(port), Path(tempfile.mkdtemp(dir=self.workdir)))
+
+
+def both(zones_text: dict[str, str], args: list[str], tmp_path: Path):
+    """rbldnsd and ours on the same files and argument vector (started, to be cleaned up)."""
+    work = tmp_path / "zones"
+    work.mkdir()
+    zones = []
+    for name, (fmt, text) in zones_text.items():
+        p = work / f"{name}.{fmt}"
+        p.write_text(text)
+        world_readable(p)
+        zones.append((name, fmt, [p]))
+    (tmp_path / "r").mkdir()
+    (tmp_path / "o").mkdir()
+    ref = Rbldnsd(zones, args=args, workdir=tmp_path / "r").start()
+    ours = Ours(zones, args=args, workdir=tmp_path / "o")
+    try:
+        ours.start()
+    except BaseException:
+        ref.cleanup()
+        raise
+    return ref, ours
+
+
+def compare(ref: Rbldnsd, ours: Rbldnsd, lazy: bool) -> int:
+    """Every QUESTION asked of both; equal answers (or a documented difference). Returns
+    how many were compared. Not `lazy` (rbldnsd without -a): rbldnsd adds the zone's NS
+    records to a positive reply's AUTH section, ours never does (as rbldnsd -a)."""
+    n = 0
+    for zone, name, t in QUESTIONS:
+        q = f"{name}.{zone}" if name else zone
+        b, a = summary(ref.query(q, t)), summary(ours.query(q, t))
+        if not lazy and b["ns"] and not a["ns"] and all(r[2] == 2 for r in b["ns"]):
+            b = {**b, "ns": []}
+        if a != b:
+            assert synthesized(q, t, a, b), f"{q} {t}\nrbldnsd: {b}\nours:    {a}"
+        n += 1
+    return n
+
+
+@pytest.mark.parametrize("args,ttl,expect", [
+    (["-t", "3600"], "", 3600),  # no $TTL: -t's default
+    (["-a"], "", 2100),  # rbldnsd's own default, 35m
+    (["-a", "-t", "300:0:600"], "86400", 600),  # the data's $TTL held to -t's maximum
+    (["-at:1000", "-c", "0"], "10", 1000),  # ... and to its minimum
+    (["-4", "-c", "5s", "-vv", "-q", "-a"], "77", 77),
+])
+def test_same_vectors_same_answers(tmp_path, args, ttl, expect):
+    require_tool("rbldnsd")
+    ip4 = IP4.replace("$TTL {ttl}\n", f"$TTL {ttl}\n" if ttl else "")
+    names = NAMES.replace("$TTL {ttl}\n", f"$TTL {ttl}\n" if ttl else "")
+    ref, ours = both({"bl.test": ("ip4set", ip4), "dn.test": ("dnset", names)}, args, tmp_path)
+    try:
+        assert compare(ref, ours, "-a" in args) == len(QUESTIONS)
+        # the TTL asked about is there, in both (not only equal)
+        for srv in (ref, ours):
+            r = srv.query("5.0.0.10.bl.test", "A")
+            assert [x.ttl for x in r.rr] == [expect], srv.name
+        # and real dig reads ours as it reads rbldnsd
+        for srv in (ref, ours):
+            assert srv.port is not None
+            out = dig(srv.port, "+short", "3.2.1.10.bl.test", "TXT")
+            assert out.strip() == '"single 10.1.2.3"', (srv.name, out)
+    finally:
+        ref.cleanup()
+        ours.cleanup()
+
+
+@pytest.mark.parametrize("argv", [
+    ["-z", "bl:ip4set:/dev/null"],
+    ["-b"],
+    ["-n", "-b", "127.0.0.1/1"],
+    ["-n", "bl:ip4set:/dev/null"],
+    ["-n", "-b", "1.2.3.4.5", "bl:ip4set:/dev/null"],
+    ["-n", "-b", "/53", "bl:ip4set:/dev/null"],
+    ["-n", "-t", "foo", "-b", "127.0.0.1/1", "bl:ip4set:/dev/null"],
+    ["-n", "-t", "10:20", "-b", "127.0.0.1/1", "bl:ip4set:/dev/null"],
+    ["-n", "-c", "1y", "-b", "127.0.0.1/1", "bl:ip4set:/dev/null"],
+    ["-n", "-u", "no-such-user-here", "-b", "127.0.0.1/1", "bl:ip4set:/dev/null"],
+    ["-n", "-u", "root", "-b", "127.0.0.1/1", "bl:ip4set:/dev/null"],
+])
+def test_option_errors_as_rbldnsd(argv):
+    """Each bad vector: exit 1 from both, and rbldnsd's message (our program's name in
+    place of rbldnsd's) on stderr."""
+    ref = subprocess.run([require_tool("rbldnsd"), *argv], capture_output=True, text=True,
+                         timeout=30)
+    ours = subprocess.run([OURS, *argv], capture_output=True, text=True, timeout=60)
+    assert ref.returncode == ours.returncode == 1, (ref, ours)
+    want = ref.stderr.replace("rbldnsd", "rblmirror-rbldnsd").splitlines()
+    got = [x for x in ours.stderr.splitlines() if ": warning: " not in x]
+    assert got == want, (ours.stderr, ref.stderr)
+
+
+def test_help_and_no_arguments():
+    for argv, code in ((["-h"], 0), ([], 1)):
+        ref = subprocess.run([require_tool("rbldnsd"), *argv], capture_output=True, text=True)
+        ours = subprocess.run([OURS, *argv], capture_output=True, text=True)
+        assert ref.returncode == ours.returncode == code
+        for flag in ("-u user[:group]", "-b address[/port]", "-t ttl", "-n ", "-d "):
+            assert flag in ref.stdout and flag in ours.stdout, flag
+    # the same through the click command
+    r = subprocess.run([str(Path(sys.executable).parent / "rblmirror"), "rbldnsd", "-h"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "Usage is: rbldnsd options zonespec" in r.stdout
+
+
+def _zone(tmp_path: Path, text: str = "127.0.0.2\n10.0.0.1\n") -> Path:
+    p = tmp_path / "list"
+    p.write_text(text)
+    return world_readable(p)
+
+
+def test_daemon_forks_writes_and_removes_its_pidfile_and_takes_signals(tmp_path):
+    """Without -n: the command returns 0 once the zones answer; the pid file names the
+    daemon (running as rbldns); SIGHUP reloads (-c 0: nothing else does), SIGUSR2
+    answers and the daemon lives on; SIGTERM stops it and removes the pid file."""
+    zone = _zone(tmp_path)
+    piddir = tmp_path / "run"
+    piddir.mkdir(mode=0o777)
+    os.chmod(piddir, 0o777)
+    pidfile = piddir / "rbldnsd.pid"
+    port = free_port()
+    cmd = exposed_root([OURS, "-b", f"127.0.0.1/{port}", "-p", str(pidfile), "-c", "0",
+                        f"bl.test:ip4set:{zone}"], Path(tempfile.mkdtemp(dir=tmp_path)))
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    pid = int(pidfile.read_text())
+    try:
+        assert Path(f"/proc/{pid}").exists()
+        uid = int(next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines()
+                       if x.startswith("Uid:")).split()[1])
+        import pwd
+        assert uid == pwd.getpwnam("rbldns").pw_uid
+        with DNSClient(port) as c:
+            assert c.query("1.0.0.10.bl.test").header.rcode == 0
+            assert c.query("9.0.0.10.bl.test").header.rcode == 3
+            zone.write_text("127.0.0.2\n10.0.0.9\n")
+            time.sleep(1.5)
+            assert c.query("9.0.0.10.bl.test").header.rcode == 3  # -c 0: no automatic reload
+            os.kill(pid, signal.SIGHUP)
+            deadline = time.monotonic() + 30
+            while c.query("9.0.0.10.bl.test").header.rcode != 0:
+                assert time.monotonic() < deadline, "SIGHUP did not reload"
+                time.sleep(0.2)
+            os.kill(pid, signal.SIGUSR2)
+            os.kill(pid, signal.SIGUSR1)
+            assert c.query("9.0.0.10.bl.test").header.rcode == 0
+        assert Path(f"/proc/{pid}").exists()
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists()
+    assert not pidfile.exists()
+
+
+def test_daemon_that_cannot_load_fails_the_command(tmp_path):
+    """The parent waits: a zone file that cannot be read is exit 1, with the reason."""
+    port = free_port()
+    cmd = exposed_root([OURS, "-b", f"127.0.0.1/{port}", f"bl.test:ip4set:{tmp_path}/missing"],
+                       Path(tempfile.mkdtemp(dir=tmp_path)))
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert f"{tmp_path}/missing" in r.stderr
+    ref = subprocess.run(["rbldnsd", "-b", f"127.0.0.1/{port}",
+                          f"bl.test:ip4set:{tmp_path}/missing"], capture_output=True, text=True)
+    assert ref.returncode == 1
+
+
+# ---- Debian's start path with only the binary swapped -----------------------------------
+def _debian(tmp_path: Path, rbldnsd_line: str, outer: list[str]) -> list[str]:
+    """The unmodified rbldnsd.wrapper in a private mount namespace where our entry point
+    is bind-mounted over /usr/sbin/rbldnsd and a test defaults file over
+    /etc/default/rbldnsd (the host's files untouched); `outer` (systemd-socket-activate
+    ...) runs inside, around the wrapper."""
+    require_tool("unshare")
+    if not os.path.exists(WRAPPER):
+        pytest.skip("Debian's rbldnsd package (rbldnsd.wrapper) is not installed")
+    defaults = tmp_path / "rbldnsd.default"
+    defaults.write_text(f'RBLDNSD="{rbldnsd_line}"\n')
+    shim = tmp_path / "rbldnsd-shim"
+    shim.write_text(f"#!/bin/sh\nexec {OURS} \"$@\"\n")
+    shim.chmod(0o755)
+    mounts = (f"mount --bind {shim} /usr/sbin/rbldnsd; "
+              f"mount --bind {defaults} /etc/default/rbldnsd; ")
+    inner = exposed_root([*outer, WRAPPER], Path(tempfile.mkdtemp(dir=tmp_path)))
+    if inner[:3] == ["unshare", "-m", "sh"]:  # exposed_root's namespace: ours go first
+        return [*inner[:4], mounts + inner[4], *inner[5:]]
+    return ["unshare", "-m", "sh", "-ec", mounts + 'exec "$@"', "sh", *inner]
+
+
+def _notify_listener(tmp_path: Path) -> tuple[socket.socket, str]:
+    """The service manager's notification socket, writable by the user the daemon
+    becomes (as systemd's /run/systemd/notify is)."""
+    path = tmp_path / "notify.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(str(path))
+    world_readable(path)
+    os.chmod(path, 0o666)
+    s.settimeout(60)
+    return s, str(path)
+
+
+def _ready(notify: socket.socket, proc: subprocess.Popen) -> list[str]:
+    got: list[str] = []
+    deadline = time.monotonic() + 60
+    while "READY=1" not in got:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, got
+        try:
+            got += notify.recv(4096).decode().split("\n")
+        except socket.timeout:
+            continue
+    return got
+
+
+def test_debian_wrapper_socket_activated_with_ready_notification(tmp_path):
+    """rbldnsd.service (Type=notify) with rbldnsd.socket: systemd passes the UDP socket
+    (the wrapper drops -b then) and waits for READY=1, sent once the zones answer."""
+    activate = require_tool("systemd-socket-activate")
+    zone = _zone(tmp_path)
+    port = free_port()
+    line = f"- -b 127.0.0.9/{port} -c 0 bl.test:ip4set:{zone}"
+    notify, path = _notify_listener(tmp_path)
+    # (systemd passes NOTIFY_SOCKET to a Type=notify service; socket-activate only what -E names)
+    cmd = _debian(tmp_path, line, [activate, "--datagram", "-l", f"127.0.0.1:{port}",
+                                   "-E", "NOTIFY_SOCKET"])
+    env = {**os.environ, "NOTIFY_SOCKET": path}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        # socket activation starts the service on the first datagram
+        deadline = time.monotonic() + 60
+        assert wait_answer(port, "1.0.0.10.bl.test", "A", timeout=60,
+                           alive=lambda: proc.poll() is None, noerror=True), \
+            proc.stderr.read() if proc.poll() is not None and proc.stderr else "no answer"
+        got = _ready(notify, proc)
+        assert "READY=1" in got and time.monotonic() < deadline
+        with DNSClient(port) as c:
+            assert c.query("1.0.0.10.bl.test").header.rcode == 0
+            assert c.query("3.0.0.10.bl.test").header.rcode == 3
+        # -b was dropped by the wrapper: nothing listens on 127.0.0.9
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.9", port))
+    finally:
+        stop(proc, 15)
+        notify.close()
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+
+
+def test_debian_wrapper_with_plain_b(tmp_path):
+    """The same path without socket activation: the wrapper keeps -b, READY=1 comes."""
+    zone = _zone(tmp_path)
+    port = free_port()
+    line = f"- -b 127.0.0.1/{port} bl.test:ip4set:{zone}"
+    notify, path = _notify_listener(tmp_path)
+    cmd = _debian(tmp_path, line, [])
+    proc = subprocess.Popen(cmd, env={**os.environ, "NOTIFY_SOCKET": path},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        got = _ready(notify, proc)
+        assert "READY=1" in got
+        with DNSClient(port) as c:  # READY=1 means answering now
+            assert c.query("1.0.0.10.bl.test").header.rcode == 0
+    finally:
+        stop(proc, 15)
+        notify.close()
+    assert proc.returncode == 0
+
+
+def test_serve_takes_activated_sockets_and_notifies(tmp_path):
+    """Socket activation and READY=1 are the server's, not the rbldnsd command's only."""
+    activate = require_tool("systemd-socket-activate")
+    zone = _zone(tmp_path)
+    port = free_port()
+    notify, path = _notify_listener(tmp_path)
+    rblmirror = str(Path(sys.executable).parent / "rblmirror")
+    proc = subprocess.Popen([activate, "--datagram", "-l", f"127.0.0.1:{port}",
+                             "-E", "NOTIFY_SOCKET", rblmirror,
+                             "serve", "--zone", f"bl.test:ip4set:{zone}"],
+                            env={**os.environ, "NOTIFY_SOCKET": path},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_answer(port, "1.0.0.10.bl.test", "A", timeout=60,
+                           alive=lambda: proc.poll() is None, noerror=True)
+        assert "READY=1" in _ready(notify, proc)
+    finally:
+        stop(proc, 15)
+        notify.close()
