@@ -66,7 +66,7 @@ class Ours(Rbldnsd):
         return exposed_root(super().command(port), Path(tempfile.mkdtemp(dir=self.workdir)))
 
 
-def both(zones_text: dict[str, str], args: list[str], tmp_path: Path):
+def both(zones_text: dict[str, tuple[str, str]], args: list[str], tmp_path: Path):
     """rbldnsd and ours on the same files and argument vector (started, to be cleaned up)."""
     work = tmp_path / "zones"
     work.mkdir()

@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .. import __version__, daemon, privileges
+from .. import __version__, privileges
 from ..errors import RblmirrorError
 from ..zonespec import ZoneSettings, ZoneSpec
 from .rbldnsd_args import HelpRequested, RbldnsdArgs, UsageError, parse
@@ -111,7 +111,7 @@ def target_user(args: RbldnsdArgs) -> privileges.Target | None:
 
 
 def run(args: RbldnsdArgs, prog: str = "rbldnsd") -> int:
-    from ..dns import supervisor, systemd
+    from ..dns import daemon, supervisor, systemd
     from ..dns.signals import hold_signals
 
     hold_signals()

@@ -290,9 +290,7 @@ def resolve_bind(bind: str, family: int = socket.AF_UNSPEC) -> list[str]:
     except socket.gaierror as e:
         raise UsageError(f"{bind[:60]}: {e.strerror}") from None
     out: list[str] = []
-    for fam, _type, _proto, _name, sa in infos:
-        if fam not in (socket.AF_INET, socket.AF_INET6):
-            continue
+    for _fam, _type, _proto, _name, sa in infos:  # (AF_INET and AF_INET6 only, by type)
         h, port = str(sa[0]), int(sa[1])
         text = endpoint.format(h, port)
         if text not in out:

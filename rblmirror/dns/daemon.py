@@ -14,7 +14,7 @@ import logging.handlers
 import os
 import signal
 
-log = logging.getLogger("rblmirror.daemon")
+log = logging.getLogger("rblmirror.dns.daemon")
 
 
 class Detach:
