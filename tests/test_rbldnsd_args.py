@@ -89,6 +89,24 @@ def test_bind_forms():
         resolve_bind("127.0.0.1", socket.AF_INET6)
 
 
+def test_a_name_binds_each_of_its_addresses():
+    want = []
+    for *_, sa in socket.getaddrinfo("localhost", 5353, 0, socket.SOCK_DGRAM, 0,
+                                     socket.AI_PASSIVE):
+        a = f"[{sa[0]}]:5353" if ":" in sa[0] else f"{sa[0]}:5353"
+        if a not in want:
+            want.append(a)
+    assert resolve_bind("localhost/5353") == want and "127.0.0.1:5353" in want
+    assert parse(["-b", "localhost/5353", "-b", "127.0.0.1/5353", "z:ip4set:f"]).listen() == want
+
+
+def test_dump_is_a_clear_not_yet(capsys):
+    from rblmirror.tools.rbldnsd import main
+    assert main(["rbldnsd", "-d", "z.test:ip4set:/dev/null"]) == 1
+    assert "rbldnsd: -d (dump the zones in BIND format) is not available yet" in \
+        capsys.readouterr().err
+
+
 def test_too_many_binds():
     with pytest.raises(UsageError, match=r"too many addresses to listen on \(20 max\)"):
         parse([x for i in range(21) for x in ("-b", f"127.0.0.{i + 1}")] + ["z:ip4set:f"])
