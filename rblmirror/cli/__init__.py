@@ -18,6 +18,7 @@ from .. import __version__
 COMMANDS = {
     "check": ("check", "Which zones list each address or domain, and why."),
     "compare": ("compare", "Coverage of the IP lists: overlap, unique hits, churn."),
+    "explain": ("explain", "Read a bounce: which list blocked what, and is it listed here now."),
     "fetch": ("fetch", "Fetch the config's sources once (when due), safely."),
     "lists": ("catalogue", "The public lists rblmirror knows, and their answer codes."),
     "rbldnsd": ("rbldnsd", "Run in rbldnsd's place, with rbldnsd's command line."),

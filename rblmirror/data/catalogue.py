@@ -130,6 +130,26 @@ class DnsList:
             return None
         return self.lookup_url.format(subject=subject.strip())
 
+    def delisting(self, subject: str) -> str | None:
+        """The page where a removal of `subject` is requested: delist_url, else the lookup
+        page (None: neither is known)."""
+        if self.delist_url is not None:
+            return self.delist_url.format(subject=subject.strip())
+        return self.lookup(subject)
+
+    def aliases(self) -> tuple[str, ...]:
+        """The names bounces call this list by besides its zones, lowercase: the first
+        word of its title ("spamhaus", "spamcop", "barracuda"), its zones' domain
+        ("spamhaus.org") and the hosts of its lookup and delisting pages
+        ("barracudacentral.org"), without www."""
+        out = [re.split(r"[\s(]", self.title, maxsplit=1)[0].lower()]
+        out += [".".join(z.split(".")[-2:]) for z in self.zones]
+        for url in (self.lookup_url, self.delist_url):
+            if url is not None:
+                host = re.sub(r"^https?://", "", url).split("/")[0].split("?")[0].lower()
+                out.append(host.removeprefix("www."))
+        return tuple(x for x in dict.fromkeys(out) if x and x not in self.zones)
+
     def classify(self, answer: str) -> Classified:
         """What the A value `answer` from one of this list's zones means."""
         try:
@@ -190,6 +210,15 @@ class Catalogue:
     def for_zone(self, zone: str) -> DnsList | None:
         """The list whose public zone is `zone` (case and a final dot ignored)."""
         return self._by_zone.get(zone.strip().rstrip(".").lower())
+
+    def by_alias(self) -> dict[str, tuple[DnsList, ...]]:
+        """alias (DnsList.aliases) -> the lists that go by it, in catalogue order
+        ("spamhaus": ZEN, SBL, XBL, PBL, DBL, ZRD)."""
+        out: dict[str, list[DnsList]] = {}
+        for x in self.lists:
+            for a in x.aliases():
+                out.setdefault(a, []).append(x)
+        return {a: tuple(xs) for a, xs in out.items()}
 
     def match(self, zone: str, sources: tuple[str, ...] = ()) -> DnsList | None:
         """The list a configured zone serves: its name is a list's public zone, or it is

@@ -133,9 +133,11 @@ def reader(entry: cat.DnsList) -> Reader:
     return read
 
 
-def exit_status(verdicts: Iterable[Verdict]) -> int:
-    """1 when something is listed, else 2 when a zone gave an error, else 0."""
+def exit_status(verdicts: Iterable[Verdict], unanswered: bool = False) -> int:
+    """1 when something is listed, else 2 when a zone gave an error (or `unanswered`: a
+    list that was asked about could not answer, as explain's list not mirrored here),
+    else 0."""
     vs = list(verdicts)
     if any(v.listed for v in vs):
         return 1
-    return 2 if any(v.status == ERROR for v in vs) else 0
+    return 2 if unanswered or any(v.status == ERROR for v in vs) else 0
