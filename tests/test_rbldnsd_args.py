@@ -3,6 +3,7 @@ forms, values, the -b address forms and the zone files below -r/-w; nothing is s
 tests/test_rbldnsd_command.py runs the same vectors against both programs."""
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -93,7 +94,8 @@ def test_a_name_binds_each_of_its_addresses():
     want = []
     for *_, sa in socket.getaddrinfo("localhost", 5353, 0, socket.SOCK_DGRAM, 0,
                                      socket.AI_PASSIVE):
-        a = f"[{sa[0]}]:5353" if ":" in sa[0] else f"{sa[0]}:5353"
+        host = str(sa[0])
+        a = f"[{host}]:5353" if ":" in host else f"{host}:5353"
         if a not in want:
             want.append(a)
     assert resolve_bind("localhost/5353") == want and "127.0.0.1:5353" in want
@@ -142,3 +144,38 @@ def test_options_that_make_no_sense_here_are_warned_about():
     text = "\n".join(a.warnings())
     for opt in ("-e", "-f", "-C", "-A", "-v", "-x/-X", "-F mail"):
         assert f"{opt}:" in text, opt
+
+
+def test_notify_reaches_an_abstract_socket(monkeypatch):
+    """NOTIFY_SOCKET=@name: the abstract namespace (the datagram goes to \\0name)."""
+    from rblmirror.dns import systemd
+    name = f"rblmirror-test-{os.getpid()}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind("\0" + name)
+        s.settimeout(5)
+        monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
+        assert systemd.notify("READY=1")
+        assert s.recv(100) == b"READY=1"
+    monkeypatch.delenv("NOTIFY_SOCKET")
+    assert not systemd.notify("READY=1")
+    monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)  # gone: logged, never raised
+    assert not systemd.notify("READY=1")
+
+
+def test_passed_in_sockets_are_one_workers():
+    from rblmirror.dns import supervisor
+    from rblmirror.errors import ListenError
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        with pytest.raises(ListenError, match="one worker only"):
+            supervisor.serve([], [], 2, inherited=[s])
+
+
+def test_activation_is_for_this_process_only(monkeypatch):
+    from rblmirror.dns import systemd
+    monkeypatch.setenv("LISTEN_FDS", "1")
+    monkeypatch.setenv("LISTEN_PID", str(os.getpid() + 1))  # another process's
+    assert not systemd.activated() and systemd.inherited_sockets() == []
+    monkeypatch.setenv("LISTEN_PID", str(os.getpid()))
+    monkeypatch.setenv("LISTEN_FDS", "0")
+    assert not systemd.activated()

@@ -5,6 +5,7 @@ start path with only the binary swapped (rbldnsd.wrapper and a defaults file, in
 mount namespace, under systemd-socket-activate with a NOTIFY_SOCKET listener)."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -224,6 +225,38 @@ def test_daemon_forks_writes_and_removes_its_pidfile_and_takes_signals(tmp_path)
         time.sleep(0.1)
     assert not Path(f"/proc/{pid}").exists()
     assert not pidfile.exists()
+
+
+def _counter_line(srv: Rbldnsd, sig: int) -> dict:
+    """The JSON counter line `sig` makes it log on stderr."""
+    assert srv.proc is not None
+    before = srv.stderr.count('"fast"')
+    srv.proc.send_signal(sig)
+    deadline = time.monotonic() + 20
+    while srv.stderr.count('"fast"') == before:
+        assert time.monotonic() < deadline, srv.stderr
+        time.sleep(0.05)
+    return json.loads([x for x in srv.stderr.splitlines() if x.startswith("{")][-1])
+
+
+def test_sigusr2_logs_then_counts_anew(tmp_path):
+    """SIGUSR1 logs the counters; SIGUSR2 logs them and starts a new sample period, as
+    rbldnsd's do (the metrics' own totals never go back)."""
+    zone = _zone(tmp_path)
+    srv = Ours([("bl.test", "ip4set", [zone])], args=["-c", "0"])
+    srv.start()
+    try:
+        for name in ("1.0.0.10", "2.0.0.10", "3.0.0.10"):
+            srv.query(f"{name}.bl.test", "A")
+        first = _counter_line(srv, signal.SIGUSR2)["counters"]["bl.test"]
+        assert first["queries"] >= 3 and first["listed"] >= 1 and first["not_listed"] >= 2
+        srv.query("1.0.0.10.bl.test", "A")
+        second = _counter_line(srv, signal.SIGUSR1)["counters"]["bl.test"]
+        assert (second["queries"], second["listed"], second["not_listed"]) == (1, 1, 0)
+        again = _counter_line(srv, signal.SIGUSR1)["counters"]["bl.test"]
+        assert again["queries"] == 1  # SIGUSR1 alone resets nothing
+    finally:
+        srv.cleanup()
 
 
 def test_daemon_that_cannot_load_fails_the_command(tmp_path):
