@@ -122,6 +122,14 @@ def test_zone_files_below_root_and_workdir(tmp_path):
                                         (f"{tmp_path}/data/names",)]
     assert specs[0].name == "bl.test" and specs[1].format == "dnset"
     assert any(w.startswith(f"-r {tmp_path}: no chroot") for w in a.warnings())
+    # an absolute file is opened inside the chroot, even one that names the root
+    c = parse(["-r", "/srv/rbl", "bl.test:ip4set:/srv/rbl/x,y"])
+    assert c.zone_specs()[0].files == ("/srv/rbl/srv/rbl/x", "/srv/rbl/y")
+    assert parse(["-r", "/srv/rbl", "-w", "sub", "z:ip4set:y"]).zone_specs()[0].files == \
+        ("/srv/rbl/sub/y",)
+    # -t's TTLs go with every zone
+    t = parse(["-t", "60:10:600", "a.test:ip4set:x", "b.test:dnset:y"]).zone_specs()
+    assert {s.settings.ttl for s in t} == {(60, 10, 600)}
     b = parse(["-w", str(tmp_path), "BL.Test.:ip4set:x"])
     assert b.zone_specs()[0].files == (f"{tmp_path}/x",) and b.zone_specs()[0].name == "bl.test"
     with pytest.raises(UsageError, match="bad zone spec 'nozone'"):

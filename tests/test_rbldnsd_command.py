@@ -227,6 +227,37 @@ def test_daemon_forks_writes_and_removes_its_pidfile_and_takes_signals(tmp_path)
     assert not pidfile.exists()
 
 
+def test_root_and_workdir_find_the_same_files(tmp_path):
+    """-r ROOT -w DIR with a relative and an absolute file: rbldnsd chroots and opens them
+    inside; we read them below ROOT. Both answer from the same files."""
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "rel").write_text("10.0.0.1 :127.0.0.5:relative\n")
+    (root / "abs").write_text("10.0.0.2 :127.0.0.6:absolute\n")
+    for p in (root / "sub" / "rel", root / "abs"):
+        world_readable(p)
+    spec = "bl.test:ip4set:rel,/abs"
+    procs = []
+    try:
+        for binary in (require_tool("rbldnsd"), OURS):
+            port = free_port()
+            argv = [binary, "-n", "-r", str(root), "-w", "/sub", "-b", f"127.0.0.1/{port}",
+                    spec]
+            if binary == OURS:
+                argv = exposed_root(argv, Path(tempfile.mkdtemp(dir=tmp_path)))
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            procs.append(proc)
+            assert wait_answer(port, "1.0.0.10.bl.test", "A", timeout=90, noerror=True,
+                               alive=lambda: proc.poll() is None), binary
+            with DNSClient(port) as c:
+                got = [str(r.rdata) for n in ("1.0.0.10", "2.0.0.10")
+                       for r in c.query(f"{n}.bl.test", "A").rr]
+            assert got == ["127.0.0.5", "127.0.0.6"], binary
+    finally:
+        for p in procs:
+            stop(p, 10)
+
+
 def _counter_line(srv: Rbldnsd, sig: int) -> dict:
     """The JSON counter line `sig` makes it log on stderr."""
     assert srv.proc is not None

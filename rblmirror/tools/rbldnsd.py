@@ -13,7 +13,6 @@ counters, SIGUSR2 logs and resets them, SIGTERM/SIGINT stop (the pid file remove
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
@@ -21,7 +20,7 @@ from collections.abc import Sequence
 
 from .. import __version__, privileges
 from ..errors import RblmirrorError
-from ..zonespec import ZoneSettings, ZoneSpec
+from ..zonespec import ZoneSpec
 from .rbldnsd_args import HelpRequested, RbldnsdArgs, UsageError, parse
 
 #: the user rbldnsd becomes when started as root without -u
@@ -88,12 +87,6 @@ def main(argv: Sequence[str]) -> int:
         return 1
 
 
-def zone_specs(args: RbldnsdArgs) -> list[ZoneSpec]:
-    """The zones with -t's TTLs in their settings (one settings object for all)."""
-    settings = ZoneSettings(ttl=args.ttl)
-    return [dataclasses.replace(s, settings=settings) for s in args.zone_specs()]
-
-
 def target_user(args: RbldnsdArgs) -> privileges.Target | None:
     """Whom to become: -u, else rbldns when root (rbldnsd refuses to serve as root)."""
     user = args.user
@@ -117,7 +110,7 @@ def run(args: RbldnsdArgs, prog: str = "rbldnsd") -> int:
     hold_signals()
     for w in args.warnings():
         print(f"{prog}: warning: {w}", file=sys.stderr)
-    specs = zone_specs(args)
+    specs = args.zone_specs()
     if args.dump:
         raise UsageError("-d (dump the zones in BIND format) is not available yet")
     listen = args.listen()

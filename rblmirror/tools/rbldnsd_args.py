@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from .. import endpoint
 from ..errors import RblmirrorError, ZoneSpecError
-from ..zonespec import DEFAULT_TTL, ZoneSpec
+from ..zonespec import DEFAULT_TTL, ZoneSettings, ZoneSpec
 
 #: rbldnsd.c's getopt string (1.0pre)
 OPTSTRING = "u:r:b:w:t:c:p:nel:qs:h46dvaAfF:Cx:X:"
@@ -85,35 +85,40 @@ class RbldnsdArgs:
                     out.append(a)
         return out
 
-    def base_dir(self) -> str | None:
-        """Where relative zone files are: -w below -r (rbldnsd chdirs there after its
-        chroot); rblmirror does not chroot, so -r's files are read below ROOT."""
-        root = self.rootdir
+    def cwd(self) -> str:
+        """The folder rbldnsd reads relative zone files from, as seen from here: -w below
+        -r (rbldnsd chdirs to the root, chroots, then chdirs to -w); rblmirror does not
+        chroot, so it reads -r's files below ROOT."""
+        root = os.path.abspath(self.rootdir) if self.rootdir else None
         work = self.workdir
         if root is None:
-            return os.path.abspath(work) if work else None
-        root = os.path.abspath(root)
-        if work is None:
+            return os.path.abspath(work or ".")
+        if not work:
             return root
-        return os.path.normpath(os.path.join(root, work.lstrip("/"))) if os.path.isabs(work) \
+        return os.path.normpath(root + "/" + work) if os.path.isabs(work) \
             else os.path.normpath(os.path.join(root, work))
 
+    def path_of(self, file: str) -> str:
+        """A zone file's path here: an absolute one below -r's root (rbldnsd opens it
+        inside its chroot), a relative one below cwd()."""
+        if os.path.isabs(file):
+            return os.path.normpath(os.path.abspath(self.rootdir) + "/" + file) \
+                if self.rootdir else file
+        return os.path.normpath(os.path.join(self.cwd(), file))
+
     def zone_specs(self) -> list[ZoneSpec]:
-        """The zones, as `serve --zone` reads them (ZoneSpec.parse, one home); an absolute
-        file under -r is read below ROOT too, as rbldnsd sees it from its chroot."""
-        base = self.base_dir()
+        """The zones, read as `serve --zone` reads them (ZoneSpec.parse, one home), their
+        files where rbldnsd would open them (path_of) and -t's TTLs in their settings
+        (one settings object for all)."""
+        settings = ZoneSettings(ttl=self.ttl)
         out = []
         for z in self.zones:
             try:
-                spec = ZoneSpec.parse(z, base_dir=base)
+                spec = ZoneSpec.parse(z)
             except ZoneSpecError as e:
                 raise UsageError(str(e)) from None
-            if self.rootdir:
-                root = os.path.abspath(self.rootdir)
-                files = tuple(f if f.startswith(root + "/") else
-                              os.path.normpath(root + "/" + f) for f in spec.files)
-                spec = ZoneSpec(spec.name, spec.format, files, spec.settings)
-            out.append(spec)
+            out.append(ZoneSpec(spec.name, spec.format,
+                                tuple(self.path_of(f) for f in spec.files), settings))
         return out
 
     def warnings(self) -> list[str]:
