@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -54,6 +55,16 @@ QUESTIONS = [("bl.test", n, t) for n in ("2.0.0.127", "5.0.0.10", "7.0.0.10", "3
      for t in ("A", "TXT")]
 
 
+@pytest.fixture
+def scratch():
+    """A folder the user the daemons become (rbldns) can reach: under /tmp itself, not
+    pytest's folder (which another pytest run on the machine may make 0700 again)."""
+    d = Path(tempfile.mkdtemp(prefix="rblmirror-rbldnsd-"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
 class Ours(Rbldnsd):
     """Our entry point where rbldnsd's binary was, the command line untouched. Started as
     root, it becomes `rbldns` as rbldnsd does: the interpreter is made reachable for that
@@ -72,9 +83,9 @@ class Ours(Rbldnsd):
         return self
 
 
-def both(zones_text: dict[str, tuple[str, str]], args: list[str], tmp_path: Path):
+def both(zones_text: dict[str, tuple[str, str]], args: list[str], scratch: Path):
     """rbldnsd and ours on the same files and argument vector (started, to be cleaned up)."""
-    work = tmp_path / "zones"
+    work = scratch / "zones"
     work.mkdir()
     zones = []
     for name, (fmt, text) in zones_text.items():
@@ -82,10 +93,10 @@ def both(zones_text: dict[str, tuple[str, str]], args: list[str], tmp_path: Path
         p.write_text(text)
         world_readable(p)
         zones.append((name, fmt, [p]))
-    (tmp_path / "r").mkdir()
-    (tmp_path / "o").mkdir()
-    ref = Rbldnsd(zones, args=args, workdir=tmp_path / "r").start()
-    ours = Ours(zones, args=args, workdir=tmp_path / "o")
+    (scratch / "r").mkdir()
+    (scratch / "o").mkdir()
+    ref = Rbldnsd(zones, args=args, workdir=scratch / "r").start()
+    ours = Ours(zones, args=args, workdir=scratch / "o")
     try:
         ours.start()
     except BaseException:
@@ -116,12 +127,14 @@ def compare(ref: Rbldnsd, ours: Rbldnsd, lazy: bool) -> int:
     (["-a", "-t", "300:0:600"], "86400", 600),  # the data's $TTL held to -t's maximum
     (["-at:1000", "-c", "0"], "10", 1000),  # ... and to its minimum
     (["-4", "-c", "5s", "-vv", "-q", "-a"], "77", 77),
+    # accepted with a warning, the answers unchanged
+    (["-a", "-e", "-f", "-C", "-Fmail", "-v"], "", 2100),
 ])
-def test_same_vectors_same_answers(tmp_path, args, ttl, expect):
+def test_same_vectors_same_answers(scratch, args, ttl, expect):
     require_tool("rbldnsd")
     ip4 = IP4.replace("$TTL {ttl}\n", f"$TTL {ttl}\n" if ttl else "")
     names = NAMES.replace("$TTL {ttl}\n", f"$TTL {ttl}\n" if ttl else "")
-    ref, ours = both({"bl.test": ("ip4set", ip4), "dn.test": ("dnset", names)}, args, tmp_path)
+    ref, ours = both({"bl.test": ("ip4set", ip4), "dn.test": ("dnset", names)}, args, scratch)
     try:
         assert compare(ref, ours, "-a" in args) == len(QUESTIONS)
         # the TTL asked about is there, in both (not only equal)
@@ -133,6 +146,9 @@ def test_same_vectors_same_answers(tmp_path, args, ttl, expect):
             assert srv.port is not None
             out = dig(srv.port, "+short", "3.2.1.10.bl.test", "TXT")
             assert out.strip() == '"single 10.1.2.3"', (srv.name, out)
+        if "-Fmail" in args:
+            for opt in ("-e", "-f", "-C", "-F mail", "-v"):
+                assert f"rblmirror-rbldnsd: warning: {opt}:" in ours.stderr, opt
     finally:
         ref.cleanup()
         ours.cleanup()
@@ -176,24 +192,24 @@ def test_help_and_no_arguments():
     assert r.returncode == 0 and "Usage is: rbldnsd options zonespec" in r.stdout
 
 
-def _zone(tmp_path: Path, text: str = "127.0.0.2\n10.0.0.1\n") -> Path:
-    p = tmp_path / "list"
+def _zone(scratch: Path, text: str = "127.0.0.2\n10.0.0.1\n") -> Path:
+    p = scratch / "list"
     p.write_text(text)
     return world_readable(p)
 
 
-def test_daemon_forks_writes_and_removes_its_pidfile_and_takes_signals(tmp_path):
+def test_daemon_forks_writes_and_removes_its_pidfile_and_takes_signals(scratch):
     """Without -n: the command returns 0 once the zones answer; the pid file names the
     daemon (running as rbldns); SIGHUP reloads (-c 0: nothing else does), SIGUSR2
     answers and the daemon lives on; SIGTERM stops it and removes the pid file."""
-    zone = _zone(tmp_path)
-    piddir = tmp_path / "run"
+    zone = _zone(scratch)
+    piddir = scratch / "run"
     piddir.mkdir(mode=0o777)
     os.chmod(piddir, 0o777)
     pidfile = piddir / "rbldnsd.pid"
     port = free_port()
     cmd = exposed_root([OURS, "-b", f"127.0.0.1/{port}", "-p", str(pidfile), "-c", "0",
-                        f"bl.test:ip4set:{zone}"], Path(tempfile.mkdtemp(dir=tmp_path)))
+                        f"bl.test:ip4set:{zone}"], Path(tempfile.mkdtemp(dir=scratch)))
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     pid = int(pidfile.read_text())
@@ -227,10 +243,10 @@ def test_daemon_forks_writes_and_removes_its_pidfile_and_takes_signals(tmp_path)
     assert not pidfile.exists()
 
 
-def test_root_and_workdir_find_the_same_files(tmp_path):
+def test_root_and_workdir_find_the_same_files(scratch):
     """-r ROOT -w DIR with a relative and an absolute file: rbldnsd chroots and opens them
     inside; we read them below ROOT. Both answer from the same files."""
-    root = tmp_path / "root"
+    root = scratch / "root"
     (root / "sub").mkdir(parents=True)
     (root / "sub" / "rel").write_text("10.0.0.1 :127.0.0.5:relative\n")
     (root / "abs").write_text("10.0.0.2 :127.0.0.6:absolute\n")
@@ -244,7 +260,7 @@ def test_root_and_workdir_find_the_same_files(tmp_path):
             argv = [binary, "-n", "-r", str(root), "-w", "/sub", "-b", f"127.0.0.1/{port}",
                     spec]
             if binary == OURS:
-                argv = exposed_root(argv, Path(tempfile.mkdtemp(dir=tmp_path)))
+                argv = exposed_root(argv, Path(tempfile.mkdtemp(dir=scratch)))
             proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             procs.append(proc)
             assert wait_answer(port, "1.0.0.10.bl.test", "A", timeout=90, noerror=True,
@@ -270,10 +286,10 @@ def _counter_line(srv: Rbldnsd, sig: int) -> dict:
     return json.loads([x for x in srv.stderr.splitlines() if x.startswith("{")][-1])
 
 
-def test_sigusr2_logs_then_counts_anew(tmp_path):
+def test_sigusr2_logs_then_counts_anew(scratch):
     """SIGUSR1 logs the counters; SIGUSR2 logs them and starts a new sample period, as
     rbldnsd's do (the metrics' own totals never go back)."""
-    zone = _zone(tmp_path)
+    zone = _zone(scratch)
     srv = Ours([("bl.test", "ip4set", [zone])], args=["-c", "0"])
     srv.start()
     try:
@@ -290,21 +306,21 @@ def test_sigusr2_logs_then_counts_anew(tmp_path):
         srv.cleanup()
 
 
-def test_daemon_that_cannot_load_fails_the_command(tmp_path):
+def test_daemon_that_cannot_load_fails_the_command(scratch):
     """The parent waits: a zone file that cannot be read is exit 1, with the reason."""
     port = free_port()
-    cmd = exposed_root([OURS, "-b", f"127.0.0.1/{port}", f"bl.test:ip4set:{tmp_path}/missing"],
-                       Path(tempfile.mkdtemp(dir=tmp_path)))
+    cmd = exposed_root([OURS, "-b", f"127.0.0.1/{port}", f"bl.test:ip4set:{scratch}/missing"],
+                       Path(tempfile.mkdtemp(dir=scratch)))
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1
-    assert f"{tmp_path}/missing" in r.stderr
+    assert f"{scratch}/missing" in r.stderr
     ref = subprocess.run(["rbldnsd", "-b", f"127.0.0.1/{port}",
-                          f"bl.test:ip4set:{tmp_path}/missing"], capture_output=True, text=True)
+                          f"bl.test:ip4set:{scratch}/missing"], capture_output=True, text=True)
     assert ref.returncode == 1
 
 
 # ---- Debian's start path with only the binary swapped -----------------------------------
-def _debian(tmp_path: Path, rbldnsd_line: str, outer: list[str]) -> list[str]:
+def _debian(scratch: Path, rbldnsd_line: str, outer: list[str]) -> list[str]:
     """The unmodified rbldnsd.wrapper in a private mount namespace where our entry point
     is bind-mounted over /usr/sbin/rbldnsd and a test defaults file over
     /etc/default/rbldnsd (the host's files untouched); `outer` (systemd-socket-activate
@@ -312,23 +328,23 @@ def _debian(tmp_path: Path, rbldnsd_line: str, outer: list[str]) -> list[str]:
     require_tool("unshare")
     if not os.path.exists(WRAPPER):
         pytest.skip("Debian's rbldnsd package (rbldnsd.wrapper) is not installed")
-    defaults = tmp_path / "rbldnsd.default"
+    defaults = scratch / "rbldnsd.default"
     defaults.write_text(f'RBLDNSD="{rbldnsd_line}"\n')
-    shim = tmp_path / "rbldnsd-shim"
+    shim = scratch / "rbldnsd-shim"
     shim.write_text(f"#!/bin/sh\nexec {OURS} \"$@\"\n")
     shim.chmod(0o755)
     mounts = (f"mount --bind {shim} /usr/sbin/rbldnsd; "
               f"mount --bind {defaults} /etc/default/rbldnsd; ")
-    inner = exposed_root([*outer, WRAPPER], Path(tempfile.mkdtemp(dir=tmp_path)))
+    inner = exposed_root([*outer, WRAPPER], Path(tempfile.mkdtemp(dir=scratch)))
     if inner[:3] == ["unshare", "-m", "sh"]:  # exposed_root's namespace: ours go first
         return [*inner[:4], mounts + inner[4], *inner[5:]]
     return ["unshare", "-m", "sh", "-ec", mounts + 'exec "$@"', "sh", *inner]
 
 
-def _notify_listener(tmp_path: Path) -> tuple[socket.socket, str]:
+def _notify_listener(scratch: Path) -> tuple[socket.socket, str]:
     """The service manager's notification socket, writable by the user the daemon
     becomes (as systemd's /run/systemd/notify is)."""
-    path = tmp_path / "notify.sock"
+    path = scratch / "notify.sock"
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.bind(str(path))
     world_readable(path)
@@ -350,16 +366,16 @@ def _ready(notify: socket.socket, proc: subprocess.Popen) -> list[str]:
     return got
 
 
-def test_debian_wrapper_socket_activated_with_ready_notification(tmp_path):
+def test_debian_wrapper_socket_activated_with_ready_notification(scratch):
     """rbldnsd.service (Type=notify) with rbldnsd.socket: systemd passes the UDP socket
     (the wrapper drops -b then) and waits for READY=1, sent once the zones answer."""
     activate = require_tool("systemd-socket-activate")
-    zone = _zone(tmp_path)
+    zone = _zone(scratch)
     port = free_port()
     line = f"- -b 127.0.0.9/{port} -c 0 bl.test:ip4set:{zone}"
-    notify, path = _notify_listener(tmp_path)
+    notify, path = _notify_listener(scratch)
     # (systemd passes NOTIFY_SOCKET to a Type=notify service; socket-activate only what -E names)
-    cmd = _debian(tmp_path, line, [activate, "--datagram", "-l", f"127.0.0.1:{port}",
+    cmd = _debian(scratch, line, [activate, "--datagram", "-l", f"127.0.0.1:{port}",
                                    "-E", "NOTIFY_SOCKET"])
     env = {**os.environ, "NOTIFY_SOCKET": path}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -384,13 +400,13 @@ def test_debian_wrapper_socket_activated_with_ready_notification(tmp_path):
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
 
 
-def test_debian_wrapper_with_plain_b(tmp_path):
+def test_debian_wrapper_with_plain_b(scratch):
     """The same path without socket activation: the wrapper keeps -b, READY=1 comes."""
-    zone = _zone(tmp_path)
+    zone = _zone(scratch)
     port = free_port()
     line = f"- -b 127.0.0.1/{port} bl.test:ip4set:{zone}"
-    notify, path = _notify_listener(tmp_path)
-    cmd = _debian(tmp_path, line, [])
+    notify, path = _notify_listener(scratch)
+    cmd = _debian(scratch, line, [])
     proc = subprocess.Popen(cmd, env={**os.environ, "NOTIFY_SOCKET": path},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -406,12 +422,12 @@ def test_debian_wrapper_with_plain_b(tmp_path):
         notify.close()
 
 
-def test_serve_takes_activated_sockets_and_notifies(tmp_path):
+def test_serve_takes_activated_sockets_and_notifies(scratch):
     """Socket activation and READY=1 are the server's, not the rbldnsd command's only."""
     activate = require_tool("systemd-socket-activate")
-    zone = _zone(tmp_path)
+    zone = _zone(scratch)
     port = free_port()
-    notify, path = _notify_listener(tmp_path)
+    notify, path = _notify_listener(scratch)
     rblmirror = str(Path(sys.executable).parent / "rblmirror")
     proc = subprocess.Popen([activate, "--datagram", "-l", f"127.0.0.1:{port}",
                              "-E", "NOTIFY_SOCKET", rblmirror,
