@@ -441,3 +441,24 @@ def test_serve_takes_activated_sockets_and_notifies(scratch):
     finally:
         stop(proc, 15)
         notify.close()
+
+
+def test_serve_with_workers_notifies_once_they_answer(scratch):
+    """Several workers: READY=1 from the parent (the main process systemd watches),
+    once the workers are forked on their bound sockets."""
+    zone = _zone(scratch)
+    port = free_port()
+    notify, path = _notify_listener(scratch)
+    rblmirror = str(Path(sys.executable).parent / "rblmirror")
+    proc = subprocess.Popen([rblmirror, "serve", "--workers", "2", "--listen",
+                             f"127.0.0.1:{port}", "--zone", f"bl.test:ip4set:{zone}"],
+                            env={**os.environ, "NOTIFY_SOCKET": path},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "READY=1" in _ready(notify, proc)
+        with DNSClient(port) as c:
+            assert c.query("1.0.0.10.bl.test").header.rcode == 0
+    finally:
+        stop(proc, 15)
+        notify.close()
+    assert proc.returncode == 0
