@@ -23,7 +23,8 @@ def explain(text: tuple[str, ...], zone_specs: tuple[str, ...], config_path: str
     which address or domain was blocked and by which list (Postfix, Exim, Sendmail,
     MDaemon, Exchange/Office 365 and Gmail wordings), then answer from the zones `serve`
     answers: listed now or not, the code and what it means, the TXT reason, the
-    delisting page, and every other zone here that lists it. A list that is not mirrored
+    delisting page, since when it is listed (the listing history of the mirrored
+    sources: `rblmirror history`), and every other zone here that lists it. A list that is not mirrored
     here is named with its catalogue entry and how to mirror it.
 
     Exit status as `check`: 0 nothing listed, 1 something listed, 2 error (bad input, no
@@ -37,6 +38,6 @@ def explain(text: tuple[str, ...], zone_specs: tuple[str, ...], config_path: str
     else:
         raw = " ".join(text)
     sel = ZoneSelection.from_options(zone_specs, config_path)
-    e = run_explain(raw, sel, load_zones(sel, state_dir))
+    e = run_explain(raw, sel, load_zones(sel, state_dir), state_dir=state_dir)
     click.echo(json.dumps(e.as_json(), ensure_ascii=False) if as_json else e.text())
     sys.exit(e.exit_status())

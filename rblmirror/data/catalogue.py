@@ -26,6 +26,8 @@ KINDS = ("ip", "domain", "allow")
 STATUSES = ("active", "shut-down", "unknown")
 TERMS = ("free", "registration", "paid", "unknown")
 LISTING, ERROR, UNKNOWN = "listing", "error", "unknown"
+#: what a subject's answers from a list add up to (read_answers): listed, or ERROR
+LISTED = "listed"
 
 _LIST_KEYS = {"name", "title", "operator", "kind", "zones", "status", "docs", "codes",
               "errors", "bitmask", "lookup_url", "delist_url", "query_terms", "mirror",
@@ -227,6 +229,18 @@ class Catalogue:
         if hit is None and len(sources) == 1:
             hit = self.get(sources[0])
         return hit
+
+
+def read_answers(entry: DnsList, answers: Iterable[str]
+                 ) -> tuple[str, str | None, tuple[tuple[str, str | None], ...]]:
+    """(status, error, meanings) of a catalogued list's A values for one subject: ERROR
+    when every one is an error code (the list did not answer the question), else LISTED
+    with each value's meaning (None: not in the catalogue)."""
+    got = [(a, entry.classify(a)) for a in answers]
+    if got and all(c.kind == ERROR for _, c in got):
+        return ERROR, "; ".join(f"{a}: {c.meaning}" for a, c in got), ()
+    return LISTED, None, tuple((a, c.meaning if c.kind != UNKNOWN else None)
+                               for a, c in got)
 
 
 def table(lists: Iterable[DnsList]) -> str:

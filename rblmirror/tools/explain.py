@@ -16,13 +16,17 @@ names counting as a zone that could not answer when it is not mirrored here.
 """
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
 from ..data import catalogue as cat
 from ..dns.zone import Zone
 from ..errors import BounceError
+from ..mirror import history
 from ..mirror.configedit import how_to_add
+from ..mirror.history import Interval
 from ..mirror.zoneset import ZoneSelection
 from .bounce import Bounce, parse
 from .check import check, takes
@@ -63,9 +67,13 @@ class Explanation:
     named: Named | None
     #: a verdict for every zone here that takes the subject's kind
     verdicts: tuple[Verdict, ...]
-    #: since when the named list lists the subject, from the listing history
-    #: (mirror/history.py); None: not known (no history wired in yet)
+    #: since when the named list lists the subject (the earliest first seen of its
+    #: current intervals in the listing history, mirror/history.py, over the named
+    #: zones' sources); None: not known (no history of it, or a zone of local files)
     since: float | None = None
+    #: `since` is the list's first recorded swap: listed then already ("seen since the
+    #: mirror began"), not necessarily listed for the first time then
+    since_began: bool = False
 
     @property
     def subject(self) -> str:
@@ -135,7 +143,7 @@ class Explanation:
                 "answers": [v.as_json() for v in mine],
                 "reason": [t for v in mine if v.listed for t in v.result.txt],
                 "delisting": self.delisting, "links": list(self.bounce.links),
-                "since": self.since,
+                "since": self.since, "since_mirror_began": self.since_began,
                 "others": [v.as_json() for v in self.others if v.listed],
                 "errors": [v.as_json() for v in self.others if v.status == ERROR],
                 "not_listed": [v.result.zone for v in self.others if v.status == NOT_LISTED]}
@@ -187,8 +195,7 @@ class Explanation:
                 for a, meaning in v.meanings or tuple((a, None) for a in v.result.a):
                     out.append(f"    {a}" + (f"  {meaning}" if meaning else ""))
                 out += [f"    reason: {t}" for t in v.result.txt]
-                out.append("    listed since: " + ("not known (no listing history)"
-                                                  if self.since is None else str(self.since)))
+                out.append("    listed since: " + _since_text(self.since, self.since_began))
             elif v.status == ERROR:
                 out.append(f"  zone {v.result.zone} could not answer: {v.error}")
             else:
@@ -202,10 +209,34 @@ class Explanation:
         return out
 
 
+def _since_text(since: float | None, began: bool) -> str:
+    if since is None:
+        return "not known (no listing history)"
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
+    return f"{when} (seen since the mirror began: listed then already)" if began else when
+
+
+def listed_since(selection: ZoneSelection, state_dir: str | None, subject: str,
+                 zones: Iterable[str]) -> Interval | None:
+    """The earliest current interval of `subject` in the listing history over the
+    sources of `zones` (None: none recorded)."""
+    if selection.config is None:
+        return None
+    want = set(zones)
+    sources = [s for z in selection.config.zones if z.name in want for s in z.sources]
+    if not sources:
+        return None
+    found = history.listed_since(selection.state_dir(state_dir), subject, sources)
+    return min(found.values(), key=lambda i: i.first_seen, default=None)
+
+
 def explain(text: str, selection: ZoneSelection, zones: list[Zone],
-            catalogue: cat.Catalogue | None = None, now: float | None = None) -> Explanation:
-    """The Explanation of the bounce `text` against `zones` (selection.load()), as
-    `serve` answers at `now`. BounceError: empty text, or no blocked address in it."""
+            catalogue: cat.Catalogue | None = None, now: float | None = None,
+            state_dir: str | None = None) -> Explanation:
+    """The Explanation of the bounce `text` against `zones` (selection.load(state_dir)),
+    as `serve` answers at `now`, with "listed since" from the listing history under
+    `state_dir` (resolved as selection.state_dir). BounceError: empty text, or no
+    blocked address in it."""
     if not text.strip():
         raise BounceError("the text is empty: give a bounce, an SMTP reply or a log line "
                           "(TEXT, or - to read it from stdin)")
@@ -224,7 +255,12 @@ def explain(text: str, selection: ZoneSelection, zones: list[Zone],
         raise BounceError(_no_subject(b, named))
     asked = [z for z in zones if takes(z, b.kind)]
     results = check([b.subject], asked) if asked else []
-    return Explanation(b, named, tuple(judge(results, zones, entries, now)))
+    verdicts = tuple(judge(results, zones, entries, now))
+    listing = [] if named is None else [v.result.zone for v in verdicts
+                                        if v.listed and v.result.zone in named.zones]
+    since = listed_since(selection, state_dir, b.subject, listing) if listing else None
+    return Explanation(b, named, verdicts, since.first_seen if since else None,
+                       since.since_began if since else False)
 
 
 def read_input(stream: BinaryIO) -> str:
