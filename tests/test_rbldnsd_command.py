@@ -70,8 +70,8 @@ class Ours(Rbldnsd):
     root, it becomes `rbldns` as rbldnsd does: the interpreter is made reachable for that
     user first (support.users.exposed_root)."""
 
-    def __init__(self, *a, **kw):
-        super().__init__(*a, binary=OURS, **kw)
+    def __init__(self, *a, binary: str = OURS, **kw):
+        super().__init__(*a, binary=binary, **kw)
         self.name = "rblmirror-rbldnsd"
 
     def command(self, port: int) -> list[str]:
@@ -83,7 +83,8 @@ class Ours(Rbldnsd):
         return self
 
 
-def both(zones_text: dict[str, tuple[str, str]], args: list[str], scratch: Path):
+def both(zones_text: dict[str, tuple[str, str]], args: list[str], scratch: Path,
+         binary: str = OURS):
     """rbldnsd and ours on the same files and argument vector (started, to be cleaned up)."""
     work = scratch / "zones"
     work.mkdir()
@@ -96,7 +97,7 @@ def both(zones_text: dict[str, tuple[str, str]], args: list[str], scratch: Path)
     (scratch / "r").mkdir()
     (scratch / "o").mkdir()
     ref = Rbldnsd(zones, args=args, workdir=scratch / "r").start()
-    ours = Ours(zones, args=args, workdir=scratch / "o")
+    ours = Ours(zones, args=args, workdir=scratch / "o", binary=binary)
     try:
         ours.start()
     except BaseException:
@@ -149,6 +150,24 @@ def test_same_vectors_same_answers(scratch, args, ttl, expect):
         if "-Fmail" in args:
             for opt in ("-e", "-f", "-C", "-F mail", "-v"):
                 assert f"rblmirror-rbldnsd: warning: {opt}:" in ours.stderr, opt
+    finally:
+        ref.cleanup()
+        ours.cleanup()
+
+
+def test_the_click_command_serves_the_same(scratch):
+    """`rblmirror rbldnsd ARGS` is the same program: it serves the same answers."""
+    shim = scratch / "rblmirror-rbldnsd-click"
+    shim.write_text(f"#!/bin/sh\nexec {Path(sys.executable).parent / 'rblmirror'} rbldnsd "
+                    '"$@"\n')
+    shim.chmod(0o755)
+    ip4 = IP4.replace("$TTL {ttl}\n", "")
+    names = NAMES.replace("$TTL {ttl}\n", "")
+    ref, ours = both({"bl.test": ("ip4set", ip4), "dn.test": ("dnset", names)},
+                     ["-a", "-t", "600"], scratch, binary=str(shim))
+    try:
+        assert compare(ref, ours, True) == len(QUESTIONS)
+        assert "rbldnsd[" in ours.stderr  # rbldnsd's name on the lines, as from the script
     finally:
         ref.cleanup()
         ours.cleanup()
