@@ -31,6 +31,21 @@ class ZoneSettings:
     ns: tuple[str, ...] | None = None
     #: serve the RFC 5782 test points (127.0.0.2 / ::FFFF:7F00:2 / TEST listed)
     test_points: bool = True
+    #: rbldnsd's -t defttl:minttl:maxttl: the TTL where the data gives none (or 0), and
+    #: the bounds a TTL the data gives is held to (0: none)
+    ttl: tuple[int, int, int] = (DEFAULT_TTL, 0, 0)
+
+    def record_ttl(self, given: int | None) -> int:
+        """A TTL as rbldnsd's parse_ttl makes it: the default for none or 0, else
+        given within [minttl, maxttl]."""
+        default, low, high = self.ttl
+        if not given:
+            return default
+        if low and given < low:
+            return low
+        if high and given > high:
+            return high
+        return given
 
 
 DEFAULT_SETTINGS = ZoneSettings()

@@ -21,5 +21,7 @@ def test_unit_runs_serve_as_user():
     start = cp["Service"]["ExecStart"]
     assert " serve " in start and "--user rblmirror" in start
     assert cp["Service"]["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    # serve sends READY=1 once answering (tests/test_rbldnsd_command.py)
+    assert cp["Service"]["Type"] == "notify"
     assert "CAP_NET_BIND_SERVICE" in cp["Service"]["CapabilityBoundingSet"]
     assert cp["Install"]["WantedBy"] == "multi-user.target"

@@ -23,6 +23,7 @@ COMMANDS = {
     "fetch": ("fetch", "Fetch the config's sources once (when due), safely."),
     "history": ("history", "When each mirrored list held an address or domain."),
     "lists": ("catalogue", "The public lists rblmirror knows, and their answer codes."),
+    "rbldnsd": ("rbldnsd", "Run in rbldnsd's place, with rbldnsd's command line."),
     "rollback": ("rollback", "Serve a source's previous snapshot again."),
     "scan": ("scan", "Check every address in files or mail logs, in bulk."),
     "selftest": ("selftest", "Ask a running server the RFC 5782 test points of each zone."),

@@ -19,7 +19,8 @@ from .sources import mirror_options
 @zone_options
 @click.option("--listen", "listen", multiple=True, metavar="ADDR:PORT",
               help="Address to answer on, UDP and TCP (repeatable; [v6]:port for IPv6). "
-                   "Default: the config's [server] listen, else 127.0.0.1:5353.")
+                   "Default: the sockets systemd passes in (socket activation), else the "
+                   "config's [server] listen, else 127.0.0.1:5353.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Worker processes sharing the sockets (SO_REUSEPORT). Default: the "
                    "config's [server] workers, else 1.")
@@ -60,8 +61,9 @@ def serve(zone_specs: tuple[str, ...], config_path: str | None, listen: tuple[st
           verbose: bool, user: str | None,
           state_dir: str | None, no_fetch: bool, metrics: str | None) -> None:
     """Answer DNSBL queries for the zones as rbldnsd would (plus TCP, EDNS0 and NODATA for
-    empty non-terminals). With no --zone/--config it serves the bundled default zones."""
-    from ..dns import supervisor
+    empty non-terminals). With no --zone/--config it serves the bundled default zones.
+    Under systemd: socket activation, and READY=1 once answering (Type=notify)."""
+    from ..dns import supervisor, systemd
     from ..dns.signals import hold_signals
 
     # SIGTERM & co. held from here on, each taken once its handler is in place
@@ -80,7 +82,10 @@ def serve(zone_specs: tuple[str, ...], config_path: str | None, listen: tuple[st
         sdir = resolve_state_dir(cfg, state_dir) if cfg is not None and cfg.sources else None
         on_bound = privileges.on_bound(target, adopt_dir=sdir)
     specs = sel.specs
-    addrs = list(listen) or (cfg.listen if cfg else ["127.0.0.1:5353"])
+    # socket activation (systemd's LISTEN_FDS): the sockets passed in, unless --listen
+    inherited = [] if listen else systemd.inherited_sockets()
+    addrs = list(listen) or ([] if inherited else
+                             cfg.listen if cfg else ["127.0.0.1:5353"])
     n = workers or (cfg.workers if cfg else 1)
     public = public or (cfg.public if cfg else False)
     minimal_any = minimal_any or public or (cfg.minimal_any if cfg else False)
@@ -117,7 +122,7 @@ def serve(zone_specs: tuple[str, ...], config_path: str | None, listen: tuple[st
                               on_bound=on_bound, parent_sockets=parent_sockets,
                               minimal_any=minimal_any, public=public, rrl=limits,
                               query_log=qlog_target, stats=stats_target,
-                              stats_interval=interval)
+                              stats_interval=interval, inherited=inherited)
     except OSError as e:
         fail(str(e))
     sys.exit(rc)

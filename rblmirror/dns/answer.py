@@ -115,7 +115,7 @@ def _soa_records(zone: Zone, mtime: int) -> tuple[RR, RR]:
         f["rname"] = f["rname"].format(zone=zone.name)
         real = zone._all_datasets()
         ttl_ds = real[0] if real else None
-    ttl = f["ttl"] if f["ttl"] is not None else (
+    ttl = zone.settings.record_ttl(f["ttl"]) if f["ttl"] is not None else (
         zone.ttl_of(ttl_ds) if ttl_ds is not None else f["minimum"])
     data = SOAData(f["mname"], f["rname"], int(f.get("serial") or mtime or 1), f["refresh"],
                    f["retry"], f["expire"], f["minimum"])
@@ -124,14 +124,14 @@ def _soa_records(zone: Zone, mtime: int) -> tuple[RR, RR]:
 
 def _ns_records(zone: Zone) -> tuple[RR, ...]:
     """The config's `ns` when given, else the dump's $NS, else DEFAULT_NS."""
-    from ..zonespec import DEFAULT_NS, DEFAULT_TTL
+    from ..zonespec import DEFAULT_NS
     found = zone.ns if zone.settings.ns is None else None
     if found is not None:
         n, ds = found
-        ttl = n.ttl if n.ttl is not None else zone.ttl_of(ds)
+        ttl = zone.settings.record_ttl(n.ttl) if n.ttl is not None else zone.ttl_of(ds)
         return tuple(RR(T_NS, ttl, name, True) for name in n.names)
     real = zone._all_datasets()
-    ttl = zone.ttl_of(real[0]) if real else DEFAULT_TTL
+    ttl = zone.ttl_of(real[0]) if real else zone.settings.record_ttl(None)
     return tuple(RR(T_NS, ttl, name, True) for name in (zone.settings.ns or DEFAULT_NS))
 
 

@@ -1,10 +1,10 @@
 """The server: one asyncio loop answering DNS over UDP and TCP on its listeners, the
 compiled path first (a recvmmsg/sendmmsg thread per UDP socket when it is built), the
 reference `wire.respond()` for the rest; it watches the zone files, reloads on SIGHUP
-and change, logs its counters on SIGUSR1 and stops on SIGTERM/SIGINT. Optional: the
-query log (querylog; reopened on SIGHUP), the statistics file (stats; a line at SIGUSR1,
-every stats_interval and at exit) and response rate limiting of UDP replies (rrl; on
-the compiled loop)."""
+and change, logs its counters on SIGUSR1 (SIGUSR2: and starts counting anew) and stops on
+SIGTERM/SIGINT; `on_ready` is called once it answers. Optional: the query log (querylog;
+reopened on SIGHUP), the statistics file (stats; a line at SIGUSR1, every stats_interval
+and at exit) and response rate limiting of UDP replies (rrl; on the compiled loop)."""
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +17,7 @@ import struct
 import sys
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .. import endpoint
 from .counters import C_ERRORS, Counters
@@ -53,7 +53,7 @@ class Server:
                  sockets: list[Listener] | None = None,
                  query_log: tuple[str, bool] | None = None,
                  stats: tuple[str, bool] | None = None, stats_interval: float = 60.0,
-                 rrl: RRL | None = None):
+                 rrl: RRL | None = None, on_ready: Callable[[], None] | None = None):
         """query_log: (path, unbuffered); stats: (path, relative), opened by run()."""
         self.zones = zones
         self.listen = [endpoint.parse(x) for x in listen]
@@ -61,7 +61,10 @@ class Server:
         self.sockets = sockets
         self.tcp_idle = tcp_idle
         self.tcp_max = tcp_max
+        #: seconds between checks of the zone files (0: only SIGHUP reloads)
         self.check_interval = check_interval
+        #: called once answering (the sockets read, the signals handled): readiness
+        self.on_ready = on_ready
         self.reuseport = reuseport
         self.counters = Counters()
         self.tcp_open = 0
@@ -74,6 +77,8 @@ class Server:
         self.qlog: QueryLog | None = None
         self.stats: StatsFile | None = None
         self.limiter: RateLimiter | None = None
+        #: the totals at the last SIGUSR2 (the reference path's, the compiled path's)
+        self._baseline: tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]] = ({}, {})
 
     # one packet, fast path first
     def answer(self, data: bytes, tcp: bool) -> bytes | None:
@@ -190,7 +195,8 @@ class Server:
                 await loop.run_in_executor(None, self.zones.reload, "file changed")
 
     async def run(self) -> None:
-        """Serve until SIGTERM/SIGINT (SIGHUP: reload, SIGUSR1: counters). The signals
+        """Serve until SIGTERM/SIGINT (SIGHUP: reload, SIGUSR1: counters, SIGUSR2: counters
+        and a new sample period). The signals
         serve() holds (SIGNALS) are unblocked here only once the handlers are in place
         (one noted earlier is acted on now), and blocked again when stopping, the
         handlers left to `note`: none ever has its default action. The handlers are
@@ -217,6 +223,9 @@ class Server:
             for x in listeners:
                 if not self._start_udp_thread(x.udp):
                     loop.add_reader(x.udp.fileno(), self._udp_ready, x.udp)
+                if x.tcp is None:
+                    log.info("listening on %s port %d (udp, passed in)", x.host, x.port)
+                    continue
                 servers.append(await asyncio.start_server(self._tcp_client, sock=x.tcp))
                 log.info("listening on %s port %d (udp, tcp)", x.host, x.port)
             for w in (wake_r, wake_w):
@@ -234,6 +243,8 @@ class Server:
                 self._on_signal(noted.pop(0))
             signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
             watcher = asyncio.create_task(self._watch())
+            if self.on_ready is not None:
+                self.on_ready()
             await self._stop.wait()
             signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
             log.info("stopping")
@@ -274,6 +285,8 @@ class Server:
         elif signum == signal.SIGUSR1:
             self.write_stats()
             self.log_counters()
+        elif signum == signal.SIGUSR2:  # as rbldnsd: log, then a new sample period
+            self.log_counters(reset=True)
 
     def zone_order(self) -> list[str]:
         """The zones as the statistics list them: the table's order."""
@@ -286,12 +299,29 @@ class Server:
             except OSError as e:
                 log.warning("statistics file %s: %s", self.stats.path, e)
 
-    def log_counters(self) -> None:
+    def log_counters(self, reset: bool = False) -> None:
+        """The counters since the start or the last reset on stderr, one JSON line
+        ("counters"; "fast": the share the compiled path answered, included in it; "rrl":
+        rate limiting's). reset: this line ends a sample period (SIGUSR2); the next counts
+        from zero. The counters themselves never go back (the metrics stay monotonic): a
+        reset keeps the totals as a baseline that the log subtracts."""
         fast = self.zones.fast
         snap = self.counters.merged(fast)
-        # "fast": the share the compiled path answered (included in "counters")
-        print(json.dumps({"pid": os.getpid(), "counters": snap,
-                          "fast": fast.counters() if fast is not None else {},
+        fsnap = fast.counters() if fast is not None else {}
+        base, fbase = self._baseline
+        print(json.dumps({"pid": os.getpid(), "counters": _minus(snap, base),
+                          "fast": _minus(fsnap, fbase),
                           "rrl": self.limiter.counters() if self.limiter is not None else {}}),
               file=sys.stderr, flush=True)
+        if reset:
+            self._baseline = (snap, fsnap)
+
+
+def _minus(now: dict[str, dict[str, int]],
+           base: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    out = {}
+    for z, c in now.items():
+        b = base.get(z, {})
+        out[z] = {k: v - b.get(k, 0) for k, v in c.items()}
+    return out
 

@@ -1,4 +1,4 @@
-"""The signals a server holds (SIGTERM, SIGINT, SIGHUP, SIGUSR1): blocked from the start
+"""The signals a server holds (SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2): blocked from the start
 of serve (hold_signals), noted by `note` while no code that acts on them has its handler
 in place, so that none is lost and none ever has its default action."""
 from __future__ import annotations
@@ -7,7 +7,8 @@ import signal
 from types import FrameType
 
 #: what serve() holds blocked from its start: each is handled once its handler exists
-SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1})
+SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1,
+                     signal.SIGUSR2})
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 #: signals `note` took before the code that acts on them had its handler in place

@@ -32,16 +32,24 @@ def make_socket(host: str, port: int, kind: int, reuseport: bool) -> socket.sock
 
 @dataclass
 class Listener:
-    """One --listen address's bound sockets (UDP and TCP)."""
+    """One --listen address's bound sockets (UDP and TCP), or a UDP socket passed in by
+    the service manager (tcp None)."""
 
     host: str
     port: int
     udp: socket.socket
-    tcp: socket.socket
+    tcp: socket.socket | None
 
     def close(self) -> None:
         self.udp.close()
-        self.tcp.close()
+        if self.tcp is not None:
+            self.tcp.close()
+
+    @classmethod
+    def inherited(cls, udp: socket.socket) -> Listener:
+        """A UDP socket bound by someone else (systemd's socket activation)."""
+        host, port = udp.getsockname()[:2]
+        return cls(str(host), int(port), udp, None)
 
 
 def bind_listeners(listen: list[str], reuseport: bool = False) -> list[Listener]:

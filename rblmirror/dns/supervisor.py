@@ -11,10 +11,13 @@ import socket
 import time
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING, Callable, Collection, Iterable, NoReturn, TypedDict, Unpack
+from typing import (TYPE_CHECKING, Callable, Collection, Iterable, NoReturn, Sequence,
+                    TypedDict, Unpack)
 
 from .. import endpoint
+from ..errors import ListenError
 from ..zonespec import ZoneSpec
+from . import systemd
 from .reload import Zones
 from .rrl import RRL
 from .server import Server
@@ -61,7 +64,9 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *,
           mirrored: ZoneSource | None = None, background: Background | None = None,
           on_bound: Callable[[list[ZoneSpec]], None] | None = None,
           parent_sockets: Iterable[socket.socket] = (), minimal_any: bool = False,
-          public: bool = False, **kw: Unpack[ServerOptions]) -> int:
+          public: bool = False, inherited: Sequence[socket.socket] = (),
+          on_ready: Callable[[], None] | None = None,
+          **kw: Unpack[ServerOptions]) -> int:
     """Bind, load the zones and serve until SIGTERM/SIGINT; returns the exit status.
 
     Order, so that a mistake costs nothing: every socket is bound first (ListenError, before
@@ -75,13 +80,13 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *,
     `note` when a thread started earlier takes one) and unblocked only where their
     handler is in place, so a signal at any moment is never lost and never has its
     default action. SIGTERM/SIGINT during the load stop it and serve() returns 0;
-    SIGHUP/SIGUSR1 wait until the server runs.
+    SIGHUP/SIGUSR1/SIGUSR2 wait until the server runs.
 
     workers > 1: the parent binds one SO_REUSEPORT set of sockets per worker (the kernel
     spreads load over the sets), loads once (the workers share the snapshot pages), forks
     the workers, each keeping its own set only, and closes its copies. It then supervises
-    (see _supervise): SIGTERM/SIGINT stop all workers (exit 0), SIGHUP/SIGUSR1 are
-    forwarded, and a worker that dies on its own stops the others (exit 1: a group with a
+    (see _supervise): SIGTERM/SIGINT stop all workers (exit 0), SIGHUP/SIGUSR1/SIGUSR2
+    are forwarded, and a worker that dies on its own stops the others (exit 1: a group with a
     port share missing is not left running; the service manager restarts the whole).
     Each worker dies with the parent, however the parent ends (PR_SET_PDEATHSIG).
     `parent_sockets`: sockets for the parent only (metrics), closed in the workers.
@@ -89,15 +94,22 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *,
     mirrored: zones from fetched sources (rblmirror.mirror.zones.MirroredZones).
     minimal_any: ANY over UDP answered minimally (RFC 8482), on both DNS paths.
     public: the caller set up public mode (kw's rrl, minimal_any); without it, a listen
-    address that is not loopback is warned about."""
+    address that is not loopback is warned about.
+    inherited: UDP sockets bound by the service manager (systemd.inherited_sockets),
+    served besides `listen` (one worker only: they cannot be made one set per worker).
+    Once the zones are loaded and answered: `on_ready()`, and READY=1 to the service
+    manager when it asked for one (NOTIFY_SOCKET); STOPPING=1 when stopping."""
     old_mask = hold_signals()
     sets: list[list[Listener]] = []
     try:
         limits = kw.get("rrl")
         if limits is not None:
             limits.limiter()  # (a ConfigError now, not in a worker, when it cannot be made)
+        if inherited and workers > 1:
+            raise ListenError("sockets passed in by the service manager are served by one "
+                              "worker only (--workers 1)")
         if workers <= 1:
-            sets = [bind_listeners(listen)]
+            sets = [bind_listeners(listen) + [Listener.inherited(s) for s in inherited]]
         else:
             sets = bind_worker_sets(listen, workers)
         if not public:  # (once bound: an address that cannot be is the one error)
@@ -109,16 +121,22 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *,
         zones = _load(specs, mirrored, minimal_any)
         if zones is None:
             return 0
+        def ready() -> None:
+            systemd.notify("READY=1")
+            if on_ready is not None:
+                on_ready()
+
         try:
             if workers <= 1:
-                server = Server(zones, listen, sockets=sets[0], **kw)
+                server = Server(zones, listen, sockets=sets[0], on_ready=ready, **kw)
                 if background is not None:
                     background(server)
                 asyncio.run(server.run())
                 return 0
             return _supervise(zones, listen, sets, background, parent_sockets,
-                              {**kw, "reuseport": True})
+                              {**kw, "reuseport": True}, ready)
         finally:
+            systemd.notify("STOPPING=1")
             zones.close()
     finally:
         for one in sets:
@@ -200,7 +218,7 @@ def _libc() -> ctypes.CDLL:
 
 def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]],
                background: Background | None, parent_sockets: Iterable[socket.socket],
-               kw: ServerOptions) -> int:
+               kw: ServerOptions, ready: Callable[[], None] | None = None) -> int:
     """Fork one worker per listener set, then wait for signals and for the workers.
 
     The parent keeps SIGNALS blocked and takes them with sigtimedwait(), which also wakes
@@ -212,7 +230,7 @@ def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]],
     inherits the mask.)
 
     SIGTERM/SIGINT: SIGTERM to every worker, SIGKILL to one still there
-    WORKER_STOP_TIMEOUT later; exit 0 when every worker exited 0. SIGHUP/SIGUSR1:
+    WORKER_STOP_TIMEOUT later; exit 0 when every worker exited 0. SIGHUP/SIGUSR1/SIGUSR2:
     forwarded. A worker that ends unasked (crash, OOM kill): logged, the others stopped,
     exit 1. Restarting it alone would need the parent to keep every set open, and a set
     kept open but unread still gets its share of the queries from the kernel."""
@@ -236,7 +254,7 @@ def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]],
     try:
         for s in SIGNALS:
             signal.signal(s, on_signal)
-        # noted before: a stop counts now, SIGHUP/SIGUSR1 go to the workers
+        # noted before: a stop counts now, SIGHUP/SIGUSR1/SIGUSR2 go to the workers
         later: list[int] = []
         while noted:
             n = noted.pop(0)
@@ -256,6 +274,8 @@ def _supervise(zones: Zones, listen: list[str], sets: list[list[Listener]],
                 x.close()
         if background is not None and st.stop is None:
             background(None)  # its threads inherit the blocked mask
+        if ready is not None and st.stop is None:
+            ready()  # (the workers' sockets are bound and their zones loaded)
         for n in later:
             on_signal(n)
         deadline = None

@@ -16,7 +16,7 @@ from .answer import T_A, T_ANY, T_TXT, Answer, Prepared, answer, labels_below
 from ..data.dataset import Dataset
 from ..bundled import ZONES_DIR
 from ..errors import AddressError, ZoneSpecError
-from ..zonespec import DEFAULT_SETTINGS, DEFAULT_TTL, ZoneSettings, ZoneSpec
+from ..zonespec import DEFAULT_SETTINGS, ZoneSettings, ZoneSpec
 from ..data.values import txt_str
 
 if TYPE_CHECKING:
@@ -175,13 +175,14 @@ class Zone:
         return None
 
     def ttl_of(self, ds: Dataset) -> int:
-        """A dataset's record TTL: its $TTL, else rbldnsd's default. The test points take
+        """A dataset's record TTL: its $TTL, else the default (rbldnsd's -t, as the
+        zone's settings hold it). The test points take
         the TTL of the zone's first list."""
         if ds.meta.ttl is None and any(a.synthetic and a.dataset is ds for a in self.datasets):
             real = self._all_datasets()
             if real:
                 ds = real[0]
-        return ds.meta.ttl if ds.meta.ttl is not None else DEFAULT_TTL
+        return self.settings.record_ttl(ds.meta.ttl)
 
     @property
     def warnings(self) -> list[LineWarning]:
