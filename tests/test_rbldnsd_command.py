@@ -84,8 +84,9 @@ class Ours(Rbldnsd):
 
 
 def both(zones_text: dict[str, tuple[str, str]], args: list[str], scratch: Path,
-         binary: str = OURS):
-    """rbldnsd and ours on the same files and argument vector (started, to be cleaned up)."""
+         binary: str = OURS, world_writable: bool = False):
+    """rbldnsd and ours on the same files and argument vector (started, to be cleaned up).
+    world_writable: their -w folders writable by the user they become (for -l, -s)."""
     work = scratch / "zones"
     work.mkdir()
     zones = []
@@ -96,8 +97,12 @@ def both(zones_text: dict[str, tuple[str, str]], args: list[str], scratch: Path,
         zones.append((name, fmt, [p]))
     (scratch / "r").mkdir()
     (scratch / "o").mkdir()
-    ref = Rbldnsd(zones, args=args, workdir=scratch / "r").start()
+    ref = Rbldnsd(zones, args=args, workdir=scratch / "r")
     ours = Ours(zones, args=args, workdir=scratch / "o", binary=binary)
+    if world_writable:
+        for srv in (ref, ours):
+            os.chmod(srv.workdir, 0o777)
+    ref.start()
     try:
         ours.start()
     except BaseException:
@@ -481,3 +486,63 @@ def test_serve_with_workers_notifies_once_they_answer(scratch):
         stop(proc, 15)
         notify.close()
     assert proc.returncode == 0
+
+
+def _lines(path: Path, n: int, timeout: float = 20.0) -> list[str]:
+    """The file's lines once it holds n (or what it holds at the timeout)."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = path.read_text() if path.exists() else ""
+        if text.count("\n") >= n:
+            break
+        time.sleep(0.05)
+    return text.splitlines()
+
+
+def test_query_log_and_stats_file_as_rbldnsd(scratch):
+    """-l +FILE and -s FILE given to both programs (relative: in -w's folder): the same
+    questions make the same log lines (but the time), and SIGUSR1 a statistics line with
+    the same counts."""
+    require_tool("rbldnsd")
+    args = ["-a", "-t", "3600", "-l", "+queries.log", "-s", "stats", "-c", "0"]
+    ip4 = IP4.replace("$TTL {ttl}\n", "")
+    names = NAMES.replace("$TTL {ttl}\n", "")
+    ref, ours = both({"bl.test": ("ip4set", ip4), "dn.test": ("dnset", names)}, args,
+                     scratch, world_writable=True)
+    try:
+        logs = {}
+        for srv in (ref, ours):
+            log = srv.workdir / "queries.log"
+            before = len(_lines(log, 0, 0.5))  # (start-up probes are logged too)
+            for zone, name, t in QUESTIONS:
+                srv.query(f"{name}.{zone}" if name else zone, t)
+            got = _lines(log, before + len(QUESTIONS))[before:]
+            assert len(got) == len(QUESTIONS), (srv.name, got)
+            for ln in got:
+                stamp, rest = ln.split(" ", 1)
+                assert abs(int(stamp) - time.time()) < 300, ln
+            logs[srv.name] = [ln.split(" ", 1)[1] for ln in got]
+        assert logs["rblmirror-rbldnsd"] == logs[ref.name]
+        stats = {}
+        for srv in (ref, ours):
+            assert srv.proc is not None
+            path = srv.workdir / "stats"
+            before = len(_lines(path, 0, 0.5))
+            srv.proc.send_signal(signal.SIGUSR1)
+            line = _lines(path, before + 1)[-1]
+            # "TIMESTAMP zone:q:a:nx:in:out ..."; the start-up probes differ per program,
+            # so the zones' names and their field count are compared, and the counts of
+            # the questions asked: every zone asked at least as often as QUESTIONS says
+            fields = line.split()[1:]
+            stats[srv.name] = {f.split(":")[0]: [int(x) for x in f.split(":")[1:]]
+                               for f in fields}
+        asked = {z: sum(1 for q in QUESTIONS if q[0] == z) for z, _, _ in QUESTIONS}
+        mine, theirs = stats["rblmirror-rbldnsd"], stats[ref.name]
+        assert set(mine) == set(theirs), (mine, theirs)
+        for z, n in asked.items():
+            assert mine[z][0] >= n and theirs[z][0] >= n, (z, mine, theirs)
+            assert len(mine[z]) == len(theirs[z]) == 5
+    finally:
+        ref.cleanup()
+        ours.cleanup()

@@ -182,16 +182,20 @@ class Server:
                     pass
 
     async def _watch(self) -> None:
+        """Each check_interval: the zone files (changed: reload), the buffered query log
+        and the statistics line when due. check_interval 0: the files are not watched
+        (only SIGHUP reloads, as rbldnsd -c 0); the log and statistics tick each second."""
         loop = asyncio.get_running_loop()
         next_stats = loop.time() + self.stats_interval
+        watch_files = self.check_interval > 0
         while True:
-            await asyncio.sleep(self.check_interval)
+            await asyncio.sleep(self.check_interval if watch_files else 1.0)
             if self.qlog is not None:
                 self.qlog.flush()
             if self.stats is not None and loop.time() >= next_stats:
                 next_stats = loop.time() + self.stats_interval
                 self.write_stats()
-            if self.zones.changed():
+            if watch_files and self.zones.changed():
                 await loop.run_in_executor(None, self.zones.reload, "file changed")
 
     async def run(self) -> None:

@@ -148,8 +148,12 @@ def run(args: RbldnsdArgs, prog: str = "rbldnsd") -> int:
             detach.ready()
 
     try:
+        # statistics: a line every check interval, as rbldnsd writes them (and at
+        # SIGUSR1 and exit); with -c 0, only those
         return supervisor.serve(specs, listen, 1, inherited=inherited, on_bound=on_bound,
-                                on_ready=on_ready, check_interval=float(args.check))
+                                on_ready=on_ready, check_interval=float(args.check),
+                                query_log=args.query_log(), stats=args.stats_file(),
+                                stats_interval=float(args.check) or float("inf"))
     finally:
         if pid_written and args.pidfile:
             daemon.remove_pidfile(args.pidfile)

@@ -142,11 +142,19 @@ class RbldnsdArgs:
             w.append("-C: ignored; compressed zone files are not read here anyway")
         if self.extension or self.extarg:
             w.append("-x/-X: rbldnsd extensions cannot be loaded here; ignored")
-        if self.statsfile:
-            w.append(f"-s {self.statsfile}: the stats file is not written yet; ignored")
-        if self.logfile:
-            w.append(f"-l {self.logfile}: the query log is not written yet; ignored")
         return w
+
+    def query_log(self) -> tuple[str, bool] | None:
+        """-l's (path, unbuffered) for serve(): "-" is standard output; a relative path
+        is opened where rbldnsd opens it (path_of, as a zone file)."""
+        if not self.logfile:
+            return None
+        path = "/dev/stdout" if self.logfile == "-" else self.path_of(self.logfile)
+        return path, self.log_flush
+
+    def stats_file(self) -> tuple[str, bool] | None:
+        """-s's (path, relative) for serve()."""
+        return (self.path_of(self.statsfile), self.stats_relative) if self.statsfile else None
 
 
 def parse(argv: list[str]) -> RbldnsdArgs:
