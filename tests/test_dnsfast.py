@@ -403,8 +403,8 @@ def test_udp_loop_batches_swaps_and_stops(tmp_path):
     zones = _Zones(t1, _dnsfast.FastPath(t1))
     slow_calls = []
 
-    def slow(data):
-        slow_calls.append(data)
+    def slow(data, peer):
+        slow_calls.append((data, peer))
         return respond(data, zones.table)
 
     srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -431,6 +431,7 @@ def test_udp_loop_batches_swaps_and_stops(tmp_path):
         replies = ask_many(qs)
         assert replies == [respond(q, t1) for q in qs]
         assert len(slow_calls) == 1 and loop.fast_answers == 50
+        assert slow_calls[0][1] == "127.0.0.1"  # the client, for the reference path's ACLs
         zones.table, zones.fast = t2, _dnsfast.FastPath(t2)
         replies = ask_many(qs)
         assert replies == [respond(q, t2) for q in qs]
