@@ -27,7 +27,7 @@ _Field = Literal["last_attempt", "last_success", "age", "max_age", "entries", "s
 
 
 class ServedZones(Protocol):
-    """What the metrics read of the server's zone table (server.Zones)."""
+    """What the metrics read of the server's zone table (dns.reload.Zones)."""
 
     @property
     def fast(self) -> FastPath | None: ...
@@ -36,7 +36,7 @@ class ServedZones(Protocol):
 
 
 class ServerView(Protocol):
-    """What the metrics read of a running server (server.Server)."""
+    """What the metrics read of a running server (dns.server.Server)."""
 
     @property
     def counters(self) -> Counters: ...
