@@ -111,6 +111,10 @@ class Prepared:
         fast, zi = self.fast()
         return fast.acl_action(zi, peer)
 
+    def global_acl_action(self, peer: str) -> str | None:
+        """The global ACL's alone (asked before a packet is parsed)."""
+        return self.fast()[0].acl_action(-1, peer)
+
 
 def _soa_records(zone: Zone, mtime: int) -> tuple[RR, RR]:
     """The zone's SOA (at its TTL, and at its minimum for negative answers): the config's

@@ -162,12 +162,14 @@ class Zone:
         return self._prepared
 
     def answer(self, qname: str | Iterable[str] | Iterable[bytes], qtype: int, *,
-               now: float | None = None, minimal_any: bool = False) -> Answer:
+               now: float | None = None, minimal_any: bool = False,
+               peer: str | None = None) -> Answer:
         """rbldnsd's answer for a name in this zone. qname: a name (str, any case, with
-        or without the zone) or the list of labels below the zone."""
+        or without the zone) or the list of labels below the zone; peer: the client's
+        address (for the ACLs)."""
         labels: list[str] | list[bytes] = labels_below(self, qname) if isinstance(
             qname, str) else list(qname)  # type: ignore[assignment]  # (one kind or the other)
-        return answer(self, labels, qtype, now=now, minimal_any=minimal_any)
+        return answer(self, labels, qtype, now=now, minimal_any=minimal_any, peer=peer)
 
     # ---- metadata: taken from the first dataset that has it, in command-line order --
     def _all_datasets(self) -> list[Dataset]:

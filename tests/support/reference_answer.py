@@ -32,6 +32,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import socket
+from typing import Any
 
 import numpy as np
 
@@ -156,7 +157,7 @@ def _address(labels: list[bytes]) -> tuple[int, int] | None:
     return None
 
 
-def acl_entry(ds, peer: str) -> tuple[str, object] | None:
+def acl_entry(ds, peer: str) -> tuple[str, Any]:
     """An ACL's entry for a client: ("ignore"|"refuse"|"empty"|"pass", None) or
     ("value", Listing), None when no entry holds it (the last segment start <= it)."""
     a = ipaddress.ip_address(peer)
@@ -169,23 +170,24 @@ def acl_entry(ds, peer: str) -> tuple[str, object] | None:
                                                         v6.lo_array.tolist())]
         vid = int(v6.vals_array[bisect.bisect_right(keys, int(a)) - 1])
     if vid < 0:
-        return None
+        return "none", None
     v = ds.values(vid)[0]
     return (v.a, None) if v.a in ("ignore", "refuse", "empty", "pass") else ("value", v)
 
 
-def acl_flags(zone: Zone, peer: str | None) -> tuple[set[str], object]:
+def acl_flags(zone: Zone, peer: str | None) -> tuple[set[str], tuple[Any, Any] | None]:
     """The client's ACL actions (global, then the zone's) and the value that answers."""
     acts: set[str] = set()
     value = None
     if peer is None:
         return acts, value
     for ds in (zone.global_acl, zone.acl):
-        got = acl_entry(ds, peer) if ds is not None else None
-        if got is not None:
-            acts.add(got[0])
-            if got[0] == "value" and value is None:
-                value = (ds, got[1])
+        if ds is None:
+            continue
+        act, v = acl_entry(ds, peer)
+        acts.add(act)
+        if act == "value" and value is None:
+            value = (ds, v)
     return acts, value
 
 
@@ -235,9 +237,9 @@ def decide(zone: Zone, labels: list[bytes], qtype: int, minimal_any: bool = Fals
         if not rel:
             for ds in dss:
                 if ds.is_generic:
-                    for t, ttl, rd in generic_records(ds, []):
-                        if wanted[t]:
-                            _add(out, t, ttl, rd[1:] if t == T_TXT else rd)
+                    for rt, rttl, rd in generic_records(ds, []):
+                        if wanted[rt]:
+                            _add(out, rt, rttl, rd[1:] if rt == T_TXT else rd)
             return NOERROR, _same_ttls(out), True
         ip = _address(rel)
         found = addpeer = False
@@ -245,9 +247,9 @@ def decide(zone: Zone, labels: list[bytes], qtype: int, minimal_any: bool = Fals
             if ds.is_generic:
                 recs = generic_records(ds, rel)
                 found = found or bool(recs)
-                for t, ttl, rd in recs:
-                    if wanted[t]:
-                        _add(out, t, ttl, rd[1:] if t == T_TXT else rd)
+                for rt, rttl, rd in recs:
+                    if wanted[rt]:
+                        _add(out, rt, rttl, rd[1:] if rt == T_TXT else rd)
                 continue
             if empty:
                 continue
@@ -278,18 +280,14 @@ def decide(zone: Zone, labels: list[bytes], qtype: int, minimal_any: bool = Fals
                     t = plain_render(v.txt, subject)
                     if not any(rt == T_TXT and d == t for rt, _, d in out):
                         out.append((T_TXT, ttl, t))
-        if addpeer:
+        if addpeer and acl_value is not None and peer is not None:
             found = True
-            ads, v = acl_value
-            ttl = ads.meta.ttl if ads.meta.ttl is not None else DEFAULT_TTL
+            acl_ds, acl_v = acl_value
+            acl_ttl = acl_ds.meta.ttl if acl_ds.meta.ttl is not None else DEFAULT_TTL
             if want_a:
-                a = bytes(int(x) for x in v.a.split("."))
-                if not any(t == T_A and d == a for t, _, d in out):
-                    out.append((T_A, ttl, a))
-            if want_txt and v.txt:
-                t = plain_render(v.txt, peer_text(peer))
-                if not any(rt == T_TXT and d == t for rt, _, d in out):
-                    out.append((T_TXT, ttl, t))
+                _add(out, T_A, acl_ttl, bytes(int(x) for x in acl_v.a.split(".")))
+            if want_txt and acl_v.txt:
+                _add(out, T_TXT, acl_ttl, plain_render(acl_v.txt, peer_text(peer)))
         if found:
             return NOERROR, _same_ttls(out), True
         if empty:

@@ -85,11 +85,11 @@ class ACL(Format):
             self.file = where.file
             self._start()
         if (text[0] == ":" and text[1:2] != ":") or text[0] == "=":
-            v, msg = self._value(text)
-            if v is not None:
-                if v.a not in ACTIONS:
-                    self.def_value = v
-                self.def_action = v
+            dv, msg = self._value(text)
+            if dv is not None:
+                if dv.a not in ACTIONS:
+                    self.def_value = dv
+                self.def_action = dv
             return msg
         r4 = ip4cidr(text)
         if r4 is not None and end_ok(text, r4[2]):
