@@ -909,7 +909,9 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
       for TXT, none for another type (NODATA when listed);
     - a generic dataset answers its records for the exact name (the (sub)zone's own name:
       its `@` records), A, MX, TXT in that order (MX for MX and a full ANY); the records
-      of one type carry the smallest of their TTLs (rbldnsd's checkrr_present);
+      of one type carry the smallest of their TTLs (rbldnsd's checkrr_present); for a
+      client with an ACL's `empty` or value, a name it has is NODATA (rbldnsd's generic
+      compares the query type with those flags ORed in, and no record has that type);
     - the client's ACL entries (acl, rbldnsd's check_query_overwrites): `empty`: no
       dataset but generic ones says anything (NXDOMAIN, no empty non-terminal); a value:
       every dataset that would look the name up (a domain dataset any name, an IP one
@@ -930,14 +932,15 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
     cdef uint8_t subj6[48]
     cdef uint8_t subjn[264]
     cdef int subj4_len = 0, subj6_len = 0, subjn_len = 0
-    cdef int empty = 0, always = 0, addpeer = 0
+    cdef int empty = 0, always = 0, addpeer = 0, always_flag = 0
     o.want_a = qtype == 1 or qtype == 255
     o.want_txt = qtype == 16 or (qtype == 255 and not minimal_any)
     o.want_mx = qtype == 15 or (qtype == 255 and not minimal_any)
     o.start = o.pos
     if acl != NULL:
         empty = (acl.flags & ACL_EMPTY) != 0
-        always = not empty and (acl.flags & ACL_ALWAYS) != 0 and acl.ds >= 0 and peer != NULL
+        always_flag = (acl.flags & ACL_ALWAYS) != 0
+        always = not empty and always_flag and acl.ds >= 0 and peer != NULL
     for si in range(z.sub_n):
         ss = &f.subs[z.sub_first + si]
         if ss.nlab == 0:
@@ -955,7 +958,7 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
     if nrel == 0:  # a subzone's own name: NOERROR (listed), its generic `@` records
         for k in range(s.ds_n):
             ds = &f.dss[s.ds_first + k]
-            if ds.kind == DS_GENERIC and ds.g_apex >= 0:
+            if ds.kind == DS_GENERIC and ds.g_apex >= 0 and not (empty or always_flag):
                 if emit_generic(f, o, ds, ds.g_apex) < 0:
                     return -1
         unify_ttls(o)
@@ -1003,7 +1006,9 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
             vid = names_find_wire(ds.names, q + lab[0], lab[nrel] - lab[0], &at)
             if vid >= 0:
                 found = 1
-                if emit_generic(f, o, ds, vid) < 0:
+                # (an ACL's empty or value: rbldnsd's generic compares the query type
+                # with those flags in it, finds no record of that "type": NODATA)
+                if not (empty or always_flag) and emit_generic(f, o, ds, vid) < 0:
                     return -1
             continue
         if empty:

@@ -19,7 +19,7 @@ The rules (rbldnsd's, measured on loopback, plus the marked improvements):
 - ANY: A and TXT (minimal: A only); A: A; TXT: TXT; another type: none;
 - a generic dataset: the exact name's records (the subzone's own name: its `@` ones), A
   then MX then TXT, file order inside a type, an identical one once (MX for MX and a full
-  ANY);
+  ANY); for a client with an ACL's `empty` or value: a name it has, without records;
 - the records of one type carry the smallest of their TTLs;
 - the client's ACL entries (global, then the zone's; the longest prefix): `empty`: only
   generic datasets answer, nothing listed is NXDOMAIN; a value: every non-generic dataset
@@ -236,7 +236,7 @@ def decide(zone: Zone, labels: list[bytes], qtype: int, minimal_any: bool = Fals
         out: list[tuple[int, int, bytes]] = []
         if not rel:
             for ds in dss:
-                if ds.is_generic:
+                if ds.is_generic and not ("empty" in acts or acl_value is not None):
                     for rt, rttl, rd in generic_records(ds, []):
                         if wanted[rt]:
                             _add(out, rt, rttl, rd[1:] if rt == T_TXT else rd)
@@ -247,6 +247,8 @@ def decide(zone: Zone, labels: list[bytes], qtype: int, minimal_any: bool = Fals
             if ds.is_generic:
                 recs = generic_records(ds, rel)
                 found = found or bool(recs)
+                if "empty" in acts or acl_value is not None:
+                    continue  # the name is there, its records not (rbldnsd's flags)
                 for rt, rttl, rd in recs:
                     if wanted[rt]:
                         _add(out, rt, rttl, rd[1:] if rt == T_TXT else rd)
