@@ -129,7 +129,7 @@ def resolve(recs, name: str) -> list[tuple[str, str]]:
     """What a BIND server loading the records answers for a name (type, data): the
     exact name's records, or the closest encloser's wildcard; `CNAME excluded`: none."""
     by: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    nodes = set()
+    nodes: set[str] = set()
     for owner, _, _, t, data in recs:
         by[owner].append((t, data))
         labels = owner.split(".")
