@@ -739,16 +739,17 @@ cdef int emit_generic(Fast* f, Out* o, DS* ds, int32_t gid) noexcept nogil:
     return 0
 
 
-cdef void unify_ttls(Out* o) noexcept nogil:
+cdef void unify_ttls(Out* o, int sources) noexcept nogil:
     """rbldnsd's checkrr_present(): the records of one type carry one TTL, the smallest
-    of theirs (RFC 2181's RRset rule)."""
+    of theirs (RFC 2181's RRset rule). sources: how many datasets wrote records (one
+    non-generic dataset writes one TTL: nothing to do)."""
     cdef uint8_t* out = o.out
     cdef int i, k, p, rl, nt = 0
     cdef uint16_t rt
     cdef uint16_t types[8]
     cdef uint32_t mins[8]
     cdef uint32_t ttl
-    if o.nrr < 2:
+    if o.nrr < 2 or sources < 2:
         return
     p = o.start
     for i in range(o.nrr):
@@ -932,7 +933,7 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
     cdef uint8_t subj6[48]
     cdef uint8_t subjn[264]
     cdef int subj4_len = 0, subj6_len = 0, subjn_len = 0
-    cdef int empty = 0, always = 0, addpeer = 0, always_flag = 0
+    cdef int empty = 0, always = 0, addpeer = 0, always_flag = 0, sources = 0
     o.want_a = qtype == 1 or qtype == 255
     o.want_txt = qtype == 16 or (qtype == 255 and not minimal_any)
     o.want_mx = qtype == 15 or (qtype == 255 and not minimal_any)
@@ -961,7 +962,7 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
             if ds.kind == DS_GENERIC and ds.g_apex >= 0 and not (empty or always_flag):
                 if emit_generic(f, o, ds, ds.g_apex) < 0:
                     return -1
-        unify_ttls(o)
+        unify_ttls(o, 2)
         return 1 << 8
     # the address: 4 labels of 1-3 digits <= 255, or 32 single nibbles (reversed)
     if nrel == 4:
@@ -1008,8 +1009,10 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
                 found = 1
                 # (an ACL's empty or value: rbldnsd's generic compares the query type
                 # with those flags in it, finds no record of that "type": NODATA)
-                if not (empty or always_flag) and emit_generic(f, o, ds, vid) < 0:
-                    return -1
+                if not (empty or always_flag):
+                    if emit_generic(f, o, ds, vid) < 0:
+                        return -1
+                    sources += 2  # (its records have their own TTLs)
             continue
         if empty:
             continue
@@ -1033,6 +1036,7 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
                             subjn[j] += 32
                 if emit(f, o, ds, vid, subjn, subjn_len) < 0:
                     return -1
+                sources += 1
             continue
         if is6 and ds.has6:
             vid = ds.vals6[find6(ds, h6, l6)]
@@ -1042,6 +1046,7 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
                     subj6_len = fmt6(subj6, h6, l6)
                 if emit(f, o, ds, vid, subj6, subj6_len) < 0:
                     return -1
+                sources += 1
                 continue
         if is4 and ds.has4:
             vid = look4(ds, ip4)
@@ -1051,12 +1056,14 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
                     subj4_len = fmt4(subj4, ip4)
                 if emit(f, o, ds, vid, subj4, subj4_len) < 0:
                     return -1
+                sources += 1
     if addpeer:  # the ACL's value, after the generic records (rbldnsd: after the loop)
         found = 1
         if emit(f, o, &f.dss[acl.ds], acl.vid, peer.text, peer.text_len) < 0:
             return -1
+        sources += 1
     if found:
-        unify_ttls(o)
+        unify_ttls(o, sources)
         return 1 << 8
     if empty:
         return 3
@@ -1659,7 +1666,9 @@ cdef class FastPath:
         cdef uint8_t out[OUTBUF]
         cdef int n = mv.shape[0], r
         cdef Peer p
-        _peer(peer, &p)
+        p.fam = 0
+        if peer is not None:
+            _peer(peer, &p)
         if n == 0:
             return None
         with nogil:
