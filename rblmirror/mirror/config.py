@@ -15,16 +15,33 @@
     max_shrink = 0.5        # refuse an update that loses more than half the entries
     max_warnings = 0.01     # refuse an update whose bad lines exceed 1% of its lines
     keep = 5                # snapshots kept (the current one and the previous ones)
+    [export]                # a primary: replicas pull the compiled snapshots (export.py)
+    listen = "0.0.0.0:8873"
+    hosts_allow = ["192.0.2.0/24"]
+    secrets_file = "/etc/rblmirror/rsyncd.secrets"   # optional, with auth_users
+    auth_users = ["replica"]
+    [[source]]              # a replica: the primary's compiled snapshot of psbl
+    name = "psbl"
+    url = "rsync://primary:8873/rblmirror/psbl"
+    format = "snapshot"
     [[zone]]
     name = "bl.example"
     datasets = ["ip4set:file.zone", "psbl"]   # FORMAT:PATH[,PATH] or a source name
     on_stale = "servfail"                     # or "serve"
+    [[watch]]
+    name = "outbound"                         # the operator's own addresses and domains
+    networks = ["192.0.2.25", "198.51.100.0/28", "2001:db8::25"]
+    domains = ["example.org"]
+    command = "/usr/local/bin/page-me --rbl"  # gets the alert as JSON on stdin
+    webhook = "https://hooks.example.org/rbl" # POSTed the alert as JSON
+    mail_to = "postmaster@example.org"        # through /usr/sbin/sendmail -t -oi
 
 Relative paths are relative to the config file's folder. The state directory is, in
 order: --state-dir, $RBLMIRROR_STATE_DIR, the config's state_dir, /var/lib/rblmirror.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -45,12 +62,22 @@ DEFAULT_LISTEN = "127.0.0.1:5353"
 DEFAULT_STATE_DIR = "/var/lib/rblmirror"
 STATE_DIR_ENV = "RBLMIRROR_STATE_DIR"
 
-_TOP_KEYS = {"server", "zone", "source", "state_dir", "user"}
+_TOP_KEYS = {"server", "zone", "source", "state_dir", "user", "export", "watch"}
+_EXPORT_KEYS = {"listen", "hosts_allow", "secrets_file", "auth_users"}
 _SERVER_KEYS = {"listen", "workers", "minimal_any"}
 _ZONE_KEYS = {"name", "datasets", "on_stale", "soa", "ns", "test_points"}
 _SOA_KEYS = {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"}
 _SOURCE_KEYS = {"name", "url", "format", "min_interval", "max_age", "max_shrink",
-                "max_warnings", "keep", "timeout"}
+                "max_warnings", "keep", "timeout", "password_file"}
+#: a [[source]]'s format for a replica: the compiled snapshot (and its state) that a
+#: primary's [export] publishes, pulled as it is (mirror/replica.py)
+SNAPSHOT_FORMAT = "snapshot"
+#: names a source cannot have: folders of their own in the state dir
+RESERVED_SOURCE_NAMES = {"export", "rsyncd.conf", "rsyncd.log"}
+_AUTH_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\Z")
+_WATCH_KEYS = {"name", "networks", "domains", "command", "webhook", "mail_to"}
+#: a watched network is checked address by address: at most this many addresses each
+WATCH_MAX_ADDRESSES = 65536
 ON_STALE = ("servfail", "serve")
 _SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}\Z")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
@@ -72,6 +99,13 @@ class SourceConfig:
     max_warnings: float = 0.01
     keep: int = 5
     timeout: float = 300.0
+    #: rsync's --password-file, for a primary whose [export] has auth_users
+    password_file: str | None = None
+
+    @property
+    def is_replica(self) -> bool:
+        """Pulls a primary's compiled snapshot (format = "snapshot") instead of a dump."""
+        return self.format == SNAPSHOT_FORMAT
 
     @property
     def filename(self) -> str:
@@ -83,6 +117,18 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class ExportConfig:
+    """The [export] table: the rsync daemon that serves the compiled snapshots to replicas
+    (module `rblmirror`, read only)."""
+
+    host: str
+    port: int
+    hosts_allow: tuple[str, ...]
+    secrets_file: str | None = None
+    auth_users: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ZoneConfig:
     """A [[zone]] table: local dataset specs plus the names of mirrored sources."""
 
@@ -91,6 +137,27 @@ class ZoneConfig:
     sources: tuple[str, ...] = ()
     on_stale: str = "servfail"
     settings: ZoneSettings = ZoneSettings()
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """A [[watch]] table: the operator's own addresses and domains, and where alerts go."""
+
+    name: str
+    networks: tuple[str, ...] = ()  # normalized CIDR text ("192.0.2.0/28", "2001:db8::25/128")
+    domains: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()  # argv (split as a shell would; not run by a shell)
+    webhook: str | None = None
+    mail_to: str | None = None
+
+    def addresses(self) -> list[str]:
+        """Every watched address, network by network."""
+        import ipaddress
+        out: list[str] = []
+        for n in self.networks:
+            net = ipaddress.ip_network(n)
+            out.extend(str(a) for a in (net if net.num_addresses > 1 else [net.network_address]))
+        return out
 
 
 @dataclass
@@ -110,6 +177,9 @@ class Config:
     #: the service user: `serve` runs as it after binding, `fetch`/`rollback` started as
     #: root switch to it before touching the state dir (None: the state dir's owner)
     user: str | None = None
+    #: the [export] table (None: this instance exports nothing)
+    export: ExportConfig | None = None
+    watches: list[WatchConfig] = field(default_factory=list)
 
     @property
     def state_dir(self) -> str:
@@ -201,6 +271,8 @@ def parse_config(raw: dict[str, object], path: str | None) -> Config:
         if not isinstance(user, str) or not user.strip():
             raise ConfigError(f"{where}: user must be a user name, e.g. user = \"rblmirror\"")
         cfg.user = user.strip()
+    if "export" in raw:
+        cfg.export = _parse_export(raw["export"], f"{where} [export]", base)
     _parse_sources(cfg, raw.get("source", []), where, base)
     zones = raw.get("zone", [])
     if not isinstance(zones, list):
@@ -244,7 +316,127 @@ def parse_config(raw: dict[str, object], path: str | None) -> Config:
             raise ConfigError(f"{zw}: zone {zname} is defined twice")
         cfg.zone_specs.extend(specs)
         cfg.zones.append(ZoneConfig(zname, tuple(specs), tuple(sources), on_stale, settings))
+    _parse_watches(cfg, raw.get("watch", []), where)
     return cfg
+
+
+def _parse_export(t: object, where: str, base: str | None) -> ExportConfig:
+    from .. import endpoint
+    if not isinstance(t, dict):
+        raise ConfigError(f"{where}: must be a table")
+    _no_unknown(t, _EXPORT_KEYS, where)
+    listen = t.get("listen")
+    if not isinstance(listen, str):
+        raise ConfigError(f"{where}: needs listen = \"ADDR:PORT\" (where the rsync daemon "
+                          "listens, e.g. \"0.0.0.0:8873\")")
+    try:
+        host, port = endpoint.parse(listen)
+        ipaddress.ip_address(host)
+    except ValueError as e:
+        raise ConfigError(f"{where}: listen: {e} (ADDR an IP address)") from None
+    allow = t.get("hosts_allow")
+    if isinstance(allow, str):
+        allow = [allow]
+    if not isinstance(allow, list) or not allow or not all(isinstance(a, str) for a in allow):
+        raise ConfigError(f"{where}: needs hosts_allow = [\"ADDR\" or \"ADDR/PREFIX\", ...]: "
+                          "the replicas that may pull (every other host is refused)")
+    hosts = []
+    for a in allow:
+        try:
+            hosts.append(str(ipaddress.ip_network(a.strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(f"{where}: hosts_allow: {a!r} is not an IP address or "
+                              "ADDR/PREFIX network") from None
+    secrets, users = t.get("secrets_file"), t.get("auth_users")
+    if (secrets is None) != (users is None):
+        raise ConfigError(f"{where}: secrets_file and auth_users go together (rsync's "
+                          "secrets file holds USER:PASSWORD lines for the auth_users)")
+    if secrets is not None:
+        if not isinstance(secrets, str) or not secrets.strip():
+            raise ConfigError(f"{where}: secrets_file must be a path")
+        if isinstance(users, str):
+            users = [users]
+        if not isinstance(users, list) or not users or \
+                not all(isinstance(u, str) and _AUTH_USER.match(u) for u in users):
+            raise ConfigError(f"{where}: auth_users must be a list of user names (letters, "
+                              f"digits, '_', '.', '-'), not {users!r}")
+        return ExportConfig(host, port, tuple(hosts), _resolve_path(secrets, base),
+                            tuple(users))
+    return ExportConfig(host, port, tuple(hosts))
+
+
+def _parse_watches(cfg: Config, watches: object, where: str) -> None:
+    import ipaddress
+    import shlex
+    if not isinstance(watches, list):
+        raise ConfigError(f"{where}: use [[watch]] tables for watches")
+    for i, t in enumerate(watches, 1):
+        ww = f"{where} [[watch]] #{i}"
+        if not isinstance(t, dict):
+            raise ConfigError(f"{ww}: must be a table")
+        _no_unknown(t, _WATCH_KEYS, ww)
+        name = t.get("name")
+        if not isinstance(name, str) or not _SOURCE_NAME.match(name):
+            raise ConfigError(f"{ww}: needs name = \"...\" (lowercase letters, digits, "
+                              "'-', '_', '.')")
+        ww = f"{ww} ({name})"
+        if any(w.name == name for w in cfg.watches):
+            raise ConfigError(f"{ww}: watch {name} is defined twice")
+        nets: list[str] = []
+        for n in _strings(t, "networks", ww, "[\"192.0.2.25\", \"198.51.100.0/28\"]"):
+            try:
+                net = ipaddress.ip_network(n.strip())
+            except ValueError as e:
+                raise ConfigError(f"{ww}: networks: {n!r} is not an address or network "
+                                  f"({e})") from None
+            if net.num_addresses > WATCH_MAX_ADDRESSES:
+                raise ConfigError(f"{ww}: networks: {n} holds {net.num_addresses} addresses; "
+                                  f"a watch checks each one, at most {WATCH_MAX_ADDRESSES} "
+                                  f"per network (name the sending addresses instead)")
+            nets.append(str(net))
+        domains = []
+        for d in _strings(t, "domains", ww, "[\"example.org\"]"):
+            if not _dns_name_ok(d) or "." not in d.strip().rstrip("."):
+                raise ConfigError(f"{ww}: domains: {d!r} is not a domain name")
+            domains.append(d.strip().rstrip(".").lower())
+        if not nets and not domains:
+            raise ConfigError(f"{ww}: watches nothing: give networks = [...] and/or "
+                              f"domains = [...]")
+        command: tuple[str, ...] = ()
+        if "command" in t:
+            c = t["command"]
+            try:
+                command = tuple(shlex.split(c)) if isinstance(c, str) else ()
+            except ValueError as e:
+                raise ConfigError(f"{ww}: command: {e}") from None
+            if not command:
+                raise ConfigError(f"{ww}: command must be a command line, e.g. command = "
+                                  f"\"/usr/local/bin/alert --rbl\"")
+        webhook = t.get("webhook")
+        if webhook is not None and (not isinstance(webhook, str) or
+                                    not re.match(r"https?://[^\s/]+(/\S*)?\Z", webhook)):
+            raise ConfigError(f"{ww}: webhook must be an http:// or https:// URL, "
+                              f"not {webhook!r}")
+        mail_to = t.get("mail_to")
+        if mail_to is not None:
+            if isinstance(mail_to, list) and all(isinstance(x, str) for x in mail_to):
+                mail_to = ", ".join(mail_to)
+            if not isinstance(mail_to, str) or not all(
+                    re.fullmatch(r"[^@\s,<>]+@[^@\s,<>]+", a.strip())
+                    for a in mail_to.split(",")):
+                raise ConfigError(f"{ww}: mail_to must be a mail address (or a list of "
+                                  f"them), not {t.get('mail_to')!r}")
+        cfg.watches.append(WatchConfig(name, tuple(nets), tuple(domains), command, webhook,
+                                       mail_to))
+
+
+def _strings(t: dict[str, object], key: str, where: str, example: str) -> list[str]:
+    v = t.get(key, [])
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
+        raise ConfigError(f"{where}: {key} must be a list of strings, e.g. {key} = {example}")
+    return [x.strip() for x in v]
 
 
 def _zone_settings(z: dict[str, object], where: str) -> ZoneSettings:
@@ -331,6 +523,9 @@ def _parse_sources(cfg: Config, sources: object, where: str, base: str | None) -
             raise ConfigError(f"{sw}: needs name = \"...\" (lowercase letters, digits, "
                               "'-', '_', '.'; no ':')")
         sw = f"{sw} ({name})"
+        if name in RESERVED_SOURCE_NAMES:
+            raise ConfigError(f"{sw}: the name {name!r} is reserved (the state dir's "
+                              f"{name}/ folder): choose another")
         if name in cfg.sources:
             raise ConfigError(f"{sw}: source {name} is defined twice")
         url = t.get("url")
@@ -347,9 +542,15 @@ def _parse_sources(cfg: Config, sources: object, where: str, base: str | None) -
         if url.endswith("/"):
             raise ConfigError(f"{sw}: url must name one file, not a folder: {url!r}")
         fmt = t.get("format")
-        if not isinstance(fmt, str) or fmt.lower() not in formats.REGISTRY:
+        if not isinstance(fmt, str) or (fmt.lower() not in formats.REGISTRY and
+                                        fmt.lower() != SNAPSHOT_FORMAT):
             raise ConfigError(f"{sw}: format must be one of "
-                              f"{', '.join(formats.names())}, not {fmt!r}")
+                              f"{', '.join(formats.names())} or {SNAPSHOT_FORMAT!r} (a "
+                              f"primary's exported snapshot), not {fmt!r}")
+        if fmt.lower() == SNAPSHOT_FORMAT and kind == "http":
+            raise ConfigError(f"{sw}: format = \"snapshot\" pulls a primary's [export] by "
+                              "rsync (rsync://PRIMARY:PORT/rblmirror/SOURCE) or from a local "
+                              f"export folder, not over HTTP: {url!r}")
         if fmt.lower() == "combined":
             raise ConfigError(f"{sw}: combined dumps cannot be mirrored as a source yet")
         kw: _SourceOptions = {}
@@ -369,6 +570,13 @@ def _parse_sources(cfg: Config, sources: object, where: str, base: str | None) -
             if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
                 raise ConfigError(f"{sw}: keep must be an integer from 1 to 100")
             kw["keep"] = k
+        pw = t.get("password_file")
+        if pw is not None:
+            if not isinstance(pw, str) or not pw.strip():
+                raise ConfigError(f"{sw}: password_file must be a path")
+            if kind != "rsync":
+                raise ConfigError(f"{sw}: password_file is for rsync:// urls only")
+            kw["password_file"] = _resolve_path(pw, base)
         cfg.sources[name] = SourceConfig(name, url, kind, fmt.lower(), **kw)
 
 
@@ -381,6 +589,7 @@ class _SourceOptions(TypedDict, total=False):
     max_shrink: float
     max_warnings: float
     keep: int
+    password_file: str
 
 
 _DURATION_OPTIONS: tuple[Literal["min_interval", "max_age", "timeout"], ...] = (

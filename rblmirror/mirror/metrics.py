@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 #: the numeric fields of status.SourceRow exported as gauges
 _Field = Literal["last_attempt", "last_success", "age", "max_age", "entries", "serial",
-                 "failures", "next_due", "bytes_received"]
+                 "failures", "next_due", "bytes_received", "upstream_success", "pull_age"]
 
 
 class ServedZones(Protocol):
@@ -68,7 +68,12 @@ class SourceAndServerMetrics:
             ("source_last_attempt_timestamp_seconds", "last_attempt", "Last fetch attempt"),
             ("source_last_success_timestamp_seconds", "last_success",
              "Last fetch that got good data (new or unchanged)"),
-            ("source_age_seconds", "age", "Seconds since the last success"),
+            ("source_age_seconds", "age", "Seconds since the last success (a replica: "
+             "since its primary's last success upstream)"),
+            ("source_upstream_success_timestamp_seconds", "upstream_success",
+             "A replica: its primary's last good fetch from upstream"),
+            ("source_pull_age_seconds", "pull_age",
+             "A replica: seconds since it last pulled good data from its primary"),
             ("source_max_age_seconds", "max_age", "Older than this is stale"),
             ("source_entries", "entries", "Entries in the current snapshot"),
             ("source_serial", "serial", "$SOA serial of the current snapshot"),
@@ -99,8 +104,27 @@ class SourceAndServerMetrics:
             zentries.add_metric([z["zone"]], float(z["entries"] or 0))
         yield zstate
         yield zentries
+        if self.cfg.watches:
+            yield self._watch()
         if self.server is not None:
             yield from self._counters(self.server)
+
+    def _watch(self) -> Metric:
+        from prometheus_client.core import GaugeMetricFamily
+
+        from .watch import gauges
+        fam = GaugeMetricFamily("rblmirror_watch_listed",
+                                "Watched addresses/domains the zone listed at the last watch "
+                                "pass", labels=["watch", "zone"])
+        try:
+            got = gauges(self.state_dir)
+        except Exception:  # an unreadable state file: no samples rather than no scrape
+            got = {}
+        names = {w.name for w in self.cfg.watches}
+        for (w, z), n in sorted(got.items()):
+            if w in names:
+                fam.add_metric([w, z], float(n))
+        return fam
 
     def _counters(self, server: ServerView) -> Iterator[Metric]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
