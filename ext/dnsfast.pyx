@@ -88,6 +88,7 @@ from rblmirror.dns.counters import COUNTER_NAMES as _COUNTER_NAMES
 if len(_COUNTER_NAMES) != NCOUNTERS:
     raise ImportError("dns.counters.COUNTER_NAMES and dnsfast's counter enum differ")
 from rblmirror.data.values import TXT_EMIT_MAX as _TXT_EMIT_MAX, template_pieces
+from rblmirror.zonespec import DEFAULT_TTL as _DEFAULT_TTL
 #: TXT rdata is cut at this many bytes (values.TXT_EMIT_MAX, rbldnsd's txtsubst cap)
 cdef int TXT_MAX = _TXT_EMIT_MAX
 if not 0 < TXT_MAX <= 255:
@@ -113,6 +114,27 @@ cdef enum:
 cdef enum:
     DS_IP = 0
     DS_NAMES = 1
+    DS_GENERIC = 2   # generic: records by exact name (formats/generic.py)
+
+#: what the client's ACL entries say (formats/acl.py): flags, as rbldnsd ORs the global
+#: ACL's and the zone's
+cdef enum:
+    ACL_IGNORE = 1   # no reply
+    ACL_REFUSE = 2   # REFUSED
+    ACL_EMPTY = 4    # the data says nothing (generic records still answer)
+    ACL_ALWAYS = 8   # every name the data would look up: the ACL's value instead
+#: an ACL value id's action (Fast.act, parallel to set_off); 0: a value (A+TXT)
+cdef enum:
+    ACT_VALUE = 0
+    ACT_IGNORE = 1
+    ACT_REFUSE = 2
+    ACT_EMPTY = 3
+    ACT_PASS = 4
+#: fast_answer(): no reply at all (an ACL's ignore)
+DEF DROP = -2
+
+#: an ACL's keyword (formats/acl.py: a Listing's `a`) -> its ACT_ code
+_ACTS = {"ignore": ACT_IGNORE, "refuse": ACT_REFUSE, "empty": ACT_EMPTY, "pass": ACT_PASS}
 
 
 cdef struct Piece:
@@ -125,6 +147,29 @@ cdef struct Lst:
     uint8_t a[4]
     int32_t p_first    # first piece of the TXT template
     int32_t p_n        # number of pieces; -1: no TXT
+
+
+cdef struct GRec:      # one generic record
+    uint16_t rtype     # 1 A, 15 MX, 16 TXT
+    uint32_t ttl
+    int32_t off        # its rdata in the blob (a TXT's with its length byte)
+    int32_t len
+    int32_t a_id       # A: the id of its text, as Lst.a_id; else -1
+
+
+cdef struct Peer:      # the client (rbldnsd's p_peer)
+    int fam            # 0: unknown, 4, 6
+    uint32_t ip4
+    uint64_t h6
+    uint64_t l6
+    uint8_t text[48]   # as getnameinfo(NI_NUMERICHOST) writes it: `$` in an ACL's TXT
+    int text_len
+
+
+cdef struct AclOut:    # acl_outcome()
+    int flags          # ACL_*
+    int ds             # ACL_ALWAYS: the ACL whose value answers, and its value id
+    int32_t vid
 
 
 cdef struct DS:
@@ -146,6 +191,11 @@ cdef struct DS:
     uint32_t ttl
     int32_t set_first        # index into set_off (per value id of this dataset)
     int32_t nvals
+    int asks4                # the format answers IPv4 / IPv6 names (ip4*, ip6*, plain):
+    int asks6                # an ACL value answers those (rbldnsd's query functions)
+    int32_t g_first          # DS_GENERIC: index into g_off (per group id)
+    int32_t ngroups
+    int32_t g_apex           # the group at the (sub)zone's own name, -1: none
 
 
 cdef struct FSub:
@@ -168,6 +218,7 @@ cdef struct FZone:
     uint8_t rname[MAXZ_WIRE]
     uint8_t times[20]
     double expires            # 0: never
+    int acl                   # the zone's ACL (an index into dss), -1: none
     uint64_t counters[NCOUNTERS]
 
 
@@ -181,6 +232,10 @@ cdef struct Fast:
     Piece* pieces
     const uint8_t* blob
     int minimal_any       # RFC 8482: ANY answered as A
+    uint8_t* act          # per set_off entry: ACT_* (an ACL's keywords), else ACT_VALUE
+    GRec* grecs           # generic records, per group in answer order
+    int32_t* g_off        # per (dataset, group id): first GRec; then the next one's start
+    int gacl              # the global ACL (an index into dss), -1: none
 
 
 cdef struct Out:
@@ -189,6 +244,8 @@ cdef struct Out:
     int limit             # past this the records do not fit: the decision gives up (-1)
     int want_a
     int want_txt
+    int want_mx
+    int start             # where the records begin (decide() sets it)
     int nrr
     int na
     int nt
@@ -619,8 +676,226 @@ cdef int emit(Fast* f, Out* o, DS* ds, int32_t vid, const uint8_t* subj,
     return 0
 
 
+cdef int emit_generic(Fast* f, Out* o, DS* ds, int32_t gid) noexcept nogil:
+    """The records of one generic group (a name's A, MX, TXT), merged into what o holds
+    as emit() merges: an identical record once. 0, or -1 when they do not fit."""
+    cdef int32_t j, g0, g1
+    cdef int i, dup, rl, p
+    cdef GRec* R
+    cdef uint8_t* out = o.out
+    if gid < 0 or gid >= ds.ngroups:
+        return -1
+    g0 = f.g_off[ds.g_first + gid]
+    g1 = f.g_off[ds.g_first + gid + 1]
+    for j in range(g0, g1):
+        R = &f.grecs[j]
+        if R.rtype == 1:
+            if not o.want_a:
+                continue
+            dup = 0
+            for i in range(o.na):
+                if o.a_seen[i] == R.a_id:
+                    dup = 1
+                    break
+            if dup:
+                continue
+            if o.na >= o.max_rr:
+                return -1
+            o.a_seen[o.na] = R.a_id
+            o.na += 1
+        elif R.rtype == 16:
+            if not o.want_txt:
+                continue
+            dup = 0
+            for i in range(o.nt):
+                if o.t_len[i] == R.len - 1 and \
+                        memcmp(out + o.t_off[i], f.blob + R.off + 1, R.len - 1) == 0:
+                    dup = 1
+                    break
+            if dup:
+                continue
+            if o.nt >= o.max_rr:
+                return -1
+            o.t_off[o.nt] = o.pos + 13
+            o.t_len[o.nt] = R.len - 1
+            o.nt += 1
+        else:
+            if not o.want_mx:
+                continue
+            dup = 0
+            p = o.start
+            for i in range(o.nrr):  # (MX records are few: compared in place)
+                rl = (out[p + 10] << 8) | out[p + 11]
+                if out[p + 3] == 15 and out[p + 2] == 0 and rl == R.len and \
+                        memcmp(out + p + 12, f.blob + R.off, rl) == 0:
+                    dup = 1
+                    break
+                p += 12 + rl
+            if dup:
+                continue
+        if o.pos > o.limit or o.pos + 12 + R.len > o.limit + 512:
+            return -1
+        put16(out + o.pos, 0xC00C)
+        put16(out + o.pos + 2, R.rtype)
+        put16(out + o.pos + 4, 1)
+        put32(out + o.pos + 6, R.ttl)
+        put16(out + o.pos + 10, R.len)
+        memcpy(out + o.pos + 12, f.blob + R.off, R.len)
+        o.pos += 12 + R.len
+        o.nrr += 1
+    return 0
+
+
+cdef void unify_ttls(Out* o, int sources) noexcept nogil:
+    """rbldnsd's checkrr_present(): the records of one type carry one TTL, the smallest
+    of theirs (RFC 2181's RRset rule). sources: how many datasets wrote records (one
+    non-generic dataset writes one TTL: nothing to do)."""
+    cdef uint8_t* out = o.out
+    cdef int i, k, p, rl, nt = 0
+    cdef uint16_t rt
+    cdef uint16_t types[8]
+    cdef uint32_t mins[8]
+    cdef uint32_t ttl
+    if o.nrr < 2 or sources < 2:
+        return
+    p = o.start
+    for i in range(o.nrr):
+        rt = (out[p + 2] << 8) | out[p + 3]
+        ttl = (<uint32_t>out[p + 6] << 24) | (out[p + 7] << 16) | (out[p + 8] << 8) | out[p + 9]
+        rl = (out[p + 10] << 8) | out[p + 11]
+        for k in range(nt):
+            if types[k] == rt:
+                if ttl < mins[k]:
+                    mins[k] = ttl
+                break
+        else:
+            if nt < 8:
+                types[nt] = rt
+                mins[nt] = ttl
+                nt += 1
+        p += 12 + rl
+    p = o.start
+    for i in range(o.nrr):
+        rt = (out[p + 2] << 8) | out[p + 3]
+        rl = (out[p + 10] << 8) | out[p + 11]
+        for k in range(nt):
+            if types[k] == rt:
+                put32(out + p + 6, mins[k])
+                break
+        p += 12 + rl
+
+
+cdef int acl_look(Fast* f, int dsi, const Peer* peer, AclOut* a) noexcept nogil:
+    """One ACL's entry for the client (the longest prefix holding its address; IPv6 as
+    it is, no 6to4 or mapped rule, as rbldnsd's btrie): its flags into a (a value: the
+    first one found answers). 0, or -1 for a value id out of range."""
+    cdef DS* ds
+    cdef int32_t vid = -1
+    if dsi < 0 or peer.fam == 0:
+        return 0
+    ds = &f.dss[dsi]
+    if peer.fam == 4 and ds.has4:
+        vid = look4(ds, peer.ip4)
+    elif peer.fam == 6 and ds.has6:
+        vid = ds.vals6[find6(ds, peer.h6, peer.l6)]
+    if vid < 0:
+        return 0
+    if vid >= ds.nvals:
+        return -1
+    k = f.act[ds.set_first + vid]
+    if k == ACT_IGNORE:
+        a.flags |= ACL_IGNORE
+    elif k == ACT_REFUSE:
+        a.flags |= ACL_REFUSE
+    elif k == ACT_EMPTY:
+        a.flags |= ACL_EMPTY
+    elif k == ACT_VALUE:
+        a.flags |= ACL_ALWAYS
+        if a.ds < 0:
+            a.ds = dsi
+            a.vid = vid
+    return 0
+
+
+cdef inline void acl_outcome(Fast* f, FZone* z, const Peer* peer, AclOut* a) noexcept nogil:
+    """The global ACL's and then the zone's (z NULL: the global one only) entries for
+    the client, ORed (rbldnsd: the global ACL's value answers before the zone's)."""
+    a.flags = 0
+    a.ds = -1
+    a.vid = -1
+    if peer == NULL or peer.fam == 0:
+        return
+    if acl_look(f, f.gacl, peer, a) < 0:
+        a.flags |= ACL_REFUSE  # (a corrupt index: refuse rather than guess)
+    if z != NULL and acl_look(f, z.acl, peer, a) < 0:
+        a.flags |= ACL_REFUSE
+
+
+cdef void peer_text(Peer* p) noexcept nogil:
+    """The address as glibc's inet_ntop (getnameinfo's numeric host) writes it: IPv6 as
+    fmt6, but a mapped (::ffff:a.b.c.d) or compatible (::a.b.c.d) address with its last
+    32 bits dotted."""
+    cdef int k
+    if p.fam == 4:
+        p.text_len = fmt4(p.text, p.ip4)
+        return
+    if p.h6 == 0 and (p.l6 >> 32) == 0xFFFF:
+        memcpy(p.text, b"::ffff:", 7)
+        p.text_len = 7 + fmt4(p.text + 7, <uint32_t>(p.l6 & 0xFFFFFFFFULL))
+    elif p.h6 == 0 and (p.l6 >> 32) == 0 and (p.l6 >> 16) != 0:
+        memcpy(p.text, b"::", 2)
+        p.text_len = 2 + fmt4(p.text + 2, <uint32_t>(p.l6 & 0xFFFFFFFFULL))
+    else:
+        p.text_len = fmt6(p.text, p.h6, p.l6)
+
+
+cdef int peer_from_sockaddr(const uint8_t* sa, int salen, Peer* p) noexcept nogil:
+    """The client of a received datagram (Linux sockaddr_in / sockaddr_in6); 0, or -1
+    for another family (then no ACL entry applies, as in rbldnsd)."""
+    cdef int i
+    cdef uint16_t fam
+    p.fam = 0
+    p.text_len = 0
+    if salen < 2:
+        return -1
+    memcpy(&fam, sa, 2)
+    if fam == 2 and salen >= 8:
+        p.fam = 4
+        p.ip4 = (<uint32_t>sa[4] << 24) | (sa[5] << 16) | (sa[6] << 8) | sa[7]
+    elif fam == 10 and salen >= 24:
+        p.fam = 6
+        p.h6 = 0
+        p.l6 = 0
+        for i in range(8):
+            p.h6 = (p.h6 << 8) | sa[8 + i]
+            p.l6 = (p.l6 << 8) | sa[16 + i]
+    else:
+        return -1
+    peer_text(p)
+    return 0
+
+
+cdef int _peer(object peer, Peer* p) except -1:
+    """A Python peer (an address string, or None) as a Peer."""
+    p.fam = 0
+    p.text_len = 0
+    if peer is None:
+        return 0
+    import ipaddress
+    a = ipaddress.ip_address(peer.split("%", 1)[0] if isinstance(peer, str) else peer)
+    if a.version == 4:
+        p.fam = 4
+        p.ip4 = int(a)
+    else:
+        p.fam = 6
+        p.h6 = int(a) >> 64
+        p.l6 = int(a) & 0xFFFFFFFFFFFFFFFF
+    peer_text(p)
+    return 0
+
+
 cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype,
-                bint minimal_any, Out* o) noexcept nogil:
+                bint minimal_any, Out* o, const AclOut* acl, const Peer* peer) noexcept nogil:
     """The answer for the nb labels at lab[0..nb) below zone z (lab[nb]: where they end;
     each lab[i] is a label's length byte in q), for qtype: the records go into o, after
     o.pos, owned by the question's name (a pointer to offset 12). The one home of these
@@ -639,7 +914,17 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
     - nothing listed: a partial reverse name with listed addresses below it is an empty
       non-terminal (NOERROR, NODATA), anything else NXDOMAIN;
     - qtype: A and TXT records for ANY (A only with minimal_any: RFC 8482), A for A, TXT
-      for TXT, none for another type (NODATA when listed).
+      for TXT, none for another type (NODATA when listed);
+    - a generic dataset answers its records for the exact name (the (sub)zone's own name:
+      its `@` records), A, MX, TXT in that order (MX for MX and a full ANY); the records
+      of one type carry the smallest of their TTLs (rbldnsd's checkrr_present); for a
+      client with an ACL's `empty` or value, a name it has is NODATA (rbldnsd's generic
+      compares the query type with those flags ORed in, and no record has that type);
+    - the client's ACL entries (acl, rbldnsd's check_query_overwrites): `empty`: no
+      dataset but generic ones says anything (NXDOMAIN, no empty non-terminal); a value:
+      every dataset that would look the name up (a domain dataset any name, an IP one
+      the names of its family) is answered by the ACL's A and TXT instead (`$`: the
+      client's address), once. (ignore and refuse are the packet's, before this.)
 
     Returns rcode | (listed << 8), or -1 when the records do not fit o, or an empty
     non-terminal test is not decided within o.scan_max (the packet path hands the query
@@ -655,8 +940,15 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
     cdef uint8_t subj6[48]
     cdef uint8_t subjn[264]
     cdef int subj4_len = 0, subj6_len = 0, subjn_len = 0
+    cdef int empty = 0, always = 0, addpeer = 0, always_flag = 0, sources = 0
     o.want_a = qtype == 1 or qtype == 255
     o.want_txt = qtype == 16 or (qtype == 255 and not minimal_any)
+    o.want_mx = qtype == 15 or (qtype == 255 and not minimal_any)
+    o.start = o.pos
+    if acl != NULL:
+        empty = (acl.flags & ACL_EMPTY) != 0
+        always_flag = (acl.flags & ACL_ALWAYS) != 0
+        always = not empty and always_flag and acl.ds >= 0 and peer != NULL
     for si in range(z.sub_n):
         ss = &f.subs[z.sub_first + si]
         if ss.nlab == 0:
@@ -671,8 +963,14 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
     if s == NULL:
         return 3  # no subzone matches: NXDOMAIN
     nrel = nb - s.nlab
-    if nrel == 0:
-        return 1 << 8  # a subzone's own name: NOERROR, NODATA (listed)
+    if nrel == 0:  # a subzone's own name: NOERROR (listed), its generic `@` records
+        for k in range(s.ds_n):
+            ds = &f.dss[s.ds_first + k]
+            if ds.kind == DS_GENERIC and ds.g_apex >= 0 and not (empty or always_flag):
+                if emit_generic(f, o, ds, ds.g_apex) < 0:
+                    return -1
+        unify_ttls(o, 2)
+        return 1 << 8
     # the address: 4 labels of 1-3 digits <= 255, or 32 single nibbles (reversed)
     if nrel == 4:
         is4 = 1
@@ -712,6 +1010,23 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
             is4 = (k & ASK4) != 0
     for k in range(s.ds_n):
         ds = &f.dss[s.ds_first + k]
+        if ds.kind == DS_GENERIC:  # the exact name (its index holds exact names only)
+            vid = names_find_wire(ds.names, q + lab[0], lab[nrel] - lab[0], &at)
+            if vid >= 0:
+                found = 1
+                # (an ACL's empty or value: rbldnsd's generic compares the query type
+                # with those flags in it, finds no record of that "type": NODATA)
+                if not (empty or always_flag):
+                    if emit_generic(f, o, ds, vid) < 0:
+                        return -1
+                    sources += 2  # (its records have their own TTLs)
+            continue
+        if empty:
+            continue
+        if always:
+            if ds.kind == DS_NAMES or (is4 and ds.asks4) or (is6 and ds.asks6):
+                addpeer = 1
+            continue
         if ds.kind == DS_NAMES:
             # the labels below the (sub)zone as one name; `$` is the entry matched
             vid = names_find_wire(ds.names, q + lab[0], lab[nrel] - lab[0], &at)
@@ -728,6 +1043,7 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
                             subjn[j] += 32
                 if emit(f, o, ds, vid, subjn, subjn_len) < 0:
                     return -1
+                sources += 1
             continue
         if is6 and ds.has6:
             vid = ds.vals6[find6(ds, h6, l6)]
@@ -737,6 +1053,7 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
                     subj6_len = fmt6(subj6, h6, l6)
                 if emit(f, o, ds, vid, subj6, subj6_len) < 0:
                     return -1
+                sources += 1
                 continue
         if is4 and ds.has4:
             vid = look4(ds, ip4)
@@ -746,8 +1063,17 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
                     subj4_len = fmt4(subj4, ip4)
                 if emit(f, o, ds, vid, subj4, subj4_len) < 0:
                     return -1
+                sources += 1
+    if addpeer:  # the ACL's value, after the generic records (rbldnsd: after the loop)
+        found = 1
+        if emit(f, o, &f.dss[acl.ds], acl.vid, peer.text, peer.text_len) < 0:
+            return -1
+        sources += 1
     if found:
+        unify_ttls(o, sources)
         return 1 << 8
+    if empty:
+        return 3
     # (a complete IPv4 or IPv6 name is never an empty non-terminal)
     r = 0 if nrel >= 32 or (nrel == 4 and is4 and not is6) else \
         ent_check(f, s, q, lab, nrel, o.scan_max)
@@ -756,10 +1082,13 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
     return 3 if r == 0 else 0  # NXDOMAIN, or an empty non-terminal: NOERROR, NODATA
 
 
-cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept nogil:
-    """The reply for a query of a handled shape (its length), or -1 (not handled): the
-    packet parsed here (header, question, one OPT, the zone: the longest suffix), the
-    records from decide(), the rest of the reply from finish_reply()."""
+cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out,
+                     const Peer* peer) noexcept nogil:
+    """The reply for a query of a handled shape (its length), -1 (not handled), or DROP
+    (no reply: the client's ACL entry says ignore, the global one before anything else,
+    as rbldnsd): the packet parsed here (header, question, one OPT, the zone: the longest
+    suffix), the records from decide(), the rest of the reply from finish_reply(). A
+    client the ACLs refuse is handed to the reference path (which says REFUSED)."""
     cdef int pos, ln, end, last, nl = 0, i, qend, qtype, qclass, name_end
     cdef int lab[MAXLAB]
     cdef int edns = 0, rdlen, rem, olen, arc
@@ -770,6 +1099,14 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
     cdef int a_seen[MAX_RR]
     cdef int t_off[MAX_RR]
     cdef int t_len[MAX_RR]
+    cdef AclOut acl
+    acl.flags = 0
+    acl.ds = -1
+    acl.vid = -1
+    if peer != NULL and f.gacl >= 0:
+        acl_outcome(f, NULL, peer, &acl)
+        if acl.flags & ACL_IGNORE:
+            return DROP
     if n < 17 or (q[2] & 0xFE) != 0 or q[4] != 0 or q[5] != 1:
         return -1
     if q[6] or q[7] or q[8] or q[9] or q[10]:
@@ -828,6 +1165,12 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
             nb = i
     if z == NULL or nb == 0:
         return -1  # out of zone (REFUSED) or the apex
+    if peer != NULL and (f.gacl >= 0 or z.acl >= 0):
+        acl_outcome(f, z, peer, &acl)
+        if acl.flags & ACL_IGNORE:
+            return DROP
+        if acl.flags & ACL_REFUSE:
+            return -1
     if z.expires != 0 and now_real() >= z.expires - 2.0:
         return -1
     if arc and non_ascii(q, lab, nb):
@@ -850,7 +1193,7 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
     o.a_seen = a_seen
     o.t_off = t_off
     o.t_len = t_len
-    r = decide(f, z, q, lab, nb, qtype, f.minimal_any, &o)
+    r = decide(f, z, q, lab, nb, qtype, f.minimal_any, &o, &acl, peer)
     if r < 0:
         return -1
     r = finish_reply(z, q, lab, nl, nb, qend, arc, &o, r)
@@ -961,6 +1304,21 @@ def _name_labels(s):
     return [x.encode("utf-8", "surrogateescape") for x in s.split(".") if x]
 
 
+cdef object _sockaddr_text(const uint8_t* sa, int salen):
+    """A datagram's sender as address text (None for another family)."""
+    cdef Peer p
+    if peer_from_sockaddr(sa, salen, &p) < 0:
+        return None
+    return (<char*>p.text)[:p.text_len].decode("ascii")
+
+
+def peer_text_of(peer):
+    """The `$` of an ACL value for a client address (for the tests: glibc's inet_ntop)."""
+    cdef Peer p
+    _peer(peer, &p)
+    return (<char*>p.text)[:p.text_len].decode("ascii")
+
+
 def format6(hi, lo):
     """fmt6 from Python (for the tests: it must equal str(ipaddress.IPv6Address))."""
     cdef uint8_t w[48]
@@ -978,6 +1336,8 @@ cdef class FastPath:
     cdef object keep        # numpy arrays and bytes whose memory the C structs point into
     cdef readonly list zone_names
     cdef readonly bint minimal_any
+    #: some zone (or the table) has an ACL: the packet path needs the client's address
+    cdef readonly bint any_acl
 
     def __cinit__(self):
         memset(&self.f, 0, sizeof(Fast))
@@ -991,6 +1351,9 @@ cdef class FastPath:
         free(self.f.set_off)
         free(self.f.lsts)
         free(self.f.pieces)
+        free(self.f.act)
+        free(self.f.grecs)
+        free(self.f.g_off)
 
     def __init__(self, table, previous=None, minimal_any=False):
         import ipaddress
@@ -1010,6 +1373,11 @@ cdef class FastPath:
         values_of = {}  # id(dataset) -> (set_first, nvals): value tables shared
         tables6 = {}    # id(dataset) -> (its IPv6 first-level table, the dataset)
 
+        act = []        # per set_off entry: ACT_* (an ACL's keyword), else ACT_VALUE
+        grecs = []      # generic records (rtype, ttl, blob offset, length, A id)
+        g_off = []
+        groups_of = {}  # id(dataset) -> (g_first, ngroups): generic tables shared
+
         def value_table(ds):
             got = values_of.get(id(ds))
             if got is not None:
@@ -1018,7 +1386,12 @@ cdef class FastPath:
             nv = ds.value_count
             for vid in range(nv):
                 set_off.append(len(lsts))
-                for lv in ds.values(vid):
+                vals = ds.values(vid)
+                act.append(_ACTS.get(vals[0].a, ACT_VALUE) if ds.is_acl else ACT_VALUE)
+                for lv in vals:
+                    if ds.is_acl and lv.a in _ACTS:  # a keyword: no records
+                        lsts.append((-1, b"\0\0\0\0", 0, -1))
+                        continue
                     a4 = ipaddress.IPv4Address(lv.a).packed  # (a dotted quad: zonefmt)
                     aid = a_ids.setdefault(lv.a, len(a_ids))
                     if lv.txt:
@@ -1033,8 +1406,68 @@ cdef class FastPath:
                     else:
                         lsts.append((aid, a4, 0, -1))
             set_off.append(len(lsts))  # end of the last value id
+            act.append(ACT_VALUE)
             values_of[id(ds)] = (first, nv, ds)  # (ds kept: its id stays unique)
             return values_of[id(ds)]
+
+        def generic_table(ds):
+            got = groups_of.get(id(ds))
+            if got is not None:
+                return got
+            first = len(g_off)
+            for recs in ds.groups:
+                g_off.append(len(grecs))
+                for rtype, rttl, rdata in recs:
+                    aid = -1
+                    if rtype == 1:
+                        aid = a_ids.setdefault(str(ipaddress.IPv4Address(rdata)), len(a_ids))
+                    grecs.append((rtype, rttl, len(blob), len(rdata), aid))
+                    blob.extend(rdata)
+            g_off.append(len(grecs))
+            groups_of[id(ds)] = (first, len(ds.groups), ds)
+            return groups_of[id(ds)]
+
+        def ip_spec(ds, ttl):
+            """An IP dataset's (or an ACL's) dss entry."""
+            sf, nv, _ = value_table(ds)
+            v4, v6 = ds.index.v4, ds.index.v6
+            starts = np.ascontiguousarray(v4.starts_array, dtype=np.uint32)
+            vals = np.ascontiguousarray(v4.vals_array, dtype=np.int32)
+            bucket = np.ascontiguousarray(v4.table_array, dtype=np.uint32)
+            hi6 = np.ascontiguousarray(v6.hi_array, dtype=np.uint64)
+            lo6 = np.ascontiguousarray(v6.lo_array, dtype=np.uint64)
+            vals6 = np.ascontiguousarray(v6.vals_array, dtype=np.int32)
+            if not (len(hi6) == len(lo6) == len(vals6) >= 1) or \
+                    hi6[0] != 0 or lo6[0] != 0:
+                raise ValueError("unexpected IPv6 index layout")
+            t6 = tables6.get(id(ds))
+            if t6 is None:
+                t6 = tables6[id(ds)] = (_table6(hi6), ds)
+            fmt = ds.format
+            return {"kind": DS_IP, "v4": (starts, vals, bucket), "tab6": t6[0],
+                    "v6": (hi6, lo6, vals6), "has4": ds.index.has_v4(),
+                    "has6": ds.index.has_v6(), "ttl": ttl, "set_first": sf, "nvals": nv,
+                    "asks4": not fmt.startswith("ip6"), "asks6": not fmt.startswith("ip4")}
+
+        def acl_index(acl, ttl_of):
+            """The dss index of an ACL (compiled once per table), -1 for none."""
+            if acl is None:
+                return -1
+            got = acls.get(id(acl))
+            if got is None:
+                dss.append(ip_spec(acl, ttl_of(acl)))
+                got = acls[id(acl)] = (len(dss) - 1, acl)
+            return got[0]
+
+        acls = {}       # id(acl dataset) -> (its dss index, the dataset)
+        gacls = {id(zn.global_acl) for zn in zones}
+        if len(gacls) > 1:
+            raise ZoneSpecError("the zones of one table have different global ACLs")
+        gacl = -1
+        if zones and zones[0].global_acl is not None:
+            g = zones[0].global_acl
+            gacl = acl_index(g, lambda d: d.meta.ttl if d.meta.ttl is not None else
+                             _DEFAULT_TTL)
 
         for zone in zones:
             # zone names are lowercase ASCII (zone.normalize_name) and unique in a table
@@ -1081,32 +1514,25 @@ cdef class FastPath:
                 for ds in sdss:
                     ttl = zone.ttl_of(ds)
                     struct.pack("!I", ttl)
-                    sf, nv, _ = value_table(ds)
+                    if ds.is_generic:
+                        gf, ng, _ = generic_table(ds)
+                        nidx = ds.names
+                        dss.append({"kind": DS_GENERIC, "names": nidx,
+                                    "capsule": nidx.table_capsule(), "ttl": ttl,
+                                    "set_first": 0, "nvals": 0, "g_first": gf,
+                                    "ngroups": ng, "g_apex": ds.apex_group})
+                        continue
                     if ds.is_names:
+                        sf, nv, _ = value_table(ds)
                         nidx = ds.names
                         dss.append({"kind": DS_NAMES, "names": nidx,
                                     "capsule": nidx.table_capsule(), "ttl": ttl,
                                     "set_first": sf, "nvals": nv})
                         continue
-                    v4, v6 = ds.index.v4, ds.index.v6
-                    starts = np.ascontiguousarray(v4.starts_array, dtype=np.uint32)
-                    vals = np.ascontiguousarray(v4.vals_array, dtype=np.int32)
-                    bucket = np.ascontiguousarray(v4.table_array, dtype=np.uint32)
-                    hi6 = np.ascontiguousarray(v6.hi_array, dtype=np.uint64)
-                    lo6 = np.ascontiguousarray(v6.lo_array, dtype=np.uint64)
-                    vals6 = np.ascontiguousarray(v6.vals_array, dtype=np.int32)
-                    if not (len(hi6) == len(lo6) == len(vals6) >= 1) or \
-                            hi6[0] != 0 or lo6[0] != 0:
-                        raise ValueError("unexpected IPv6 index layout")
-                    t6 = tables6.get(id(ds))
-                    if t6 is None:
-                        t6 = tables6[id(ds)] = (_table6(hi6), ds)
-                    dss.append({"kind": DS_IP, "v4": (starts, vals, bucket), "tab6": t6[0],
-                                "v6": (hi6, lo6, vals6), "has4": ds.index.has_v4(),
-                                "has6": ds.index.has_v6(), "ttl": ttl,
-                                "set_first": sf, "nvals": nv})
+                    dss.append(ip_spec(ds, ttl))
                 subs.append((sw, len(labels), first, len(dss) - first))
             zs["sub_n"] = len(subs) - zs["sub_first"]
+            zs["acl"] = acl_index(zone.acl, zone.ttl_of)
         if len({zs["wire"] for _, zs in zspecs}) != len(zspecs):
             raise ZoneSpecError("two zones of one name")
         # allocate the C structures
@@ -1118,8 +1544,12 @@ cdef class FastPath:
         self.f.set_off = <int32_t*>calloc(max(1, len(set_off)), sizeof(int32_t))
         self.f.lsts = <Lst*>calloc(max(1, len(lsts)), sizeof(Lst))
         self.f.pieces = <Piece*>calloc(max(1, len(pieces)), sizeof(Piece))
+        self.f.act = <uint8_t*>calloc(max(1, len(act)), sizeof(uint8_t))
+        self.f.grecs = <GRec*>calloc(max(1, len(grecs)), sizeof(GRec))
+        self.f.g_off = <int32_t*>calloc(max(1, len(g_off)), sizeof(int32_t))
         if not (self.f.zones and self.f.subs and self.f.dss and self.f.set_off and
-                self.f.lsts and self.f.pieces):
+                self.f.lsts and self.f.pieces and self.f.act and self.f.grecs and
+                self.f.g_off):
             raise MemoryError()
         blob_b = bytes(blob) + b"\0"
         self.keep.append(blob_b)
@@ -1138,7 +1568,12 @@ cdef class FastPath:
             d.ttl = spec["ttl"]
             d.set_first = spec["set_first"]
             d.nvals = spec["nvals"]
-            if d.kind == DS_NAMES:
+            d.g_apex = -1
+            if d.kind == DS_GENERIC:
+                d.g_first = spec["g_first"]
+                d.ngroups = spec["ngroups"]
+                d.g_apex = spec["g_apex"]
+            if d.kind == DS_NAMES or d.kind == DS_GENERIC:
                 self.keep.append((spec["names"], spec["capsule"]))
                 d.names = names_table(spec["capsule"])
                 continue
@@ -1173,6 +1608,8 @@ cdef class FastPath:
                 d.pre6 = pre
             d.has4 = spec["has4"]
             d.has6 = spec["has6"]
+            d.asks4 = spec["asks4"]
+            d.asks6 = spec["asks6"]
         cdef FSub* fs
         for i, (sw, nlab, first, n) in enumerate(subs):
             fs = &self.f.subs[i]
@@ -1183,6 +1620,17 @@ cdef class FastPath:
             fs.ds_n = n
         for i, x in enumerate(set_off):
             self.f.set_off[i] = x
+        self.f.gacl = gacl
+        for i, x in enumerate(act):
+            self.f.act[i] = x
+        for i, x in enumerate(g_off):
+            self.f.g_off[i] = x
+        for i, (rt, rttl, off, ln, aid) in enumerate(grecs):
+            self.f.grecs[i].rtype = rt
+            self.f.grecs[i].ttl = rttl
+            self.f.grecs[i].off = off
+            self.f.grecs[i].len = ln
+            self.f.grecs[i].a_id = aid
         for i, (aid, a, pf, pn) in enumerate(lsts):
             self.f.lsts[i].a_id = aid
             memcpy(self.f.lsts[i].a, <char*>a, 4)
@@ -1201,6 +1649,7 @@ cdef class FastPath:
             z.nlab = zone_nlab(w)
             z.sub_first = zs["sub_first"]
             z.sub_n = zs["sub_n"]
+            z.acl = zs["acl"]
             z.expires = zs["expires"]
             ttl_b, mn, rn, times = zs["soa"]
             z.has_soa = 1
@@ -1213,29 +1662,54 @@ cdef class FastPath:
                 for k, cname in enumerate(_COUNTER_NAMES):
                     z.counters[k] = old[cname]
         self.zone_names = [name for name, _ in zspecs]
+        self.any_acl = gacl >= 0 or any(zs["acl"] >= 0 for _, zs in zspecs)
         # the zones' own answers (answer.answer: the dnslib path, check, scan) decide
         # with these tables too, instead of compiling each zone again
         for i, zone in enumerate(zones):
             zone.prepared().compiled = (self, i)
 
-    def answer(self, data):
-        """Reply bytes for a handled query shape, else None (use the reference path)."""
+    def answer(self, data, peer=None):
+        """Reply bytes for a handled query shape, else None (use the reference path);
+        b"" for no reply at all (the client's ACL entry says ignore). peer: the client's
+        address (text), for the ACLs."""
         cdef const uint8_t[::1] mv = data
         cdef uint8_t out[OUTBUF]
         cdef int n = mv.shape[0], r
+        cdef Peer p
+        p.fam = 0
+        if peer is not None:
+            _peer(peer, &p)
         if n == 0:
             return None
         with nogil:
-            r = fast_answer(&self.f, &mv[0], n, out)
+            r = fast_answer(&self.f, &mv[0], n, out, &p if p.fam else NULL)
+        if r == DROP:
+            return b""
         if r < 0:
             return None
         return (<char*>out)[:r]
 
-    def below(self, int zone, labels, int qtype, bint minimal_any=False):
+    def acl_action(self, int zone, peer):
+        """What the ACLs say for a client before any answer (the global one, then zone
+        number `zone`'s; -1: the global one only): "ignore", "refuse" or None."""
+        cdef Peer p
+        cdef AclOut a
+        if not -1 <= zone < self.f.nzones:
+            raise IndexError("no such zone")
+        _peer(peer, &p)
+        acl_outcome(&self.f, &self.f.zones[zone] if zone >= 0 else NULL, &p, &a)
+        if a.flags & ACL_IGNORE:
+            return "ignore"
+        if a.flags & ACL_REFUSE:
+            return "refuse"
+        return None
+
+    def below(self, int zone, labels, int qtype, bint minimal_any=False, peer=None):
         """decide() for Python: the answer for the name whose labels below zone number
         `zone` (of zone_names) are `labels` (bytes, most specific first, any case; at
         most 255 bytes as a wire name), with no message size limit (so never TC) and
-        every empty non-terminal decided.
+        every empty non-terminal decided; peer: the client's address, whose ACL entries'
+        `empty` and values decide() applies (ignore and refuse: acl_action()).
         Returns (rcode, records, listed): records [(rtype, ttl, data)] in answer order,
         owned by the name, data an A's 4 bytes or a TXT's string; listed: the name is
         listed (counters)."""
@@ -1245,8 +1719,12 @@ cdef class FastPath:
         cdef Out o
         cdef uint8_t* buf
         cdef int* arrs
+        cdef Peer p
+        cdef AclOut acl
         if not 0 <= zone < self.f.nzones:
             raise IndexError("no such zone")
+        _peer(peer, &p)
+        acl_outcome(&self.f, &self.f.zones[zone], &p, &acl)
         if len(labels) > MAXLAB - 2:
             raise ValueError("too many labels")
         for x in labels:
@@ -1281,7 +1759,8 @@ cdef class FastPath:
         o.a_seen = arrs
         o.t_off = arrs + BELOW_RR
         o.t_len = arrs + 2 * BELOW_RR
-        r = decide(&self.f, &self.f.zones[zone], name, lab, nb, qtype, minimal_any, &o)
+        r = decide(&self.f, &self.f.zones[zone], name, lab, nb, qtype, minimal_any, &o, &acl,
+                   &p if p.fam else NULL)
         if r < 0:
             raise ValueError("no answer: larger than a DNS message can carry, or a corrupt index")
         records = []
@@ -1421,7 +1900,9 @@ cdef class UdpLoop:
     """One UDP socket served from a thread: recvmmsg a batch (GIL released), answer the
     handled shapes in C with the current FastPath (read once per batch from
     `zones.fast`, so a reload's swap is picked up on the next batch), hand the rest to
-    `slow(packet) -> bytes | None` with the GIL, then sendmmsg the batch.
+    `slow(packet, peer) -> bytes | None` with the GIL (peer: the client's address text),
+    then sendmmsg the batch. The client's address goes to the fast path when its table
+    has an ACL.
     rrl (a RateLimiter, or None): each reply is accounted to its client's prefix first,
     and dropped or sent truncated when limited. log (an object with write(bytes), or
     None): the batch's query log lines (qlogline.pxd), whole lines, one write() per
@@ -1463,12 +1944,14 @@ cdef class UdpLoop:
         cdef int* rlen = <int*>calloc(nb, sizeof(int))
         cdef int i, r, ns, sent, k, nslow, fam, plen, verdict, tl
         cdef Fast* fp
+        cdef Peer peer
+        cdef int any_acl
         cdef const uint8_t[::1] mv
         cdef RrlTable* rt = &self.rrl.t if self.rrl is not None else NULL
         cdef int logging = self.log is not None
         cdef char* lbuf = <char*>malloc(nb * QLOG_LINE_MAX) if logging else NULL
         cdef int lpos
-        cdef char peer[64]
+        cdef char ptext[64]  # the query log's client text
         cdef uint64_t paddr
         cdef double tnow
         cdef unsigned long wall
@@ -1498,25 +1981,37 @@ cdef class UdpLoop:
                     break
                 fast = self.zones.fast
                 fp = NULL
+                any_acl = 0
                 if isinstance(fast, FastPath):
                     fp = &(<FastPath>fast).f
+                    any_acl = (<FastPath>fast).any_acl
                 nslow = 0
                 with nogil:
                     for i in range(r):
                         rlen[i] = -1
                         if fp != NULL and rmsg[i].msg_len > 0:
-                            rlen[i] = fast_answer(fp, rbuf + i * RECVBUF, rmsg[i].msg_len,
-                                                  obuf + i * OUTBUF)
-                        if rlen[i] < 0:
+                            if any_acl and peer_from_sockaddr(
+                                    <const uint8_t*>&names[i], rmsg[i].msg_hdr.msg_namelen,
+                                    &peer) == 0:
+                                rlen[i] = fast_answer(fp, rbuf + i * RECVBUF,
+                                                      rmsg[i].msg_len, obuf + i * OUTBUF,
+                                                      &peer)
+                            else:
+                                rlen[i] = fast_answer(fp, rbuf + i * RECVBUF,
+                                                      rmsg[i].msg_len, obuf + i * OUTBUF,
+                                                      NULL)
+                        if rlen[i] == -1:
                             nslow += 1
                 keep = None
                 if nslow:
                     keep = []
                     for i in range(r):
-                        if rlen[i] >= 0:
+                        if rlen[i] != -1:
                             continue
                         try:
-                            out = self.slow((<char*>(rbuf + i * RECVBUF))[:rmsg[i].msg_len])
+                            out = self.slow((<char*>(rbuf + i * RECVBUF))[:rmsg[i].msg_len],
+                                            _sockaddr_text(<const uint8_t*>&names[i],
+                                                           rmsg[i].msg_hdr.msg_namelen))
                         except Exception:
                             out = None
                         if out is None:
@@ -1561,8 +2056,8 @@ cdef class UdpLoop:
                                             continue
                                         rp = obuf + i * OUTBUF
                             if logging:
-                                plen = qlog_peer(&names[i], peer)
-                                lpos += qlog_line(lbuf + lpos, wall, peer, plen, rp, tl)
+                                plen = qlog_peer(&names[i], ptext)
+                                lpos += qlog_line(lbuf + lpos, wall, ptext, plen, rp, tl)
                     ns = 0
                     for i in range(r):
                         if rlen[i] == -2 or rlen[i] == -1:

@@ -66,13 +66,19 @@ class ZoneSpec:
     @classmethod
     def parse(cls, spec: str, base_dir: str | None = None) -> ZoneSpec:
         parts = spec.split(":", 2)
-        if len(parts) != 3 or not all(p.strip() for p in parts):
+        if len(parts) != 3 or not all(p.strip() for p in parts[1:]):
             raise ZoneSpecError(f"bad zone spec {spec!r}: expected NAME:FORMAT:FILE[,FILE...]")
         name, fmt, files = parts
+        fmt = fmt.strip().lower()
         paths = tuple(_resolve(f.strip(), base_dir) for f in files.split(",") if f.strip())
         if not paths:
             raise ZoneSpecError(f"bad zone spec {spec!r}: no file")
-        return cls(normalize_name(name), fmt.strip().lower(), paths)
+        if not name.strip().rstrip("."):  # rbldnsd's global ACL: `:acl:FILE`
+            if fmt != "acl":
+                raise ZoneSpecError(f"bad zone spec {spec!r}: missing domain name (only "
+                                    f"an acl may have none: the global ACL)")
+            return cls("", fmt, paths)
+        return cls(normalize_name(name), fmt, paths)
 
 
 def _resolve(path: str, base_dir: str | None) -> str:

@@ -26,8 +26,8 @@ from rblmirror.dns.zone import Zone, ZoneTable
 from rblmirror.zonespec import ZoneSettings, ZoneSpec, normalize_name
 
 from support import reference_answer as ref
-from support.zonegen import (SUBZONES, WORDS, build_query, make_table, rand_case, rev4,
-                             rev6, subject_labels, zone_setup)
+from support.zonegen import (GEN_NAMES, PEERS, SUBZONES, WORDS, build_query, make_table,
+                             rand_case, rev4, rev6, subject_labels, zone_setup)
 
 _dnsfast = pytest.importorskip("rblmirror._dnsfast")
 
@@ -46,6 +46,9 @@ def _names(rnd: random.Random, pool, pool6, n=60) -> list[list[bytes]]:
         elif r < 0.25:
             labels = [rnd.choice(ODD + [w.encode() for w in WORDS])
                       for _ in range(rnd.randint(1, 4))]
+        elif r < 0.35:  # a generic entry's name
+            g = rnd.choice(GEN_NAMES)
+            labels = [] if g == "@" else [rand_case(rnd, x).encode() for x in g.split(".")]
         sub = rnd.choice(["", "", ""] + SUBZONES)
         if sub:
             if rnd.random() < 0.1:
@@ -56,17 +59,22 @@ def _names(rnd: random.Random, pool, pool6, n=60) -> list[list[bytes]]:
     return out
 
 
-def _same(zone: Zone, labels: list[bytes], qtype: int, minimal_any: bool) -> None:
-    want = ref.decide(zone, labels, qtype, minimal_any)
+def _same(zone: Zone, labels: list[bytes], qtype: int, minimal_any: bool,
+          peer: str | None = None) -> None:
+    want = ref.decide(zone, labels, qtype, minimal_any, peer)
     p = zone.prepared()
     if p.compiled is None:
         p.below([b"x"], T_A)  # compiles the zone (answer.answer would)
     assert p.compiled is not None
     fast, zi = p.compiled
-    assert fast.below(zi, labels, qtype, minimal_any) == want, (zone.name, labels, qtype)
+    assert fast.below(zi, labels, qtype, minimal_any, peer=peer) == want, \
+        (zone.name, labels, qtype, peer)
     # answer.answer's way: minimal ANY asked as A
     asked = T_A if minimal_any and qtype == T_ANY else qtype
-    assert p.below(labels, asked) == want, (zone.name, labels, qtype, minimal_any)
+    assert p.below(labels, asked, peer) == want, (zone.name, labels, qtype, minimal_any, peer)
+    acts, _ = ref.acl_flags(zone, peer)
+    assert p.acl_action(peer) == ("ignore" if "ignore" in acts else
+                                  "refuse" if "refuse" in acts else None), (zone.name, peer)
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
@@ -84,13 +92,14 @@ def test_compiled_decision_equals_reference(setup, seed, minimal_any):
     for zone in table.zones:
         for labels in _names(rnd, pool, pool6):
             qtype = rnd.choice([T_A, T_TXT, T_ANY, T_ANY, 28, 15])
-            _same(zone, labels, qtype, minimal_any)
+            _same(zone, labels, qtype, minimal_any, rnd.choice(PEERS))
             decided.add(zone.prepared().below(labels, T_ANY)[0])
         # the test point is listed in every zone with test points: the reference and the
         # compiled decision must find it (no vacuous agreement on NXDOMAIN only)
         if zone.settings.test_points and zone.prepared().subzones[-1][0] == ():
             rc, recs, listed = zone.prepared().below([b"2", b"0", b"0", b"127"], T_A)
-            if any(not ds.is_names for ds in zone.prepared().subzones[-1][1]):
+            if any(not ds.is_names and not ds.is_generic
+                   for ds in zone.prepared().subzones[-1][1]):
                 assert listed and recs and rc == NOERROR
     assert decided <= {NOERROR, NXDOMAIN}
 

@@ -28,7 +28,7 @@ _dnsfast = pytest.importorskip("rblmirror._dnsfast")
 from rblmirror.dns.counters import Counters  # noqa: E402
 from rblmirror.dns.wire import respond  # noqa: E402
 from rblmirror.dns.zone import Zone, ZoneTable  # noqa: E402
-from support.zonegen import (M128, SUBZONES, WORDS, build_query, ip6_text,  # noqa: E402
+from support.zonegen import (M128, PEERS, SUBZONES, WORDS, build_query, ip6_text,  # noqa: E402
                              ip_text, make_table, rand_case, rand_queries, rev4, rev6,
                              zone_setup)
 
@@ -47,17 +47,34 @@ def _fits(want: bytes | None) -> bool:
     return not want[2] & 2  # no TC
 
 
-def _check(table, fast, queries, minimal_any):
+def _check(table, fast, queries, minimal_any, peers=(None,)):
+    """peers: the clients the queries come from, in turn (the ACLs' subjects)."""
     handled = 0
-    for q, plain, name in queries:
-        got = fast.answer(q)
-        want = respond(q, table, tcp=False, minimal_any=minimal_any)
+    for i, (q, plain, name) in enumerate(queries):
+        peer = peers[i % len(peers)]
+        got = fast.answer(q, peer)
+        want = respond(q, table, tcp=False, minimal_any=minimal_any, peer=peer)
+        if got == b"":  # no reply: the client's ACL entry says ignore
+            assert want is None, (q, peer, want)
+            handled += 1
+            continue
         if got is not None:
             handled += 1
-            assert got == want, (q, got, want)
-        elif plain and _fits(want) and expect_fast(table, fast, name):
+            assert got == want, (q, got, want, peer)
+        elif want is None and _acl_action(table, fast, name, peer) == "ignore":
+            continue  # a shape left to the reference path, which does not reply either
+        elif plain and _fits(want) and expect_fast(table, fast, name) and \
+                _acl_action(table, fast, name, peer) != "refuse":
             raise AssertionError(f"not answered by the fast path: {q!r} -> {want!r}")
     return handled
+
+
+def _acl_action(table, fast, name: str, peer):
+    """What the ACLs say for the client in the name's zone (a refused client is left to
+    the reference path, which says REFUSED)."""
+    found = table.find([x.lower() for x in name.split(".") if x])
+    return None if found is None else \
+        fast.acl_action(fast.zone_names.index(found[0].name), peer)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
@@ -69,7 +86,8 @@ def test_fast_path_equals_reference(setup, seed, minimal_any):
     fast = _dnsfast.FastPath(table, minimal_any=minimal_any)
     rnd = random.Random(seed)
     names = sorted({z.name for z in table.zones})
-    handled = _check(table, fast, rand_queries(rnd, pool, pool6, names), minimal_any)
+    handled = _check(table, fast, rand_queries(rnd, pool, pool6, names), minimal_any,
+                     [rnd.choice(PEERS) for _ in range(7)])
     # the plain shapes must go through the fast path (no vacuous pass)
     must = 0
     for zn in names:
@@ -403,8 +421,8 @@ def test_udp_loop_batches_swaps_and_stops(tmp_path):
     zones = _Zones(t1, _dnsfast.FastPath(t1))
     slow_calls = []
 
-    def slow(data):
-        slow_calls.append(data)
+    def slow(data, peer):
+        slow_calls.append((data, peer))
         return respond(data, zones.table)
 
     srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -431,6 +449,7 @@ def test_udp_loop_batches_swaps_and_stops(tmp_path):
         replies = ask_many(qs)
         assert replies == [respond(q, t1) for q in qs]
         assert len(slow_calls) == 1 and loop.fast_answers == 50
+        assert slow_calls[0][1] == "127.0.0.1"  # the client, for the reference path's ACLs
         zones.table, zones.fast = t2, _dnsfast.FastPath(t2)
         replies = ask_many(qs)
         assert replies == [respond(q, t2) for q in qs]

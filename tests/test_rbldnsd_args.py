@@ -102,11 +102,26 @@ def test_a_name_binds_each_of_its_addresses():
     assert parse(["-b", "localhost/5353", "-b", "127.0.0.1/5353", "z:ip4set:f"]).listen() == want
 
 
-def test_dump_is_a_clear_not_yet(capsys):
+def test_dump_prints_the_zones_and_exits(capsys, tmp_path):
+    """-d: the zones in BIND format (tools/dump.py, the one home) on standard output, the
+    command done (exit 0, nothing served); a zone that cannot load: exit 1 and why."""
+    import io
+
+    from rblmirror.dns.zone import Zone
+    from rblmirror.tools.dump import dump
     from rblmirror.tools.rbldnsd import main
-    assert main(["rbldnsd", "-d", "z.test:ip4set:/dev/null"]) == 1
-    assert "rbldnsd: -d (dump the zones in BIND format) is not available yet" in \
-        capsys.readouterr().err
+    z = tmp_path / "z"
+    z.write_text("127.0.0.2\n10.0.0.0/24 :3:listed $\n")
+    spec = f"z.test:ip4set:{z}"
+    assert main(["rbldnsd", "-d", spec]) == 0
+    got = capsys.readouterr().out
+    want = io.StringIO()
+    dump(Zone.from_specs([spec]), want)
+    body = [x for x in got.splitlines() if not x.startswith(";")]
+    assert body == [x for x in want.getvalue().splitlines() if not x.startswith(";")]
+    assert "10.0.0\tA\t127.0.0.3" in got or "*.0.0.10\tA\t127.0.0.3" in got, got
+    assert main(["rbldnsd", "-d", f"z.test:ip4set:{tmp_path / 'missing'}"]) == 1
+    assert "missing" in capsys.readouterr().err
 
 
 def test_too_many_binds():

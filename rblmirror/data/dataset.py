@@ -25,6 +25,7 @@ from .formats.base import (EXCL, NS, SOA, Collector, Format, Meta, LineWarning, 
                            file_lines, load_lines)
 from .formats import fast4
 from .formats import dnset as dnset_fmt
+from .formats import generic as generic_fmt
 from .._names import NameBuilder, NameIndex
 from .formats.combined import split_sections
 
@@ -141,7 +142,8 @@ class Dataset:
                  sets: list[tuple[Listing, ...]], names: NameIndex | None = None,
                  meta: Meta | None = None,
                  warnings: list[LineWarning] | None = None, entries: int = 0,
-                 children: list[tuple[tuple[str, ...], Dataset]] | None = None):
+                 children: list[tuple[tuple[str, ...], Dataset]] | None = None,
+                 records: list[tuple[str, int, int, bytes]] | None = None):
         self.format = format
         self.files = files
         self.index = index
@@ -152,6 +154,19 @@ class Dataset:
         self.warnings = warnings or []
         self.entries = entries
         self.children = children or []
+        #: generic: its records in file order (name, rtype, ttl, rdata); `groups` are
+        #: each name's records in answer order, the compiled name index (`names`, exact
+        #: names only) gives a name's group, `apex_group` the zone's own (-1: none)
+        self.records = records or []
+        self.groups: list[tuple[tuple[int, int, bytes], ...]] = []
+        self.apex_group = -1
+        if format == "generic":
+            by_name, self.groups = generic_fmt.groups(self.records)
+            self.apex_group = by_name.pop("", -1)
+            nb = NameBuilder()
+            for name, gid in by_name.items():
+                nb.add(False, name, gid)
+            self.names = nb.finish(None)
 
     # ---- construction ---------------------------------------------------------------
     @classmethod
@@ -192,7 +207,7 @@ class Dataset:
             warnings.append(LineWarning(files[0], 0, "entries before the first $DATASET ignored"))
         children = []
         for sec in sections:
-            if sec.type == "combined" or sec.type not in formats.REGISTRY:
+            if sec.type in ("combined", "acl") or sec.type not in formats.REGISTRY:
                 warnings.append(LineWarning(files[0], 0, f"unsupported $DATASET type {sec.type!r}"))
                 continue
             c = Collector()
@@ -248,7 +263,7 @@ class Dataset:
         name_index = names.finish(set_id) if names is not None else None
         return cls(format=fmt, files=files, index=IPIndex.build(None, v6, seg4), sets=sets,
                    names=name_index, meta=c.meta, warnings=c.warnings,
-                   entries=c.entries)
+                   entries=c.entries, records=c.records)
 
     # ---- lookups --------------------------------------------------------------------
     def __len__(self) -> int:
@@ -261,6 +276,16 @@ class Dataset:
     @property
     def is_names(self) -> bool:
         return self.format == "dnset"
+
+    @property
+    def is_generic(self) -> bool:
+        """generic: records by name, no listing (no test points, no addresses)."""
+        return self.format == "generic"
+
+    @property
+    def is_acl(self) -> bool:
+        """acl: an action per client address, never a zone's data."""
+        return self.format == "acl"
 
     def value(self, i: int) -> Listing:
         """The (first) Listing template behind a value id; `$` is not yet substituted."""
@@ -359,6 +384,7 @@ class Dataset:
             "version": SNAPSHOT_VERSION, "format": self.format, "files": list(self.files),
             "entries": self.entries, "warnings": [list(w) for w in self.warnings],
             "sets": [[[v.a, v.txt] for v in s] for s in self._sets],
+            "records": [[n, t, ttl, rd.hex()] for n, t, ttl, rd in self.records],
             "meta": {"soa": asdict(m.soa) if m.soa else None,
                      "ns": asdict(m.ns) if m.ns else None, "ttl": m.ttl,
                      "timestamp": m.timestamp, "expires": m.expires,
@@ -387,9 +413,13 @@ class Dataset:
                                     f"outside the {len(sets)} values)")
             fields = dict(format=h["format"], files=tuple(h["files"]), index=index, sets=sets,
                           meta=meta, warnings=[LineWarning(*w) for w in h["warnings"]],
-                          entries=h["entries"])
+                          entries=h["entries"],
+                          records=[(n, t, ttl, bytes.fromhex(rd))
+                                   for n, t, ttl, rd in h.get("records", [])])
         except (KeyError, TypeError, ValueError) as e:
             raise SnapshotError(f"{path}: corrupt snapshot header ({e})") from None
+        if fields["format"] == "generic":  # its name index is rebuilt from the records
+            return cls(**fields)
         try:  # its structure checked (records, value ids, slots): in C, over the mapping
             names = NameIndex(*name_arrays, nvalues=len(sets))
         except ValueError as e:

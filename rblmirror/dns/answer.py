@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .zone import Zone
 
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
-T_A, T_NS, T_SOA, T_TXT, T_ANY = 1, 2, 6, 16, 255
+T_A, T_NS, T_SOA, T_MX, T_TXT, T_ANY = 1, 2, 6, 15, 16, 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,8 @@ class SOAData:
 @dataclass(frozen=True, slots=True)
 class RR:
     """One record. `apex`: owned by the zone apex (else by the query name).
-    data: A -> dotted quad str; TXT -> bytes (<= 254); NS -> name str; SOA -> SOAData."""
+    data: A -> dotted quad str; TXT -> bytes (<= 255); NS -> name str; SOA -> SOAData;
+    MX -> its rdata bytes (preference, the exchange uncompressed, as rbldnsd sends it)."""
 
     rtype: int
     ttl: int
@@ -55,6 +56,8 @@ class Answer:
     authority: tuple[RR, ...] = ()
     #: the subject was listed (for counters): True listed, False not listed, None n/a
     listed: bool | None = None
+    #: no reply at all (the client's ACL entry says ignore)
+    drop: bool = False
 
 
 class Prepared:
@@ -80,19 +83,37 @@ class Prepared:
         #: by FastPath), else this zone's own, compiled on first use
         self.compiled: tuple[FastPath, int] | None = None
         self._zone = weakref.ref(zone)  # (no cycle: a dropped table is freed at once)
+        self.no_acl = zone.acl is None and zone.global_acl is None
 
-    def below(self, labels: list[str] | list[bytes],
-              qtype: int) -> tuple[int, list[tuple[int, int, bytes]], bool]:
-        """The compiled decision for a name below the zone (ext/dnsfast.pyx decide()):
-        (rcode, [(rtype, ttl, rdata)], listed)."""
+    def fast(self) -> tuple[FastPath, int]:
+        """(FastPath, zone number) holding this zone compiled (its own on first use)."""
         if self.compiled is None:
             from .._dnsfast import FastPath
             zone = self._zone()
             assert zone is not None  # (a zone's Prepared lives with it)
             self.compiled = (FastPath([zone]), 0)
-        fast, zi = self.compiled
+        return self.compiled
+
+    def below(self, labels: list[str] | list[bytes], qtype: int, peer: str | None = None
+              ) -> tuple[int, list[tuple[int, int, bytes]], bool]:
+        """The compiled decision for a name below the zone (ext/dnsfast.pyx decide()):
+        (rcode, [(rtype, ttl, rdata)], listed). peer: the client's address (its ACL
+        entries' `empty` and values are decided there)."""
+        fast, zi = self.fast()
         return fast.below(zi, [x.encode("utf-8", "surrogateescape") if isinstance(x, str)
-                               else x for x in labels], qtype)
+                               else x for x in labels], qtype, peer=peer)
+
+    def acl_action(self, peer: str | None) -> str | None:
+        """What the zone's ACLs (global, then the zone's) say for a client before any
+        answer: "ignore" (no reply), "refuse" (REFUSED), or None (answer)."""
+        if peer is None or self.no_acl:
+            return None
+        fast, zi = self.fast()
+        return fast.acl_action(zi, peer)
+
+    def global_acl_action(self, peer: str) -> str | None:
+        """The global ACL's alone (asked before a packet is parsed)."""
+        return self.fast()[0].acl_action(-1, peer)
 
 
 def _soa_records(zone: Zone, mtime: int) -> tuple[RR, RR]:
@@ -136,31 +157,42 @@ def _ns_records(zone: Zone) -> tuple[RR, ...]:
 
 
 def answer(zone: Zone, labels: list[str] | list[bytes], qtype: int, *, now: float | None,
-           minimal_any: bool) -> Answer:
+           minimal_any: bool, peer: str | None = None) -> Answer:
     """labels: the query name's labels below the zone (str or bytes, any case), most
-    specific first. The apex and expiry are decided here; every name below the apex by
-    the compiled decision (Prepared.below)."""
+    specific first. The ACL's ignore and refuse (in rbldnsd's order: ignore, then the
+    expiry, then refuse), expiry and the apex are decided here; every name below the apex
+    by the compiled decision (Prepared.below), which also gives the apex's generic
+    records. peer: the client's address, for the ACLs."""
     p = zone.prepared()
+    action = p.acl_action(peer)
+    if action == "ignore":
+        return Answer(NOERROR, aa=False, drop=True)
     if p.expires is not None and (now if now is not None else time.time()) >= p.expires:
         return Answer(SERVFAIL, aa=False)
+    if action == "refuse":
+        return Answer(REFUSED, aa=False)
     if minimal_any and qtype == T_ANY:
         qtype = T_A if labels else T_SOA  # RFC 8482: one RRset over UDP
-    if not labels:  # the apex: SOA and NS only. Every zone has both (_soa_records):
-        # rbldnsd REFUSES the apex of a dump without $SOA/$NS
+    if not labels:  # the apex: SOA and NS, then generic `@` records. Every zone has
+        # SOA and NS (_soa_records): rbldnsd REFUSES the apex of a dump without $SOA/$NS
         ans: list[RR] = []
         if qtype in (T_SOA, T_ANY):
             ans.append(p.soa_rr)
         if qtype in (T_NS, T_ANY):
             ans.extend(p.ns_rrs)
+        ans.extend(_records(p.below([], qtype, peer)[1]))
         if ans:
             return Answer(NOERROR, answer=tuple(ans))
         return Answer(NOERROR, authority=(p.soa_neg,))
-    rcode, records, listed = p.below(labels, qtype)
+    rcode, records, listed = p.below(labels, qtype, peer)
     if records:
-        return Answer(NOERROR, answer=tuple(
-            RR(t, ttl, socket.inet_ntoa(data) if t == T_A else data)
-            for t, ttl, data in records), listed=listed)
+        return Answer(NOERROR, answer=_records(records), listed=listed)
     return Answer(rcode, authority=(p.soa_neg,), listed=listed)
+
+
+def _records(records: list[tuple[int, int, bytes]]) -> tuple[RR, ...]:
+    return tuple(RR(t, ttl, socket.inet_ntoa(data) if t == T_A else data)
+                 for t, ttl, data in records)
 
 
 def labels_below(zone: Zone, qname: str) -> list[str]:

@@ -38,6 +38,11 @@ log = logging.getLogger("rblmirror.dns.server")
 IP_MTU_DISCOVER, IP_PMTUDISC_PROBE = 10, 3  # Linux <netinet/in.h> (not in socket)
 
 
+def _host(peername: object) -> str | None:
+    """The address of a socket's peer name ((host, port, ...)), None when there is none."""
+    return peername[0] if isinstance(peername, tuple) and peername else None
+
+
 def _empty(sock: socket.socket) -> None:
     try:
         while sock.recv(512):
@@ -81,15 +86,16 @@ class Server:
         self._baseline: tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]] = ({}, {})
 
     # one packet, fast path first
-    def answer(self, data: bytes, tcp: bool) -> bytes | None:
+    def answer(self, data: bytes, tcp: bool, peer: str | None = None) -> bytes | None:
+        """The reply to one packet from the client `peer` (its address), None for none."""
         fast = self.zones.fast
         if fast is not None and not tcp:
-            out = fast.answer(data)
+            out = fast.answer(data, peer if fast.any_acl else None)
             if out is not None:
-                return out
+                return out or None  # (b"": no reply, an ACL's ignore)
         try:
             return respond(data, self.zones.table, tcp=tcp, counters=self.counters,
-                           minimal_any=self.zones.minimal_any)
+                           minimal_any=self.zones.minimal_any, peer=peer)
         except Exception:  # never let one packet take the server down
             log.exception("error answering a query")
             self.counters.bump("*", C_ERRORS)
@@ -101,6 +107,7 @@ class Server:
             writer.close()
             return
         self.tcp_open += 1
+        peer = _host(writer.get_extra_info("peername"))
         try:
             while True:
                 try:
@@ -109,7 +116,7 @@ class Server:
                     data = await asyncio.wait_for(reader.readexactly(n), self.tcp_idle)
                 except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
                     break
-                out = self.answer(data, True)
+                out = self.answer(data, True, peer)
                 if out is None:
                     continue
                 if self.qlog is not None:
@@ -125,11 +132,11 @@ class Server:
             except Exception:
                 pass
 
-    def _answer_slow(self, data: bytes) -> bytes | None:
+    def _answer_slow(self, data: bytes, peer: str | None) -> bytes | None:
         """The UDP loop's callback for what the fast path did not answer."""
         try:
             return respond(data, self.zones.table, tcp=False, counters=self.counters,
-                           minimal_any=self.zones.minimal_any)
+                           minimal_any=self.zones.minimal_any, peer=peer)
         except Exception:
             log.exception("error answering a query")
             self.counters.bump("*", C_ERRORS)
@@ -172,7 +179,7 @@ class Server:
                 return
             except OSError:
                 return
-            out = self.answer(data, False)
+            out = self.answer(data, False, _host(peer))
             if out is not None:
                 if self.qlog is not None:
                     self.qlog.reply(out, peer[0])

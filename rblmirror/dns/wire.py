@@ -26,8 +26,8 @@ from typing import Iterable
 
 from dnslib import A, DNSHeader, DNSLabel, DNSQuestion, DNSRecord, EDNS0, NS, RD, RR, SOA, TXT
 
-from .answer import (FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, T_A, T_ANY, T_NS, T_TXT, Answer,
-                     RR as Record, SOAData)
+from .answer import (FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, T_A, T_ANY, T_MX, T_NS, T_TXT,
+                     Answer, RR as Record, SOAData)
 from .counters import (C_BYTES, C_ERRORS, C_LISTED, C_NOTLISTED, C_NXDOMAIN, C_QBYTES,
                        C_QUERIES, C_REFUSED, Counters)
 from .zone import ZoneTable
@@ -106,6 +106,8 @@ def _rr(owner: DNSLabel, r: Record) -> RR:
         rdata = TXT([d])
     elif r.rtype == T_NS and isinstance(d, str):
         rdata = NS(_name(d))
+    elif r.rtype == T_MX and isinstance(d, bytes):
+        rdata = RD(d)  # as rbldnsd sends it: the exchange uncompressed
     elif isinstance(d, SOAData):
         rdata = SOA(_name(d.mname), _name(d.rname),
                     (d.serial, d.refresh, d.retry, d.expire, d.minttl))
@@ -139,10 +141,15 @@ def build_reply(q: Query, rcode: int, aa: bool, ans: Answer | None, apex_labels:
 
 def respond(data: bytes, table: ZoneTable, *, tcp: bool = False,
             counters: Counters | None = None, now: float | None = None,
-            minimal_any: bool = False) -> bytes | None:
+            minimal_any: bool = False, peer: str | None = None) -> bytes | None:
     """The reference path: one query packet in, one reply packet (or None: no reply).
     minimal_any: ANY over UDP answered as RFC 8482 suggests (the A records; the SOA at
-    the apex); otherwise, and always over TCP, ANY gets everything, as from rbldnsd."""
+    the apex); otherwise, and always over TCP, ANY gets everything, as from rbldnsd.
+    peer: the client's address, for the ACLs (the global one's ignore drops a packet
+    before it is even parsed, as rbldnsd's)."""
+    if peer is not None and table.zones and table.zones[0].global_acl is not None and \
+            table.zones[0].prepared().global_acl_action(peer) == "ignore":
+        return None
     q = parse_query(data)
     if q is None:  # dropped: an error of no zone, as rbldnsd counts it
         if counters:
@@ -172,7 +179,10 @@ def respond(data: bytes, table: ZoneTable, *, tcp: bool = False,
     else:
         zone, below = found
         labels = [x.decode("utf-8", "surrogateescape") for x in q.labels[:below]]
-        ans = zone.answer(labels, q.qtype, now=now, minimal_any=minimal_any and not tcp)
+        ans = zone.answer(labels, q.qtype, now=now, minimal_any=minimal_any and not tcp,
+                          peer=peer)
+        if ans.drop:
+            return None
         rcode = ans.rcode
         aa = ans.aa and q.qclass == C_IN
         apex = q.labels[below:]

@@ -70,6 +70,10 @@ class Zone:
     #: combined datasets as loaded: their common section holds the zone's $SOA/$NS
     containers: list[Dataset] = field(default_factory=list)
     settings: ZoneSettings = DEFAULT_SETTINGS
+    #: the zone's acl dataset (`NAME:acl:FILE`) and the global one (`:acl:FILE`, the same
+    #: object in every zone of a table): who gets which answer (formats/acl.py)
+    acl: Dataset | None = None
+    global_acl: Dataset | None = None
     #: per-load derived data (SOA/NS records, expiry); rebuilt when datasets change
     _prepared: Prepared | None = field(default=None, repr=False, compare=False)
 
@@ -79,11 +83,25 @@ class Zone:
         """Load every spec (with `loader`, default ZoneSpec.load); specs sharing a name
         become one zone (order kept), with the RFC 5782 test points added."""
         zones: dict[str, Zone] = {}
+        global_acl: Dataset | None = None
         for s in specs:
             spec = s if isinstance(s, ZoneSpec) else ZoneSpec.parse(s)
+            ds = loader(spec) if loader else load_spec(spec)
+            if spec.name == "":  # (ZoneSpec.parse: only an acl has no name)
+                if global_acl is not None:
+                    raise ZoneSpecError("global acl specified more than once")
+                global_acl = ds
+                continue
             z = zones.setdefault(spec.name, cls(spec.name, settings=spec.settings))
-            z.add(loader(spec) if loader else load_spec(spec), spec)
+            if ds.is_acl:
+                if z.acl is not None:
+                    raise ZoneSpecError(f"repeated ACL definition for zone {spec.name}")
+                z.acl = ds
+                z.specs.append(spec)
+                continue
+            z.add(ds, spec)
         for z in zones.values():
+            z.global_acl = global_acl
             z.add_test_points()
         return list(zones.values())
 
@@ -94,7 +112,7 @@ class Zone:
         if not self.settings.test_points:
             return
         have = set(kinds) | {a.dataset.is_names for a in self.datasets if a.subzone == "" and
-                             not a.synthetic}
+                             not a.synthetic and not a.dataset.is_generic}
         done = {a.dataset.is_names for a in self.datasets if a.synthetic}
         for names in sorted(have - done):
             if not self._lists_own_test_point(names):
@@ -144,12 +162,14 @@ class Zone:
         return self._prepared
 
     def answer(self, qname: str | Iterable[str] | Iterable[bytes], qtype: int, *,
-               now: float | None = None, minimal_any: bool = False) -> Answer:
+               now: float | None = None, minimal_any: bool = False,
+               peer: str | None = None) -> Answer:
         """rbldnsd's answer for a name in this zone. qname: a name (str, any case, with
-        or without the zone) or the list of labels below the zone."""
+        or without the zone) or the list of labels below the zone; peer: the client's
+        address (for the ACLs)."""
         labels: list[str] | list[bytes] = labels_below(self, qname) if isinstance(
             qname, str) else list(qname)  # type: ignore[assignment]  # (one kind or the other)
-        return answer(self, labels, qtype, now=now, minimal_any=minimal_any)
+        return answer(self, labels, qtype, now=now, minimal_any=minimal_any, peer=peer)
 
     # ---- metadata: taken from the first dataset that has it, in command-line order --
     def _all_datasets(self) -> list[Dataset]:
@@ -207,7 +227,7 @@ class Zone:
         """The IP datasets at the zone's apex, as DNS answers from them (test_points=False:
         only the lists' own data, for coverage)."""
         return [a.dataset for a in self.datasets if a.subzone == "" and not a.dataset.is_names
-                and (test_points or not a.synthetic)]
+                and not a.dataset.is_generic and (test_points or not a.synthetic)]
 
     def lookup(self, subject: str | int | ipaddress.IPv4Address | ipaddress.IPv6Address) -> Found:
         """What DNS answers for ANY at the subject's name in this zone (its data, whether
@@ -229,7 +249,8 @@ class Zone:
 
     def kind(self) -> str:
         """'ip', 'name' or 'mixed' (what check should expect at the zone itself)."""
-        kinds = {"name" if a.dataset.is_names else "ip" for a in self.data if a.subzone == ""}
+        kinds = {"name" if a.dataset.is_names else "ip" for a in self.data if a.subzone == ""
+                 and not a.dataset.is_generic}
         return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
@@ -283,7 +304,13 @@ def assemble(specs: Iterable[ZoneSpec], mirrored: ZoneSource | None,
              loader: Callable[[ZoneSpec], Dataset] | None = None) -> list[Zone]:
     """The zones of local `specs` (loaded with `loader`, default load_spec) with the
     mirrored sources' zones merged in (their current snapshots): what the server serves."""
+    specs = list(specs)
     zones = Zone.from_specs(specs, loader=loader)
     if mirrored is not None:
+        global_acl = next((z.global_acl for z in zones if z.global_acl is not None), None)
         zones = mirrored.merge(zones)
+        for z in zones:  # (mirrored zones too: the global ACL is every zone's)
+            if z.global_acl is not global_acl:
+                z.global_acl = global_acl
+                z._prepared = None
     return zones

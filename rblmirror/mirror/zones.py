@@ -87,26 +87,27 @@ class SourceZone(Zone):
         return None if is_test_point(labels) else reason
 
     def answer(self, qname: str | Iterable[str] | Iterable[bytes], qtype: int, *,
-               now: float | None = None, minimal_any: bool = False) -> Answer:
+               now: float | None = None, minimal_any: bool = False,
+               peer: str | None = None) -> Answer:
         if self.failing(now):
             labels = self._labels(qname) if isinstance(qname, str) else [
                 x if isinstance(x, str) else x.decode("utf-8", "surrogateescape") for x in qname]
             # the apex (SOA/NS: the zone exists) and the test points still answer
             if not labels or (is_test_point(labels) and self.settings.test_points):
                 return self._points().answer(labels, qtype, now=now,
-                                             minimal_any=minimal_any)
+                                             minimal_any=minimal_any, peer=peer)
             return Answer(SERVFAIL, aa=False)
-        return super().answer(qname, qtype, now=now, minimal_any=minimal_any)
+        return super().answer(qname, qtype, now=now, minimal_any=minimal_any, peer=peer)
 
     def _points(self) -> Zone:
         """This zone with only its test points (what answers while it has no good data),
         with this zone's SOA and NS."""
         if self._points_zone is None:
             pz = Zone(self.name, datasets=[a for a in self.datasets if a.synthetic],
-                      settings=self.settings)
+                      settings=self.settings, acl=self.acl, global_acl=self.global_acl)
             # a dump that lists its own test point has no synthetic one: add ours here
             pz.add_test_points({a.dataset.is_names for a in self.datasets
-                                if a.subzone == ""})
+                                if a.subzone == "" and not a.dataset.is_generic})
             mine, theirs = self.prepared(), pz.prepared()
             theirs.soa_rr, theirs.soa_neg, theirs.ns_rrs = mine.soa_rr, mine.soa_neg, \
                 mine.ns_rrs

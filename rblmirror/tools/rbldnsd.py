@@ -111,8 +111,12 @@ def run(args: RbldnsdArgs, prog: str = "rbldnsd") -> int:
     for w in args.warnings():
         print(f"{prog}: warning: {w}", file=sys.stderr)
     specs = args.zone_specs()
-    if args.dump:
-        raise UsageError("-d (dump the zones in BIND format) is not available yet")
+    if args.dump:  # as rbldnsd -d: the zones in BIND format on standard output, no serving
+        from ..dns.zone import Zone
+        from .dump import dump
+        dump(Zone.from_specs(specs), sys.stdout)
+        sys.stdout.flush()
+        return 0
     listen = args.listen()
     # taken before the fork: LISTEN_PID names this process
     inherited = systemd.inherited_sockets()

@@ -41,10 +41,14 @@ def question(name: str, qtype: str | int = "A", qid: int | None = None, rd: bool
 class DNSClient:
     """A UDP client on one socket; query() sends one question and returns the whole reply."""
 
-    def __init__(self, port: int, host: str = HOST, timeout: float = 2.0):
+    def __init__(self, port: int, host: str = HOST, timeout: float = 2.0,
+                 source: str | None = None):
+        """source: the local address to ask from (another 127.0.0.x, for the ACLs)."""
         self.addr = (host, port)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.settimeout(timeout)
+        if source is not None:
+            self.sock.bind((source, 0))
         self._id = 0
 
     def close(self) -> None:

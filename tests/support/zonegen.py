@@ -41,7 +41,16 @@ TEXTS = ["Listed $", "see http://x.test/?$ ($$5)", "$$", "$$$", "plain reason", 
          "x" * 250 + " $", "é unicode $", "=over $", ""]
 VALUES = ["", " :127.0.0.3:", " :3:", " :127.0.0.4:{t}", " {t}", " :127.0.0.2:{t}"]
 FORMATS = ["ip4set", "ip4set", "ip4trie", "ip4tset", "plain", "ip6trie", "ip6trie",
-           "ip6tset", "dnset", "combined"]
+           "ip6tset", "dnset", "combined", "generic"]
+#: generic names (relative to the zone; `@` the zone itself)
+GEN_NAMES = ["@", "test", "a", "mail.x1", "spam", "Mail", "*", "*.a", "x1.sub", "2.0.0.127"]
+#: the clients the ACLs and the queries come from (None: no client known)
+PEERS = [None, "127.0.0.1", "127.0.0.5", "10.1.2.3", "192.0.2.1", "::1", "2001:db8::5",
+         "::ffff:10.1.2.3", "::10.1.2.3"]
+ACL_SUBJECTS = ["127.0.0.0/8", "127.0.0.5", "10.0.0.0/8", "10.1.0.0/16", "0.0.0.0/0", "::1",
+                "2001:db8::/32", "::ffff:0:0/96", "::/0", "192.0.2.0/24"]
+ACL_VALUES = ["", " :refuse", " :pass", " :empty", " =ignore", " :127.0.0.9:acl $ here",
+              " :5", " plain text $", " :REF", " :e", " =blackhole"]
 SUBZONES = ["sub", "a.sub", "x"]
 WORDS = ["test", "invalid", "a", "mail", "spam", "x1"]
 
@@ -114,6 +123,37 @@ def _names_lines(draw) -> list[str]:
     return lines
 
 
+def _generic_lines(draw) -> list[str]:
+    lines = []
+    for _ in range(draw(st.integers(0, 8))):
+        name = draw(st.sampled_from(GEN_NAMES))
+        ttl = draw(st.sampled_from(["", "", " 60", " 0", " 10m", " 3600"]))
+        cls = draw(st.sampled_from(["", "", " IN"]))
+        kind = draw(st.sampled_from(["A", "a", "TXT", "txt", "MX"]))
+        if kind.lower() == "a":
+            data = draw(st.sampled_from(["127.0.0.2", "127.0.0.3", "2", "10.2", "0.0.0.0"]))
+        elif kind.lower() == "txt":
+            data = draw(st.sampled_from(['"quoted text"', "plain $ text", '""', '"', "x" * 300,
+                                         "é"]))
+        else:
+            data = f"{draw(st.integers(0, 65535))} " + draw(
+                st.sampled_from(["mx.example.com", "Mail.Test.", "a"]))
+        lines.append(f"{name}{ttl}{cls} {kind} {data}")
+    return lines
+
+
+def acl_text(draw) -> str:
+    lines = []
+    if draw(st.booleans()):
+        lines.append(f"$TTL {draw(st.integers(1, 5000))}")
+    for _ in range(draw(st.integers(1, 6))):
+        if draw(st.integers(0, 5)) == 0:
+            lines.append(draw(st.sampled_from([":empty", ":127.0.0.7:default $", "=pass",
+                                               ":refuse"])))
+        lines.append(draw(st.sampled_from(ACL_SUBJECTS)) + draw(st.sampled_from(ACL_VALUES)))
+    return "\n".join(lines) + "\n"
+
+
 @st.composite
 def dataset_text(draw, fmt: str, pool: list[int], pool6: list[int], with_soa: bool,
                  zname: str):
@@ -124,7 +164,8 @@ def dataset_text(draw, fmt: str, pool: list[int], pool6: list[int], with_soa: bo
         for _ in range(draw(st.integers(1, 3))):
             sub = draw(st.lists(st.sampled_from(["@"] + SUBZONES), min_size=1, max_size=2,
                                 unique=True))
-            kind = draw(st.sampled_from(["ip4set", "ip4trie", "ip6trie", "ip6tset", "dnset"]))
+            kind = draw(st.sampled_from(["ip4set", "ip4trie", "ip6trie", "ip6tset", "dnset",
+                                         "generic"]))
             lines.append(f"$DATASET {kind} {' '.join(sub)}")
             lines += body(draw, kind, pool, pool6)
     else:
@@ -137,6 +178,8 @@ def body(draw, fmt, pool, pool6):
         return _v6_lines(draw, fmt, pool6)
     if fmt == "dnset":
         return _names_lines(draw)
+    if fmt == "generic":
+        return _generic_lines(draw)
     out = _v4_lines(draw, fmt, pool)
     if fmt == "plain":
         out += _v6_lines(draw, "plain", pool6)
@@ -161,6 +204,10 @@ def zone_setup(draw, formats=FORMATS):
             fmt = draw(st.sampled_from(formats))
             text = draw(dataset_text(fmt, pool, pool6, draw(st.booleans()), zn.lower()))
             zones.append((zn, fmt, text))
+        if draw(st.integers(0, 3)) == 0:  # the zone's ACL
+            zones.append((zn, "acl", acl_text(draw)))
+    if draw(st.integers(0, 4)) == 0:  # the global ACL
+        zones.append(("", "acl", acl_text(draw)))
     return pool, pool6, zones
 
 

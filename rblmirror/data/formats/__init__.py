@@ -29,6 +29,8 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "dnset": ("dnset", "DNSet"),
     "combined": ("combined", "Combined"),
     "plain": ("plain", "Plain"),
+    "generic": ("generic", "Generic"),
+    "acl": ("acl", "ACL"),
 }
 
 

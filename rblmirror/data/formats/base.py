@@ -95,6 +95,9 @@ class Collector:
         self.blocks6: tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64],
                             npt.NDArray[np.uint8], npt.NDArray[np.int32]] | None = None
         self.names: list[tuple[str, str, int]] = []  # (kind, name, value) kind: exact|wild
+        #: generic's records in file order: (name below the zone, '' for the zone itself;
+        #: rtype, ttl, rdata as it goes on the wire)
+        self.records: list[tuple[str, int, int, bytes]] = []
         self.entries = 0
         self.warnings: list[LineWarning] = []
         self.meta = Meta()
@@ -161,6 +164,9 @@ class Format:
     mode = "trie"
     #: one value for the whole dataset: the first default line's (ip4tset, ip6tset)
     single_value = False
+    #: a line starting with ':' (or '=') goes to line() too (acl, generic: rbldnsd leaves
+    #: those to each dataset type), not to the default-value rule
+    own_defaults = False
 
     def line(self, c: Collector, text: str, default: Listing, where: Place) -> str | None:
         """Parse one entry line; return a warning message for a bad line, else None."""
@@ -448,7 +454,7 @@ def load_lines(c: Collector, fmt: Format, items: Iterable[Item]) -> None:
         ch = line[0]
         if ch == "#" or ch == ";":
             continue
-        if ch == ":" and line[1:2] != ":":  # "::1" is an address
+        if ch == ":" and line[1:2] != ":" and not fmt.own_defaults:  # "::1" is an address
             v, msg = parse_value_msg(line, default)
             if msg:
                 c.warnings.append(LineWarning(path, no, msg))
