@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Compiled DNS path: the answer decision for names below a zone (its one home), the
-common query shapes answered in C byte-identical to rblmirror.dns.server.respond() (the
+common query shapes answered in C byte-identical to rblmirror.dns.wire.respond() (the
 dnslib reference packing), and a batched UDP loop (recvmmsg/sendmmsg in a thread with the
 GIL released).
 
@@ -887,7 +887,7 @@ def _wire(labels, lower=False):
 
 
 def _name_labels(s):
-    # as server._name: the text's labels, empty ones dropped
+    # as wire._name: the text's labels, empty ones dropped
     return [x.encode("utf-8", "surrogateescape") for x in s.split(".") if x]
 
 

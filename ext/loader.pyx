@@ -267,6 +267,15 @@ cdef class Blocks4:
     def nvalue_lines(self):
         return self.vl_line.n
 
+    cdef inline void counted(self, bint excl) noexcept:
+        """A line that made blocks (from the current block on): counted in the segment,
+        as listed unless an exclusion."""
+        self.lines += 1
+        if not excl:
+            self.listed += 1
+            if self.first_listed < 0:
+                self.first_listed = self.s.n
+
     cdef inline int add(self, uint32_t s, uint32_t e, int32_t v) except -1:
         self.s.push(s)
         self.e.push(e)
@@ -566,11 +575,7 @@ def scan4(const unsigned char[::1] data not None, int cidr_mode, bint allow_excl
                 _add_levels(out, rlo, rhi, UNSET)
                 out.value_line(lineno, p + i, b - i, k)
                 continue
-            out.lines += 1
-            if not excl:
-                out.listed += 1
-                if out.first_listed < 0:
-                    out.first_listed = out.s.n
+            out.counted(excl)
             if rlo == rhi:
                 out.add(rlo, rhi, vx)
             else:
@@ -606,11 +611,7 @@ def scan4(const unsigned char[::1] data not None, int cidr_mode, bint allow_excl
                          PyUnicode_DecodeUTF8(<const char*>(p + a), b - a, "surrogateescape"))
                         + out.cut())
             continue
-        out.lines += 1
-        if not excl:
-            out.listed += 1
-            if out.first_listed < 0:
-                out.first_listed = out.s.n
+        out.counted(excl)
         lo = ip
         hi = lo | ((~mask) & 0xFFFFFFFF) if bits < 32 else lo
         out.add(<uint32_t>lo, <uint32_t>hi, vx)  # one block (no levels here)

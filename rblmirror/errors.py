@@ -63,3 +63,7 @@ class ListenError(RblmirrorError):
 
 class CatalogueError(RblmirrorError):
     """the catalogue of public lists is invalid"""
+
+
+class BounceError(RblmirrorError):
+    """no blocked address or domain found in the text"""

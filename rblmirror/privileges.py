@@ -87,8 +87,8 @@ def unreadable(paths: Iterable[str]) -> list[str]:
 
 def on_bound(target: Target, adopt_dir: str | None = None
              ) -> Callable[[Sequence[ZoneSpec]], None]:
-    """A server.serve on_bound hook, called with the zone specs once every socket is bound
-    and before anything loads: hand `adopt_dir` (the state dir) to the user if it exists,
+    """A dns.supervisor.serve on_bound hook, called with the zone specs once every socket
+    is bound and before anything loads: hand `adopt_dir` (the state dir) to the user if it exists,
     drop (so the zones are parsed, and the reload scratch folder made, as the user), then
     check the files."""
     def hook(specs: Sequence[ZoneSpec]) -> None:

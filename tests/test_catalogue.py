@@ -205,3 +205,21 @@ def test_lists_command(catalogue):
     assert "127.0.0.1" in r.stdout and "bits of the last octet" in r.stdout
     r = run("lists", "spamhous-zen")
     assert r.returncode == 2 and "did you mean spamhaus-zen" in r.stderr
+
+
+def test_aliases_and_delisting(catalogue):
+    """The names bounces use for a list ("Spamhaus", "barracudacentral.org/rbl") map to
+    its entries in catalogue order; the delisting page is delist_url, else lookup_url."""
+    by = catalogue.by_alias()
+    assert [x.name for x in by["spamhaus"]][:2] == ["spamhaus-zen", "spamhaus-sbl"]
+    assert [x.name for x in by["spamhaus.org"]] == [x.name for x in by["spamhaus"]]
+    assert [x.name for x in by["barracudacentral.org"]] == ["barracuda"]
+    assert [x.name for x in by["spamcop"]] == ["spamcop"]
+    assert [x.name for x in by["psbl.org"]] == ["psbl"]  # its lookup page's host
+    assert not set(by) & {z for x in catalogue for z in x.zones}  # zones are not aliases
+    assert all(a == a.lower() and not a.startswith("www.") for a in by)
+    b = catalogue.get("barracuda")
+    assert b.delisting("192.0.2.1") == "https://www.barracudacentral.org/rbl/removal-request"
+    u = catalogue.get("uceprotect-1")
+    assert u.delisting("192.0.2.1") == "http://www.uceprotect.net/rblcheck.php?ipr=192.0.2.1"
+    assert catalogue.get("spamhaus-zen").delisting("192.0.2.1") is None

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from rblmirror.dns.answer import NOERROR, NXDOMAIN, T_A, T_ANY, T_TXT
 from rblmirror.tools.check import check
 from rblmirror.errors import AddressError, ZoneSpecError
-from rblmirror.dns.server import respond
+from rblmirror.dns.wire import respond
 from rblmirror.data.values import txt_str
 from rblmirror.dns.zone import Zone, ZoneTable
 from rblmirror.zonespec import ZoneSettings, ZoneSpec, normalize_name

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 _dnsfast = pytest.importorskip("rblmirror._dnsfast")
 
 from rblmirror.dns.counters import Counters  # noqa: E402
-from rblmirror.dns.server import respond  # noqa: E402
+from rblmirror.dns.wire import respond  # noqa: E402
 from rblmirror.dns.zone import Zone, ZoneTable  # noqa: E402
 from support.zonegen import (M128, SUBZONES, WORDS, build_query, ip6_text,  # noqa: E402
                              ip_text, make_table, rand_case, rand_queries, rev4, rev6,

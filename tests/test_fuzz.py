@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from support.processes import status_kb
 from support.serve import Serve
 
-from rblmirror.dns.server import respond
+from rblmirror.dns.wire import respond
 from rblmirror.dns.zone import Zone, ZoneTable
 
 SOA = "$SOA 300 ns.f.test hostmaster.f.test 1 3600 900 604800 60\n$TTL 300\n"

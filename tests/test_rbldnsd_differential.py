@@ -379,7 +379,7 @@ def test_serve_answers_like_rbldnsd_through_the_compiled_path(oracle, wire, zone
     the compiled path answered every one of them (its counters grew by the count)."""
     import dnslib
     from rblmirror._dnsfast import FastPath
-    from rblmirror.dns.server import respond
+    from rblmirror.dns.wire import respond
     theirs, ours, table = wire
     _, cases = oracle
     [(_, ds, subjects, family)] = [c for c in cases if c[0] == zone]

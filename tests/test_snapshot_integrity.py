@@ -20,7 +20,7 @@ from rblmirror.data import index as index_mod
 from rblmirror.mirror.config import load_config
 from rblmirror.data.dataset import Dataset
 from rblmirror.errors import SnapshotError
-from rblmirror.dns.server import Zones
+from rblmirror.dns.reload import Zones
 from rblmirror.mirror.zones import MirroredZones
 from rblmirror.mirror.state import SourceDir
 from support.cli import cli

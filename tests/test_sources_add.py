@@ -142,3 +142,31 @@ def test_written_config_fetches_and_serves(config, tmp_path, monkeypatch):
         assert code == 1 and "198.51.100.7\tpsbl.mirror.local\tLISTED\t127.0.0.2" in out
     finally:
         d.stop()
+
+
+def test_how_to_add_says_what_sources_add_does(tmp_path):
+    """configedit.how_to_add (what explain tells about a list not mirrored) agrees with
+    `sources add` for every catalogue entry: its command works as given, and its reason
+    is the one `sources add` refuses with."""
+    from rblmirror.mirror.configedit import how_to_add
+    seen = set()
+    for i, entry in enumerate(cat.load()):
+        ok, how = how_to_add(entry)
+        p = tmp_path / f"c{i}.toml"
+        code, _, err = cli("sources", "add", entry.name, "--config", str(p))
+        if not ok:
+            assert code == 2 and err == f"rblmirror: error: {how}\n", (entry.name, err)
+            seen.add("refused")
+        elif "--url URL" in how or "--format FORMAT" in how:
+            assert how.startswith(f"rblmirror sources add {entry.name} --")
+            assert code == 2 and ("--url" in err or "--format" in err), (entry.name, err)
+            args = ["--url", "rsync://127.0.0.1:1/m/f"] if "--url URL" in how else []
+            args += ["--format", "ip4set"] if "--format FORMAT" in how else []
+            code, _, err = cli("sources", "add", entry.name, "--config", str(p), *args)
+            assert code == 0, (entry.name, err)
+            seen.add("needs options")
+        else:
+            assert how == f"rblmirror sources add {entry.name}"
+            assert code == 0, (entry.name, err)
+            seen.add("plain")
+    assert seen == {"refused", "needs options", "plain"}

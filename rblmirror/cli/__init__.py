@@ -18,7 +18,9 @@ from .. import __version__
 COMMANDS = {
     "check": ("check", "Which zones list each address or domain, and why."),
     "compare": ("compare", "Coverage of the IP lists: overlap, unique hits, churn."),
+    "explain": ("explain", "Read a bounce: which list blocked what, and is it listed here now."),
     "fetch": ("fetch", "Fetch the config's sources once (when due), safely."),
+    "history": ("history", "When each mirrored list held an address or domain."),
     "lists": ("catalogue", "The public lists rblmirror knows, and their answer codes."),
     "rollback": ("rollback", "Serve a source's previous snapshot again."),
     "scan": ("scan", "Check every address in files or mail logs, in bulk."),
@@ -27,6 +29,7 @@ COMMANDS = {
     "snippets": ("snippets", "Print mail-server and resolver configuration for the zones."),
     "sources": ("catalogue", "Mirrored sources in the config (sources add NAME)."),
     "status": ("status", "Each source's and zone's state: fresh, stale, failing ..."),
+    "watch": ("watch", "Check the [[watch]] addresses and domains, alert on changes."),
 }
 
 

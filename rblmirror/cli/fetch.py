@@ -22,9 +22,9 @@ from .sources import source_config, source_options, user_option
 def fetch(names: tuple[str, ...], config_path: str | None, state_dir: str | None, force: bool,
           verbose: bool, user: str | None) -> None:
     """Fetch the config's sources (or the named ones) once: transfer, validate, swap in a
-    new snapshot. Exit status: 0 when every source was fetched, unchanged or not due yet;
+    new snapshot (recorded in the listing history; a [[watch]] pass follows a swap). Exit status: 0 when every source was fetched, unchanged or not due yet;
     1 when one failed or was rejected (its last good snapshot stays current); 2 on error."""
-    from ..mirror.fetch import fetch_source, select_sources
+    from ..mirror.fetch import after_swaps, fetch_source, select_sources
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
@@ -33,10 +33,11 @@ def fetch(names: tuple[str, ...], config_path: str | None, state_dir: str | None
     as_service_user(sdir, user or cfg.user)
     if not sources:
         click.echo("no [[source]] in the config: nothing to fetch", err=True)
-    ok = True
+    outcomes = []
     for src in sources:
         out = fetch_source(src, sdir, force=force)
         click.echo(out.line())
         sys.stdout.flush()
-        ok = ok and out.ok
-    sys.exit(0 if ok else 1)
+        outcomes.append(out)
+    after_swaps(cfg, sdir, outcomes)
+    sys.exit(0 if all(o.ok for o in outcomes) else 1)

@@ -35,5 +35,7 @@ def rollback(name: str, to: str | None, list_only: bool, config_path: str | None
             mark = "*" if h["snapshot"] == st.snapshot else " "
             click.echo(f"{mark} {h['snapshot']}\t{h['entries']} entries\tserial {h['serial']}")
         sys.exit(0)
+    from ..mirror.watch import after_swaps
     frm, new = do_rollback(src, sdir, to)
     click.echo(f"{src.name}: current is now {new} (was {frm})")
+    after_swaps(cfg, sdir)

@@ -1,4 +1,5 @@
-"""`rblmirror serve`: the authoritative DNS server (wiring only; see rblmirror.dns.server)."""
+"""`rblmirror serve`: the authoritative DNS server (wiring only; see rblmirror.dns.supervisor
+and rblmirror.mirror.runtime)."""
 from __future__ import annotations
 
 import logging
@@ -7,10 +8,11 @@ import sys
 import click
 
 from .. import endpoint
+from ..mirror import runtime
 from ..mirror.config import resolve_state_dir
 from ..mirror.zoneset import ZoneSelection
 from .common import fail, library_errors, zone_options
-from .sources import mirror_options, mirror_setup
+from .sources import mirror_options
 
 
 @click.command("serve")
@@ -35,10 +37,11 @@ def serve(zone_specs: tuple[str, ...], config_path: str | None, listen: tuple[st
           state_dir: str | None, no_fetch: bool, metrics: str | None) -> None:
     """Answer DNSBL queries for the zones as rbldnsd would (plus TCP, EDNS0 and NODATA for
     empty non-terminals). With no --zone/--config it serves the bundled default zones."""
-    from ..dns import server
+    from ..dns import supervisor
+    from ..dns.signals import hold_signals
 
     # SIGTERM & co. held from here on, each taken once its handler is in place
-    server.hold_signals()
+    hold_signals()
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
     on_bound = None
@@ -61,14 +64,19 @@ def serve(zone_specs: tuple[str, ...], config_path: str | None, listen: tuple[st
             endpoint.parse(a)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--listen") from None
-    # binds --metrics; server.serve binds the DNS sockets, all before anything loads
-    mirrored, background, parent_sockets = mirror_setup(sel, state_dir, no_fetch, metrics)
+    if metrics:
+        try:
+            endpoint.parse(metrics)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--metrics") from None
+    # binds --metrics; supervisor.serve binds the DNS sockets, all before anything loads
+    mirrored, background, parent_sockets = runtime.setup(sel, state_dir, no_fetch, metrics)
     if not specs and mirrored is None:
         raise click.UsageError("no zones: give --zone NAME:FORMAT:FILE or --config FILE")
     try:
-        rc = server.serve(specs, addrs, n, mirrored=mirrored, background=background,
-                          on_bound=on_bound, parent_sockets=parent_sockets,
-                          minimal_any=minimal_any)
+        rc = supervisor.serve(specs, addrs, n, mirrored=mirrored, background=background,
+                              on_bound=on_bound, parent_sockets=parent_sockets,
+                              minimal_any=minimal_any)
     except OSError as e:
         fail(str(e))
     sys.exit(rc)

@@ -26,6 +26,8 @@ KINDS = ("ip", "domain", "allow")
 STATUSES = ("active", "shut-down", "unknown")
 TERMS = ("free", "registration", "paid", "unknown")
 LISTING, ERROR, UNKNOWN = "listing", "error", "unknown"
+#: what a subject's answers from a list add up to (read_answers): listed, or ERROR
+LISTED = "listed"
 
 _LIST_KEYS = {"name", "title", "operator", "kind", "zones", "status", "docs", "codes",
               "errors", "bitmask", "lookup_url", "delist_url", "query_terms", "mirror",
@@ -130,6 +132,26 @@ class DnsList:
             return None
         return self.lookup_url.format(subject=subject.strip())
 
+    def delisting(self, subject: str) -> str | None:
+        """The page where a removal of `subject` is requested: delist_url, else the lookup
+        page (None: neither is known)."""
+        if self.delist_url is not None:
+            return self.delist_url.format(subject=subject.strip())
+        return self.lookup(subject)
+
+    def aliases(self) -> tuple[str, ...]:
+        """The names bounces call this list by besides its zones, lowercase: the first
+        word of its title ("spamhaus", "spamcop", "barracuda"), its zones' domain
+        ("spamhaus.org") and the hosts of its lookup and delisting pages
+        ("barracudacentral.org"), without www."""
+        out = [re.split(r"[\s(]", self.title, maxsplit=1)[0].lower()]
+        out += [".".join(z.split(".")[-2:]) for z in self.zones]
+        for url in (self.lookup_url, self.delist_url):
+            if url is not None:
+                host = re.sub(r"^https?://", "", url).split("/")[0].split("?")[0].lower()
+                out.append(host.removeprefix("www."))
+        return tuple(x for x in dict.fromkeys(out) if x and x not in self.zones)
+
     def classify(self, answer: str) -> Classified:
         """What the A value `answer` from one of this list's zones means."""
         try:
@@ -191,6 +213,15 @@ class Catalogue:
         """The list whose public zone is `zone` (case and a final dot ignored)."""
         return self._by_zone.get(zone.strip().rstrip(".").lower())
 
+    def by_alias(self) -> dict[str, tuple[DnsList, ...]]:
+        """alias (DnsList.aliases) -> the lists that go by it, in catalogue order
+        ("spamhaus": ZEN, SBL, XBL, PBL, DBL, ZRD)."""
+        out: dict[str, list[DnsList]] = {}
+        for x in self.lists:
+            for a in x.aliases():
+                out.setdefault(a, []).append(x)
+        return {a: tuple(xs) for a, xs in out.items()}
+
     def match(self, zone: str, sources: tuple[str, ...] = ()) -> DnsList | None:
         """The list a configured zone serves: its name is a list's public zone, or it is
         backed by one source named as a catalogue entry."""
@@ -198,6 +229,18 @@ class Catalogue:
         if hit is None and len(sources) == 1:
             hit = self.get(sources[0])
         return hit
+
+
+def read_answers(entry: DnsList, answers: Iterable[str]
+                 ) -> tuple[str, str | None, tuple[tuple[str, str | None], ...]]:
+    """(status, error, meanings) of a catalogued list's A values for one subject: ERROR
+    when every one is an error code (the list did not answer the question), else LISTED
+    with each value's meaning (None: not in the catalogue)."""
+    got = [(a, entry.classify(a)) for a in answers]
+    if got and all(c.kind == ERROR for _, c in got):
+        return ERROR, "; ".join(f"{a}: {c.meaning}" for a, c in got), ()
+    return LISTED, None, tuple((a, c.meaning if c.kind != UNKNOWN else None)
+                               for a, c in got)
 
 
 def table(lists: Iterable[DnsList]) -> str:

@@ -48,7 +48,7 @@ def _bundled(name: str) -> str:
 
 def load_spec(spec: ZoneSpec) -> Dataset:
     """The dataset of one spec, parsed from its files (the server maps compiled
-    snapshots instead: see Zones in server.py)."""
+    snapshots instead: see Zones in reload.py)."""
     return Dataset.from_files(spec.files, format=spec.format)
 
 

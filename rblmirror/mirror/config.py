@@ -19,6 +19,13 @@
     name = "bl.example"
     datasets = ["ip4set:file.zone", "psbl"]   # FORMAT:PATH[,PATH] or a source name
     on_stale = "servfail"                     # or "serve"
+    [[watch]]
+    name = "outbound"                         # the operator's own addresses and domains
+    networks = ["192.0.2.25", "198.51.100.0/28", "2001:db8::25"]
+    domains = ["example.org"]
+    command = "/usr/local/bin/page-me --rbl"  # gets the alert as JSON on stdin
+    webhook = "https://hooks.example.org/rbl" # POSTed the alert as JSON
+    mail_to = "postmaster@example.org"        # through /usr/sbin/sendmail -t -oi
 
 Relative paths are relative to the config file's folder. The state directory is, in
 order: --state-dir, $RBLMIRROR_STATE_DIR, the config's state_dir, /var/lib/rblmirror.
@@ -45,12 +52,15 @@ DEFAULT_LISTEN = "127.0.0.1:5353"
 DEFAULT_STATE_DIR = "/var/lib/rblmirror"
 STATE_DIR_ENV = "RBLMIRROR_STATE_DIR"
 
-_TOP_KEYS = {"server", "zone", "source", "state_dir", "user"}
+_TOP_KEYS = {"server", "zone", "source", "state_dir", "user", "watch"}
 _SERVER_KEYS = {"listen", "workers", "minimal_any"}
 _ZONE_KEYS = {"name", "datasets", "on_stale", "soa", "ns", "test_points"}
 _SOA_KEYS = {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"}
 _SOURCE_KEYS = {"name", "url", "format", "min_interval", "max_age", "max_shrink",
                 "max_warnings", "keep", "timeout"}
+_WATCH_KEYS = {"name", "networks", "domains", "command", "webhook", "mail_to"}
+#: a watched network is checked address by address: at most this many addresses each
+WATCH_MAX_ADDRESSES = 65536
 ON_STALE = ("servfail", "serve")
 _SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}\Z")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
@@ -93,6 +103,27 @@ class ZoneConfig:
     settings: ZoneSettings = ZoneSettings()
 
 
+@dataclass(frozen=True)
+class WatchConfig:
+    """A [[watch]] table: the operator's own addresses and domains, and where alerts go."""
+
+    name: str
+    networks: tuple[str, ...] = ()  # normalized CIDR text ("192.0.2.0/28", "2001:db8::25/128")
+    domains: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()  # argv (split as a shell would; not run by a shell)
+    webhook: str | None = None
+    mail_to: str | None = None
+
+    def addresses(self) -> list[str]:
+        """Every watched address, network by network."""
+        import ipaddress
+        out: list[str] = []
+        for n in self.networks:
+            net = ipaddress.ip_network(n)
+            out.extend(str(a) for a in (net if net.num_addresses > 1 else [net.network_address]))
+        return out
+
+
 @dataclass
 class Config:
     path: str | None
@@ -110,6 +141,7 @@ class Config:
     #: the service user: `serve` runs as it after binding, `fetch`/`rollback` started as
     #: root switch to it before touching the state dir (None: the state dir's owner)
     user: str | None = None
+    watches: list[WatchConfig] = field(default_factory=list)
 
     @property
     def state_dir(self) -> str:
@@ -244,7 +276,82 @@ def parse_config(raw: dict[str, object], path: str | None) -> Config:
             raise ConfigError(f"{zw}: zone {zname} is defined twice")
         cfg.zone_specs.extend(specs)
         cfg.zones.append(ZoneConfig(zname, tuple(specs), tuple(sources), on_stale, settings))
+    _parse_watches(cfg, raw.get("watch", []), where)
     return cfg
+
+
+def _parse_watches(cfg: Config, watches: object, where: str) -> None:
+    import ipaddress
+    import shlex
+    if not isinstance(watches, list):
+        raise ConfigError(f"{where}: use [[watch]] tables for watches")
+    for i, t in enumerate(watches, 1):
+        ww = f"{where} [[watch]] #{i}"
+        if not isinstance(t, dict):
+            raise ConfigError(f"{ww}: must be a table")
+        _no_unknown(t, _WATCH_KEYS, ww)
+        name = t.get("name")
+        if not isinstance(name, str) or not _SOURCE_NAME.match(name):
+            raise ConfigError(f"{ww}: needs name = \"...\" (lowercase letters, digits, "
+                              "'-', '_', '.')")
+        ww = f"{ww} ({name})"
+        if any(w.name == name for w in cfg.watches):
+            raise ConfigError(f"{ww}: watch {name} is defined twice")
+        nets: list[str] = []
+        for n in _strings(t, "networks", ww, "[\"192.0.2.25\", \"198.51.100.0/28\"]"):
+            try:
+                net = ipaddress.ip_network(n.strip())
+            except ValueError as e:
+                raise ConfigError(f"{ww}: networks: {n!r} is not an address or network "
+                                  f"({e})") from None
+            if net.num_addresses > WATCH_MAX_ADDRESSES:
+                raise ConfigError(f"{ww}: networks: {n} holds {net.num_addresses} addresses; "
+                                  f"a watch checks each one, at most {WATCH_MAX_ADDRESSES} "
+                                  f"per network (name the sending addresses instead)")
+            nets.append(str(net))
+        domains = []
+        for d in _strings(t, "domains", ww, "[\"example.org\"]"):
+            if not _dns_name_ok(d) or "." not in d.strip().rstrip("."):
+                raise ConfigError(f"{ww}: domains: {d!r} is not a domain name")
+            domains.append(d.strip().rstrip(".").lower())
+        if not nets and not domains:
+            raise ConfigError(f"{ww}: watches nothing: give networks = [...] and/or "
+                              f"domains = [...]")
+        command: tuple[str, ...] = ()
+        if "command" in t:
+            c = t["command"]
+            try:
+                command = tuple(shlex.split(c)) if isinstance(c, str) else ()
+            except ValueError as e:
+                raise ConfigError(f"{ww}: command: {e}") from None
+            if not command:
+                raise ConfigError(f"{ww}: command must be a command line, e.g. command = "
+                                  f"\"/usr/local/bin/alert --rbl\"")
+        webhook = t.get("webhook")
+        if webhook is not None and (not isinstance(webhook, str) or
+                                    not re.match(r"https?://[^\s/]+(/\S*)?\Z", webhook)):
+            raise ConfigError(f"{ww}: webhook must be an http:// or https:// URL, "
+                              f"not {webhook!r}")
+        mail_to = t.get("mail_to")
+        if mail_to is not None:
+            if isinstance(mail_to, list) and all(isinstance(x, str) for x in mail_to):
+                mail_to = ", ".join(mail_to)
+            if not isinstance(mail_to, str) or not all(
+                    re.fullmatch(r"[^@\s,<>]+@[^@\s,<>]+", a.strip())
+                    for a in mail_to.split(",")):
+                raise ConfigError(f"{ww}: mail_to must be a mail address (or a list of "
+                                  f"them), not {t.get('mail_to')!r}")
+        cfg.watches.append(WatchConfig(name, tuple(nets), tuple(domains), command, webhook,
+                                       mail_to))
+
+
+def _strings(t: dict[str, object], key: str, where: str, example: str) -> list[str]:
+    v = t.get(key, [])
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
+        raise ConfigError(f"{where}: {key} must be a list of strings, e.g. {key} = {example}")
+    return [x.strip() for x in v]
 
 
 def _zone_settings(z: dict[str, object], where: str) -> ZoneSettings:

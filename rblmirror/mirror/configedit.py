@@ -78,6 +78,26 @@ def add_list(config_path: str, entry: cat.DnsList, url: str | None = None,
     return text
 
 
+def how_to_add(entry: cat.DnsList) -> tuple[bool, str]:
+    """How `entry` comes into a config: (True, the `rblmirror sources add` command, with
+    --url/--format where the catalogue lacks them and why), or (False, why it cannot be
+    mirrored: the reason add_list refuses it with)."""
+    try:
+        m = _mirror_of(entry)
+    except ConfigError as e:
+        return False, str(e)
+    cmd = f"rblmirror sources add {entry.name}"
+    why = []
+    if m.url is None:
+        cmd += " --url URL"
+        why.append(f"the list gives the address, terms {m.terms}"
+                   + (f": {m.note}" if m.note else ""))
+    if m.format is None:
+        cmd += " --format FORMAT"
+        why.append("the dump format is not in the catalogue")
+    return True, cmd + (f" ({'; '.join(why)})" if why else "")
+
+
 def _write(path: str, data: bytes) -> None:
     """Replace the config atomically (files.replacing), keeping an existing file's
     permission bits (and its owner, as root)."""

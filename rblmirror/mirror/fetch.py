@@ -209,6 +209,7 @@ def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now: Clock,
     os.replace(tmp, path)
     sd.point_current(name)
     done = now()
+    _record_history(sd, current, path, done)
     previous = st.entries
     st.history.append({"snapshot": name, "entries": ds.entries, "serial": serial,
                        "sha256": sha, "created": done})
@@ -223,6 +224,16 @@ def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now: Clock,
     log.info("%s: new snapshot %s, %d entries", src.name, name, ds.entries)
     return Outcome(src.name, FETCHED, f"{ds.entries} entries{change}, snapshot {name}"
                    f"{_bytes(tr)}", st)
+
+
+def _record_history(sd: SourceDir, old: str | None, new: str, ts: float) -> None:
+    """The swap in the listing history (history.py); a failure is logged, never fails the
+    swap (the next swap diffs against what the history holds, so it heals)."""
+    from . import history
+    try:
+        history.record_swap(sd.state_dir, sd.name, old, new, ts)
+    except (RblmirrorError, OSError) as e:
+        log.error("%s: listing history not recorded: %s", sd.name, e)
 
 
 def _verifies(src: SourceConfig, path: str) -> bool:
@@ -284,7 +295,16 @@ def select_sources(cfg: Config, names: Iterable[str]) -> list[SourceConfig]:
 
 def fetch_all(cfg: Config, state_dir: str, names: Iterable[str] = (), *,
               force: bool = False) -> list[Outcome]:
-    return [fetch_source(src, state_dir, force=force) for src in select_sources(cfg, names)]
+    out = [fetch_source(src, state_dir, force=force) for src in select_sources(cfg, names)]
+    after_swaps(cfg, state_dir, out)
+    return out
+
+
+def after_swaps(cfg: Config, state_dir: str, outcomes: Iterable[Outcome]) -> None:
+    """After fetches: when one swapped in a snapshot, the [[watch]] pass (watch.py)."""
+    if cfg.watches and any(o.status == FETCHED for o in outcomes):
+        from .watch import after_swaps as watch_pass
+        watch_pass(cfg, state_dir)
 
 
 def rollback(src: SourceConfig, state_dir: str, to: str | None = None) -> tuple[str, str]:
@@ -312,7 +332,9 @@ def rollback(src: SourceConfig, state_dir: str, to: str | None = None) -> tuple[
             Dataset.load(os.path.join(sd.snapshots_dir, to))
         except SnapshotError as e:
             raise StateError(f"{src.name}: cannot roll back to {to}: {e}") from None
+        old = sd.current_snapshot()
         sd.point_current(to)
+        _record_history(sd, old, os.path.join(sd.snapshots_dir, to), time.time())
         st.pinned_sha256 = st.pinned_sha256 or st.dump_sha256  # the newest dump seen
         st.snapshot, st.entries, st.serial, st.dump_sha256 = to, h["entries"], h["serial"], \
             h["sha256"]
@@ -328,6 +350,7 @@ class Scheduler:
 
     def __init__(self, cfg: Config, state_dir: str, max_sleep: float = 30.0):
         import threading
+        self.cfg = cfg
         self.sources = list(cfg.sources.values())
         self.state_dir = state_dir
         self.max_sleep = max_sleep
@@ -344,6 +367,7 @@ class Scheduler:
     def run_once(self, now: Clock = time.time) -> float:
         """Fetch what is due; return the seconds until the next source is due."""
         wait = self.max_sleep
+        outcomes: list[Outcome] = []
         for src in self.sources:
             if self._stop.is_set():
                 break
@@ -352,12 +376,14 @@ class Scheduler:
                 st = sd.load_state()
                 if due(src, st, now(), sd.current_snapshot()).due:
                     out = fetch_source(src, self.state_dir, now=now)
+                    outcomes.append(out)
                     (log.info if out.ok else log.warning)("%s", out.line())
                     st = out.state or st
                 if st.next_due is not None:
                     wait = min(wait, st.next_due - now())
             except Exception:  # keep the schedule alive whatever one source does
                 log.exception("%s: fetch failed", src.name)
+        after_swaps(self.cfg, self.state_dir, outcomes)
         return max(1.0, wait)
 
     def _run(self) -> None:

@@ -27,7 +27,7 @@ _Field = Literal["last_attempt", "last_success", "age", "max_age", "entries", "s
 
 
 class ServedZones(Protocol):
-    """What the metrics read of the server's zone table (server.Zones)."""
+    """What the metrics read of the server's zone table (dns.reload.Zones)."""
 
     @property
     def fast(self) -> FastPath | None: ...
@@ -36,7 +36,7 @@ class ServedZones(Protocol):
 
 
 class ServerView(Protocol):
-    """What the metrics read of a running server (server.Server)."""
+    """What the metrics read of a running server (dns.server.Server)."""
 
     @property
     def counters(self) -> Counters: ...
@@ -99,8 +99,27 @@ class SourceAndServerMetrics:
             zentries.add_metric([z["zone"]], float(z["entries"] or 0))
         yield zstate
         yield zentries
+        if self.cfg.watches:
+            yield self._watch()
         if self.server is not None:
             yield from self._counters(self.server)
+
+    def _watch(self) -> Metric:
+        from prometheus_client.core import GaugeMetricFamily
+
+        from .watch import gauges
+        fam = GaugeMetricFamily("rblmirror_watch_listed",
+                                "Watched addresses/domains the zone listed at the last watch "
+                                "pass", labels=["watch", "zone"])
+        try:
+            got = gauges(self.state_dir)
+        except Exception:  # an unreadable state file: no samples rather than no scrape
+            got = {}
+        names = {w.name for w in self.cfg.watches}
+        for (w, z), n in sorted(got.items()):
+            if w in names:
+                fam.add_metric([w, z], float(n))
+        return fam
 
     def _counters(self, server: ServerView) -> Iterator[Metric]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily

@@ -7,6 +7,8 @@ and lock.
         current -> snapshots/ID.snap   what is served (swapped by rename of a new symlink)
         state.json             SourceState (written by temp + fsync + rename)
         lock                   flock()ed by whoever fetches or rolls back (holds its pid)
+    STATE_DIR/history.sqlite   what each source listed when (history.py)
+    STATE_DIR/watch.json       the watched subjects' last-alerted state (watch.py)
 """
 from __future__ import annotations
 
@@ -106,6 +108,7 @@ class SourceDir:
 
     def __init__(self, state_dir: str, name: str):
         self.name = name
+        self.state_dir = state_dir
         self.root = os.path.join(state_dir, name)
         self.data_dir = os.path.join(self.root, "data")
         self.snapshots_dir = os.path.join(self.root, "snapshots")

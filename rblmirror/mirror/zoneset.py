@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
+from ..data import catalogue as cat
 from .config import Config, load_config, resolve_state_dir
 from ..dns.zone import Zone, assemble
 from ..zonespec import ZoneSpec
@@ -81,4 +82,21 @@ def unavailable(zones: Iterable[Zone], now: float | None = None) -> dict[str, st
         reason = unanswered(z, None, now)
         if reason:
             out[z.name] = reason
+    return out
+
+
+def catalogued(selection: ZoneSelection,
+               catalogue: cat.Catalogue | None = None) -> dict[str, cat.DnsList]:
+    """zone name -> the catalogue entry it serves (see cat.Catalogue.match)."""
+    c = catalogue or cat.load()
+    extra = [s.name for s in selection.extra]
+    sources: dict[str, tuple[str, ...]] = {}
+    if selection.config is not None:  # by source: a zone of one source, no local data
+        sources = {z.name: (z.sources if not z.specs and z.name not in extra else ())
+                   for z in selection.config.zones}
+    out = {}
+    for name in list(sources) + extra:
+        hit = c.match(name, sources.get(name, ()))
+        if hit is not None:
+            out[name] = hit
     return out

@@ -60,18 +60,19 @@ def check(subjects: list[str], zones: list[Zone]) -> list[CheckResult]:
     any lookup, so the caller reports it without partial output."""
     kinds = [(s.strip(), classify(s)) for s in subjects]
     for s, k in kinds:
-        if not any(_takes(z, k) for z in zones):
+        if not any(takes(z, k) for z in zones):
             what = "domain" if k == "name" else "IP"
             raise AddressError(f"{s!r}: no {what} zone configured to check it against")
     out = []
     for s, k in kinds:
         for z in zones:
-            if not _takes(z, k):
+            if not takes(z, k):
                 continue
             got = z.lookup(s)  # the DNS answer for ANY at the subject's name
             out.append(CheckResult(s, z.name, got.listed, got.a, got.txt))
     return out
 
 
-def _takes(z: Zone, kind: str) -> bool:
+def takes(z: Zone, kind: str) -> bool:
+    """Whether zone `z` answers subjects of `kind` ('ip' or 'name', as classify says)."""
     return any((a.dataset.is_names == (kind == "name")) for a in z.datasets if a.subzone == "")

@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Iterable
 from ..data import catalogue as cat
 from .check import CheckResult, Row, RowExtra
 from ..dns.zone import Zone
-from ..mirror.zoneset import ZoneSelection, unanswered
+from ..data.catalogue import read_answers as read_answers
+from ..mirror.zoneset import catalogued as catalogued, unanswered
 
 if TYPE_CHECKING:
     from .scan import Reader
 
-LISTED, NOT_LISTED, ERROR = "listed", "not listed", "error"
+LISTED, NOT_LISTED, ERROR = cat.LISTED, "not listed", cat.ERROR
 
 
 @dataclass(frozen=True)
@@ -66,23 +67,6 @@ class Verdict:
         return format_row(self.as_json(), "table").rstrip("\n")
 
 
-def catalogued(selection: ZoneSelection,
-               catalogue: cat.Catalogue | None = None) -> dict[str, cat.DnsList]:
-    """zone name -> the catalogue entry it serves (see cat.Catalogue.match)."""
-    c = catalogue or cat.load()
-    extra = [s.name for s in selection.extra]
-    sources: dict[str, tuple[str, ...]] = {}
-    if selection.config is not None:  # by source: a zone of one source, no local data
-        sources = {z.name: (z.sources if not z.specs and z.name not in extra else ())
-                   for z in selection.config.zones}
-    out = {}
-    for name in list(sources) + extra:
-        hit = c.match(name, sources.get(name, ()))
-        if hit is not None:
-            out[name] = hit
-    return out
-
-
 def judge(results: Iterable[CheckResult], zones: Iterable[Zone],
           entries: dict[str, cat.DnsList] | None = None,
           now: float | None = None) -> list[Verdict]:
@@ -110,18 +94,6 @@ def _read(r: CheckResult, entry: cat.DnsList) -> Verdict:
     return Verdict(r, status, error, entry, meanings)
 
 
-def read_answers(entry: cat.DnsList, answers: Iterable[str]
-                 ) -> tuple[str, str | None, tuple[tuple[str, str | None], ...]]:
-    """(status, error, meanings) of a catalogued list's A values for one subject: ERROR
-    when every one is an error code (the list did not answer the question), else LISTED
-    with each value's meaning (None: not in the catalogue)."""
-    got = [(a, entry.classify(a)) for a in answers]
-    if got and all(c.kind == cat.ERROR for _, c in got):
-        return ERROR, "; ".join(f"{a}: {c.meaning}" for a, c in got), ()
-    return LISTED, None, tuple((a, c.meaning if c.kind != cat.UNKNOWN else None)
-                               for a, c in got)
-
-
 def reader(entry: cat.DnsList) -> Reader:
     """A scan.Scanner reader for a zone serving `entry`: A values -> (listed, the row's
     extra keys, as Verdict.as_json has them)."""
@@ -133,9 +105,11 @@ def reader(entry: cat.DnsList) -> Reader:
     return read
 
 
-def exit_status(verdicts: Iterable[Verdict]) -> int:
-    """1 when something is listed, else 2 when a zone gave an error, else 0."""
+def exit_status(verdicts: Iterable[Verdict], unanswered: bool = False) -> int:
+    """1 when something is listed, else 2 when a zone gave an error (or `unanswered`: a
+    list that was asked about could not answer, as explain's list not mirrored here),
+    else 0."""
     vs = list(verdicts)
     if any(v.listed for v in vs):
         return 1
-    return 2 if any(v.status == ERROR for v in vs) else 0
+    return 2 if unanswered or any(v.status == ERROR for v in vs) else 0

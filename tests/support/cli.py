@@ -11,12 +11,13 @@ from pathlib import Path
 RBLMIRROR = [sys.executable, "-m", "rblmirror"]
 
 
-def cli(*args, env: dict | None = None):
-    """Run the CLI in-process (click's CliRunner): (exit code, stdout, stderr)."""
+def cli(*args, env: dict | None = None, input: str | bytes | None = None):
+    """Run the CLI in-process (click's CliRunner; `input`: its stdin): (exit code, stdout,
+    stderr)."""
     from click.testing import CliRunner
 
     from rblmirror.cli import main
-    r = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    r = CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
     return r.exit_code, r.stdout, r.stderr
 
 

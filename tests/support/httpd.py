@@ -4,6 +4,8 @@
     h = Httpd(folder).start();  h.url("psbl.txt")
     h.fail_with = 503           # every request answers 503 until set back to None
     h.requests                  # [(path, {header: value}, status)] as seen
+    h.posts                     # [(path, {header: value}, body bytes)]: POSTs (webhooks),
+                                # answered 204 (or fail_with)
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ class Httpd:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.fail_with: int | None = None
         self.requests: list[tuple[str, dict, int]] = []
+        self.posts: list[tuple[str, dict, bytes]] = []
         self.server: ThreadingHTTPServer | None = None
 
     def url(self, name: str) -> str:
@@ -37,6 +40,16 @@ class Httpd:
                 headers = {k: v for k, v in self.headers.items()}
                 status = self._answer()
                 outer.requests.append((self.path, headers, status))
+
+            def do_POST(self):
+                headers = {k: v for k, v in self.headers.items()}
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if outer.fail_with:
+                    self.send_error(outer.fail_with)
+                else:
+                    outer.posts.append((self.path, headers, body))
+                    self.send_response(204)
+                    self.end_headers()
 
             def _answer(self) -> int:
                 if outer.fail_with:

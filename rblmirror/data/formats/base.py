@@ -230,6 +230,18 @@ def entry_value(rest: str, default: Listing) -> tuple[Listing | None, str | None
     return parse_value_msg(rest, default)
 
 
+def entry_vid(c: Collector, excl: bool, rest: str, default: Listing) -> tuple[int | None, str | None]:
+    """An entry's value id in `c` and its warning: EXCL for an exclusion (which ignores
+    what follows), else the value after the subject (entry_value). A None id means the
+    entry is skipped and the warning says why."""
+    if excl:
+        return EXCL, None
+    v, warn = entry_value(rest, default)
+    if v is None:
+        return None, warn
+    return c.value_id(v), warn
+
+
 # ------------------------------------------------------------------------- specials
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 

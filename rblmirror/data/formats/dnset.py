@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from ...errors import ZoneFileError
 from ..values import Listing
-from .base import EXCL, Collector, Format, Item, LineWarning, Place, entry_value
+from .base import Collector, Format, Item, LineWarning, Place, entry_value, entry_vid
 
 if TYPE_CHECKING:
     from ..._names import NameBuilder
@@ -65,14 +65,9 @@ class DNSet(Format):
         subject = subject.rstrip(".")
         if not valid_name(subject):
             return "invalid domain name"
-        warn = None
-        if excl:
-            vid = EXCL
-        else:
-            v, warn = entry_value(rest, default)
-            if v is None:
-                return warn
-            vid = c.value_id(v)
+        vid, warn = entry_vid(c, excl, rest, default)
+        if vid is None:
+            return warn
         for k in kinds:
             c.names.append((k, subject, vid))
         c.entries += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ... import _loader
 from ..addr import parse_ip4
 from ..values import Listing
-from .base import EXCL, Collector, Format, Place, entry_value
+from .base import EXCL, Collector, Format, Place, entry_vid
 from .ipparse import end_ok, host_bits4
 
 def too_large(c: Collector, a: int, b: int) -> str | None:
@@ -42,14 +42,9 @@ class IP4Set(Format):
         msg = too_large(c, a, b)
         if msg:
             return msg
-        warn = None
-        if excl:
-            vid = EXCL
-        else:
-            v, warn = entry_value(s[i:], default)
-            if v is None:
-                return warn
-            vid = c.value_id(v)
+        vid, warn = entry_vid(c, excl, s[i:], default)
+        if vid is None:
+            return warn
         for lo, hi in _loader.level_blocks(a, b):
             c.add4(lo, hi, vid)
         c.entries += 1

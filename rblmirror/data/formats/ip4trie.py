@@ -4,7 +4,7 @@ A second entry for the same prefix is ignored with a warning, as rbldnsd does.""
 from __future__ import annotations
 
 from ..values import Listing
-from .base import EXCL, Collector, Format, Place, entry_value
+from .base import Collector, Format, Place, entry_vid
 from .ip4set import too_large
 from .ipparse import end_ok, host_bits4, ip4cidr
 
@@ -29,14 +29,9 @@ class IP4Trie(Format):
         msg = too_large(c, a, b)
         if msg:
             return msg
-        warn = None
-        if excl:
-            vid = EXCL
-        else:
-            v, warn = entry_value(s[i:], default)
-            if v is None:
-                return warn
-            vid = c.value_id(v)
+        vid, warn = entry_vid(c, excl, s[i:], default)
+        if vid is None:
+            return warn
         if (a, bits) in self.seen:
             return f"duplicated entry for {a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}.{a & 255}/{bits}"
         self.seen.add((a, bits))

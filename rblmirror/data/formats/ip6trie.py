@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 
 from ..values import Listing
-from .base import EXCL, Collector, Defer, Format, Place, entry_value
+from .base import Collector, Defer, Format, Place, entry_vid
 from .ipparse import end_ok, host_bits6, ip6cidr
 
 
@@ -31,14 +31,9 @@ class IP6Trie(Format):
         bits, v, i = r
         if host_bits6(v, bits):
             return "invalid range (non-zero host part)"
-        warn = None
-        if excl:
-            vid = EXCL
-        else:
-            val, warn = entry_value(s[i:], default)
-            if val is None:
-                return warn
-            vid = c.value_id(val)
+        vid, warn = entry_vid(c, excl, s[i:], default)
+        if vid is None:
+            return warn
         if self.defer is not None:
             self.defer(c, v, bits, vid, where, warn)
             return None
