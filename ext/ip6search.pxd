@@ -23,6 +23,7 @@ and 12 more in a run otherwise (a /65../128 prefix or exclusion).
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, uint64_t
 from libc.string cimport memcpy
+from ipsearch cimport __builtin_prefetch
 
 cdef enum:
     KEY6 = 6   # bytes a key
@@ -75,6 +76,7 @@ cdef inline Py_ssize_t group6(const Idx6* x, uint64_t h, bint* exact) noexcept n
     k = <Py_ssize_t>(b - x.base)
     a = x.tab[k]
     z = x.tab[k + 1]
+    __builtin_prefetch(x.codes + x.width * a)  # the answer's code: a line or two on
     if a == z or key6(x, a) > kk:
         exact[0] = False
         return a - 1  # a group of an earlier bucket
