@@ -11,12 +11,13 @@ file order, between chunks of fast entries, so the caller can interleave both ex
 the pure-Python loader would. Entries are CIDRs as (hi, lo) uint64 starts + prefix length,
 with a value-text code and the line's ordinal (file base + line number).
 
-`sort6`, `dups6` and `flatten6` turn CIDR blocks into the segment arrays of
-_index.Index6: the order by (start, length, ordinal) (an in-place MSD radix sort of the
-high halves, then each run of one high half by the rest: no copy of the keys), the
-duplicates' positions (for the warnings), and the segments where the innermost block
-wins and the first of identical blocks is kept, optionally giving the input's pages back
-as they are read. No I/O here: bytes in, arrays out.
+`count6` and `Store6` hold a load's entries in 12-byte records cut into buckets by the
+top 16 bits of their start (a first pass counts each bucket's room), sorted in place a
+bucket at a time, the duplicates marked (for the warnings); `Flat6` turns sorted CIDR
+blocks into segments where the innermost block wins and the first of identical blocks is
+kept, and `Build6` those into the compact index of ext/ip6search.pxd (`Store6.flatten`,
+and `sort6` + `flatten6` for blocks given as arrays: IPIndex.build), giving the input's
+pages back as it is read. No I/O here: bytes in, arrays out.
 """
 from libc.stdint cimport uint64_t, uint32_t, uint16_t, uint8_t, int32_t, int64_t
 from libc.string cimport memchr, memcmp, memcpy, memset
@@ -420,19 +421,6 @@ cdef class Scan6:
             store._put(self.hi[i], self.lo[i], self.bits[i], self.vt[i], self.ordn[i])
         self.n = 0
 
-    def release(self):
-        """(hi, lo, bits, code, ordinal) of every entry, shrunk to size and handed over:
-        the scanner keeps no entries afterwards."""
-        for a in (self.hi_a, self.lo_a, self.bits_a, self.vt_a, self.ord_a):
-            a.resize(self.n if self.n else 1, refcheck=False)
-        out = (self.hi_a[:self.n], self.lo_a[:self.n], self.bits_a[:self.n],
-               self.vt_a[:self.n], self.ord_a[:self.n])
-        self.hi_a = self.lo_a = self.bits_a = self.vt_a = self.ord_a = None
-        self.cap = 0
-        self.n = 0
-        self._grow(1024)
-        return out
-
     def apply(self, Py_ssize_t e0, Py_ssize_t e1, const int32_t[::1] lut not None):
         """Replace the value-text codes of entries [e0, e1) by lut[code] (value ids)."""
         cdef Py_ssize_t i, m = lut.shape[0]
@@ -784,89 +772,6 @@ def take(arr not None, const uint32_t[::1] perm not None):
         else:
             for i in range(n):
                 memcpy(dst + i * size, src + <Py_ssize_t>perm[i] * size, size)
-    return out
-
-
-def permute(arr not None, const uint32_t[::1] perm not None):
-    """arr[:] = arr[perm] in place (take() without the copy: each cycle of the
-    permutation is walked once, with a bitmap of the positions done)."""
-    cdef cnp.ndarray a = arr
-    cdef Py_ssize_t n = perm.shape[0], i, j, k
-    cdef int size = a.dtype.itemsize
-    if a.ndim != 1 or not a.flags.c_contiguous or not a.flags.writeable or a.shape[0] != n:
-        raise ValueError("a writable contiguous array as long as the permutation expected")
-    if size != 1 and size != 4 and size != 8:
-        raise ValueError("items of 1, 4 or 8 bytes expected")
-    for i in range(n):
-        if perm[i] >= n:
-            raise IndexError("permutation index outside the array")
-    cdef uint8_t* done = <uint8_t*>malloc((n >> 3) + 1)
-    if done == NULL:
-        raise MemoryError()
-    memset(done, 0, (n >> 3) + 1)
-    cdef char* d = <char*>cnp.PyArray_DATA(a)
-    cdef uint64_t t8
-    cdef uint32_t t4
-    cdef char t1
-    cdef bint bad = False
-    with nogil:
-        for i in range(n):
-            if done[i >> 3] & (1 << (i & 7)):
-                continue
-            j = i
-            if size == 8:
-                t8 = (<uint64_t*>d)[i]
-            elif size == 4:
-                t4 = (<uint32_t*>d)[i]
-            else:
-                t1 = d[i]
-            while True:
-                done[j >> 3] |= 1 << (j & 7)
-                k = perm[j]
-                if k == i:
-                    if size == 8:
-                        (<uint64_t*>d)[j] = t8
-                    elif size == 4:
-                        (<uint32_t*>d)[j] = t4
-                    else:
-                        d[j] = t1
-                    break
-                if done[k >> 3] & (1 << (k & 7)):
-                    bad = True  # not a permutation
-                    break
-                if size == 8:
-                    (<uint64_t*>d)[j] = (<uint64_t*>d)[k]
-                elif size == 4:
-                    (<uint32_t*>d)[j] = (<uint32_t*>d)[k]
-                else:
-                    d[j] = d[k]
-                j = k
-            if bad:
-                break
-    free(done)
-    if bad:
-        raise ValueError("not a permutation")
-
-
-def dups6(const uint64_t[::1] hi not None, const uint64_t[::1] lo not None,
-          const uint8_t[::1] bits not None):
-    """Positions (int64) of the blocks identical to the block before them, in sorted
-    input: all but the first of each run of identical CIDRs."""
-    cdef Py_ssize_t n = hi.shape[0], i, m = 0
-    if lo.shape[0] != n or bits.shape[0] != n:
-        raise ValueError("hi, lo and bits differ in length")
-    with nogil:
-        for i in range(1, n):
-            if hi[i] == hi[i - 1] and lo[i] == lo[i - 1] and bits[i] == bits[i - 1]:
-                m += 1
-    out = np.empty(m, np.int64)
-    cdef int64_t[::1] o = out
-    m = 0
-    with nogil:
-        for i in range(1, n):
-            if hi[i] == hi[i - 1] and lo[i] == lo[i - 1] and bits[i] == bits[i - 1]:
-                o[m] = i
-                m += 1
     return out
 
 

@@ -460,8 +460,6 @@ def test_sort_flatten_equal_flatten_py(blocks, data):
     sh, sl, sb, sg = (_loader6.take(a, np.array(want, np.uint32)) for a in (hi, lo, bits, gid))
     ch, cl, cv = _index.Index6(*_loader6.flatten6(sh, sl, sb, sg)).segments()
     assert [(int(h) << 64) | int(x) for h, x in zip(ch, cl)] == ps and cv.tolist() == pv
-    dups = _loader6.dups6(sh, sl, sb).tolist()
-    assert len(dups) == len(blocks) - len(first)
     # IPIndex.build from any order: the first in the arrays' order wins
     idx = IPIndex.build(None, _arrays(blocks))
     firsts: dict[tuple[int, int], int] = {}
