@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from support.dns import DNSClient
+from support.dnsperf import parse as dnsperf_report
 from support.processes import cpu_seconds
 from support.rbldnsd import Rbldnsd
 from support.serve import Serve
@@ -107,10 +107,6 @@ def same_answers(a: Server, b: Server, queries: Path, sample: int = 300) -> list
     return diffs
 
 
-_FIELDS = {"sent": r"Queries sent:\s+(\d+)", "completed": r"Queries completed:\s+(\d+)",
-           "lost": r"Queries lost:\s+(\d+)", "qps": r"Queries per second:\s+([\d.]+)"}
-
-
 def dnsperf(port: int, queries: Path, seconds: float, clients: int = 4,
             pid: int | None = None) -> dict:
     """One dnsperf run; with pid, also "cpu" (and "cpu_user"): that process's CPU seconds
@@ -120,16 +116,7 @@ def dnsperf(port: int, queries: Path, seconds: float, clients: int = 4,
                           "-l", str(seconds), "-c", str(clients), "-q", "200", "-t", "2"],
                          capture_output=True, text=True, timeout=seconds + 60).stdout
     cpu1 = cpu_seconds(pid, split=True) if pid is not None else None
-    res = {}
-    for k, rx in _FIELDS.items():
-        m = re.search(rx, out)
-        if not m:
-            raise RuntimeError(f"cannot read dnsperf output:\n{out}")
-        res[k] = float(m.group(1))
-    # "Response codes: NOERROR 500 (50.00%), NXDOMAIN 500 (50.00%)" -> {"NOERROR": 500, ...}
-    m = re.search(r"Response codes:\s+(.*)", out)
-    res["rcodes"] = {c: int(n) for c, n in re.findall(r"(\w+) (\d+) \(", m.group(1))} \
-        if m else {}
+    res = dnsperf_report(out)
     if pid is not None:
         res["cpu"] = sum(cpu1) - sum(cpu0)
         res["cpu_user"] = cpu1[0] - cpu0[0]

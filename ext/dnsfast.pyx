@@ -23,13 +23,15 @@ decide() is the answer below a zone (see its docstring for the rules). Two calle
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, uint64_t
 from libc.string cimport memcpy, memcmp, memset
 from libc.stdlib cimport malloc, free, calloc
-from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
+from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME, CLOCK_MONOTONIC
 cimport cython
 from ipsearch cimport FINE, _value4, _find4, _search, fmt4, v6_asks, ASK6, ASK4
 from ipsearch cimport __builtin_prefetch
 from ip6search cimport Idx6, find6 as idx_find6, any6 as idx_any6
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from names cimport NameTable, names_find_wire, names_table, names_wire_to_text
+from qlogline cimport QLOG_LINE_MAX, qlog_line, qlog_peer
+from rrl cimport RrlTable, RrlAccount, rrl_account, rrl_peer, RRL_PASS, RRL_DROP, RRL_SLIP
 import numpy as np
 
 cdef extern from "<sys/socket.h>" nogil:
@@ -83,6 +85,9 @@ DEF SMALL = 64
 
 cdef const char* HEX = b"0123456789abcdef"
 from rblmirror.errors import ZoneSpecError
+from rblmirror.dns.counters import COUNTER_NAMES as _COUNTER_NAMES
+if len(_COUNTER_NAMES) != NCOUNTERS:
+    raise ImportError("dns.counters.COUNTER_NAMES and dnsfast's counter enum differ")
 from rblmirror.data.values import TXT_EMIT_MAX as _TXT_EMIT_MAX, template_pieces
 #: TXT rdata is cut at this many bytes (values.TXT_EMIT_MAX, rbldnsd's txtsubst cap)
 cdef int TXT_MAX = _TXT_EMIT_MAX
@@ -102,7 +107,9 @@ cdef enum:
     C_REFUSED = 3
     C_ERRORS = 4
     C_BYTES = 5
-    NCOUNTERS = 6
+    C_NXDOMAIN = 6
+    C_QBYTES = 7
+    NCOUNTERS = 8
 
 cdef enum:
     DS_IP = 0
@@ -804,7 +811,10 @@ cdef int fast_answer(Fast* f, const uint8_t* q, int n, uint8_t* out) noexcept no
     r = decide(f, z, q, lab, nb, qtype, f.minimal_any, &o)
     if r < 0:
         return -1
-    return finish_reply(z, q, lab, nl, nb, qend, arc, &o, r)
+    r = finish_reply(z, q, lab, nl, nb, qend, arc, &o, r)
+    if r >= 0:
+        z.counters[C_QBYTES] += n
+    return r
 
 
 cdef inline int finish_reply(FZone* z, const uint8_t* q, const int* lab, int nl, int nb,
@@ -865,6 +875,8 @@ cdef inline int finish_reply(FZone* z, const uint8_t* q, const int* lab, int nl,
     z.counters[C_QUERIES] += 1
     z.counters[C_LISTED if listed else C_NOTLISTED] += 1
     z.counters[C_BYTES] += pos
+    if (decided & 15) == 3:
+        z.counters[C_NXDOMAIN] += 1
     return pos
 
 
@@ -1113,10 +1125,8 @@ cdef class FastPath:
             memcpy(z.times, <char*>times, 20)
             old = prev.get(name)
             if old:  # counters carry over a reload
-                z.counters[C_QUERIES] = old["queries"]
-                z.counters[C_LISTED] = old["listed"]
-                z.counters[C_NOTLISTED] = old["not_listed"]
-                z.counters[C_BYTES] = old["bytes"]
+                for k, cname in enumerate(_COUNTER_NAMES):
+                    z.counters[k] = old[cname]
         self.zone_names = [name for name, _ in zspecs]
         # the zones' own answers (answer.answer: the dnslib path, check, scan) decide
         # with these tables too, instead of compiling each zone again
@@ -1202,14 +1212,124 @@ cdef class FastPath:
         return r & 15, records, bool(r >> 8)
 
     def counters(self):
-        """{zone: {queries, listed, not_listed, refused, errors, bytes}} for the fast path."""
-        cdef int i
+        """{zone: {counter: n}} for the fast path (dns.counters.COUNTER_NAMES)."""
+        cdef int i, k
         out = {}
         for i in range(self.f.nzones):
             c = self.f.zones[i].counters
-            out[self.zone_names[i]] = {"queries": c[0], "listed": c[1], "not_listed": c[2],
-                                       "refused": c[3], "errors": c[4], "bytes": c[5]}
+            out[self.zone_names[i]] = {name: c[k] for k, name in enumerate(_COUNTER_NAMES)}
         return out
+
+
+cdef inline double now_mono() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+cdef int tc_reply(uint8_t* dst, const uint8_t* r, int rlen) noexcept nogil:
+    """The truncated reply RRL slips instead of `r` (into dst, which may be r): its
+    header with TC set and no records, and its question; its length, or -1 when r has
+    no whole question."""
+    cdef int p = 12, n
+    if rlen < 17 or r[4] != 0 or r[5] != 1:
+        return -1
+    while True:
+        n = r[p]
+        if n == 0:
+            break
+        if n > 63 or p + n + 1 > rlen - 5:
+            return -1
+        p += n + 1
+    p += 5
+    if p > rlen:
+        return -1
+    if dst != r:
+        memcpy(dst, r, p)
+    dst[2] |= 0x02
+    memset(dst + 6, 0, 6)
+    return p
+
+
+def log_line(reply, str peer, unsigned long now):
+    """The query log's line (qlogline.pxd, rbldnsd's format) for `reply` sent to the
+    address `peer` (text) at `now` (seconds since the epoch); None when the reply has no
+    whole question."""
+    cdef const uint8_t[::1] mv = reply
+    cdef char out[QLOG_LINE_MAX]
+    cdef bytes pb = peer.encode("ascii")
+    cdef int n
+    if mv.shape[0] == 0:
+        return None
+    n = qlog_line(out, now, pb, len(pb), &mv[0], mv.shape[0])
+    return (<char*>out)[:n] if n > 0 else None
+
+
+def truncated(reply):
+    """The reply RRL slips instead of `reply` (TC set, the question only), or None."""
+    cdef bytearray out = bytearray(reply)
+    cdef int n
+    if len(out) == 0:
+        return None
+    n = tc_reply(<uint8_t*><char*>out, <uint8_t*><char*>out, len(out))
+    return bytes(out[:n]) if n >= 0 else None
+
+
+cdef class RateLimiter:
+    """Response rate limiting per client prefix (rrl.pxd: the accounting): `rate`
+    replies a second per prefix, every `slip`-th limited reply truncated (0: none), debt
+    down to -rate * window; prefixes of v4_bits (IPv4) and v6_bits (IPv6, at most 64);
+    2**bits accounts. UdpLoop(rrl=...) asks it for every UDP reply."""
+    cdef RrlTable t
+    cdef readonly double rate, window
+    cdef readonly int slip, v4_bits, v6_bits, bits
+
+    def __cinit__(self):
+        memset(&self.t, 0, sizeof(RrlTable))
+
+    def __dealloc__(self):
+        free(self.t.acct)
+
+    def __init__(self, double rate, int slip=2, double window=15.0, int v4_bits=24,
+                 int v6_bits=56, int bits=16):
+        if not rate > 0:
+            raise ValueError("rate must be > 0")
+        if slip < 0 or not window >= 1 or not 1 <= v4_bits <= 32 or not 1 <= v6_bits <= 64:
+            raise ValueError("slip >= 0, window >= 1, v4_bits 1..32, v6_bits 1..64")
+        if not 4 <= bits <= 24:
+            raise ValueError("bits must be 4..24")
+        self.rate, self.slip, self.window = rate, slip, window
+        self.v4_bits, self.v6_bits, self.bits = v4_bits, v6_bits, bits
+        free(self.t.acct)
+        self.t.acct = <RrlAccount*>calloc(1 << bits, sizeof(RrlAccount))
+        if self.t.acct == NULL:
+            raise MemoryError()
+        self.t.mask = (1 << bits) - 1
+        self.t.rate = rate
+        self.t.floor = -rate * window
+        self.t.slip = slip
+        self.t.mask4 = (0xFFFFFFFF << (32 - v4_bits)) & 0xFFFFFFFF
+        self.t.mask6 = 0xFFFFFFFFFFFFFFFF if v6_bits == 64 else (
+            ((1 << v6_bits) - 1) << (64 - v6_bits))
+
+    def check(self, str host, now=None):
+        """The verdict for one reply to `host` (an address): "pass", "drop" or "slip"
+        (now: CLOCK_MONOTONIC seconds, default the current time)."""
+        import ipaddress
+        a = ipaddress.ip_address(host)
+        if a.version == 6 and a.ipv4_mapped is not None:
+            a = a.ipv4_mapped
+        cdef double t = now_mono() if now is None else now
+        if a.version == 4:
+            r = rrl_account(&self.t, 4, int(a), t)
+        else:
+            r = rrl_account(&self.t, 6, int(a) >> 64, t)
+        return ("pass", "drop", "slip")[r]
+
+    def counters(self):
+        """{passed, dropped, slipped}: the replies so far by verdict."""
+        return {"passed": self.t.passed, "dropped": self.t.dropped,
+                "slipped": self.t.slipped}
 
 
 cdef class UdpLoop:
@@ -1217,18 +1337,27 @@ cdef class UdpLoop:
     handled shapes in C with the current FastPath (read once per batch from
     `zones.fast`, so a reload's swap is picked up on the next batch), hand the rest to
     `slow(packet) -> bytes | None` with the GIL, then sendmmsg the batch.
+    rrl (a RateLimiter, or None): each reply is accounted to its client's prefix first,
+    and dropped or sent truncated when limited. log (an object with write(bytes), or
+    None): the batch's query log lines (qlogline.pxd), whole lines, one write() per
+    batch, after the batch is sent.
     The socket must be blocking with a receive timeout (SO_RCVTIMEO) so stop() is seen."""
     cdef int fd
     cdef int stopping
     cdef object zones
     cdef object slow
+    cdef object log
+    cdef RateLimiter rrl
     cdef readonly uint64_t batches, fast_answers, slow_answers
     cdef readonly int batch
 
-    def __init__(self, int fd, zones, slow, int batch=BATCH):
+    def __init__(self, int fd, zones, slow, int batch=BATCH, log=None,
+                 RateLimiter rrl=None):
         self.fd = fd
         self.zones = zones
         self.slow = slow
+        self.log = log
+        self.rrl = rrl
         self.stopping = 0
         if not 1 <= batch <= 1024:
             raise ValueError("batch must be 1..1024")
@@ -1247,12 +1376,22 @@ cdef class UdpLoop:
         cdef mmsghdr* rmsg = <mmsghdr*>calloc(nb, sizeof(mmsghdr))
         cdef mmsghdr* smsg = <mmsghdr*>calloc(nb, sizeof(mmsghdr))
         cdef int* rlen = <int*>calloc(nb, sizeof(int))
-        cdef int i, r, ns, sent, k, nslow
+        cdef int i, r, ns, sent, k, nslow, fam, plen, verdict, tl
         cdef Fast* fp
         cdef const uint8_t[::1] mv
-        if not (rbuf and obuf and names and riov and siov and rmsg and smsg and rlen):
+        cdef RrlTable* rt = &self.rrl.t if self.rrl is not None else NULL
+        cdef int logging = self.log is not None
+        cdef char* lbuf = <char*>malloc(nb * QLOG_LINE_MAX) if logging else NULL
+        cdef int lpos
+        cdef char peer[64]
+        cdef uint64_t paddr
+        cdef double tnow
+        cdef unsigned long wall
+        cdef const uint8_t* rp
+        if not (rbuf and obuf and names and riov and siov and rmsg and smsg and rlen) or (
+                logging and lbuf == NULL):
             free(rbuf); free(obuf); free(names); free(riov); free(siov); free(rmsg); free(smsg)
-            free(rlen)
+            free(rlen); free(lbuf)
             raise MemoryError()
         try:
             while not self.stopping:
@@ -1309,7 +1448,36 @@ cdef class UdpLoop:
                     self.slow_answers += nslow
                 self.fast_answers += r - nslow
                 self.batches += 1
+                lpos = 0
                 with nogil:
+                    if rt != NULL or logging:
+                        tnow = now_mono() if rt != NULL else 0.0
+                        wall = <unsigned long>now_real()
+                        for i in range(r):
+                            if rlen[i] == -2 or rlen[i] == -1:
+                                continue
+                            if rlen[i] >= 0:
+                                rp = obuf + i * OUTBUF
+                                tl = rlen[i]
+                            else:
+                                rp = <const uint8_t*>siov[i].iov_base
+                                tl = <int>siov[i].iov_len
+                            if rt != NULL:
+                                fam = rrl_peer(&names[i], &paddr)
+                                if fam:
+                                    verdict = rrl_account(rt, fam, paddr, tnow)
+                                    if verdict == RRL_DROP:
+                                        rlen[i] = -2
+                                        continue
+                                    if verdict == RRL_SLIP:
+                                        tl = tc_reply(obuf + i * OUTBUF, rp, tl)
+                                        rlen[i] = tl if tl >= 0 else -2
+                                        if tl < 0:
+                                            continue
+                                        rp = obuf + i * OUTBUF
+                            if logging:
+                                plen = qlog_peer(&names[i], peer)
+                                lpos += qlog_line(lbuf + lpos, wall, peer, plen, rp, tl)
                     ns = 0
                     for i in range(r):
                         if rlen[i] == -2 or rlen[i] == -1:
@@ -1333,6 +1501,11 @@ cdef class UdpLoop:
                         else:
                             k += sent
                 keep = None
+                if lpos:
+                    try:
+                        self.log.write((<char*>lbuf)[:lpos])
+                    except Exception:
+                        pass  # (the log reports its own write errors)
         finally:
             free(rbuf); free(obuf); free(names); free(riov); free(siov); free(rmsg); free(smsg)
-            free(rlen)
+            free(rlen); free(lbuf)

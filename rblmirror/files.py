@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
@@ -51,6 +52,22 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace `path` with `data` (see replacing())."""
     with replacing(path) as f:
         f.write(data)
+
+
+def link_atomically(src: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Make `path` the file `src` (a hard link: the same inode, no copy; else, on another
+    filesystem, a copy), by rename: a reader sees the old file or the new one."""
+    tmp = temp_name(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    try:
+        os.link(src, tmp)
+    except OSError:  # another filesystem, or links refused: copy it
+        with open(src, "rb") as f, replacing(path) as out:
+            shutil.copyfileobj(f, out, 1 << 20)
+        return
+    os.replace(tmp, path)
+    fsync_dir(os.path.dirname(os.fspath(path)) or ".")
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

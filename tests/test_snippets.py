@@ -163,3 +163,54 @@ def test_rspamd_files_and_weights():
     weights = dict(re.findall(r'"(RBLMIRROR_\w+)" \{\n    weight = (-?[\d.]+);', scores))
     assert weights == {"RBLMIRROR_BL_RBLMIRROR_TEST": "7.0", "RBLMIRROR_DBL_RBLMIRROR_TEST": "7.0",
                        "RBLMIRROR_WL_RBLMIRROR_TEST": "-2.0", "RBLMIRROR_L1_MIRROR_LOCAL": "5.0"}
+
+
+def test_dnsdist_lines_and_errors():
+    infos = [sn.ZoneInfo("dbl.rblmirror.test", ("dnset",)),
+             sn.ZoneInfo("bl.rblmirror.test", ("ip4set", "ip6trie"))]
+    out = sn.dnsdist(infos, ["192.0.2.3", "192.0.2.4:5353", "[2001:db8::3]:53", "2001:db8::4"],
+                     "127.0.0.1:53")
+    servers = [x for x in out.splitlines() if x.startswith("newServer(")]
+    # the first address zone's name above the test point, for every replica
+    assert [re.findall(r'address="([^"]+)"', x)[0] for x in servers] == \
+        ["192.0.2.3:53", "192.0.2.4:5353", "[2001:db8::3]:53", "[2001:db8::4]:53"]
+    assert all('checkName="0.0.127.bl.rblmirror.test.", checkType="A", mustResolve=true'
+               in x for x in servers)
+    assert 'setLocal("127.0.0.1:53")' in out and "setSecurityPollSuffix(\"\")" in out
+    assert "checkInterval=5" in sn.dnsdist(infos, ["192.0.2.3"], interval=5)
+    errors = {
+        "needs --replica": lambda: sn.dnsdist(infos, []),
+        "bad --replica 'replica1'": lambda: sn.dnsdist(infos, ["replica1"]),
+        "bad --replica '192.0.2.3:0'": lambda: sn.dnsdist(infos, ["192.0.2.3:0"]),
+        "a domain list has no 2.0.0.127": lambda: sn.dnsdist(infos, ["192.0.2.3"],
+                                                             zone="dbl.rblmirror.test"),
+        "--check-zone nosuch.test: no such zone": lambda: sn.dnsdist(infos, ["192.0.2.3"],
+                                                                     zone="nosuch.test"),
+        "no address zone": lambda: sn.dnsdist(infos[:1], ["192.0.2.3"]),
+        "bad --listen": lambda: sn.dnsdist(infos, ["192.0.2.3"], listen="53"),
+        "balances replicas: give --replica": lambda: sn.render("dnsdist", infos),
+    }
+    for why, call in errors.items():
+        with pytest.raises(sn.RblmirrorError) as e:
+            call()
+        assert why in str(e.value), (why, str(e.value))
+
+
+@pytest.mark.integration
+def test_dnsdist_snippet_passes_dnsdist_check_config(tmp_path):
+    dnsdist = require_tool("dnsdist")
+    r = run("dnsdist", "--replica", "192.0.2.3", "--replica", "[2001:db8::4]:5353",
+            "--listen", "127.0.0.1:5399")
+    assert r.returncode == 0, r.stderr
+    conf = tmp_path / "dnsdist.conf"
+    conf.write_text(r.stdout)
+    chk = subprocess.run([dnsdist, "--check-config", "-C", str(conf)], capture_output=True,
+                         text=True, timeout=60)
+    assert chk.returncode == 0 and "OK" in chk.stdout, chk.stdout + chk.stderr
+    # a mistake in it is caught by the same check (the check can fail)
+    conf.write_text(r.stdout.replace("mustResolve=true", "mustResolve=tru e"))
+    bad = subprocess.run([dnsdist, "--check-config", "-C", str(conf)], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode != 0
+    other = run("postfix", "--replica", "192.0.2.3")
+    assert other.returncode == 2 and "--replica is for the dnsdist snippet" in other.stderr

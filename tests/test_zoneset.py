@@ -94,3 +94,22 @@ def test_unreadable_snapshot_is_an_error_not_a_missing_fetch(tmp_path):
     assert out.startswith("198.51.100.7\tsrc.test\tERROR\tsnapshot of source(s) src unreadable "
                           "(rblmirror rollback src)")
     assert "rblmirror: error: zone src.test: source src: cannot open snapshot" in err
+
+
+@pytest.mark.integration
+def test_stale_zone_whose_dump_lists_its_own_test_point_still_answers_it(tmp_path):
+    """A dump carrying 127.0.0.2 itself (uceprotect's do) has no synthetic test point:
+    while its zone is stale the test point must still answer, from ours."""
+    from rblmirror.dns.answer import SERVFAIL
+    up = tmp_path / "up.txt"
+    up.write_text("127.0.0.2 :127.0.0.2:the list's own test point\n198.51.100.7\n")
+    cfg = write_config(tmp_path, [{"name": "own", "url": str(up), "format": "ip4set",
+                                   "max_age": "1s"}],
+                       [{"name": "own.test", "datasets": ["own"]}])
+    assert cli("fetch", "--config", str(cfg))[0] == 0
+    (zone,) = ZoneSelection.from_options((), str(cfg)).load()
+    later = time.time() + 5
+    assert zone.answer("7.100.51.198.own.test", 1, now=later).rcode == SERVFAIL
+    point = zone.answer("2.0.0.127.own.test", 1, now=later)
+    assert point.rcode == 0 and point.answer, point
+    assert zone.answer("1.0.0.127.own.test", 1, now=later).rcode == 3  # NXDOMAIN

@@ -19,6 +19,7 @@ COMMANDS = {
     "check": ("check", "Which zones list each address or domain, and why."),
     "compare": ("compare", "Coverage of the IP lists: overlap, unique hits, churn."),
     "explain": ("explain", "Read a bounce: which list blocked what, and is it listed here now."),
+    "export": ("export", "Serve the compiled snapshots to replicas (rsync daemon)."),
     "fetch": ("fetch", "Fetch the config's sources once (when due), safely."),
     "history": ("history", "When each mirrored list held an address or domain."),
     "lists": ("catalogue", "The public lists rblmirror knows, and their answer codes."),

@@ -35,7 +35,7 @@ def fetch(names: tuple[str, ...], config_path: str | None, state_dir: str | None
         click.echo("no [[source]] in the config: nothing to fetch", err=True)
     outcomes = []
     for src in sources:
-        out = fetch_source(src, sdir, force=force)
+        out = fetch_source(src, sdir, force=force, export=cfg.export is not None)
         click.echo(out.line())
         sys.stdout.flush()
         outcomes.append(out)

@@ -36,6 +36,6 @@ def rollback(name: str, to: str | None, list_only: bool, config_path: str | None
             click.echo(f"{mark} {h['snapshot']}\t{h['entries']} entries\tserial {h['serial']}")
         sys.exit(0)
     from ..mirror.watch import after_swaps
-    frm, new = do_rollback(src, sdir, to)
+    frm, new = do_rollback(src, sdir, to, export=cfg.export is not None)
     click.echo(f"{src.name}: current is now {new} (was {frm})")
     after_swaps(cfg, sdir)

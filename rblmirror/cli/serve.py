@@ -27,13 +27,37 @@ from .sources import mirror_options
               help="Answer ANY over UDP minimally (RFC 8482: the A records, the SOA at the "
                    "apex) instead of with every record as rbldnsd does; for servers exposed "
                    "to the internet. Default: the config's [server] minimal_any, else off.")
+@click.option("--query-log", metavar="[+]PATH", default=None,
+              help="Log every reply in rbldnsd's -l format (reopened on SIGHUP; +PATH: "
+                   "written at once, else buffered up to 64 KiB or a second). Default: the "
+                   "config's [server] query_log.")
+@click.option("--stats-file", metavar="[+]PATH", default=None,
+              help="Append rbldnsd's -s statistics lines (per zone) at SIGUSR1, every "
+                   "--stats-interval and at exit (+PATH: relative counts). Default: the "
+                   "config's [server] stats_file.")
+@click.option("--stats-interval", type=click.FloatRange(min=1), default=None,
+              help="Seconds between statistics lines (default: the config's, else 60).")
+@click.option("--public", is_flag=True, default=False,
+              help="Public-facing mode: response rate limiting per client prefix and "
+                   "minimal ANY. Default: the config's [server] public, else off.")
+@click.option("--rrl-rate", type=click.FloatRange(min=0), default=None,
+              help="Replies a second per client prefix (turns rate limiting on; 0: off). "
+                   "Default with --public: 20.")
+@click.option("--rrl-slip", type=click.IntRange(0, 10), default=None,
+              help="Every Nth limited reply is sent truncated (TC), the rest dropped "
+                   "(0: all dropped). Default 2.")
+@click.option("--rrl-window", type=click.FloatRange(1, 3600), default=None,
+              help="Seconds of debt a flood builds up at most. Default 15.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.option("--user", metavar="NAME", help="Bind as root, then run as this user "
               "(setgroups/setgid/setuid); zone files and state_dir must be readable by it.")
 @mirror_options
 @library_errors
 def serve(zone_specs: tuple[str, ...], config_path: str | None, listen: tuple[str, ...],
-          workers: int | None, minimal_any: bool, verbose: bool, user: str | None,
+          workers: int | None, minimal_any: bool, query_log: str | None,
+          stats_file: str | None, stats_interval: float | None, public: bool,
+          rrl_rate: float | None, rrl_slip: int | None, rrl_window: float | None,
+          verbose: bool, user: str | None,
           state_dir: str | None, no_fetch: bool, metrics: str | None) -> None:
     """Answer DNSBL queries for the zones as rbldnsd would (plus TCP, EDNS0 and NODATA for
     empty non-terminals). With no --zone/--config it serves the bundled default zones."""
@@ -58,7 +82,22 @@ def serve(zone_specs: tuple[str, ...], config_path: str | None, listen: tuple[st
     specs = sel.specs
     addrs = list(listen) or (cfg.listen if cfg else ["127.0.0.1:5353"])
     n = workers or (cfg.workers if cfg else 1)
-    minimal_any = minimal_any or (cfg.minimal_any if cfg else False)
+    public = public or (cfg.public if cfg else False)
+    minimal_any = minimal_any or public or (cfg.minimal_any if cfg else False)
+    from ..dns import querylog, rrl, stats
+    rrl_given: dict[str, float] = dict(cfg.rrl) if cfg else {}
+    for k, v in (("rate", rrl_rate), ("slip", rrl_slip), ("window", rrl_window)):
+        if v is not None:
+            rrl_given[k] = v
+    try:
+        limits = rrl.settings(public, **rrl_given)
+        qlog = query_log or (cfg.query_log if cfg else None)
+        qlog_target = querylog.parse_target(qlog) if qlog else None
+        sfile = stats_file or (cfg.stats_file if cfg else None)
+        stats_target = stats.parse_target(sfile) if sfile else None
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    interval = stats_interval or (cfg.stats_interval if cfg else 60.0)
     try:
         for a in addrs:
             endpoint.parse(a)
@@ -76,7 +115,9 @@ def serve(zone_specs: tuple[str, ...], config_path: str | None, listen: tuple[st
     try:
         rc = supervisor.serve(specs, addrs, n, mirrored=mirrored, background=background,
                               on_bound=on_bound, parent_sockets=parent_sockets,
-                              minimal_any=minimal_any)
+                              minimal_any=minimal_any, public=public, rrl=limits,
+                              query_log=qlog_target, stats=stats_target,
+                              stats_interval=interval)
     except OSError as e:
         fail(str(e))
     sys.exit(rc)

@@ -44,11 +44,30 @@ def _weight(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
                    f"{sn.RSPAMD_BLOCK_WEIGHT}, allowlists {sn.RSPAMD_ALLOW_WEIGHT}).")
 @click.option("--threshold", type=int, default=sn.THRESHOLD, show_default=True,
               help="postscreen_dnsbl_threshold.")
+@click.option("--replica", "replicas", multiple=True, metavar="ADDR[:PORT]",
+              help="dnsdist: a replica to balance (repeatable; port 53 when not given).")
+@click.option("--listen", "listen", metavar="ADDR:PORT", default=sn.DNSDIST_LISTEN,
+              show_default=True, help="dnsdist: where dnsdist answers.")
+@click.option("--check-zone", "check_zone", metavar="ZONE",
+              help="dnsdist: the zone whose test point health-checks the replicas "
+                   "(default: the first address zone).")
+@click.option("--check-interval", "check_interval", type=click.IntRange(1, 3600),
+              default=sn.CHECK_INTERVAL, show_default=True,
+              help="dnsdist: seconds between two health checks of a replica.")
 @library_errors
 def snippets(kind: str, zone_specs: tuple[str, ...], config_path: str | None, server: str | None,
-             allowlist: tuple[str, ...], weight: dict[str, int], threshold: int) -> None:
+             allowlist: tuple[str, ...], weight: dict[str, int], threshold: int,
+             replicas: tuple[str, ...], listen: str, check_zone: str | None,
+             check_interval: int) -> None:
     """Print configuration for KIND (postfix, postscreen, unbound, spamassassin, exim,
-    rspamd) covering the configured or --zone zones."""
+    rspamd) covering the configured or --zone zones; or (dnsdist) a dnsdist balancing
+    the --replica servers, health-checked through a zone's RFC 5782 test point."""
     infos = sn.zone_infos(zone_specs, config_path, allowlist)
+    if kind == "dnsdist":
+        click.echo(sn.dnsdist(infos, list(replicas), listen, check_zone, check_interval),
+                   nl=False)
+        return
+    if replicas:
+        raise click.UsageError("--replica is for the dnsdist snippet")
     click.echo(sn.render(kind, infos, server or default_server(config_path, zone_specs),
                          weights=weight, threshold=threshold), nl=False)

@@ -41,7 +41,12 @@ def status(config_path: str | None, state_dir: str | None, as_json: bool) -> Non
             click.echo(f"source {s['source']}: {s['state'].upper()}  {s['url']}")
             click.echo(f"  last attempt {_when(s['last_attempt'], now)}; "
                        f"last success {_when(s['last_success'], now)}")
-            click.echo(f"  age {human(s['age'])} (max {human(s['max_age'])}); entries "
+            if s["upstream_success"] is not None:
+                click.echo(f"  replica: the primary fetched upstream "
+                           f"{_when(s['upstream_success'], now)}; pulled from the primary "
+                           f"{human(s['pull_age'])} ago")
+            click.echo(f"  age {human(s['age'])} (max {human(s['max_age'])}"
+                       f"{', upstream' if s['upstream_success'] is not None else ''}); entries "
                        f"{s['entries'] if s['entries'] is not None else '-'}; serial "
                        f"{s['serial'] or '-'}; snapshot {s['snapshot'] or '-'}")
             if s["bytes_received"] is not None:

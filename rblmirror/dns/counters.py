@@ -12,9 +12,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .._dnsfast import FastPath
 
-#: in this order (the compiled path's C enum follows it)
-COUNTER_NAMES = ("queries", "listed", "not_listed", "refused", "errors", "bytes")
-C_QUERIES, C_LISTED, C_NOTLISTED, C_REFUSED, C_ERRORS, C_BYTES = range(len(COUNTER_NAMES))
+#: in this order (the compiled path's C enum follows it): queries answered (and, for
+#: "*", dropped as malformed), listed / not listed (NOERROR with records / without or
+#: NXDOMAIN), REFUSED, other errors (SERVFAIL, NOTIMP, FORMERR, malformed), reply
+#: bytes, NXDOMAIN answers, query bytes
+COUNTER_NAMES = ("queries", "listed", "not_listed", "refused", "errors", "bytes",
+                 "nxdomain", "query_bytes")
+(C_QUERIES, C_LISTED, C_NOTLISTED, C_REFUSED, C_ERRORS, C_BYTES, C_NXDOMAIN,
+ C_QBYTES) = range(len(COUNTER_NAMES))
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """The server: one asyncio loop answering DNS over UDP and TCP on its listeners, the
 compiled path first (a recvmmsg/sendmmsg thread per UDP socket when it is built), the
 reference `wire.respond()` for the rest; it watches the zone files, reloads on SIGHUP
-and change, logs its counters on SIGUSR1 and stops on SIGTERM/SIGINT."""
+and change, logs its counters on SIGUSR1 and stops on SIGTERM/SIGINT. Optional: the
+query log (querylog; reopened on SIGHUP), the statistics file (stats; a line at SIGUSR1,
+every stats_interval and at exit) and response rate limiting of UDP replies (rrl; on
+the compiled loop)."""
 from __future__ import annotations
 
 import asyncio
@@ -18,13 +21,16 @@ from typing import TYPE_CHECKING
 
 from .. import endpoint
 from .counters import C_ERRORS, Counters
+from .querylog import QueryLog
+from .rrl import RRL
+from .stats import StatsFile
 from .reload import Zones
 from .signals import SIGNALS, STOP_SIGNALS, note, noted
 from .sockets import Listener, bind_listeners
 from .wire import respond
 
 if TYPE_CHECKING:
-    from .._dnsfast import UdpLoop
+    from .._dnsfast import RateLimiter, UdpLoop
 
 
 log = logging.getLogger("rblmirror.dns.server")
@@ -44,7 +50,11 @@ def _empty(sock: socket.socket) -> None:
 class Server:
     def __init__(self, zones: Zones, listen: list[str], *, tcp_idle: float = 10.0,
                  tcp_max: int = 256, check_interval: float = 1.0, reuseport: bool = False,
-                 sockets: list[Listener] | None = None):
+                 sockets: list[Listener] | None = None,
+                 query_log: tuple[str, bool] | None = None,
+                 stats: tuple[str, bool] | None = None, stats_interval: float = 60.0,
+                 rrl: RRL | None = None):
+        """query_log: (path, unbuffered); stats: (path, relative), opened by run()."""
         self.zones = zones
         self.listen = [endpoint.parse(x) for x in listen]
         #: the listeners bound up front (serve() binds before loading); None: run() binds
@@ -57,6 +67,13 @@ class Server:
         self.tcp_open = 0
         self._stop: asyncio.Event | None = None
         self._udp_loops: list[tuple[UdpLoop, threading.Thread]] = []
+        self.query_log_target = query_log
+        self.stats_target = stats
+        self.stats_interval = stats_interval
+        self.rrl = rrl
+        self.qlog: QueryLog | None = None
+        self.stats: StatsFile | None = None
+        self.limiter: RateLimiter | None = None
 
     # one packet, fast path first
     def answer(self, data: bytes, tcp: bool) -> bytes | None:
@@ -90,6 +107,8 @@ class Server:
                 out = self.answer(data, True)
                 if out is None:
                     continue
+                if self.qlog is not None:
+                    self.qlog.reply(out, writer.get_extra_info("peername")[0])
                 writer.write(struct.pack("!H", len(out)) + out)
                 await writer.drain()
         except Exception:
@@ -133,7 +152,8 @@ class Server:
                 sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
             except OSError:
                 pass
-        loop = UdpLoop(sock.fileno(), self.zones, self._answer_slow)
+        loop = UdpLoop(sock.fileno(), self.zones, self._answer_slow, log=self.qlog,
+                       rrl=self.limiter)
         t = threading.Thread(target=loop.run, name=f"udp-{sock.getsockname()}", daemon=True)
         self._udp_loops.append((loop, t))
         t.start()
@@ -149,6 +169,8 @@ class Server:
                 return
             out = self.answer(data, False)
             if out is not None:
+                if self.qlog is not None:
+                    self.qlog.reply(out, peer[0])
                 try:
                     sock.sendto(out, peer)
                 except OSError:
@@ -156,8 +178,14 @@ class Server:
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
+        next_stats = loop.time() + self.stats_interval
         while True:
             await asyncio.sleep(self.check_interval)
+            if self.qlog is not None:
+                self.qlog.flush()
+            if self.stats is not None and loop.time() >= next_stats:
+                next_stats = loop.time() + self.stats_interval
+                self.write_stats()
             if self.zones.changed():
                 await loop.run_in_executor(None, self.zones.reload, "file changed")
 
@@ -178,6 +206,13 @@ class Server:
         servers = []
         wake_r, wake_w = socket.socketpair()
         old_wakeup = None
+        if self.rrl is not None:
+            self.limiter = self.rrl.limiter()  # (ImportError: no compiled module)
+        if self.query_log_target is not None:
+            self.qlog = QueryLog(*self.query_log_target)
+        if self.stats_target is not None:
+            self.stats = StatsFile(*self.stats_target, zones=self.zone_order())
+            self.stats.start()
         try:
             for x in listeners:
                 if not self._start_udp_thread(x.udp):
@@ -222,6 +257,10 @@ class Server:
                 if not self._udp_loops:
                     loop.remove_reader(x.udp.fileno())
                 x.close()
+            if self.qlog is not None:
+                self.qlog.close()
+            if self.stats is not None:
+                self.stats.finish(self.counters.merged(self.zones.fast))
         self.log_counters()
 
     def _on_signal(self, signum: int) -> None:
@@ -229,15 +268,30 @@ class Server:
             assert self._stop is not None  # (run() made it before any handler)
             self._stop.set()
         elif signum == signal.SIGHUP:
+            if self.qlog is not None:
+                self.qlog.reopen()
             asyncio.get_running_loop().run_in_executor(None, self.zones.reload, "SIGHUP")
         elif signum == signal.SIGUSR1:
+            self.write_stats()
             self.log_counters()
+
+    def zone_order(self) -> list[str]:
+        """The zones as the statistics list them: the table's order."""
+        return [z.name for z in self.zones.table.zones]
+
+    def write_stats(self) -> None:
+        if self.stats is not None:
+            try:
+                self.stats.write(self.counters.merged(self.zones.fast))
+            except OSError as e:
+                log.warning("statistics file %s: %s", self.stats.path, e)
 
     def log_counters(self) -> None:
         fast = self.zones.fast
         snap = self.counters.merged(fast)
         # "fast": the share the compiled path answered (included in "counters")
         print(json.dumps({"pid": os.getpid(), "counters": snap,
-                          "fast": fast.counters() if fast is not None else {}}),
+                          "fast": fast.counters() if fast is not None else {},
+                          "rrl": self.limiter.counters() if self.limiter is not None else {}}),
               file=sys.stderr, flush=True)
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Callable, Collection, Iterable, NoReturn, TypedDict, Unpack
 
+from .. import endpoint
 from ..zonespec import ZoneSpec
 from .reload import Zones
+from .rrl import RRL
 from .server import Server
 from .signals import SIGNALS, STOP_SIGNALS, hold_signals, note, noted
 from .sockets import Listener, bind_listeners, bind_worker_sets
@@ -44,6 +46,10 @@ class ServerOptions(TypedDict, total=False):
     tcp_max: int
     check_interval: float
     reuseport: bool
+    query_log: tuple[str, bool] | None
+    stats: tuple[str, bool] | None
+    stats_interval: float
+    rrl: RRL | None
 
 
 #: background(server): started once the zones are loaded (server None: the parent of
@@ -55,7 +61,7 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *,
           mirrored: ZoneSource | None = None, background: Background | None = None,
           on_bound: Callable[[list[ZoneSpec]], None] | None = None,
           parent_sockets: Iterable[socket.socket] = (), minimal_any: bool = False,
-          **kw: Unpack[ServerOptions]) -> int:
+          public: bool = False, **kw: Unpack[ServerOptions]) -> int:
     """Bind, load the zones and serve until SIGTERM/SIGINT; returns the exit status.
 
     Order, so that a mistake costs nothing: every socket is bound first (ListenError, before
@@ -81,14 +87,23 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *,
     `parent_sockets`: sockets for the parent only (metrics), closed in the workers.
 
     mirrored: zones from fetched sources (rblmirror.mirror.zones.MirroredZones).
-    minimal_any: ANY over UDP answered minimally (RFC 8482), on both DNS paths."""
+    minimal_any: ANY over UDP answered minimally (RFC 8482), on both DNS paths.
+    public: the caller set up public mode (kw's rrl, minimal_any); without it, a listen
+    address that is not loopback is warned about."""
     old_mask = hold_signals()
     sets: list[list[Listener]] = []
     try:
+        limits = kw.get("rrl")
+        if limits is not None:
+            limits.limiter()  # (a ConfigError now, not in a worker, when it cannot be made)
         if workers <= 1:
             sets = [bind_listeners(listen)]
         else:
             sets = bind_worker_sets(listen, workers)
+        if not public:  # (once bound: an address that cannot be is the one error)
+            for a in exposed(listen):
+                log.warning("serving on %s, not a loopback address, without public mode: "
+                            "consider --public (response rate limiting, minimal ANY)", a)
         if on_bound is not None:
             on_bound(specs)
         zones = _load(specs, mirrored, minimal_any)
@@ -113,6 +128,22 @@ def serve(specs: list[ZoneSpec], listen: list[str], workers: int = 1, *,
         # none can kill the process by default while it exits
         _drain(SIGNALS)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+def exposed(listen: list[str]) -> list[str]:
+    """The listen addresses that are not loopback ones (a wildcard is not)."""
+    import ipaddress
+    out = []
+    for a in listen:
+        host, _port = endpoint.parse(a)
+        try:
+            if ipaddress.ip_address(host).is_loopback:
+                continue
+        except ValueError:
+            if host == "localhost":
+                continue
+        out.append(a)
+    return out
 
 
 def _drain(sigs: Collection[int]) -> None:

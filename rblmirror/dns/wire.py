@@ -26,10 +26,10 @@ from typing import Iterable
 
 from dnslib import A, DNSHeader, DNSLabel, DNSQuestion, DNSRecord, EDNS0, NS, RD, RR, SOA, TXT
 
-from .answer import (FORMERR, NOTIMP, REFUSED, SERVFAIL, T_A, T_ANY, T_NS, T_TXT, Answer,
+from .answer import (FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, T_A, T_ANY, T_NS, T_TXT, Answer,
                      RR as Record, SOAData)
-from .counters import (C_BYTES, C_ERRORS, C_LISTED, C_NOTLISTED, C_QUERIES, C_REFUSED,
-                       Counters)
+from .counters import (C_BYTES, C_ERRORS, C_LISTED, C_NOTLISTED, C_NXDOMAIN, C_QBYTES,
+                       C_QUERIES, C_REFUSED, Counters)
 from .zone import ZoneTable
 
 EDNS_SIZE = 1232  # what we advertise and the most we send over UDP
@@ -144,7 +144,11 @@ def respond(data: bytes, table: ZoneTable, *, tcp: bool = False,
     minimal_any: ANY over UDP answered as RFC 8482 suggests (the A records; the SOA at
     the apex); otherwise, and always over TCP, ANY gets everything, as from rbldnsd."""
     q = parse_query(data)
-    if q is None:
+    if q is None:  # dropped: an error of no zone, as rbldnsd counts it
+        if counters:
+            counters.bump("*", C_QUERIES)
+            counters.bump("*", C_ERRORS)
+            counters.bump("*", C_QBYTES, len(data))
         return None
     if q.flags1 & 0x7E:  # opcode != QUERY, or AA/TC set in a query: rbldnsd says NOTIMP
         out = build_reply(q, NOTIMP, False, None, (), tcp, notimp_flags=True)
@@ -152,16 +156,17 @@ def respond(data: bytes, table: ZoneTable, *, tcp: bool = False,
             counters.bump("*", C_QUERIES)
             counters.bump("*", C_ERRORS)
             counters.bump("*", C_BYTES, len(out))
+            counters.bump("*", C_QBYTES, len(data))
         return out
     low = [x.lower() for x in q.labels]
     found = table.find([x.decode("utf-8", "surrogateescape") for x in low])
     zname = "*" if found is None else found[0].name
     ans = None
     apex: tuple[bytes, ...] = ()
-    if q.qclass not in (C_IN, C_ANY):
-        rcode, aa = REFUSED, False
+    if q.qclass not in (C_IN, C_ANY):  # (rbldnsd counts these before it finds the zone)
+        rcode, aa, zname = REFUSED, False, "*"
     elif q.qtype >= 250 and q.qtype != T_ANY:  # AXFR, IXFR, TSIG, types >= 256
-        rcode, aa = NOTIMP, False
+        rcode, aa, zname = NOTIMP, False, "*"
     elif found is None:
         rcode, aa = REFUSED, False
     else:
@@ -180,5 +185,8 @@ def respond(data: bytes, table: ZoneTable, *, tcp: bool = False,
             counters.bump(zname, C_ERRORS)
         elif ans is not None and ans.listed is not None:
             counters.bump(zname, C_LISTED if ans.listed else C_NOTLISTED)
+        if rcode == NXDOMAIN:
+            counters.bump(zname, C_NXDOMAIN)
         counters.bump(zname, C_BYTES, len(out))
+        counters.bump(zname, C_QBYTES, len(data))
     return out

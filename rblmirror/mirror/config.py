@@ -6,6 +6,15 @@
     listen = ["127.0.0.1:5353"]
     workers = 1
     minimal_any = false     # true: ANY over UDP answered minimally (RFC 8482)
+    query_log = "/var/log/rblmirror/queries.log"   # "+PATH": each batch written at once
+    stats_file = "/var/log/rblmirror/stats"        # "+PATH": relative counts
+    stats_interval = "60s"  # a statistics line this often (and at SIGUSR1, at exit)
+    public = false          # true: response rate limiting and minimal ANY
+    rrl_rate = 20           # replies a second per client prefix (0: no limit)
+    rrl_slip = 2            # every 2nd limited reply sent truncated (0: all dropped)
+    rrl_window = 15         # seconds of debt a flood builds up at most
+    rrl_ipv4_prefix = 24
+    rrl_ipv6_prefix = 56
     [[source]]
     name = "psbl"
     url = "rsync://psbl-mirror.surriel.com/psbl/psbl.txt"  # host::module/path, https://, path
@@ -15,6 +24,15 @@
     max_shrink = 0.5        # refuse an update that loses more than half the entries
     max_warnings = 0.01     # refuse an update whose bad lines exceed 1% of its lines
     keep = 5                # snapshots kept (the current one and the previous ones)
+    [export]                # a primary: replicas pull the compiled snapshots (export.py)
+    listen = "0.0.0.0:8873"
+    hosts_allow = ["192.0.2.0/24"]
+    secrets_file = "/etc/rblmirror/rsyncd.secrets"   # optional, with auth_users
+    auth_users = ["replica"]
+    [[source]]              # a replica: the primary's compiled snapshot of psbl
+    name = "psbl"
+    url = "rsync://primary:8873/rblmirror/psbl"
+    format = "snapshot"
     [[zone]]
     name = "bl.example"
     datasets = ["ip4set:file.zone", "psbl"]   # FORMAT:PATH[,PATH] or a source name
@@ -32,6 +50,7 @@ order: --state-dir, $RBLMIRROR_STATE_DIR, the config's state_dir, /var/lib/rblmi
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -52,12 +71,23 @@ DEFAULT_LISTEN = "127.0.0.1:5353"
 DEFAULT_STATE_DIR = "/var/lib/rblmirror"
 STATE_DIR_ENV = "RBLMIRROR_STATE_DIR"
 
-_TOP_KEYS = {"server", "zone", "source", "state_dir", "user", "watch"}
-_SERVER_KEYS = {"listen", "workers", "minimal_any"}
+_TOP_KEYS = {"server", "zone", "source", "state_dir", "user", "export", "watch"}
+_EXPORT_KEYS = {"listen", "hosts_allow", "secrets_file", "auth_users"}
+_SERVER_KEYS = {"listen", "workers", "minimal_any", "query_log", "stats_file", "stats_interval",
+                "public", "rrl_rate", "rrl_slip", "rrl_window", "rrl_ipv4_prefix",
+                "rrl_ipv6_prefix"}
+#: the [server] rrl_* keys, without their prefix (dns.rrl.settings' arguments)
+_RRL_KEYS = ("rate", "slip", "window", "ipv4_prefix", "ipv6_prefix")
 _ZONE_KEYS = {"name", "datasets", "on_stale", "soa", "ns", "test_points"}
 _SOA_KEYS = {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"}
 _SOURCE_KEYS = {"name", "url", "format", "min_interval", "max_age", "max_shrink",
-                "max_warnings", "keep", "timeout"}
+                "max_warnings", "keep", "timeout", "password_file"}
+#: a [[source]]'s format for a replica: the compiled snapshot (and its state) that a
+#: primary's [export] publishes, pulled as it is (mirror/replica.py)
+SNAPSHOT_FORMAT = "snapshot"
+#: names a source cannot have: folders of their own in the state dir
+RESERVED_SOURCE_NAMES = {"export", "rsyncd.conf", "rsyncd.log"}
+_AUTH_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\Z")
 _WATCH_KEYS = {"name", "networks", "domains", "command", "webhook", "mail_to"}
 #: a watched network is checked address by address: at most this many addresses each
 WATCH_MAX_ADDRESSES = 65536
@@ -82,6 +112,13 @@ class SourceConfig:
     max_warnings: float = 0.01
     keep: int = 5
     timeout: float = 300.0
+    #: rsync's --password-file, for a primary whose [export] has auth_users
+    password_file: str | None = None
+
+    @property
+    def is_replica(self) -> bool:
+        """Pulls a primary's compiled snapshot (format = "snapshot") instead of a dump."""
+        return self.format == SNAPSHOT_FORMAT
 
     @property
     def filename(self) -> str:
@@ -90,6 +127,18 @@ class SourceConfig:
         if "::" in tail:
             tail = tail.split("::", 1)[1]
         return tail or self.name
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """The [export] table: the rsync daemon that serves the compiled snapshots to replicas
+    (module `rblmirror`, read only)."""
+
+    host: str
+    port: int
+    hosts_allow: tuple[str, ...]
+    secrets_file: str | None = None
+    auth_users: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,6 +182,14 @@ class Config:
     workers: int = 1
     #: ANY over UDP answered minimally (RFC 8482) instead of with every record (rbldnsd)
     minimal_any: bool = False
+    #: "[+]PATH" (resolved) of the query log and the statistics file, or None
+    query_log: str | None = None
+    stats_file: str | None = None
+    stats_interval: float = 60.0
+    #: public-facing mode (response rate limiting, minimal ANY)
+    public: bool = False
+    #: the rrl_* keys given, without the prefix ({"rate": 20, ...})
+    rrl: dict[str, float] = field(default_factory=dict)
     raw: dict[str, object] = field(default_factory=dict)
     #: the state_dir the config names (resolved), None when it names none
     config_state_dir: str | None = None
@@ -141,6 +198,8 @@ class Config:
     #: the service user: `serve` runs as it after binding, `fetch`/`rollback` started as
     #: root switch to it before touching the state dir (None: the state dir's owner)
     user: str | None = None
+    #: the [export] table (None: this instance exports nothing)
+    export: ExportConfig | None = None
     watches: list[WatchConfig] = field(default_factory=list)
 
     @property
@@ -223,6 +282,35 @@ def parse_config(raw: dict[str, object], path: str | None) -> Config:
     if not isinstance(minimal_any, bool):
         raise ConfigError(f"{where}: [server] minimal_any must be true or false")
     cfg.minimal_any = minimal_any
+    for key in ("query_log", "stats_file"):
+        v = server.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, str) or not v.lstrip("+").strip():
+            raise ConfigError(f"{where}: [server] {key} must be a file path (\"+PATH\" too)")
+        plus = "+" if v.startswith("+") else ""
+        setattr(cfg, key, plus + _resolve_path(v[len(plus):], base))
+    if "stats_interval" in server:
+        cfg.stats_interval = parse_duration(server["stats_interval"],
+                                            f"{where}: [server] stats_interval")
+        if cfg.stats_interval <= 0:
+            raise ConfigError(f"{where}: [server] stats_interval must be > 0")
+    public = server.get("public", False)
+    if not isinstance(public, bool):
+        raise ConfigError(f"{where}: [server] public must be true or false")
+    cfg.public = public
+    for k in _RRL_KEYS:
+        v = server.get(f"rrl_{k}")
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(f"{where}: [server] rrl_{k} must be a number")
+        cfg.rrl[k] = v
+    try:
+        from ..dns.rrl import settings as rrl_settings
+        rrl_settings(cfg.public, **cfg.rrl)
+    except ValueError as e:
+        raise ConfigError(f"{where}: [server] {e}") from None
     state_dir = raw.get("state_dir")
     if state_dir is not None:
         if not isinstance(state_dir, str) or not state_dir.strip():
@@ -233,6 +321,8 @@ def parse_config(raw: dict[str, object], path: str | None) -> Config:
         if not isinstance(user, str) or not user.strip():
             raise ConfigError(f"{where}: user must be a user name, e.g. user = \"rblmirror\"")
         cfg.user = user.strip()
+    if "export" in raw:
+        cfg.export = _parse_export(raw["export"], f"{where} [export]", base)
     _parse_sources(cfg, raw.get("source", []), where, base)
     zones = raw.get("zone", [])
     if not isinstance(zones, list):
@@ -278,6 +368,51 @@ def parse_config(raw: dict[str, object], path: str | None) -> Config:
         cfg.zones.append(ZoneConfig(zname, tuple(specs), tuple(sources), on_stale, settings))
     _parse_watches(cfg, raw.get("watch", []), where)
     return cfg
+
+
+def _parse_export(t: object, where: str, base: str | None) -> ExportConfig:
+    from .. import endpoint
+    if not isinstance(t, dict):
+        raise ConfigError(f"{where}: must be a table")
+    _no_unknown(t, _EXPORT_KEYS, where)
+    listen = t.get("listen")
+    if not isinstance(listen, str):
+        raise ConfigError(f"{where}: needs listen = \"ADDR:PORT\" (where the rsync daemon "
+                          "listens, e.g. \"0.0.0.0:8873\")")
+    try:
+        host, port = endpoint.parse(listen)
+        ipaddress.ip_address(host)
+    except ValueError as e:
+        raise ConfigError(f"{where}: listen: {e} (ADDR an IP address)") from None
+    allow = t.get("hosts_allow")
+    if isinstance(allow, str):
+        allow = [allow]
+    if not isinstance(allow, list) or not allow or not all(isinstance(a, str) for a in allow):
+        raise ConfigError(f"{where}: needs hosts_allow = [\"ADDR\" or \"ADDR/PREFIX\", ...]: "
+                          "the replicas that may pull (every other host is refused)")
+    hosts = []
+    for a in allow:
+        try:
+            hosts.append(str(ipaddress.ip_network(a.strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(f"{where}: hosts_allow: {a!r} is not an IP address or "
+                              "ADDR/PREFIX network") from None
+    secrets, users = t.get("secrets_file"), t.get("auth_users")
+    if (secrets is None) != (users is None):
+        raise ConfigError(f"{where}: secrets_file and auth_users go together (rsync's "
+                          "secrets file holds USER:PASSWORD lines for the auth_users)")
+    if secrets is not None:
+        if not isinstance(secrets, str) or not secrets.strip():
+            raise ConfigError(f"{where}: secrets_file must be a path")
+        if isinstance(users, str):
+            users = [users]
+        if not isinstance(users, list) or not users or \
+                not all(isinstance(u, str) and _AUTH_USER.match(u) for u in users):
+            raise ConfigError(f"{where}: auth_users must be a list of user names (letters, "
+                              f"digits, '_', '.', '-'), not {users!r}")
+        return ExportConfig(host, port, tuple(hosts), _resolve_path(secrets, base),
+                            tuple(users))
+    return ExportConfig(host, port, tuple(hosts))
 
 
 def _parse_watches(cfg: Config, watches: object, where: str) -> None:
@@ -438,6 +573,9 @@ def _parse_sources(cfg: Config, sources: object, where: str, base: str | None) -
             raise ConfigError(f"{sw}: needs name = \"...\" (lowercase letters, digits, "
                               "'-', '_', '.'; no ':')")
         sw = f"{sw} ({name})"
+        if name in RESERVED_SOURCE_NAMES:
+            raise ConfigError(f"{sw}: the name {name!r} is reserved (the state dir's "
+                              f"{name}/ folder): choose another")
         if name in cfg.sources:
             raise ConfigError(f"{sw}: source {name} is defined twice")
         url = t.get("url")
@@ -454,9 +592,15 @@ def _parse_sources(cfg: Config, sources: object, where: str, base: str | None) -
         if url.endswith("/"):
             raise ConfigError(f"{sw}: url must name one file, not a folder: {url!r}")
         fmt = t.get("format")
-        if not isinstance(fmt, str) or fmt.lower() not in formats.REGISTRY:
+        if not isinstance(fmt, str) or (fmt.lower() not in formats.REGISTRY and
+                                        fmt.lower() != SNAPSHOT_FORMAT):
             raise ConfigError(f"{sw}: format must be one of "
-                              f"{', '.join(formats.names())}, not {fmt!r}")
+                              f"{', '.join(formats.names())} or {SNAPSHOT_FORMAT!r} (a "
+                              f"primary's exported snapshot), not {fmt!r}")
+        if fmt.lower() == SNAPSHOT_FORMAT and kind == "http":
+            raise ConfigError(f"{sw}: format = \"snapshot\" pulls a primary's [export] by "
+                              "rsync (rsync://PRIMARY:PORT/rblmirror/SOURCE) or from a local "
+                              f"export folder, not over HTTP: {url!r}")
         if fmt.lower() == "combined":
             raise ConfigError(f"{sw}: combined dumps cannot be mirrored as a source yet")
         kw: _SourceOptions = {}
@@ -476,6 +620,13 @@ def _parse_sources(cfg: Config, sources: object, where: str, base: str | None) -
             if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
                 raise ConfigError(f"{sw}: keep must be an integer from 1 to 100")
             kw["keep"] = k
+        pw = t.get("password_file")
+        if pw is not None:
+            if not isinstance(pw, str) or not pw.strip():
+                raise ConfigError(f"{sw}: password_file must be a path")
+            if kind != "rsync":
+                raise ConfigError(f"{sw}: password_file is for rsync:// urls only")
+            kw["password_file"] = _resolve_path(pw, base)
         cfg.sources[name] = SourceConfig(name, url, kind, fmt.lower(), **kw)
 
 
@@ -488,6 +639,7 @@ class _SourceOptions(TypedDict, total=False):
     max_shrink: float
     max_warnings: float
     keep: int
+    password_file: str
 
 
 _DURATION_OPTIONS: tuple[Literal["min_interval", "max_age", "timeout"], ...] = (

@@ -8,11 +8,14 @@ One pass for one source (`fetch_source`), under the source's lock:
 4. parse it (Dataset.from_files); refuse an empty dump, too many bad lines, or a shrink
    beyond max_shrink against the last good snapshot (the last good one stays current);
 5. save the snapshot (temp + fsync + rename), point `current` at it (symlink + rename),
-   prune old snapshots, write the state (temp + fsync + rename).
+   prune old snapshots, write the state (temp + fsync + rename);
+6. with [export] (a primary): publish the snapshot and its state for the replicas.
+
+A replica's source (format = "snapshot") takes steps 3-5 from mirror/replica.py instead:
+the primary's compiled snapshot is verified against its state and swapped in as it is.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import random
@@ -27,6 +30,8 @@ from ..data.dataset import Dataset
 from ..data.index import snapshot_format_current
 from ..errors import FetchError, RblmirrorError, Rejected, SnapshotError, StateError
 from ..durations import human
+from .export import publish, sha256_file
+from . import replica
 from .transports import Transfer, transfer
 from .state import SourceDir, SourceState
 
@@ -99,7 +104,7 @@ def due(src: SourceConfig, st: SourceState, now: float, current: str | None = No
     once, backoff reset), its current snapshot (path `current`) is of an older format (an
     upgrade: recompiled at once, the dump need not change), or next_due (min_interval +
     jitter, or the backoff) has passed."""
-    if current is not None and not snapshot_format_current(current):
+    if current is not None and not src.is_replica and not snapshot_format_current(current):
         return Due(True, "the current snapshot is of an older format: compiling it again")
     if st.config is not None and st.config != config_identity(src):
         changed = ", ".join(f"{k} {st.config.get(k)!r} -> {v!r}"
@@ -116,14 +121,6 @@ def due(src: SourceConfig, st: SourceState, now: float, current: str | None = No
     else:
         why = f"min_interval {human(src.min_interval)} since the last attempt at {when}"
     return Due(False, f"next fetch in {human(st.next_due - now)}, {why}")
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def validate(src: SourceConfig, ds: Dataset, st: SourceState, *,
@@ -144,13 +141,23 @@ def validate(src: SourceConfig, ds: Dataset, st: SourceState, *,
 
 
 def fetch_source(src: SourceConfig, state_dir: str, *, force: bool = False,
-                 now: Clock = time.time, rng: Jitter = random) -> Outcome:
+                 now: Clock = time.time, rng: Jitter = random,
+                 export: bool = False) -> Outcome:
+    """One pass for one source; export: publish what is current for the replicas after
+    a good pass (the config has [export])."""
     sd = SourceDir(state_dir, src.name)
     try:
         sd.create()
         with sd.lock(on_wait=lambda pid: log.info(
                 "%s: waiting for the lock (held by pid %s)", src.name, pid or "?")):
-            return _fetch_locked(src, sd, force, now, rng)
+            out = _fetch_locked(src, sd, force, now, rng)
+            if export and out.status in (FETCHED, UNCHANGED):
+                try:
+                    publish(state_dir, src, out.state)
+                except StateError as e:  # the swap stands; the replicas keep the last one
+                    log.error("%s", e)
+                    out.message += f"; not exported: {e}"
+            return out
     except StateError as e:
         return Outcome(src.name, FAILED, str(e))
     except OSError as e:
@@ -175,6 +182,8 @@ def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now: Clock,
     except FetchError as e:
         return _failed(src, sd, st, t0, FAILED, str(e), rng)
     _record_transfer(st, tr)
+    if src.is_replica:
+        return _take_pulled(src, sd, st, t0, now, rng, tr, compare_previous=not changed)
     current = sd.current_snapshot()
     sha = sha256_file(tr.path)
     if current and sha in (st.dump_sha256, st.pinned_sha256) and _verifies(src, current):
@@ -224,6 +233,48 @@ def _fetch_locked(src: SourceConfig, sd: SourceDir, force: bool, now: Clock,
     log.info("%s: new snapshot %s, %d entries", src.name, name, ds.entries)
     return Outcome(src.name, FETCHED, f"{ds.entries} entries{change}, snapshot {name}"
                    f"{_bytes(tr)}", st)
+
+
+def _take_pulled(src: SourceConfig, sd: SourceDir, st: SourceState, t0: float, now: Clock,
+                 rng: Jitter, tr: Transfer, compare_previous: bool = True) -> Outcome:
+    """A replica's steps 3-5: the primary's snapshot, verified, swapped in unparsed."""
+    try:
+        pulled = replica.check(sd, st, compare_previous)
+    except Rejected as e:
+        return _failed(src, sd, st, t0, REJECTED, str(e), rng)
+    exp = pulled.exported
+    if not compare_previous:  # another primary or list: its times, not the old ones
+        st.upstream_success = None
+    replica.record(st, pulled)
+    st.result, st.last_error, st.failures = UNCHANGED, None, 0
+    st.last_success = now()
+    st.next_due = t0 + next_delay(src, 0, rng)
+    upstream = f"; primary fetched upstream {human(max(0.0, now() - exp['last_success']))} ago"
+    if pulled.dataset is None:
+        sd.save_state(st)
+        return Outcome(src.name, UNCHANGED, f"{st.entries} entries, snapshot {st.snapshot} "
+                       f"(primary's {exp['snapshot']}){upstream}{_bytes(tr)}", st)
+    ds = pulled.dataset
+    path = sd.new_snapshot_path(exp["serial"], t0)
+    name = path.rsplit("/", 1)[-1]
+    current = sd.current_snapshot()
+    replica.install(pulled, path)
+    sd.point_current(name)
+    done = now()
+    _record_history(sd, current, path, done)
+    previous = st.entries
+    st.history.append({"snapshot": name, "entries": ds.entries, "serial": exp["serial"],
+                       "sha256": exp["sha256"], "created": done})
+    st.snapshot, st.entries, st.warnings, st.serial = name, ds.entries, 0, exp["serial"]
+    st.dump_sha256, st.created, st.pinned_sha256 = exp["sha256"], done, None
+    st.result = FETCHED
+    sd.prune(st, src.keep)
+    sd.save_state(st)
+    change = "" if previous is None else f" (was {previous})"
+    log.info("%s: new snapshot %s from the primary's %s, %d entries", src.name, name,
+             exp["snapshot"], ds.entries)
+    return Outcome(src.name, FETCHED, f"{ds.entries} entries{change}, snapshot {name} "
+                   f"(primary's {exp['snapshot']}){upstream}{_bytes(tr)}", st)
 
 
 def _record_history(sd: SourceDir, old: str | None, new: str, ts: float) -> None:
@@ -295,7 +346,8 @@ def select_sources(cfg: Config, names: Iterable[str]) -> list[SourceConfig]:
 
 def fetch_all(cfg: Config, state_dir: str, names: Iterable[str] = (), *,
               force: bool = False) -> list[Outcome]:
-    out = [fetch_source(src, state_dir, force=force) for src in select_sources(cfg, names)]
+    out = [fetch_source(src, state_dir, force=force, export=cfg.export is not None)
+           for src in select_sources(cfg, names)]
     after_swaps(cfg, state_dir, out)
     return out
 
@@ -307,7 +359,8 @@ def after_swaps(cfg: Config, state_dir: str, outcomes: Iterable[Outcome]) -> Non
         watch_pass(cfg, state_dir)
 
 
-def rollback(src: SourceConfig, state_dir: str, to: str | None = None) -> tuple[str, str]:
+def rollback(src: SourceConfig, state_dir: str, to: str | None = None, *,
+             export: bool = False) -> tuple[str, str]:
     """Point `current` back at the previous snapshot (or `to`); returns (from, to).
 
     The rolled-back dump is pinned: a fetch that finds upstream unchanged keeps the
@@ -340,6 +393,8 @@ def rollback(src: SourceConfig, state_dir: str, to: str | None = None) -> tuple[
             h["sha256"]
         st.created = h["created"]
         sd.save_state(st)
+        if export:  # replicas refuse to go back: they keep what they serve (replica.py)
+            publish(state_dir, src, st)
         log.warning("%s: rolled back from %s to %s", src.name, frm, to)
         return frm, to
 
@@ -353,6 +408,7 @@ class Scheduler:
         self.cfg = cfg
         self.sources = list(cfg.sources.values())
         self.state_dir = state_dir
+        self.export = cfg.export is not None
         self.max_sleep = max_sleep
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fetch", daemon=True)
@@ -375,7 +431,7 @@ class Scheduler:
                 sd = SourceDir(self.state_dir, src.name)
                 st = sd.load_state()
                 if due(src, st, now(), sd.current_snapshot()).due:
-                    out = fetch_source(src, self.state_dir, now=now)
+                    out = fetch_source(src, self.state_dir, now=now, export=self.export)
                     outcomes.append(out)
                     (log.info if out.ok else log.warning)("%s", out.line())
                     st = out.state or st

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 #: the numeric fields of status.SourceRow exported as gauges
 _Field = Literal["last_attempt", "last_success", "age", "max_age", "entries", "serial",
-                 "failures", "next_due", "bytes_received"]
+                 "failures", "next_due", "bytes_received", "upstream_success", "pull_age"]
 
 
 class ServedZones(Protocol):
@@ -68,7 +68,12 @@ class SourceAndServerMetrics:
             ("source_last_attempt_timestamp_seconds", "last_attempt", "Last fetch attempt"),
             ("source_last_success_timestamp_seconds", "last_success",
              "Last fetch that got good data (new or unchanged)"),
-            ("source_age_seconds", "age", "Seconds since the last success"),
+            ("source_age_seconds", "age", "Seconds since the last success (a replica: "
+             "since its primary's last success upstream)"),
+            ("source_upstream_success_timestamp_seconds", "upstream_success",
+             "A replica: its primary's last good fetch from upstream"),
+            ("source_pull_age_seconds", "pull_age",
+             "A replica: seconds since it last pulled good data from its primary"),
             ("source_max_age_seconds", "max_age", "Older than this is stale"),
             ("source_entries", "entries", "Entries in the current snapshot"),
             ("source_serial", "serial", "$SOA serial of the current snapshot"),

@@ -1,6 +1,7 @@
 """The mirror beside a running server: the zones served from fetched snapshots, the
 socket of the /metrics endpoint (bound up front, with the DNS sockets, before anything
-loads) and the `background` callback that dns.supervisor.serve starts once the zones
+loads), the [export] rsync daemon (started up front too: it ends with serve) and the
+`background` callback that dns.supervisor.serve starts once the zones
 are loaded (the fetch Scheduler and the metrics server, their threads with the held
 signals blocked)."""
 from __future__ import annotations
@@ -45,6 +46,9 @@ def setup(sel: ZoneSelection, state_dir: str | None, no_fetch: bool, metrics: st
             raise ListenError(f"cannot listen on {endpoint.format(host, port)} (metrics): "
                               f"{e}") from None
     fetch = bool(cfg.sources) and not no_fetch
+    if cfg.export is not None:  # the replicas' rsync daemon, started before privileges
+        from .export import Daemon, prepare  # drop (a port below 1024, the chroot)
+        Daemon(prepare(cfg, sdir), cfg, sdir).start()
 
     def background(server: Server | None) -> None:
         # threads inherit this mask: the signals stay with the main thread, which takes

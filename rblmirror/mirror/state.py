@@ -74,19 +74,44 @@ class SourceState:
     config: dict[str, str] | None = None
     #: snapshots made, oldest first
     history: list[SnapshotRecord] = field(default_factory=list)
+    # a replica (format = "snapshot"): what the primary's exported state says
+    #: the primary's last good fetch from upstream: the data's freshness (fresh_since)
+    upstream_success: float | None = None
+    #: when the primary made the snapshot served (a replica never goes back past it)
+    upstream_created: float | None = None
+    #: the dataset format of the snapshot served (the primary's [[source]] format)
+    upstream_format: str | None = None
+
+    @property
+    def fresh_since(self) -> float | None:
+        """Since when the served data is known good: the last success, or on a replica
+        the primary's last good fetch from upstream (a replica of a stale primary is
+        stale)."""
+        return self.upstream_success if self.upstream_success is not None else \
+            self.last_success
 
     def state(self, max_age: float, now: float | None = None) -> str:
         """fresh, stale (last success older than max_age), failing, rejected, or new."""
         now = time.time() if now is None else now
         bad = {"failed": "failing", "rejected": "rejected"}.get(self.result or "")
-        if self.last_success is None or self.snapshot is None:
+        fresh = self.fresh_since
+        if fresh is None or self.snapshot is None:
             return bad or "new"
-        if now - self.last_success > max_age:
+        if now - fresh > max_age:
             return "stale"
         return bad or "fresh"
 
     def age(self, now: float | None = None) -> float | None:
-        if self.last_success is None:
+        """Seconds since fresh_since: the age of the data, which staleness follows."""
+        fresh = self.fresh_since
+        if fresh is None:
+            return None
+        return (time.time() if now is None else now) - fresh
+
+    def pull_age(self, now: float | None = None) -> float | None:
+        """A replica: seconds since it last pulled good data from its primary (None on a
+        primary, whose age() is that already)."""
+        if self.upstream_success is None or self.last_success is None:
             return None
         return (time.time() if now is None else now) - self.last_success
 

@@ -19,7 +19,11 @@ class SourceRow(TypedDict):
     state: str  # one of state.STATES
     last_attempt: float | None
     last_success: float | None
-    age: float | None
+    age: float | None  # of the data: since fresh_since (staleness follows it)
+    #: a replica: the primary's last good fetch from upstream, and the seconds since the
+    #: replica last pulled good data from the primary (None on a primary)
+    upstream_success: float | None
+    pull_age: float | None
     max_age: float
     entries: int | None
     serial: int | None
@@ -71,7 +75,8 @@ def source_report(cfg: Config, state_dir: str, now: float | None = None) -> list
         out.append({
             "source": src.name, "url": src.url, "state": state,
             "last_attempt": st.last_attempt, "last_success": st.last_success,
-            "age": st.age(now), "max_age": src.max_age, "entries": st.entries,
+            "age": st.age(now), "upstream_success": st.upstream_success,
+            "pull_age": st.pull_age(now), "max_age": src.max_age, "entries": st.entries,
             "serial": st.serial, "snapshot": os.path.basename(served) if served else None,
             "last_result": st.result, "last_error": err, "failures": st.failures,
             "next_due": st.next_due, "bytes_received": st.bytes_received,

@@ -42,9 +42,11 @@ class Transfer:
 
 
 def transfer(src: SourceConfig, data_dir: str, st: SourceState) -> Transfer:
+    if src.is_replica:
+        return pull_export(src, data_dir)
     dest = os.path.join(data_dir, src.filename)
     if src.kind == "rsync":
-        return rsync(src.url, dest, src.timeout)
+        return rsync(src.url, dest, src.timeout, src.password_file)
     if src.kind == "http":
         return http(src.url, dest, src.timeout, st)
     return copy_file(src.url, dest)
@@ -63,16 +65,45 @@ _STAT = re.compile(r"^(Literal data|Matched data|Total bytes received|Total file
                    r"Number of regular files transferred): ([\d,.]+)", re.M)
 
 
-def rsync_command(url: str, dest: str, timeout: float) -> list[str]:
+def rsync_command(url: str | list[str], dest: str, timeout: float,
+                  password_file: str | None = None) -> list[str]:
+    """url: one remote file, or several of one daemon's module (into the folder dest)."""
+    urls = [url] if isinstance(url, str) else url
     cmd = ["rsync", "-z", "--times", f"--timeout={max(1, int(timeout))}", "--stats",
            "--no-motd"]
-    if url.lower().startswith("rsync://") or "::" in url:
+    if urls[0].lower().startswith("rsync://") or "::" in urls[0]:
         cmd.append(f"--contimeout={CONTIMEOUT}")  # only valid when talking to a daemon
-    return cmd + ["--", url, dest]
+        if password_file:
+            cmd.append(f"--password-file={password_file}")
+    return cmd + ["--", *urls, dest]
 
 
-def rsync(url: str, dest: str, timeout: float) -> Transfer:
-    cmd = rsync_command(url, dest, timeout)
+#: what a primary's [export] publishes per source (export.py), what a replica pulls
+EXPORT_FILES = ("state.json", "snapshot")
+
+
+def pull_export(src: SourceConfig, data_dir: str) -> Transfer:
+    """A replica's transfer: the exported state and snapshot of one source from its
+    primary (rsync://PRIMARY:PORT/rblmirror/NAME, or a local export folder) into
+    data_dir, by one rsync run (the snapshot as a delta against the last one pulled).
+    Transfer.path is the pulled snapshot; its state.json lies beside it."""
+    base = src.url.rstrip("/")
+    dest = os.path.join(data_dir, EXPORT_FILES[1])
+    if src.kind == "rsync":
+        tr = rsync([f"{base}/{f}" for f in EXPORT_FILES], data_dir + "/", src.timeout,
+                   src.password_file, dest)
+        return tr
+    got = [copy_file(os.path.join(base, f), os.path.join(data_dir, f)) for f in EXPORT_FILES]
+    return Transfer(dest, any(t.changed for t in got),
+                    bytes_received=sum(t.bytes_received for t in got),
+                    file_size=got[1].file_size)
+
+
+def rsync(url: str | list[str], dest: str, timeout: float, password_file: str | None = None,
+          result: str | None = None) -> Transfer:
+    """rsync url (or several) to dest; result: the file the transfer brings (default
+    dest)."""
+    cmd = rsync_command(url, dest, timeout, password_file)
     try:
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              stdin=subprocess.DEVNULL, start_new_session=True)
@@ -93,6 +124,7 @@ def rsync(url: str, dest: str, timeout: float) -> Transfer:
         detail = lines[0] if lines else ""
         raise FetchError(f"rsync exit {p.returncode} ({why})" + (f": {detail}" if detail else ""))
     stats = {k: int(v.replace(",", "").split(".")[0]) for k, v in _STAT.findall(text)}
+    dest = result or dest
     if not os.path.isfile(dest):
         raise FetchError(f"rsync finished but {dest} is not a file (does the URL name a file?)")
     files = stats.get("Number of regular files transferred")

@@ -25,6 +25,7 @@ from .config import Config, ZoneConfig
 from ..data.dataset import Dataset
 from ..data import addr
 from ..errors import AddressError, SnapshotError
+from .replica import data_format
 from .state import SourceDir
 from ..dns.answer import SERVFAIL, Answer
 from ..dns.zone import Zone
@@ -103,6 +104,9 @@ class SourceZone(Zone):
         if self._points_zone is None:
             pz = Zone(self.name, datasets=[a for a in self.datasets if a.synthetic],
                       settings=self.settings)
+            # a dump that lists its own test point has no synthetic one: add ours here
+            pz.add_test_points({a.dataset.is_names for a in self.datasets
+                                if a.subzone == ""})
             mine, theirs = self.prepared(), pz.prepared()
             theirs.soa_rr, theirs.soa_neg, theirs.ns_rrs = mine.soa_rr, mine.soa_neg, \
                 mine.ns_rrs
@@ -139,7 +143,7 @@ class MirroredZones:
             except OSError:
                 snap = None
             try:
-                success = sd.load_state().last_success
+                success = sd.load_state().fresh_since
             except Exception:  # unreadable state: keep what is loaded
                 success = None
             out.append((name, snap, success))
@@ -189,7 +193,7 @@ class MirroredZones:
             self.opened[name] = real
             z.add(ds)
             st = sd.load_state()
-            last = st.last_success if st.last_success is not None else os.path.getmtime(path)
+            last = st.fresh_since if st.fresh_since is not None else os.path.getmtime(path)
             stale_at.append(last + src.max_age)
             age = time.time() - last
             log.info("zone %s: source %s snapshot %s, %d entries, age %.0fs%s", zc.name, name,
@@ -197,7 +201,8 @@ class MirroredZones:
                      " (STALE)" if age > src.max_age else "")
         z.missing, z.broken = tuple(missing), tuple(broken)
         # test points for the kinds of data the zone has, or will have once fetched
-        z.add_test_points({self.cfg.sources[n].format == "dnset" for n in zc.sources})
+        z.add_test_points({fmt == "dnset" for n in zc.sources if (fmt := data_format(
+            self.cfg.sources[n], self.state_dir)) is not None})
         if missing:
             log.warning("zone %s: source(s) %s not fetched yet (rblmirror fetch %s): "
                         "answering SERVFAIL except the RFC 5782 test points", zc.name,

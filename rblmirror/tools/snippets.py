@@ -1,5 +1,5 @@
 """Configuration lines for the programs that consume our zones: Postfix (smtpd and
-postscreen), unbound, SpamAssassin, Exim and rspamd.
+postscreen), unbound, SpamAssassin, Exim and rspamd; and dnsdist balancing replicas.
 
     infos = zone_infos(config_path, zone_specs)            # names and kinds, no data loaded
     print(render("postfix", infos, server="127.0.0.1:5353"))
@@ -24,8 +24,8 @@ from ..errors import RblmirrorError
 if TYPE_CHECKING:
     from ..zonespec import ZoneSpec
 
-#: the consumers `render` knows
-KINDS = ("postfix", "postscreen", "unbound", "spamassassin", "exim", "rspamd")
+#: the consumers `render` knows (dnsdist: `dnsdist()`, it balances servers instead)
+KINDS = ("postfix", "postscreen", "unbound", "spamassassin", "exim", "rspamd", "dnsdist")
 DEFAULT_SERVER = "127.0.0.1:5353"
 
 #: RFC 6761/7686/8375 names unbound answers itself unless told `nodefault`
@@ -71,6 +71,7 @@ def zone_infos(zone_specs: Iterable[str | ZoneSpec] = (), config_path: str | Non
     """The zones of --zone specs (and/or the config: local datasets and mirrored sources),
     in order, with their dataset formats."""
     from ..zonespec import normalize_name
+    from ..mirror.replica import data_format
     from ..mirror.zoneset import ZoneSelection
 
     sel = ZoneSelection.from_options(zone_specs, config_path)
@@ -80,7 +81,9 @@ def zone_infos(zone_specs: Iterable[str | ZoneSpec] = (), config_path: str | Non
         for zc in cfg.zones:
             fl = formats.setdefault(zc.name, [])
             fl.extend(s.format for s in zc.specs)
-            fl.extend(cfg.sources[src].format for src in zc.sources)
+            # a replica's data format is its primary's (known once pulled)
+            fl.extend(data_format(cfg.sources[src], sel.state_dir()) or cfg.sources[src].format
+                      for src in zc.sources)
     for s in sel.extra:
         formats.setdefault(s.name, []).append(s.format)
     allow = {normalize_name(a) for a in allowlist}
@@ -102,6 +105,9 @@ def split_server(server: str) -> tuple[str, int]:
 
 def render(kind: str, zones: list[ZoneInfo], server: str = DEFAULT_SERVER,
            weights: dict[str, int] | None = None, threshold: int = THRESHOLD) -> str:
+    if kind == "dnsdist":
+        raise RblmirrorError("the dnsdist snippet balances replicas: give --replica "
+                             "ADDR[:PORT] (one per replica)")
     if kind not in KINDS:
         raise RblmirrorError(f"unknown snippet {kind!r}: one of {', '.join(KINDS)}")
     if not zones:
@@ -302,3 +308,94 @@ def _rspamd(zones: list[ZoneInfo], host: str, port: int, weights: dict[str, int]
 #: the snippets that only need the zones and the server address (render's dispatch)
 _TO_SERVER: dict[str, Callable[[list[ZoneInfo], str, int], str]] = {
     "postfix": _postfix, "unbound": _unbound, "spamassassin": _spamassassin, "exim": _exim}
+
+
+# ------------------------------------------------------------------------ dnsdist
+#: dnsdist's defaults for the snippet: where it listens, the health checks' pace
+DNSDIST_LISTEN = "0.0.0.0:53"
+REPLICA_PORT = 53
+CHECK_INTERVAL = 1
+MAX_CHECK_FAILURES = 2
+RISE = 2
+CHECK_TIMEOUT_MS = 500
+
+
+def replica_address(text: str) -> tuple[str, int]:
+    """A replica as ADDR, ADDR:PORT or [ADDR6]:PORT (port 53 when not given)."""
+    import ipaddress
+    bare = text.strip().strip("[]") if text.strip().startswith("[") and \
+        text.strip().endswith("]") else text.strip()
+    try:
+        return str(ipaddress.ip_address(bare)), REPLICA_PORT
+    except ValueError:
+        pass
+    try:
+        host, port = endpoint.parse(text)
+        ipaddress.ip_address(host)
+    except ValueError as e:
+        raise RblmirrorError(f"bad --replica {text!r}: expected ADDR, ADDR:PORT or "
+                             f"[ADDR6]:PORT with ADDR an IP address ({e})") from None
+    return host, port
+
+
+def check_zone(zones: list[ZoneInfo], name: str | None = None) -> ZoneInfo:
+    """The zone whose test point health-checks the replicas: `name`, else the first
+    address zone (a domain list has no 2.0.0.127 test point)."""
+    from ..zonespec import normalize_name
+    ips = [z for z in zones if not z.is_names]
+    if name is not None:
+        want = normalize_name(name)
+        found = [z for z in zones if z.name == want]
+        if not found:
+            raise RblmirrorError(f"--check-zone {name}: no such zone (zones: "
+                                 f"{', '.join(z.name for z in zones)})")
+        if found[0].is_names:
+            raise RblmirrorError(f"--check-zone {name}: a domain list has no 2.0.0.127 "
+                                 "test point: name an address zone")
+        return found[0]
+    if not ips:
+        raise RblmirrorError("no address zone to health-check the replicas with (the check "
+                             "asks below 2.0.0.127.ZONE): give --check-zone")
+    return ips[0]
+
+
+def dnsdist(zones: list[ZoneInfo], replicas: list[str], listen: str = DNSDIST_LISTEN,
+            zone: str | None = None, interval: int = CHECK_INTERVAL) -> str:
+    """dnsdist.conf balancing `replicas`, each health-checked through a mirrored zone.
+
+    The check asks A 0.0.127.ZONE, the empty non-terminal above the RFC 5782 test point
+    2.0.0.127.ZONE: NOERROR (no data) while the zone answers from good data, SERVFAIL
+    once its data is stale or was never fetched, nothing from a dead replica. The test
+    point itself keeps answering 127.0.0.2 while the data is stale (so `selftest` tells
+    a live server from stale data), and dnsdist 1.7's checks look at the rcode only
+    (mustResolve: NOERROR; checkFunction shapes the question, it cannot read the
+    answer): so the name below the test point is the one that turns SERVFAIL."""
+    if not replicas:
+        raise RblmirrorError("the dnsdist snippet needs --replica ADDR[:PORT] (one per "
+                             "replica)")
+    if not zones:
+        raise RblmirrorError("no zones: give --zone NAME:FORMAT:FILE or --config FILE")
+    z = check_zone(zones, zone)
+    try:
+        lhost, lport = endpoint.parse(listen)
+    except ValueError as e:
+        raise RblmirrorError(f"bad --listen {e}") from None
+    lines = ["-- /etc/dnsdist/dnsdist.conf (rblmirror snippets dnsdist)",
+             f"-- Balances {len(replicas)} rblmirror replicas. Each is asked A 0.0.127.{z.name}",
+             f"-- (the name above the RFC 5782 test point 2.0.0.127.{z.name}) every "
+             f"{interval}s: NOERROR",
+             "-- keeps it in the pool; SERVFAIL (its data stale or never fetched) or no "
+             f"answer {MAX_CHECK_FAILURES}",
+             f"-- times in a row takes it out; {RISE} good answers in a row put it back.",
+             f'setLocal("{endpoint.format(lhost, lport)}")',
+             'setACL({"0.0.0.0/0", "::/0"})  -- narrow to your mail hosts',
+             'setSecurityPollSuffix("")  -- no version-status queries to the outside',
+             "setServerPolicy(leastOutstanding)"]
+    for i, r in enumerate(replicas, 1):
+        host, port = replica_address(r)
+        lines.append(f'newServer({{address="{endpoint.format(host, port)}", '
+                     f'name="replica{i}", checkName="0.0.127.{z.name}.", checkType="A", '
+                     f"mustResolve=true, checkInterval={interval}, "
+                     f"checkTimeout={CHECK_TIMEOUT_MS}, "
+                     f"maxCheckFailures={MAX_CHECK_FAILURES}, rise={RISE}}})")
+    return "\n".join(lines) + "\n"

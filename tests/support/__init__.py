@@ -11,6 +11,9 @@ both runs, so `from support.dns import query` works from tests/ and benchmarks/)
     rsyncd     a real `rsync --daemon` on loopback
     httpd      a loopback HTTP server (a thread) with ETag / Last-Modified
     netns      a private network namespace
+    lan        a LAN of namespaces (one per host, veth + bridge), each on its own address
+    replicalab a primary, two replicas and dnsdist on such a LAN (the README's topology)
+    dnsperf    dnsperf's report, read
     maillab    a whole mail host (our server, unbound, Postfix) in a namespace
     eximlab    the same with Debian's Exim (unpacked) instead of Postfix
     rspamdlab  our server and Debian's rspamd in a namespace
