@@ -27,6 +27,8 @@ from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME, CLOCK_MONOTONIC
 cimport cython
 from ipsearch cimport FINE, _value4, _find4, _search, fmt4, v6_asks, ASK6, ASK4
 from ipsearch cimport __builtin_prefetch
+from ip6search cimport Idx6, find6 as idx_find6, any6 as idx_any6
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from names cimport NameTable, names_find_wire, names_table, names_wire_to_text
 from qlogline cimport QLOG_LINE_MAX, qlog_line, qlog_peer
 from rrl cimport RrlTable, RrlAccount, rrl_account, rrl_peer, RRL_PASS, RRL_DROP, RRL_SLIP
@@ -80,7 +82,6 @@ DEF SCAN_MAX = 256
 #: cache miss per query: every zone has the RFC 5782 test points, a 2-entry dataset)
 DEF SMALL = 64
 #: the IPv6 first-level table: 16 bits after the prefix all segment starts share
-DEF TAB6_BITS = 16
 
 cdef const char* HEX = b"0123456789abcdef"
 from rblmirror.errors import ZoneSpecError
@@ -179,13 +180,7 @@ cdef struct DS:
     const int32_t* vals
     const uint32_t* bucket   # the IPv4 index's first-level table (ipsearch.FINE_BITS)
     Py_ssize_t n4            # IPv4 segments
-    const uint64_t* hi6      # IPv6 segment starts (high, low halves), values
-    const uint64_t* lo6
-    const int32_t* vals6
-    Py_ssize_t n6
-    const uint32_t* tab6     # NULL, or [k] = first segment >= 1 whose start's 16 bits
-    int p6                   # after the p6-bit prefix pre6 (of every start but the
-    uint64_t pre6            # first) are >= k; [2**16] = n6
+    Idx6 v6                  # the compact IPv6 index (ext/ip6search.pxd)
     int has4                 # IPIndex.has_v4() / has_v6()
     int has6
     uint32_t ttl
@@ -349,35 +344,6 @@ cdef inline int32_t look4(const DS* ds, uint32_t ip) noexcept nogil:
 
 
 # ----------------------------------------------------------------- IPv6 segments
-cdef inline Py_ssize_t find6(const DS* ds, uint64_t h, uint64_t l) noexcept nogil:
-    """Index of the IPv6 segment holding (h, l): the last start <= it (starts[0] = ::)."""
-    cdef Py_ssize_t lo = 0, hi = ds.n6, mid
-    cdef uint64_t mh, top
-    cdef uint32_t k
-    if ds.tab6 != NULL:
-        if ds.p6:
-            top = h >> (64 - ds.p6)
-            if top < ds.pre6:
-                return 0            # below every start but ::
-            if top > ds.pre6:
-                return ds.n6 - 1    # above every start
-        k = <uint32_t>((h << ds.p6) >> (64 - TAB6_BITS))
-        lo = ds.tab6[k]
-        if lo:
-            lo -= 1                 # its start is below the bucket's: <= (h, l)
-        hi = ds.tab6[k + 1]
-        __builtin_prefetch(&ds.vals6[lo])  # (the answer is a line or two from lo)
-        __builtin_prefetch(&ds.lo6[lo])
-    while hi - lo > 1:
-        mid = (lo + hi) >> 1
-        mh = ds.hi6[mid]
-        if mh < h or (mh == h and ds.lo6[mid] <= l):
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
 cdef int fmt6(uint8_t* w, uint64_t h, uint64_t l) noexcept nogil:
     """str(ipaddress.IPv6Address(v)): lowercase hex groups without leading zeros, the
     first longest run of two or more zero groups as `::`. Returns the length (<= 39)."""
@@ -444,16 +410,8 @@ cdef inline int any4(const DS* ds, uint32_t lo, uint32_t hi, Py_ssize_t scan_max
 cdef inline int any6(const DS* ds, uint64_t ph, uint64_t pl, uint64_t th,
                      uint64_t tl, Py_ssize_t scan_max) noexcept nogil:
     """Any listed IPv6 address in [p, t]: 1 yes, 0 no, -1 not decided within scan_max
-    segments."""
-    cdef Py_ssize_t i = find6(ds, ph, pl)
-    cdef Py_ssize_t j = find6(ds, th, tl)
-    cdef Py_ssize_t x
-    for x in range(i, j + 1):
-        if ds.vals6[x] >= 0:
-            return 1
-        if x - i >= scan_max:
-            return -1
-    return 0
+    segments (ip6search.any6)."""
+    return idx_any6(&ds.v6, ph, pl, th, tl, scan_max)
 
 
 cdef inline void shl128(uint64_t h, uint64_t l, int s, uint64_t* oh, uint64_t* ol) noexcept nogil:
@@ -797,7 +755,7 @@ cdef int acl_look(Fast* f, int dsi, const Peer* peer, AclOut* a) noexcept nogil:
     if peer.fam == 4 and ds.has4:
         vid = look4(ds, peer.ip4)
     elif peer.fam == 6 and ds.has6:
-        vid = ds.vals6[find6(ds, peer.h6, peer.l6)]
+        vid = idx_find6(&ds.v6, peer.h6, peer.l6)
     if vid < 0:
         return 0
     if vid >= ds.nvals:
@@ -1046,7 +1004,7 @@ cdef int decide(Fast* f, FZone* z, const uint8_t* q, int* lab, int nb, int qtype
                 sources += 1
             continue
         if is6 and ds.has6:
-            vid = ds.vals6[find6(ds, h6, l6)]
+            vid = idx_find6(&ds.v6, h6, l6)
             if vid >= 0:
                 found = 1
                 if o.want_txt and subj6_len == 0:
@@ -1273,22 +1231,6 @@ def zone_nlab(w):
     return n
 
 
-def _table6(hi6):
-    """find6's first-level table for IPv6 segment starts (their high halves): None for a
-    small dataset, else (table, prefix bits, prefix)."""
-    n = len(hi6)
-    if n <= SMALL:
-        return None
-    rest = hi6[1:]
-    x = int(rest[0]) ^ int(rest[-1])  # (sorted) the bits every start but :: shares
-    p = min(64 - x.bit_length(), 64 - TAB6_BITS)
-    pre = int(rest[0]) >> (64 - p) if p else 0
-    keys = (rest << np.uint64(p)) >> np.uint64(64 - TAB6_BITS)
-    tab = np.searchsorted(keys, np.arange((1 << TAB6_BITS) + 1, dtype=np.uint64),
-                          side="left") + 1
-    return np.ascontiguousarray(tab, dtype=np.uint32), p, pre
-
-
 def _wire(labels, lower=False):
     out = bytearray()
     for x in labels:
@@ -1371,7 +1313,6 @@ cdef class FastPath:
         blob = bytearray()
         a_ids = {}
         values_of = {}  # id(dataset) -> (set_first, nvals): value tables shared
-        tables6 = {}    # id(dataset) -> (its IPv6 first-level table, the dataset)
 
         act = []        # per set_off entry: ACT_* (an ACL's keyword), else ACT_VALUE
         grecs = []      # generic records (rtype, ttl, blob offset, length, A id)
@@ -1434,18 +1375,9 @@ cdef class FastPath:
             starts = np.ascontiguousarray(v4.starts_array, dtype=np.uint32)
             vals = np.ascontiguousarray(v4.vals_array, dtype=np.int32)
             bucket = np.ascontiguousarray(v4.table_array, dtype=np.uint32)
-            hi6 = np.ascontiguousarray(v6.hi_array, dtype=np.uint64)
-            lo6 = np.ascontiguousarray(v6.lo_array, dtype=np.uint64)
-            vals6 = np.ascontiguousarray(v6.vals_array, dtype=np.int32)
-            if not (len(hi6) == len(lo6) == len(vals6) >= 1) or \
-                    hi6[0] != 0 or lo6[0] != 0:
-                raise ValueError("unexpected IPv6 index layout")
-            t6 = tables6.get(id(ds))
-            if t6 is None:
-                t6 = tables6[id(ds)] = (_table6(hi6), ds)
             fmt = ds.format
-            return {"kind": DS_IP, "v4": (starts, vals, bucket), "tab6": t6[0],
-                    "v6": (hi6, lo6, vals6), "has4": ds.index.has_v4(),
+            return {"kind": DS_IP, "v4": (starts, vals, bucket),
+                    "v6": v6, "has4": ds.index.has_v4(),
                     "has6": ds.index.has_v6(), "ttl": ttl, "set_first": sf, "nvals": nv,
                     "asks4": not fmt.startswith("ip6"), "asks6": not fmt.startswith("ip4")}
 
@@ -1558,9 +1490,6 @@ cdef class FastPath:
         cdef const uint32_t[::1] mv_s
         cdef const int32_t[::1] mv_v
         cdef const uint32_t[::1] mv_b
-        cdef const uint64_t[::1] mv_h
-        cdef const uint64_t[::1] mv_l
-        cdef const int32_t[::1] mv_v6
         cdef DS* d
         for i, spec in enumerate(dss):
             d = &self.f.dss[i]
@@ -1578,34 +1507,20 @@ cdef class FastPath:
                 d.names = names_table(spec["capsule"])
                 continue
             starts, vals, bucket = spec["v4"]
-            hi6, lo6, vals6 = spec["v6"]
-            self.keep.append((starts, vals, bucket, hi6, lo6, vals6))
+            v6 = spec["v6"]
+            self.keep.append((starts, vals, bucket, v6))
             mv_s = starts
             mv_v = vals
             mv_b = bucket
             if mv_b.shape[0] != FINE + 1 or mv_s.shape[0] == 0 or \
                     mv_v.shape[0] != mv_s.shape[0]:
                 raise ValueError("unexpected index layout")
-            mv_h = hi6
-            mv_l = lo6
-            mv_v6 = vals6
             d.starts = &mv_s[0]
             d.vals = &mv_v[0]
             d.bucket = &mv_b[0]
-            d.hi6 = &mv_h[0]
-            d.lo6 = &mv_l[0]
-            d.vals6 = &mv_v6[0]
-            d.n6 = mv_h.shape[0]
+            # pointers into v6's arrays (v6 kept above)
+            d.v6 = (<const Idx6*>PyCapsule_GetPointer(v6.capsule(), b"rblmirror.Idx6"))[0]
             d.n4 = mv_s.shape[0]
-            if spec["tab6"] is not None:
-                tab, p, pre = spec["tab6"]
-                self.keep.append(tab)
-                mv_b = tab
-                if mv_b.shape[0] != (1 << TAB6_BITS) + 1 or tab[-1] != d.n6:
-                    raise ValueError("bad IPv6 table")
-                d.tab6 = &mv_b[0]
-                d.p6 = p
-                d.pre6 = pre
             d.has4 = spec["has4"]
             d.has6 = spec["has6"]
             d.asks4 = spec["asks4"]

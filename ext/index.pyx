@@ -21,6 +21,8 @@ cnp.import_array()
 
 from ipsearch cimport (ASK4, ASK6, v6_asks, FINE, FINE_BITS, FINE_SHIFT, _find4, _search, _value4,
                        __builtin_prefetch, parse4)
+from cpython.pycapsule cimport PyCapsule_New
+from ip6search cimport Idx6, KEY6, key6, code6, find6, any6
 
 cdef enum:
     BUCKETS = 65536        # the coarse table (top 16 bits) of the public bucket_array
@@ -342,103 +344,84 @@ cdef inline Py_ssize_t _emit(uint32_t[::1] os_, int32_t[::1] ov, Py_ssize_t k,
     return k + 1
 
 
-cdef inline bint _le6(uint64_t ah, uint64_t al, uint64_t bh, uint64_t bl) noexcept nogil:
-    return ah < bh or (ah == bh and al <= bl)
-
-
 cdef class Index6:
-    """IPv6 segments: starts as (hi, lo) 64-bit halves. A first-level table over the high
-    halves of the listed range (built when the index is made or opened: the snapshot
-    holds only the segments) narrows each lookup to a few segments, then a binary
-    search finishes it."""
-    cdef const uint64_t[::1] _hi
-    cdef const uint64_t[::1] _lo
-    cdef const int32_t[::1] _vals
-    cdef const uint64_t* hp
-    cdef const uint64_t* lp
-    cdef const int32_t* vp
-    cdef readonly Py_ssize_t n
-    cdef object owner
-    # the table: bucket b = (hi - tmin) >> tshift (the last one takes everything above);
-    # tab[b] = the first segment i >= 1 in bucket b or later (n when none)
-    cdef object _tab
-    cdef const uint32_t* tab
-    cdef uint64_t tmin
-    cdef int tshift
-    cdef uint64_t tlast
+    """The compact IPv6 index (layout and lookups: ext/ip6search.pxd) over arrays the
+    caller owns (what _loader6.flatten6 / Build6.arrays() make, or an mmap of a
+    snapshot): params, tab, keys, codes, runj, runoff, runlo, runval. The arrays are
+    checked for the invariants the lookups rely on when the index is made."""
+    cdef Idx6 x
+    cdef readonly Py_ssize_t n      # segments
+    cdef readonly Py_ssize_t groups
+    cdef readonly object owner
+    cdef tuple _arrs
 
-    def __cinit__(self, hi, lo, vals, owner=None):
-        self._hi = hi
-        self._lo = lo
-        self._vals = vals
-        self.n = self._hi.shape[0]
-        if self.n == 0 or self._lo.shape[0] != self.n or self._vals.shape[0] != self.n:
-            raise ValueError("hi, lo and vals must have the same, non-zero length")
-        if self.n >= 0xFFFFFFFF:
-            raise ValueError("too many segments")
-        if self._hi[0] != 0 or self._lo[0] != 0:
-            raise ValueError("the first segment must start at ::")
-        self.hp = &self._hi[0]
-        self.lp = &self._lo[0]
-        self.vp = &self._vals[0]
-        self.owner = owner
-        self.tab = NULL
-        if self.n >= 64:
-            self._make_table()
-
-    cdef _make_table(self):
-        cdef Py_ssize_t n = self.n, i
-        cdef uint64_t tmin = self.hp[1], span = self.hp[n - 1] - self.hp[1] if self.hp[n - 1] > self.hp[1] else 0
-        cdef uint64_t k, b = 0, nb
-        cdef int tbits = 10, sbits = 0
-        while (1 << (tbits + 2)) < n and tbits < 18:  # about 4 segments a bucket, 1 MiB
-            tbits += 1
-        while sbits < 64 and (span >> sbits) >= (<uint64_t>1 << tbits):
-            sbits += 1
-        nb = (span >> sbits) + 1
-        arr = np.empty(nb + 1, np.uint32)
-        cdef uint32_t* t = <uint32_t*>cnp.PyArray_DATA(arr)
+    def __cinit__(self, params, tab, keys, codes, runj, runoff, runlo, runval, owner=None):
+        cdef const uint64_t[::1] pv = params
+        cdef const uint32_t[::1] tv = tab
+        cdef const uint8_t[::1] kv = keys
+        cdef const uint8_t[::1] cv = codes
+        cdef const uint32_t[::1] jv = runj
+        cdef const uint32_t[::1] ov = runoff
+        cdef const uint64_t[::1] lv = runlo
+        cdef const int32_t[::1] vv = runval
+        cdef Py_ssize_t m, nb, nr, np_, j, r, runs = 0
+        cdef int w
+        cdef bint bad
+        if pv.shape[0] != 8:
+            raise ValueError("Index6: 8 params expected")
+        m, w, nb, nr = pv[0], pv[2], pv[6], pv[7]
+        if m < 1 or w not in (1, 2, 4) or pv[3] != (<uint64_t>1 << (8 * w)) - 1 or pv[5] > 48:
+            raise ValueError("Index6: bad params")
+        if kv.shape[0] != KEY6 * m + 2 or cv.shape[0] != w * m:
+            raise ValueError("Index6: keys/codes do not match the group count")
+        if nb < 1 or tv.shape[0] != nb + 1 or jv.shape[0] != nr or ov.shape[0] != nr + 1:
+            raise ValueError("Index6: table/run arrays do not match the params")
+        np_ = lv.shape[0]
+        if vv.shape[0] != np_ or ov[0] != 0 or ov[nr] != np_:
+            raise ValueError("Index6: run pairs do not match the runs")
+        self.x.tab = &tv[0]
+        self.x.nb = nb
+        self.x.base = pv[4]
+        self.x.shift = <int>pv[5]
+        self.x.keys = &kv[0]
+        self.x.codes = &cv[0]
+        self.x.width = w
+        self.x.run = <uint32_t>pv[3]
+        self.x.m = m
+        self.x.runj = &jv[0] if nr else NULL
+        self.x.nruns = nr
+        self.x.runoff = &ov[0]
+        self.x.runlo = &lv[0] if np_ else NULL
+        self.x.runval = &vv[0] if np_ else NULL
         with nogil:
-            for i in range(1, n):
-                # robust to any input: the table stays nondecreasing and within 1..n
-                k = 0 if self.hp[i] < tmin else (self.hp[i] - tmin) >> sbits
-                if k > nb - 1:
-                    k = nb - 1
-                while b <= k:
-                    t[b] = <uint32_t>i
-                    b += 1
-            while b <= nb:
-                t[b] = <uint32_t>n
-                b += 1
-        self._tab = arr
-        self.tab = t
-        self.tmin = tmin
-        self.tshift = sbits
-        self.tlast = nb - 1
+            bad = key6(&self.x, 0) != 0 or tv[nb] != m or tv[0] != (0 if pv[4] == 0 else 1)
+            for j in range(nb):
+                if tv[j] > tv[j + 1]:
+                    bad = True
+            for r in range(nr):
+                if ov[r] >= ov[r + 1] or lv[ov[r]] != 0 or jv[r] >= m or \
+                        (r and jv[r] <= jv[r - 1]) or code6(&self.x, jv[r]) != self.x.run:
+                    bad = True
+            for j in range(m):
+                runs += code6(&self.x, j) == self.x.run
+        if bad or runs != nr:
+            raise ValueError("Index6: inconsistent arrays")
+        self.n = pv[1]
+        self.groups = m
+        self.owner = owner
+        self._arrs = (params, tab, keys, codes, runj, runoff, runlo, runval)
 
     cdef inline int32_t _find(self, uint64_t h, uint64_t l) noexcept nogil:
-        cdef Py_ssize_t lo = 0, hi = self.n, mid
-        cdef uint64_t k
-        cdef const uint64_t* hp = self.hp
-        if self.tab != NULL:
-            if h < self.tmin:
-                return self.vp[0]  # below the first listed high half: segment 0 only
-            k = (h - self.tmin) >> self.tshift
-            if k > self.tlast:
-                k = self.tlast
-            lo = self.tab[k] - 1
-            hi = self.tab[k + 1]
-        while hi - lo > 1:
-            mid = (lo + hi) >> 1
-            if hp[mid] < h or (hp[mid] == h and self.lp[mid] <= l):
-                lo = mid
-            else:
-                hi = mid
-        return self.vp[lo]
+        return find6(&self.x, h, l)
+
+    def capsule(self):
+        """The Idx6 struct (ext/ip6search.pxd) for the DNS path; valid while this index
+        lives (its holder keeps the index)."""
+        return PyCapsule_New(<void*>&self.x, b"rblmirror.Idx6", NULL)
 
     cpdef int lookup(self, uint64_t hi, uint64_t lo):
         """Value id for one address given as its high and low 64 bits; -1 when not listed."""
-        return self._find(hi, lo)
+        return find6(&self.x, hi, lo)
 
     def lookup_many(self, const uint64_t[::1] his not None, const uint64_t[::1] los not None):
         cdef Py_ssize_t i, m = his.shape[0]
@@ -448,20 +431,129 @@ cdef class Index6:
         cdef int32_t[::1] o = out
         with nogil:
             for i in range(m):
-                o[i] = self._find(his[i], los[i])
+                o[i] = find6(&self.x, his[i], los[i])
         return out
+
+    def any_listed(self, uint64_t ph, uint64_t pl, uint64_t th, uint64_t tl,
+                   Py_ssize_t scan_max=1 << 62):
+        """ip6search.any6: any listed address in [p, t]: 1, 0, or -1 (undecided)."""
+        return any6(&self.x, ph, pl, th, tl, scan_max)
+
+    def arrays(self):
+        """The eight arrays, as a snapshot stores them."""
+        return self._arrs
+
+    def segments(self):
+        """(hi uint64, lo uint64, vals int32) of every segment, in order: a copy made
+        here (for tools and tests; the index never holds them)."""
+        cdef Py_ssize_t j, q, k = 0, r = 0, n = self.n, t = 0
+        cdef uint64_t h
+        cdef uint32_t c
+        cdef int32_t v, last = 0
+        hi = np.empty(n, np.uint64)
+        lo = np.empty(n, np.uint64)
+        va = np.empty(n, np.int32)
+        cdef uint64_t[::1] ho = hi
+        cdef uint64_t[::1] lo_ = lo
+        cdef int32_t[::1] vo = va
+        cdef const uint32_t* tab = self.x.tab
+        cdef bint ok = True
+        with nogil:
+            for j in range(self.x.m):
+                h = self._high(j)
+                c = code6(&self.x, j)
+                if c != self.x.run:
+                    v = <int32_t>c - 1
+                    if k == 0 or v != last:
+                        if k >= n:
+                            ok = False
+                            break
+                        ho[k] = h
+                        lo_[k] = 0
+                        vo[k] = v
+                        last = v
+                        k += 1
+                    continue
+                for q in range(self.x.runoff[r], self.x.runoff[r + 1]):
+                    v = self.x.runval[q]
+                    if k == 0 or v != last:
+                        if k >= n:
+                            ok = False
+                            break
+                        ho[k] = h
+                        lo_[k] = self.x.runlo[q]
+                        vo[k] = v
+                        last = v
+                        k += 1
+                r += 1
+        if not ok or k != n:
+            raise ValueError("Index6: the segment count does not match the groups")
+        return hi, lo, va
+
+    cdef uint64_t _high(self, Py_ssize_t j) noexcept nogil:
+        """Group j's high half: its key under the top 16 bits of its bucket."""
+        cdef Py_ssize_t a = 0, z = self.x.nb, mid
+        if j == 0:
+            return 0
+        while z - a > 1:  # the last bucket whose first group is <= j
+            mid = (a + z) >> 1
+            if self.x.tab[mid] <= j:
+                a = mid
+            else:
+                z = mid
+        return ((((self.x.base + a) << self.x.shift) >> 48) << 48) | key6(&self.x, j)
 
     @property
     def hi_array(self):
-        return np.asarray(self._hi)
+        return self.segments()[0]
 
     @property
     def lo_array(self):
-        return np.asarray(self._lo)
+        return self.segments()[1]
 
     @property
     def vals_array(self):
-        return np.asarray(self._vals)
+        return self.segments()[2]
+
+    def self_check(self):
+        """Every group's and run pair's own start answers its own value, looked up from
+        scratch (touches every page, copies nothing)."""
+        cdef Py_ssize_t j, q, r = 0
+        cdef uint64_t h
+        cdef uint32_t c
+        cdef bint ok = True
+        with nogil:
+            for j in range(self.x.m):
+                h = self._high(j)
+                c = code6(&self.x, j)
+                if c != self.x.run:
+                    ok = ok and find6(&self.x, h, 0) == <int32_t>c - 1
+                    continue
+                for q in range(self.x.runoff[r], self.x.runoff[r + 1]):
+                    ok = ok and find6(&self.x, h, self.x.runlo[q]) == self.x.runval[q]
+                r += 1
+        return ok
+
+    def value_range(self):
+        """(smallest, largest) value id of any segment."""
+        cdef Py_ssize_t j, q
+        cdef int32_t mn = 0x7FFFFFFF, mx = -0x7FFFFFFF, v
+        cdef uint32_t c
+        with nogil:
+            for j in range(self.x.m):
+                c = code6(&self.x, j)
+                if c != self.x.run:
+                    v = <int32_t>c - 1
+                    mn = v if v < mn else mn
+                    mx = v if v > mx else mx
+            for q in range(self.x.runoff[self.x.nruns]):
+                v = self.x.runval[q]
+                mn = v if v < mn else mn
+                mx = v if v > mx else mx
+        return int(mn), int(mx)
+
+    def nbytes(self):
+        return sum(np.asarray(a).nbytes for a in self._arrs)
 
 
 def lookup_addr6(Index4 i4, Index6 i6, uint64_t hi, uint64_t lo):

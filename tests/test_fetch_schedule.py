@@ -141,7 +141,7 @@ def test_old_format_snapshot_is_recompiled_at_once(tmp_path):
     assert st.result == "fetched" and len(st.history) == 2
     new = SourceDir(str(tmp_path / "state"), "psbl").current_snapshot()
     assert new is not None
-    assert open(new, "rb").read(8) == b"RBLMSNP3"
+    assert open(new, "rb").read(8) == b"RBLMSNP4"
     code, out, _ = cli("fetch", "--config", str(conf))
     assert "not due" in out  # and then back to the schedule
 

@@ -22,7 +22,7 @@ from rblmirror.data.dataset import Dataset
 from rblmirror.data.index import MAX4, MAX6, IPIndex
 from rblmirror.data.values import Listing
 from rblmirror.data.formats import fast4, get as get_format
-from rblmirror.data.formats.base import Collector, file_lines, load_lines
+from rblmirror.data.formats.base import EXCL, Collector, file_lines, load_lines
 from support.reference import flatten_py
 
 SETTINGS = settings(max_examples=120, deadline=None,
@@ -319,10 +319,11 @@ def mixed_file(draw):
 def blocks6(c):
     """A collector's IPv6 blocks as {(start, end): value id}, the first of identical ones
     kept: Python format code appends them to c.b6, the compiled path (fast6) leaves them
-    sorted in c.blocks6 (identical blocks in file order)."""
+    sorted in its store, c.blocks6 (identical blocks but the first gone)."""
     out: dict[tuple[int, int], int] = {}
     if c.blocks6 is not None:
-        for h, lo, b, v in zip(*(a.tolist() for a in c.blocks6)):
+        for h, lo, b, v in zip(*(a.tolist() for a in c.blocks6.blocks())):
+            v = EXCL if v == -1 else v
             s = (h << 64) | lo
             out.setdefault((s, s | ((1 << (128 - b)) - 1)), v)
     for s, e, v in c.b6:

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rblmirror import _loader6
+from rblmirror import _index, _loader6
 from rblmirror.data.dataset import Dataset
 from rblmirror.errors import ZoneFileError
 from rblmirror.data.index import MAX6, IPIndex
@@ -458,10 +458,8 @@ def test_sort_flatten_equal_flatten_py(blocks, data):
                   key=lambda x: (x[0], -x[1]))
     ps, pv = flatten_py(uniq, MAX6)
     sh, sl, sb, sg = (_loader6.take(a, np.array(want, np.uint32)) for a in (hi, lo, bits, gid))
-    ch, cl, cv = _loader6.flatten6(sh, sl, sb, sg)
+    ch, cl, cv = _index.Index6(*_loader6.flatten6(sh, sl, sb, sg)).segments()
     assert [(int(h) << 64) | int(x) for h, x in zip(ch, cl)] == ps and cv.tolist() == pv
-    dups = _loader6.dups6(sh, sl, sb).tolist()
-    assert len(dups) == len(blocks) - len(first)
     # IPIndex.build from any order: the first in the arrays' order wins
     idx = IPIndex.build(None, _arrays(blocks))
     firsts: dict[tuple[int, int], int] = {}
@@ -474,6 +472,82 @@ def test_sort_flatten_equal_flatten_py(blocks, data):
         assert idx.lookup6(x) == (-1 if w is None else w), hex(x)
 
 
+@settings(max_examples=300, deadline=None)
+@given(blocks=cidr_blocks(), data=st.data())
+def test_store6_equals_reference(blocks, data):
+    """Store6 (the compiled load's entries between scan and index) against a plain
+    statement: buckets with the counted room, too little room or none (the rest as long
+    records), value ids past the 1-byte codes (the escape table), exclusions, entries
+    dropped for their value; sorted by (start, prefix length, line), all but the first
+    of identical blocks dead (reported), and its index the flatten of what is left."""
+    from rblmirror.data.formats.base import EXCL
+    n = len(blocks)
+    ordn = data.draw(st.permutations(range(10, 10 + n)))
+    vids = [data.draw(st.sampled_from([EXCL, fast6.DROP, 0, 1, 253, 254, 300, 70000]))
+            for _ in blocks]
+    room = data.draw(st.sampled_from(["exact", "none", "some"]))
+    counts = np.zeros(65536, np.uint32)
+    for s, b, _ in blocks:
+        if b <= 64 and (room == "exact" or (room == "some" and s & 1 << 64)):
+            counts[s >> 112] += 1
+    store = _loader6.Store6(counts)
+    for (s, b, _), v, o in zip(blocks, vids, ordn):
+        store.add(s >> 64, s & M64, b, v, o)
+    dead_o, dead_h, dead_l, dead_b = store.sort()
+    live = sorted((s, b, o, -1 if v == EXCL else v) for (s, b, _), v, o in
+                  zip(blocks, vids, ordn) if v != fast6.DROP)
+    first: dict[tuple[int, int], tuple[int, int]] = {}
+    dead = []
+    for s, b, o, v in live:
+        if (s, b) in first:
+            dead.append((s, b, o))
+        else:
+            first[(s, b)] = (o, v)
+    assert store.count == len(live)
+    assert sorted(zip(dead_o.tolist(), dead_h.tolist(), dead_l.tolist(), dead_b.tolist())) == \
+        sorted((o, s >> 64, s & M64, b) for s, b, o in dead)
+    h, lo, bits, v = store.blocks()
+    want = sorted(first.items())
+    assert [((int(a) << 64) | int(c), int(b)) for a, c, b in zip(h, lo, bits)] == \
+        [k for k, _ in want]
+    assert v.tolist() == [x for _, (_, x) in want]
+    uniq = sorted(((s, s | ((1 << (128 - b)) - 1), x) for (s, b), (_, x) in first.items()),
+                  key=lambda t: (t[0], -t[1]))
+    ps, pv = flatten_py(uniq, MAX6)
+    ch, cl, cv = _index.Index6(*store.flatten()).segments()
+    assert [(int(a) << 64) | int(c) for a, c in zip(ch, cl)] == ps and cv.tolist() == pv
+
+
+def test_count6_bounds_what_the_scanner_takes():
+    """The first pass counts every line whose subject parses, per top 16 bits, /64 and
+    shorter only; specials, comments and default lines are no entries."""
+    text = (b"$SOA 1 a. b. 1 1 1 1 1\n:127.0.0.2:x\n# 2001:db8::/32\n; 2001::/16\n"
+            b"2001:db8::/32\n  !2001:db8:1::/48 :3:\n2001:db8::1\n::/0\n::1/128\n"
+            b"2002:1:2:3\nnot-an-address\n3fff::/64")
+    counts = np.zeros(65536, np.uint32)
+    used = _loader6.count6(text, False, counts)
+    assert used == text.rindex(b"\n") + 1  # the last line waits for more
+    assert {i: int(counts[i]) for i in np.flatnonzero(counts)} == {0x2001: 2, 0: 1, 0x2002: 1}
+    _loader6.count6(text[used:], True, counts)
+    assert counts[0x3fff] == 1
+
+
+def test_many_values_through_the_store(tmp_path):
+    """More distinct values than 1-byte codes hold (the escape table), some on repeated
+    prefixes: the compiled load equals the Python parser's."""
+    lines = [":127.0.0.2:default"]
+    for i in range(700):
+        lines.append(f"2001:db8:{i:x}::/48 :127.0.0.{i % 200 + 1}:value {i}")
+        if i % 7 == 0:
+            lines.append(f"2001:db8:{i:x}::/48 :127.0.0.9:again {i}")
+            lines.append(f"!2001:db8:{i:x}::{i:x}")
+    p = tmp_path / "many.ip6trie"
+    p.write_text("\n".join(lines) + "\n")
+    fast, slow = Dataset.from_file(p, "ip6trie"), _slow_dataset("ip6trie", [str(p)])
+    assert fast.value_count > 600
+    _same_as_old_parser(fast, slow)
+
+
 def test_flatten6_refuses_unsorted_blocks():
     hi, lo, bits, gid = _arrays([(1 << 64, 64, 1), (0, 64, 2)])
     with pytest.raises(ValueError, match="not sorted"):
@@ -484,17 +558,23 @@ def test_flatten6_edges_of_the_space():
     # ::/0 with the top and bottom addresses carved out: segments right up to the end
     blocks = [(0, 0, 1), (0, 128, 2), (MAX6, 128, 3), ((MAX6 >> 1) + 1, 1, 4)]
     hi, lo, bits, gid = _arrays(sorted(blocks, key=lambda b: (b[0], b[1])))
-    ch, cl, cv = _loader6.flatten6(hi, lo, bits, gid)
+    idx = _index.Index6(*_loader6.flatten6(hi, lo, bits, gid))
+    ch, cl, cv = idx.segments()
     starts = [(int(h) << 64) | int(x) for h, x in zip(ch, cl)]
     assert list(zip(starts, cv.tolist())) == [(0, 2), (1, 1), (1 << 127, 4), (MAX6, 3)]
+    for x, v in [(0, 2), (1, 1), (2, 1), (M64, 1), (1 << 64, 1), ((1 << 127) - 1, 1),
+                 (1 << 127, 4), (MAX6 - 1, 4), (MAX6, 3)]:
+        assert idx.lookup(x >> 64, x & M64) == v, hex(x)
 
 
 @st.composite
 def segment_starts(draw):
     """Sorted distinct segment starts (the first ::), with high halves clustered, spread
-    over the whole space, repeated (many segments in one /64) or at the very top."""
+    over the whole space, repeated (many segments in one /64), at the very top, or on
+    /64 boundaries (low half 0) and next to them, where groups and runs meet."""
     shape = draw(st.sampled_from(["cluster", "wide", "one64", "top", "mixed"]))
-    n = draw(st.integers(63, 700))
+    n = draw(st.integers(1, 700))
+    aligned = draw(st.sampled_from([0.0, 0.5, 0.9, 1.0]))  # share of low halves 0
     base = draw(st.integers(0, M64))
     out = set()
     for _ in range(n):
@@ -508,7 +588,9 @@ def segment_starts(draw):
             h = M64 - draw(st.integers(0, 300))
         else:
             h = draw(st.sampled_from([base, 0, M64, base >> 7])) + draw(st.integers(0, 3))
-        out.add(((min(h, M64)) << 64) | draw(st.integers(0, M64)))
+        r = draw(st.floats(0, 1))
+        low = 0 if r < aligned else draw(st.sampled_from([1, M64, draw(st.integers(0, M64))]))
+        out.add(((min(h, M64)) << 64) | low)
     out.discard(0)
     return [0] + sorted(out)
 
@@ -516,15 +598,23 @@ def segment_starts(draw):
 @settings(max_examples=300, deadline=None)
 @given(starts=segment_starts(), data=st.data())
 def test_index6_table_lookups_equal_bisect(starts, data):
-    """Index6's first-level table (built for 64 segments and more) never changes an
-    answer: every start, its neighbours and random addresses against bisect."""
+    """The compact Index6 (groups by high half, runs of low halves, the first-level
+    table; value codes of 1, 2 and 4 bytes) against bisect over the segments it was
+    built from: every start, its neighbours and random addresses; its segments() give
+    them back (adjacent equal values merged); any_listed against a scan."""
     from bisect import bisect_right
-    from rblmirror import _index
-    vals = np.array(data.draw(st.lists(st.integers(-1, 9), min_size=len(starts),
+    top = data.draw(st.sampled_from([9, 300, 70000]))
+    vals = np.array(data.draw(st.lists(st.integers(-1, top), min_size=len(starts),
                                        max_size=len(starts))), np.int32)
-    hi = np.array([s >> 64 for s in starts], np.uint64)
-    lo = np.array([s & M64 for s in starts], np.uint64)
-    idx = _index.Index6(hi, lo, vals)
+    b = _loader6.Build6()
+    for x, v in zip(starts, vals.tolist()):
+        b.push(x >> 64, x & M64, v)
+    idx = _index.Index6(*b.arrays())
+    merged = [(x, v) for k, (x, v) in enumerate(zip(starts, vals.tolist()))
+              if k == 0 or v != vals[k - 1]]
+    sh, sl, sv = idx.segments()
+    assert list(zip([(int(h) << 64) | int(x) for h, x in zip(sh, sl)], sv.tolist())) == merged
+    assert idx.n == len(merged)
     probe_set = {MAX6, 1}
     for s in starts:
         probe_set.update(x for x in (s - 1, s, s + 1) if 0 <= x <= MAX6)
@@ -534,16 +624,32 @@ def test_index6_table_lookups_equal_bisect(starts, data):
     assert [idx.lookup(x >> 64, x & M64) for x in xs] == want
     assert idx.lookup_many(np.array([x >> 64 for x in xs], np.uint64),
                            np.array([x & M64 for x in xs], np.uint64)).tolist() == want
+    for _ in range(20):
+        p, t = sorted(data.draw(st.lists(st.sampled_from(xs), min_size=2, max_size=2)))
+        i, j = bisect_right(starts, p) - 1, bisect_right(starts, t) - 1
+        assert idx.any_listed(p >> 64, p & M64, t >> 64, t & M64) == \
+            int(bool((vals[i:j + 1] >= 0).any()))
 
 
-def test_index6_table_survives_unsorted_starts():
-    """A table over starts that are not in order (no index builds those; a snapshot
-    that did would fail its checksum) still keeps every lookup inside the arrays."""
-    from rblmirror import _index
-    rng = np.random.default_rng(5)
-    hi = rng.integers(0, 1 << 63, 500, dtype=np.uint64)
-    hi[0] = 0
-    idx = _index.Index6(hi, np.zeros(500, np.uint64), np.arange(500, dtype=np.int32))
-    got = idx.lookup_many(rng.integers(0, 1 << 63, 5000, dtype=np.uint64),
-                          rng.integers(0, 1 << 63, 5000, dtype=np.uint64))
-    assert ((got >= 0) & (got < 500)).all()
+def test_index6_refuses_unordered_or_inconsistent_arrays():
+    """Build6 takes starts in increasing order only; Index6 refuses arrays whose table,
+    runs or codes disagree (no lookup may leave the arrays)."""
+    b = _loader6.Build6()
+    b.push(0, 0, 1)
+    b.push(5, 0, 2)
+    with pytest.raises(ValueError, match="increasing order"):
+        b.push(4, 7, 3)
+    with pytest.raises(ValueError, match="start at ::"):
+        _loader6.Build6().push(1, 0, 1)
+    b = _loader6.Build6()
+    for h, lo, v in [(0, 0, -1), (1 << 60, 0, 1), (1 << 60, 9, -1), (1 << 61, 3, 2)]:
+        b.push(h, lo, v)
+    arrs = b.arrays()
+    assert _index.Index6(*arrs).lookup(1 << 60, 8) == 1
+    params, tab, keys, codes, runj, runoff, runlo, runval = arrs
+    for i, bad in [(1, tab[::-1].copy()), (3, np.zeros_like(codes)),
+                   (6, runlo + np.uint64(1)), (5, runoff[::-1].copy())]:
+        broken = list(arrs)
+        broken[i] = bad
+        with pytest.raises(ValueError, match="Index6"):
+            _index.Index6(*broken)

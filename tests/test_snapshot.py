@@ -195,6 +195,15 @@ def test_format_1_is_refused_clearly(datasets, tmp_path):
                   "snapshot format 1 has no checksum: re-fetch or recompile")
 
 
+def test_format_3_is_refused_clearly(datasets, tmp_path):
+    """A snapshot of the format before the compact IPv6 index (RBLMSNP3: 20-byte IPv6
+    segments) is not read as this one (its arrays would be misread)."""
+    data = _snap_bytes(datasets)
+    _expect_error(tmp_path / "v3.snap", b"RBLMSNP3" + data[8:],
+                  "snapshot format 3 is older than this version (the IPv6 index has a new "
+                  "layout): re-fetch or recompile")
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(SnapshotError, match="cannot open snapshot"):
         Dataset.load(tmp_path / "absent.snap")

@@ -252,15 +252,18 @@ def test_a_snapshot_that_does_not_read_back_is_never_renamed_into_place(tmp_path
 
 def test_format_and_fields(snapshots):
     data = snapshots["ip4set"]
-    assert data[:8] == b"RBLMSNP3"
+    assert data[:8] == b"RBLMSNP4"
     (length,) = struct.unpack_from("<Q", data, 16)
     assert length == len(data)
     import xxhash
     assert struct.unpack_from("<Q", data, 8)[0] == xxhash.xxh3_64_intdigest(data[16:])
     (narr,) = struct.unpack_from("<I", data, NARR_AT)
-    assert narr == 10  # the IP index's six arrays, the name index's four
-    codes = [data[TABLE_AT + 16 * i:TABLE_AT + 16 * i + 8].rstrip(b"\0") for i in range(10)]
-    assert codes == [b"<u4", b"<i4", b"<u4", b"<u8", b"<u8", b"<i4",
+    assert narr == 15  # the IP index's 3 + 8 arrays, the name index's four
+    codes = [data[TABLE_AT + 16 * i:TABLE_AT + 16 * i + 8].rstrip(b"\0") for i in range(15)]
+    assert codes == [b"<u4", b"<i4", b"<u4",  # IPv4: starts, values, table
+                     # IPv6 (ext/ip6search.pxd): params, tab, keys, codes, runj, runoff,
+                     # runlo, runval
+                     b"<u8", b"<u4", b"|u1", b"|u1", b"<u4", b"<u4", b"<u8", b"<i4",
                      b"<u8", b"|u1", b"<u4", b"<i4"]
     _, arrays = layout(data)
     assert all(off % 16 == 0 for off, _ in arrays)

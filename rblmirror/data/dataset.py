@@ -16,6 +16,7 @@ from typing import Callable, Iterable, TypeAlias
 import numpy as np
 
 from .. import _index, _loader
+from .._loader6 import Store6
 from . import addr, formats
 from ..errors import AddressError, SnapshotError, ZoneFileError
 from .index import (Blocks6, IPIndex, blocks6_arrays, finish_groups4, group_blocks4,
@@ -52,9 +53,7 @@ def _single_value(c: Collector, fmt_cls: type[Format] | None) -> None:
     v4 = c.arrays4()[2]  # in place
     v4[v4 != EXCL] = 0
     c.b6[:] = [(s, e, x if x == EXCL else 0) for s, e, x in c.b6]
-    if c.blocks6 is not None:
-        vid = c.blocks6[3]
-        vid[vid != EXCL] = 0
+    # (the compiled path, fast6, gives ip6tset's entries value 0 already)
 
 
 def _segments4(s: np.ndarray, e: np.ndarray, v: np.ndarray, bounds: np.ndarray,
@@ -110,11 +109,19 @@ def _segments4(s: np.ndarray, e: np.ndarray, v: np.ndarray, bounds: np.ndarray,
     return seg_s[keep], seg_v[keep]
 
 
-def _blocks6(c: Collector, mode: str, set_id: SetId) -> Blocks6 | None:
-    """The collector's IPv6 blocks as IPIndex.build takes them: (hi, lo, bits, gid)
-    arrays, gid -1 for an exclusion, of identical blocks the first wins ('trie'; 'set'
-    merges their values: no IPv6 format has that mode). None when there are none."""
-    arrs = c.blocks6  # the compiled path's, sorted (fast6.py)
+def _blocks6(c: Collector, mode: str, set_id: SetId) -> Blocks6 | Store6 | None:
+    """The collector's IPv6 blocks as IPIndex.build takes them: the compiled path's
+    store (fast6.py) as it is, or (hi, lo, bits, gid) arrays, gid -1 for an exclusion,
+    of identical blocks the first wins ('trie'; 'set' merges their values: no IPv6
+    format has that mode). None when there are none."""
+    arrs = c.blocks6
+    if isinstance(arrs, Store6):
+        if not c.b6 and mode != "set":
+            c.blocks6 = None
+            return arrs
+        st = arrs.blocks()  # sorted, duplicates gone; exclusions -1
+        st[3][st[3] == -1] = EXCL
+        arrs = st
     if c.b6:  # from Python format code (plain, combined sections), after those
         m = blocks6_arrays(c.b6)
         arrs = (m.hi, m.lo, m.bits, m.gid) if arrs is None else (

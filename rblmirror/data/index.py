@@ -25,6 +25,25 @@ from ..files import replacing
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12 on
 
+def _small_pages() -> None:
+    """numpy advises the kernel to back arrays of 4 MiB and more with 2 MiB pages (with
+    transparent huge pages in 'madvise' mode, Debian's default): then the first byte
+    written costs 2 MiB, and the loaders' page-by-page release (MADV_DONTNEED of what
+    they have read, ext/loader*.pyx) gives back less, which raised the peak of a 2M
+    ip6trie load by 2 MiB. Our arrays are written once and read at random: 4 KiB pages.
+    (numpy's own switch, private but stable since 1.20; without it, nothing changes.)"""
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:  # numpy 1.x
+        try:
+            from numpy.core.multiarray import _set_madvise_hugepage
+        except ImportError:
+            return
+    _set_madvise_hugepage(False)
+
+
+_small_pages()
+
 MAX4 = (1 << 32) - 1
 MAX6 = (1 << 128) - 1
 M64 = (1 << 64) - 1
@@ -97,11 +116,13 @@ class IPIndex:
     # ---- building -------------------------------------------------------------------
     @classmethod
     def build(cls, v4: tuple[Ints, Ints, Ints] | None,
-              v6: Blocks6 | tuple[Ints, Ints, Ints, Ints] | list[tuple[int, int, int]] | None,
+              v6: Blocks6 | tuple[Ints, Ints, Ints, Ints] | list[tuple[int, int, int]]
+              | _loader6.Store6 | None,
               seg4: tuple[U32, I32] | None = None) -> IPIndex:
         """v4: (starts uint32, ends uint32, gids int32) unique blocks, any order; or seg4:
         the IPv4 segments flatten4 makes of them, already made (see dataset._segments4).
-        v6: Blocks6 (or its four arrays: not owned), or a list of (start, end, gid)
+        v6: Blocks6 (or its four arrays: not owned), a sorted Store6 (the compiled
+        load's: flattened and emptied here), or a list of (start, end, gid)
         CIDR blocks; any order, of identical blocks the first wins."""
         if seg4 is not None:
             seg_s, seg_v = seg4
@@ -117,7 +138,9 @@ class IPIndex:
             seg_s, seg_v = np.zeros(1, np.uint32), np.full(1, -1, np.int32)
         if isinstance(v6, list):
             v6 = blocks6_arrays(v6)
-        if v6 is not None and len(v6[0]):
+        if isinstance(v6, _loader6.Store6):  # the compiled load's, sorted
+            arrs6 = v6.flatten(consume=True)
+        elif v6 is not None and len(v6[0]):
             owned = isinstance(v6, Blocks6) and v6.owned
             hi6, lo6, bits6, gid6 = v6[:4]
             del v6
@@ -136,11 +159,11 @@ class IPIndex:
                 b, g = _loader6.take(b, perm), _loader6.take(g, perm)
                 owned = True
                 del perm
-            hi, lo, va6 = _loader6.flatten6(h, l, b, g, consume=owned)
+            arrs6 = _loader6.flatten6(h, l, b, g, consume=owned)
             del h, l, b, g
         else:
-            hi, lo, va6 = np.zeros(1, np.uint64), np.zeros(1, np.uint64), np.full(1, -1, np.int32)
-        return cls(_index.Index4(seg_s, seg_v), _index.Index6(hi, lo, va6))
+            arrs6 = _loader6.Build6().arrays()  # one segment, not listed
+        return cls(_index.Index4(seg_s, seg_v), _index.Index6(*arrs6))
 
     @classmethod
     def empty(cls) -> IPIndex:
@@ -171,34 +194,35 @@ class IPIndex:
         return self.v4.starts_array, self.v4.vals_array
 
     def segments6(self) -> tuple[list[int], I32]:
-        hi, lo = self.v6.hi_array, self.v6.lo_array
-        return [(int(h) << 64) | int(l) for h, l in zip(hi, lo)], self.v6.vals_array
+        hi, lo, vals = self.v6.segments()  # a copy: the index keeps no segment arrays
+        return [(int(h) << 64) | int(l) for h, l in zip(hi.tolist(), lo.tolist())], vals
 
     def has_v4(self) -> bool:
         return self.v4.n > 1 or self.v4.vals_array[0] >= 0
 
     def has_v6(self) -> bool:
-        return self.v6.n > 1 or self.v6.vals_array[0] >= 0
+        return self.v6.n > 1 or self.v6.lookup(0, 0) >= 0
 
     # ---- snapshots ------------------------------------------------------------------
-    def arrays(self) -> tuple[U32, I32, U32, U64, U64, I32]:
+    def arrays(self) -> tuple[npt.NDArray[Any], ...]:
+        """The IPv4 index's three arrays, then the IPv6 index's eight (ext/ip6search.pxd)."""
         return (self.v4.starts_array, self.v4.vals_array, self.v4.table_array,
-                self.v6.hi_array, self.v6.lo_array, self.v6.vals_array)
+                *self.v6.arrays())
 
     def value_range(self) -> tuple[int, int]:
         """(smallest, largest) value id over all segments, for validating a snapshot."""
-        v6 = self.v6.vals_array
-        return (min(self.v4.min_value(), int(v6.min())), max(self.v4.max_value(), int(v6.max())))
+        lo6, hi6 = self.v6.value_range()
+        return (min(self.v4.min_value(), lo6), max(self.v4.max_value(), hi6))
 
     @classmethod
     def from_arrays(cls, arrs: Sequence[npt.NDArray[Any]], owner: object = None) -> IPIndex:
-        s4, v4, b4, hi, lo, v6 = arrs
-        return cls(_index.Index4(s4, v4, b4, owner), _index.Index6(hi, lo, v6, owner))
+        s4, v4, b4, *a6 = arrs
+        return cls(_index.Index4(s4, v4, b4, owner), _index.Index6(*a6, owner=owner))
 
 
-# A snapshot (format 3), all integers little-endian:
+# A snapshot (format 4), all integers little-endian:
 #
-#     0   8   MAGIC "RBLMSNP3"
+#     0   8   MAGIC "RBLMSNP4"
 #     8   8   u64 checksum: xxh3_64 of every byte from offset 16 to the end of the file
 #    16   8   u64 file length (truncation and trailing bytes are caught before hashing)
 #    24   4   u32 header length H
@@ -206,19 +230,24 @@ class IPIndex:
 #    32  16N  the array table: per array its dtype (numpy dtype.str, NUL-padded to 8
 #             bytes) and its u64 element count
 #    ..   H   header (bytes, the caller's format: JSON), zero padding to 16
-#    ..       the N arrays, each 16-aligned and zero-padded to 16: the IP index's six
-#             (IPIndex.arrays()), then the name index's four (ext/names.pxd: params,
-#             blob, slots, pairs; empty ones for an IP dataset)
+#    ..       the N arrays, each 16-aligned and zero-padded to 16: the IP index's
+#             eleven (IPIndex.arrays(): IPv4 starts, values, table; the compact IPv6
+#             index's eight, ext/ip6search.pxd), then the name index's four
+#             (ext/names.pxd: params, blob, slots, pairs; empty ones for an IP dataset)
 #
 # The checksum covers the length fields, the table, the header, every array and the
 # padding, so any flipped, zeroed or overwritten byte is refused when the snapshot is
 # opened; it is checked again after writing (before the rename) and on every open.
-# Format 1 ("RBLMSNP1": no checksum, no file length) and format 2 ("RBLMSNP2": the
-# names in the JSON header) are refused with a clear message (fetch compiles again).
-MAGIC = b"RBLMSNP3"
+# Format 1 ("RBLMSNP1": no checksum, no file length), format 2 ("RBLMSNP2": the names in
+# the JSON header) and format 3 ("RBLMSNP3": IPv6 segments as 20-byte starts and values)
+# are refused with a clear message (fetch compiles again: snapshot_format_current).
+MAGIC = b"RBLMSNP4"
 MAGIC_V1 = b"RBLMSNP1"
 MAGIC_V2 = b"RBLMSNP2"
-_IP_DTYPES = [np.uint32, np.int32, np.uint32, np.uint64, np.uint64, np.int32]
+MAGIC_V3 = b"RBLMSNP3"
+#: IPv4 starts, values, table; IPv6 params, tab, keys, codes, runj, runoff, runlo, runval
+_IP_DTYPES = [np.uint32, np.int32, np.uint32, np.uint64, np.uint32, np.uint8, np.uint8,
+              np.uint32, np.uint32, np.uint64, np.int32]
 _NAME_DTYPES = [np.uint64, np.uint8, np.uint32, np.int32]
 _DTYPES = _IP_DTYPES + _NAME_DTYPES
 _FIXED = struct.Struct("<8sQQII")  # magic, checksum, file length, header length, N
@@ -326,6 +355,10 @@ def _open_verified(path: str | os.PathLike[str]
         if magic == MAGIC_V2:
             raise SnapshotError(f"{path}: snapshot format 2 is older than this version "
                                 f"(names are now an index of their own): re-fetch or "
+                                f"recompile (rblmirror fetch --force SOURCE)")
+        if magic == MAGIC_V3:
+            raise SnapshotError(f"{path}: snapshot format 3 is older than this version "
+                                f"(the IPv6 index has a new layout): re-fetch or "
                                 f"recompile (rblmirror fetch --force SOURCE)")
         if magic != MAGIC:
             what = "unknown snapshot format" if magic[:7] == MAGIC[:7] else \

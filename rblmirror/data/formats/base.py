@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from ..._loader import Blocks4
+    from ..._loader6 import Store6
 
 EXCL = -2  # value index of an exclusion entry inside the collector
 
@@ -89,11 +90,9 @@ class Collector:
         self.blocks4: Blocks4 | None = None
         #: IPv6 blocks (start, end, value) from Python format code, in file order
         self.b6: list[tuple[int, int, int]] = []
-        #: IPv6 blocks from the compiled path (fast6.py): CIDR starts (hi, lo uint64),
-        #: prefix lengths (uint8), value ids (int32, EXCL excluded), sorted by (start,
-        #: length), identical blocks in file order (the first wins)
-        self.blocks6: tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64],
-                            npt.NDArray[np.uint8], npt.NDArray[np.int32]] | None = None
+        #: IPv6 blocks from the compiled path (fast6.py): its store (_loader6.Store6),
+        #: sorted, of identical blocks the first (in the file) only
+        self.blocks6: Store6 | None = None
         self.names: list[tuple[str, str, int]] = []  # (kind, name, value) kind: exact|wild
         #: generic's records in file order: (name below the zone, '' for the zone itself;
         #: rtype, ttl, rdata as it goes on the wire)

@@ -11,15 +11,23 @@ The lines the scanner leaves (specials, default lines, bad lines) reach the form
 `line()` as before, which hands the entries it accepts back here (`fmt.defer`) instead of
 to the collector.
 
-When all files are in, one sort orders the blocks; ip6trie's duplicates (the first in the
-file is kept, the others warn) and the warnings that depend on them (an entry's own value
-warning gives way to the duplicate warning, as in `IP6Trie.line()`; an entry dropped for
-its value is no duplicate) are settled then and merged into `c.warnings` in file order.
-The collector ends up with the sorted blocks as arrays (`c.blocks6`) and no Python object
-per entry.
+Memory: a first pass over the files (`_count`, `_loader6.count6`) counts per bucket (the
+top 16 bits of a start) how many /64-and-shorter entries there can be, so the scan's
+entries go straight into one array of 12-byte records cut into those buckets
+(`_loader6.Store6`); the scanner keeps only the entries of the piece in hand (`commit`
+after each). Longer prefixes (and anything past its bucket's room) are 25-byte records.
+
+When all files are in, each bucket is sorted in place; ip6trie's duplicates (the first
+in the file is kept, the others warn) and the warnings that depend on them (an entry's
+own value warning gives way to the duplicate warning, as in `IP6Trie.line()`; an entry
+dropped for its value is no duplicate) are settled then and merged into `c.warnings` in
+file order. The collector ends up with the store (`c.blocks6`), which IPIndex.build
+flattens a bucket at a time, giving each bucket's pages back: no Python object per
+entry, and never a second copy of them.
 
 Files are read in CHUNK pieces (a gzip file, a pipe or an unreadable file through
-`base.read_data()`, whole, with its errors), so the text never sits in memory at once.
+`base.read_data()`, whole, with its errors; those once, by the first pass), so the text
+never sits in memory at once.
 """
 from __future__ import annotations
 
@@ -28,22 +36,28 @@ import ipaddress
 import os
 import stat
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 from ... import _loader6
+from ...errors import ZoneFileError
 from ..values import Listing
 from .base import EXCL, Collector, Item, LineWarning, Place, entry_value, read_data
 from .ip6trie import IP6Trie
 from .ip6tset import IP6TSet
 
 DROP = -3  # value id of an entry whose value is invalid: rbldnsd skips the entry
-CHUNK = 1 << 20
+CHUNK = 1 << 18  # the scanner holds the entries of one piece (about 9k lines)
 M64 = (1 << 64) - 1
 _MODES = {"ip6trie": _loader6.TRIE_MODE, "ip6tset": _loader6.TSET_MODE}
 FORMATS = frozenset(_MODES)
+#: what Scan6.feed gives back per line it leaves, or per run of entries it took
+Item6: TypeAlias = "tuple[int, str] | tuple[int, int, list[int]]"
+#: Scan6.feed, count6: (bytes, final) -> (bytes consumed, items)
+Feed: TypeAlias = "Callable[[memoryview | bytes, bool], tuple[int, Sequence[Item6]]]"
 
 
 class _Chunk6:
@@ -59,9 +73,10 @@ class _Chunk6:
 
 
 class _State6:
-    def __init__(self, fmt_name: str):
+    def __init__(self, fmt_name: str, counts: npt.NDArray[np.uint32]):
         self.trie = fmt_name == "ip6trie"
         self.sc = _loader6.Scan6(_MODES[fmt_name])
+        self.store = _loader6.Store6(counts)
         self.lut = np.zeros(1024, np.int32)
         self.lut[_loader6.CODE_EXCL] = EXCL
         self.flag = np.zeros(1024, np.uint8)
@@ -112,37 +127,25 @@ class _State6:
               warn: str | None) -> None:
         """An entry the format's line() accepted (fmt.defer while this path runs)."""
         o = self.bases[-1] + where.line
-        self.sc.add(value >> 64, value & M64, bits, vid, o)
+        self.sc.add(value >> 64, value & M64, bits, vid, o)  # committed with its chunk
         if warn:
             self.slow_pending.append((o, warn))
 
     # ---- when every file is in
     def finish(self, c: Collector, files: list[str]) -> None:
-        hi, lo, bits, vid, ordn = self.sc.release()
+        self.sc.commit(self.store)
         del self.sc  # its value texts: not needed any more
-        if self.trie and len(vid):
-            dropped = vid == DROP
-            if dropped.any():  # skipped entries: never seen, so never duplicates
-                keep = ~dropped
-                hi, lo, bits, vid, ordn = hi[keep], lo[keep], bits[keep], vid[keep], ordn[keep]
-            del dropped
-        # hi sorted in place; the others follow (lo only when it is not all zero, as in
-        # a dump of /64 and shorter prefixes); the ordinals stay in input order
-        perm = _loader6.sort6(hi, lo, bits, ordn, inplace=True)
-        if perm is not None:
-            if lo.any():
-                lo = _loader6.take(lo, perm)
-            bits = _loader6.take(bits, perm)
-            vid = _loader6.take(vid, perm)
-        dups = _loader6.dups6(hi, lo, bits)
+        # each bucket sorted in place; of identical blocks all but the first (in the
+        # file) are dead: ip6trie warns about them
+        dup_ord, dup_hi, dup_lo, dup_bits = self.store.sort()
         if self.trie:
-            c.entries += len(hi) - len(dups)
+            c.entries += self.store.count - len(dup_ord)
             later: list[tuple[int, str]] = []
-            dup_ord = ordn[dups if perm is None else perm[dups]].tolist()
-            dup_ords = set(dup_ord)
-            for i, o in zip(dups.tolist(), dup_ord):
-                net = ipaddress.IPv6Address((int(hi[i]) << 64) | int(lo[i]))
-                later.append((o, f"duplicated entry for {net}/{int(bits[i])}"))
+            dup_ords = set(dup_ord.tolist())
+            for o, h, lo, b in zip(dup_ord.tolist(), dup_hi.tolist(), dup_lo.tolist(),
+                                   dup_bits.tolist()):
+                net = ipaddress.IPv6Address((h << 64) | lo)
+                later.append((o, f"duplicated entry for {net}/{b}"))
             for ords, codes, warns in self.pending:
                 for o, code in zip(ords.tolist(), codes.tolist()):
                     if o not in dup_ords:
@@ -150,8 +153,7 @@ class _State6:
             later += [(o, w) for o, w in self.slow_pending if o not in dup_ords]
             if later:
                 self._merge_warnings(c, files, later)
-        del ordn, perm
-        c.blocks6 = (hi, lo, bits, vid)
+        c.blocks6 = self.store  # IPIndex.build flattens it, a bucket at a time
 
     def _merge_warnings(self, c: Collector, files: list[str],
                         later: list[tuple[int, str]]) -> None:
@@ -183,25 +185,23 @@ def _open(path: str) -> io.FileIO | bytes:
     return read_data(path)
 
 
-def _scan(sc: _loader6.Scan6, path: str
-          ) -> Iterator[tuple[int, str] | tuple[int, int, list[int]]]:
-    """The scanner's items for one file, piece by piece."""
-    f = _open(path)
-    if isinstance(f, bytes):
-        yield from sc.feed(f, True)[1]
+def _pieces(src: io.FileIO | bytes, feed: Feed) -> Iterator[Item6]:
+    """feed(bytes, final) -> (consumed, items) over a file's bytes, piece by piece."""
+    if isinstance(src, bytes):
+        yield from feed(src, True)[1]
         return
-    with f:
+    with src:
         buf = bytearray(CHUNK)
         have = 0
         while True:
             with memoryview(buf) as mv:
                 while have < len(buf):
-                    k = f.readinto(mv[have:])
+                    k = src.readinto(mv[have:])
                     if not k:
                         break
                     have += k
                 final = have < len(buf)
-                used, items = sc.feed(mv[:have], final)
+                used, items = feed(mv[:have], final)
             yield from items
             if final:
                 return
@@ -212,21 +212,59 @@ def _scan(sc: _loader6.Scan6, path: str
                 have -= used
 
 
+def _count(paths: list[str]) -> tuple[npt.NDArray[np.uint32], dict[str, bytes]]:
+    """The first pass: per bucket, an upper bound of the /64-and-shorter entries
+    (_loader6.count6). Files that are not plain regular files (gzip, pipes, unreadable:
+    read_data()) are read whole once, here, and their bytes kept for the scan."""
+    counts = np.zeros(65536, np.uint32)
+    whole: dict[str, bytes] = {}
+
+    def feed(b: memoryview | bytes, final: bool) -> tuple[int, tuple[()]]:
+        return _loader6.count6(b, final, counts), ()
+
+    for path in paths:  # a file named twice: counted twice, as it is scanned twice
+        try:
+            src = whole[path] if path in whole else _open(path)
+        except ZoneFileError:
+            continue  # the scan reports it, in its turn
+        if isinstance(src, bytes):
+            whole[path] = src
+        for _ in _pieces(src, feed):
+            pass
+    return counts, whole
+
+
 def file_items(c: Collector, fmt: IP6Trie | IP6TSet, files: Iterable[str]) -> Iterator[Item]:
     """(path, lineno, text-or-chunk) items for load_lines(c, fmt, ...); see the module doc."""
     files = list(files)
-    st = _State6(fmt.name)
+    counts, whole = _count(files)
+    st = _State6(fmt.name, counts)
+    del counts
     fmt.defer = st.defer
+
+    def feed(b: memoryview | bytes, final: bool) -> tuple[int, Sequence[Item6]]:
+        # every chunk of the pieces before is resolved by now (load_lines calls each as
+        # it comes) and the entries of their lines added: into the store with them,
+        # and the scanner starts over at entry 0
+        st.sc.commit(st.store)
+        return st.sc.feed(b, final)
+
     try:
-        for path in files:
+        for k, path in enumerate(files):
             st.bases.append(st.sc.new_file())
             st.marks.append(len(c.warnings))
             yield path, 0, None
-            for item in _scan(st.sc, path):
+            if path in whole:  # read whole by the first pass (kept while named again)
+                src = whole[path] if path in files[k + 1:] else whole.pop(path)
+            else:
+                src = _open(path)
+            for item in _pieces(src, feed):
                 if len(item) == 2:
                     yield path, item[0], item[1]
                 else:
                     yield path, 0, _Chunk6(st, *item)
+            del src
+            st.sc.commit(st.store)
         st.finish(c, files)
     finally:
         fmt.defer = None
