@@ -3,7 +3,7 @@
 A cdef class takes its arguments in __cinit__ (tp_new): the stubs say __new__.
 tests/test_types.py holds every stub to its module with mypy's stubtest."""
 from collections.abc import Sequence
-from typing import Self
+from typing import Self, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -33,21 +33,43 @@ class Index4:
     @property
     def table_array(self) -> npt.NDArray[np.uint32]: ...  # the lookup table: 2**18 + 1 entries
 
+#: the compact IPv6 index's arrays (ext/ip6search.pxd), as a snapshot stores them:
+#: params, tab, keys, codes, runj, runoff, runlo, runval
+_Arrays6: TypeAlias = tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint8],
+                            npt.NDArray[np.uint8], npt.NDArray[np.uint32], npt.NDArray[np.uint32],
+                            npt.NDArray[np.uint64], npt.NDArray[np.int32]]
+
 @disjoint_base
 class Index6:
-    def __new__(cls, hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64],
-                vals: npt.NDArray[np.int32], owner: object = ...) -> Self: ...
+    def __new__(cls, params: npt.NDArray[np.uint64], tab: npt.NDArray[np.uint32],
+                keys: npt.NDArray[np.uint8], codes: npt.NDArray[np.uint8],
+                runj: npt.NDArray[np.uint32], runoff: npt.NDArray[np.uint32],
+                runlo: npt.NDArray[np.uint64], runval: npt.NDArray[np.int32],
+                owner: object = ...) -> Self: ...
     @property
     def n(self) -> int: ...  # segments
+    @property
+    def groups(self) -> int: ...  # groups (distinct high halves of segment starts)
+    @property
+    def owner(self) -> object: ...
+    def capsule(self) -> object: ...  # the Idx6 struct, for the DNS path
     def lookup(self, hi: int, lo: int) -> int: ...
     def lookup_many(self, his: npt.NDArray[np.uint64],
                     los: npt.NDArray[np.uint64]) -> npt.NDArray[np.int32]: ...
+    def any_listed(self, ph: int, pl: int, th: int, tl: int, scan_max: int = ...) -> int: ...
+    def arrays(self) -> _Arrays6: ...
+    # (hi, lo, vals) of every segment: a copy
+    def segments(self) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64],
+                                npt.NDArray[np.int32]]: ...
     @property
     def hi_array(self) -> npt.NDArray[np.uint64]: ...
     @property
     def lo_array(self) -> npt.NDArray[np.uint64]: ...
     @property
     def vals_array(self) -> npt.NDArray[np.int32]: ...
+    def self_check(self) -> bool: ...
+    def value_range(self) -> tuple[int, int]: ...
+    def nbytes(self) -> int: ...
 
 def lookup_addr6(i4: Index4, i6: Index6, hi: int, lo: int) -> tuple[int, int]: ...
 def lookup_many_addr6(i4: Index4, i6: Index6, his: npt.NDArray[np.uint64],

@@ -647,9 +647,11 @@ def test_index6_refuses_unordered_or_inconsistent_arrays():
     arrs = b.arrays()
     assert _index.Index6(*arrs).lookup(1 << 60, 8) == 1
     params, tab, keys, codes, runj, runoff, runlo, runval = arrs
-    for i, bad in [(1, tab[::-1].copy()), (3, np.zeros_like(codes)),
-                   (6, runlo + np.uint64(1)), (5, runoff[::-1].copy())]:
-        broken = list(arrs)
+    damaged: list[tuple[int, np.ndarray]] = [
+        (1, tab[::-1].copy()), (3, np.zeros_like(codes)), (6, runlo + np.uint64(1)),
+        (5, runoff[::-1].copy())]
+    for i, bad in damaged:
+        broken: list[np.ndarray] = list(arrs)
         broken[i] = bad
         with pytest.raises(ValueError, match="Index6"):
             _index.Index6(*broken)

@@ -11,9 +11,10 @@ import ipaddress
 import json
 import os
 from dataclasses import asdict
-from typing import Callable, Iterable, TypeAlias
+from typing import Any, Callable, Iterable, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import _index, _loader
 from .._loader6 import Store6
@@ -114,12 +115,14 @@ def _blocks6(c: Collector, mode: str, set_id: SetId) -> Blocks6 | Store6 | None:
     store (fast6.py) as it is, or (hi, lo, bits, gid) arrays, gid -1 for an exclusion,
     of identical blocks the first wins ('trie'; 'set' merges their values: no IPv6
     format has that mode). None when there are none."""
-    arrs = c.blocks6
-    if isinstance(arrs, Store6):
+    store = c.blocks6
+    arrs: tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]] | None
+    arrs = None
+    if store is not None:
         if not c.b6 and mode != "set":
             c.blocks6 = None
-            return arrs
-        st = arrs.blocks()  # sorted, duplicates gone; exclusions -1
+            return store
+        st = store.blocks()  # sorted, duplicates gone; exclusions -1
         st[3][st[3] == -1] = EXCL
         arrs = st
     if c.b6:  # from Python format code (plain, combined sections), after those

@@ -32,14 +32,14 @@ def _small_pages() -> None:
     they have read, ext/loader*.pyx) gives back less, which raised the peak of a 2M
     ip6trie load by 2 MiB. Our arrays are written once and read at random: 4 KiB pages.
     (numpy's own switch, private but stable since 1.20; without it, nothing changes.)"""
-    try:
-        from numpy._core.multiarray import _set_madvise_hugepage
-    except ImportError:  # numpy 1.x
+    import importlib
+    for where in ("numpy._core.multiarray", "numpy.core.multiarray"):  # numpy 2.x, 1.x
         try:
-            from numpy.core.multiarray import _set_madvise_hugepage
-        except ImportError:
-            return
-    _set_madvise_hugepage(False)
+            switch = getattr(importlib.import_module(where), "_set_madvise_hugepage")
+        except (ImportError, AttributeError):
+            continue
+        switch(False)
+        return
 
 
 _small_pages()
@@ -216,8 +216,10 @@ class IPIndex:
 
     @classmethod
     def from_arrays(cls, arrs: Sequence[npt.NDArray[Any]], owner: object = None) -> IPIndex:
-        s4, v4, b4, *a6 = arrs
-        return cls(_index.Index4(s4, v4, b4, owner), _index.Index6(*a6, owner=owner))
+        s4, v4, b4, params, tab, keys, codes, runj, runoff, runlo, runval = arrs
+        return cls(_index.Index4(s4, v4, b4, owner),
+                   _index.Index6(params, tab, keys, codes, runj, runoff, runlo, runval,
+                                 owner=owner))
 
 
 # A snapshot (format 4), all integers little-endian:

@@ -254,6 +254,7 @@ def file_items(c: Collector, fmt: IP6Trie | IP6TSet, files: Iterable[str]) -> It
             st.bases.append(st.sc.new_file())
             st.marks.append(len(c.warnings))
             yield path, 0, None
+            src: io.FileIO | bytes
             if path in whole:  # read whole by the first pass (kept while named again)
                 src = whole[path] if path in files[k + 1:] else whole.pop(path)
             else:
