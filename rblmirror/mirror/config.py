@@ -53,10 +53,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from typing import Iterator, Literal, TypedDict
 
+from .. import tomlfile
 from ..errors import ConfigError, ZoneSpecError
 from ..bundled import ZONES_DIR
 from ..zonespec import ZoneSettings, ZoneSpec, normalize_name
@@ -249,14 +249,7 @@ def default_config_path() -> str:
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     path = os.fspath(path) if path is not None else default_config_path()
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except OSError as e:
-        raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from None
-    return parse_config(raw, path)
+    return parse_config(tomlfile.load(path, ConfigError, "config"), path)
 
 
 def parse_config(raw: dict[str, object], path: str | None) -> Config:
