@@ -489,7 +489,8 @@ def test_serve_with_workers_notifies_once_they_answer(scratch):
 
 
 def _lines(path: Path, n: int, timeout: float = 20.0) -> list[str]:
-    """The file's lines once it holds n (or what it holds at the timeout)."""
+    """The file's whole lines once it holds n (or what it holds at the timeout; a line
+    still being written is not one)."""
     deadline = time.monotonic() + timeout
     text = ""
     while time.monotonic() < deadline:
@@ -497,7 +498,31 @@ def _lines(path: Path, n: int, timeout: float = 20.0) -> list[str]:
         if text.count("\n") >= n:
             break
         time.sleep(0.05)
-    return text.splitlines()
+    return text[:text.rfind("\n") + 1].splitlines()
+
+
+def _stats_after(srv: Rbldnsd, asked: dict[str, int], timeout: float = 30.0
+                 ) -> dict[str, list[int]]:
+    """The statistics line SIGUSR1 makes srv write once it counts every zone asked about
+    at least as often as `asked` says ({zone: [queries, ...]}). Signalled again until then:
+    a line written before the last replies were counted (our UDP thread counts, the
+    loop writes) is not the one to compare."""
+    assert srv.proc is not None
+    path = srv.workdir / "stats"
+    deadline = time.monotonic() + timeout
+    got: dict[str, list[int]] = {}
+    while time.monotonic() < deadline:
+        before = len(_lines(path, 0, 0))
+        srv.proc.send_signal(signal.SIGUSR1)
+        lines = _lines(path, before + 1, 5.0)
+        if lines:
+            # "TIMESTAMP zone:queries:answered:nxdomain:bytes-in:bytes-out ..."
+            got = {f.split(":")[0]: [int(x) for x in f.split(":")[1:]]
+                   for f in lines[-1].split()[1:]}
+            if all(got.get(z, [0])[0] >= n for z, n in asked.items()):
+                return got
+        time.sleep(0.3)
+    raise AssertionError(f"{srv.name}: no statistics line counting {asked}: {got}")
 
 
 def test_query_log_and_stats_file_as_rbldnsd(scratch):
@@ -530,21 +555,10 @@ def test_query_log_and_stats_file_as_rbldnsd(scratch):
         assert [x.rsplit("/", 1)[0] for x in mine] == [x.rsplit("/", 1)[0] for x in theirs]
         below = [i for i, (_, name, _) in enumerate(QUESTIONS) if name]
         assert [mine[i] for i in below] == [theirs[i] for i in below]
-        stats = {}
-        for srv in (ref, ours):
-            assert srv.proc is not None
-            path = srv.workdir / "stats"
-            before = len(_lines(path, 0, 0.5))
-            srv.proc.send_signal(signal.SIGUSR1)
-            line = _lines(path, before + 1)[-1]
-            # "TIMESTAMP zone:q:a:nx:in:out ..."; the start-up probes differ per program,
-            # so the zones' names and their field count are compared, and the counts of
-            # the questions asked: every zone asked at least as often as QUESTIONS says
-            fields = line.split()[1:]
-            stats[srv.name] = {f.split(":")[0]: [int(x) for x in f.split(":")[1:]]
-                               for f in fields}
+        # the start-up probes differ per program, so the zones' names and their field
+        # counts are compared, and that every zone counts at least the questions asked
         asked = {z: sum(1 for q in QUESTIONS if q[0] == z) for z, _, _ in QUESTIONS}
-        ours_, ref_ = stats["rblmirror-rbldnsd"], stats[ref.name]
+        ref_, ours_ = _stats_after(ref, asked), _stats_after(ours, asked)
         assert set(ours_) == set(ref_), (ours_, ref_)
         for z, n in asked.items():
             assert ours_[z][0] >= n and ref_[z][0] >= n, (z, ours_, ref_)
