@@ -87,7 +87,7 @@ CASES = [
      "listed", 1),
     ("sendmail_dsn", "sendmail", "198.51.100.20", "zen.spamhaus.org", "spamhaus-zen",
      "listed", 1),
-    ("mdaemon_log", "mdaemon", "198.51.100.40", "relays.ordb.org", None, "not mirrored", 2),
+    ("mdaemon_log", "mdaemon", "198.51.100.40", "relays.ordb.org", "ordb", "not mirrored", 2),
     ("mdaemon_psbl", "mdaemon", "198.51.100.77", "psbl.surriel.com", "psbl", "not mirrored",
      2),
     ("exchange_606", "exchange", "203.0.113.8", None, None, None, 0),
@@ -219,11 +219,18 @@ def test_not_mirrored_lists_name_the_entry_and_how_to_mirror_it(zones):
     assert "  delisting: https://www.barracudacentral.org/rbl/removal-request" in out
     assert "the bounce links" not in out  # its one link is the delisting page
     assert code == 1  # ZEN and SpamCop list 203.0.113.7 here
-    # a list the catalogue does not know
+    # a list that has shut down says so (ORDB: since 2008 it answers every query)
     code, out, _ = explain(zones, bounce("mdaemon_log"))
     assert code == 2
-    assert "relays.ordb.org: not in the catalogue of public lists (`rblmirror lists`)" in out
+    assert "relays.ordb.org: ordb, ORDB (Open Relay DataBase)" in out
+    assert "has shut down" in out and "must stop querying it" in out
     assert "No other zone here lists 198.51.100.40." in out
+    # a list the catalogue does not know
+    code, out, _ = explain(zones, "554 5.7.1 Service unavailable; Client host "
+                                  "[198.51.100.41] blocked using bl.nowhere-list.example")
+    assert code == 2
+    assert "bl.nowhere-list.example: not in the catalogue of public lists (`rblmirror lists`)" \
+        in out
 
 
 def test_a_list_named_by_its_name_or_site(zones):

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from rblmirror import _names
 from rblmirror.data import dataset as dataset_mod
-from rblmirror.data import index as index_mod
+from rblmirror.data import snapshot as snapshot_mod
 from rblmirror.data.dataset import Dataset
 from rblmirror.errors import SnapshotError
 from rblmirror.data.values import Listing
@@ -464,10 +464,10 @@ def test_snapshot_round_trip_maps_the_name_index(snap):
 
 def _layout(data: bytes):
     (hlen,) = struct.unpack_from("<I", data, 24)
-    pos = 32 + 16 * len(index_mod._DTYPES) + hlen
+    pos = 32 + 16 * len(snapshot_mod._DTYPES) + hlen
     pos += (-pos) % 16
     out = []
-    for i, t in enumerate(index_mod._DTYPES):
+    for i, t in enumerate(snapshot_mod._DTYPES):
         (n,) = struct.unpack_from("<Q", data, 32 + 16 * i + 8)
         out.append((pos, n))
         pos += n * np.dtype(t).itemsize
@@ -484,7 +484,7 @@ def test_a_damaged_name_index_is_refused(snap, tmp_path):
     ds, path, _, _ = snap
     data = path.read_bytes()
     lay = _layout(data)
-    nip = len(index_mod._IP_DTYPES)
+    nip = len(snapshot_mod._IP_DTYPES)
     (params_at, _), (blob_at, blob_n), (slots_at, slots_n), _ = lay[nip:]
     # any flipped byte of the name arrays: the checksum
     for at in (params_at + 8, blob_at + blob_n // 2, slots_at + 4 * (slots_n // 3)):
@@ -536,7 +536,7 @@ def test_format_2_snapshot_is_refused_clearly(snap, tmp_path):
     old.write_bytes(b)
     with pytest.raises(SnapshotError, match="snapshot format 2 is older than this version"):
         Dataset.load(old)
-    assert not index_mod.snapshot_format_current(old)  # fetch compiles it again
+    assert not snapshot_mod.snapshot_format_current(old)  # fetch compiles it again
 
 
 def test_an_ip_dataset_snapshot_has_an_empty_name_index(tmp_path):

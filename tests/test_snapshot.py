@@ -12,7 +12,7 @@ import xxhash
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rblmirror.data import index as index_mod
+from rblmirror.data import snapshot as snapshot_mod
 from rblmirror.data.dataset import Dataset
 from rblmirror.errors import SnapshotError
 
@@ -153,10 +153,10 @@ def _expect_error(path, data: bytes, what: str):
     assert what in msg, msg
 
 
-# the format-2 layout (rblmirror/data/index.py): 32 fixed bytes, the 16-byte entries of the
+# the format-2 layout (rblmirror/data/snapshot.py): 32 fixed bytes, the 16-byte entries of the
 # array table, then the JSON header
 HLEN_AT, TABLE_AT = 24, 32
-HEADER_AT = TABLE_AT + 16 * len(index_mod._DTYPES)
+HEADER_AT = TABLE_AT + 16 * len(snapshot_mod._DTYPES)
 
 
 def reseal(data: bytearray) -> bytes:
@@ -275,7 +275,7 @@ def _layout(data: bytes) -> list[tuple[int, int, int]]:
     pos = HEADER_AT + hlen
     pos += (-pos) % 16
     out = []
-    for i, t in enumerate(index_mod._DTYPES):
+    for i, t in enumerate(snapshot_mod._DTYPES):
         (n,) = struct.unpack_from("<Q", data, TABLE_AT + 16 * i + 8)
         size = n * np.dtype(t).itemsize
         out.append((pos, n, np.dtype(t).itemsize))
@@ -318,7 +318,7 @@ def test_save_is_atomic(datasets, tmp_path, monkeypatch):
             assert Dataset.load(dst).entries == dss["ip6trie"].entries
         return real_replace(src, dst)
 
-    monkeypatch.setattr(index_mod.os, "replace", checking_replace)
+    monkeypatch.setattr(snapshot_mod.os, "replace", checking_replace)
     dss["ip6trie"].save(path)
     dss["ip4set"].save(path)
     assert seen == [(False, dss["ip6trie"].entries), (True, dss["ip4set"].entries)]
@@ -335,7 +335,7 @@ def test_failed_save_keeps_old_snapshot_and_no_temp(datasets, tmp_path, monkeypa
     def boom(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(index_mod.os, "fsync", boom)
+    monkeypatch.setattr(snapshot_mod.os, "fsync", boom)
     with pytest.raises(OSError):
         dss["ip4set"].save(path)
     assert path.read_bytes() == before

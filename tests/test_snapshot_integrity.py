@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from rblmirror.mirror import fetch as fetch_mod
-from rblmirror.data import index as index_mod
+from rblmirror.data import snapshot as snapshot_mod
 from rblmirror.mirror.config import load_config
 from rblmirror.data.dataset import Dataset
 from rblmirror.errors import SnapshotError
@@ -29,7 +29,7 @@ from support.mirror import write_config
 SEED = 812
 T_A = 1
 HLEN_AT, NARR_AT, TABLE_AT = 24, 28, 32
-HEADER_AT = TABLE_AT + 16 * len(index_mod._DTYPES)
+HEADER_AT = TABLE_AT + 16 * len(snapshot_mod._DTYPES)
 #: every refusal says what failed, in one of these words
 WHAT = ("checksum mismatch", "truncated", "trailing bytes", "not an rblmirror snapshot",
         "unknown snapshot format", "format 1 has no checksum")
@@ -79,7 +79,7 @@ def layout(data: bytes) -> tuple[int, list[tuple[int, int]]]:
     hend = HEADER_AT + hlen
     pos = hend + (-hend) % 16
     arrays = []
-    for i, t in enumerate(index_mod._DTYPES):
+    for i, t in enumerate(snapshot_mod._DTYPES):
         (n,) = struct.unpack_from("<Q", data, TABLE_AT + 16 * i + 8)
         size = n * np.dtype(t).itemsize
         arrays.append((pos, size))
@@ -201,7 +201,7 @@ def test_the_checksum_covers_every_byte_after_it(snapshots, tmp_path):
     one flipped bit anywhere from offset 8 on is refused."""
     data = snapshots["dnset"]
     hend, arrays = layout(data)
-    nip = len(index_mod._IP_DTYPES)
+    nip = len(snapshot_mod._IP_DTYPES)
     offsets = list(range(8, HEADER_AT)) + list(range(HEADER_AT, hend, 23)) + \
         list(range(hend, arrays[nip][0], 4001)) + \
         list(range(arrays[nip][0], len(data), 29))
@@ -241,7 +241,7 @@ def test_a_snapshot_that_does_not_read_back_is_never_renamed_into_place(tmp_path
         os.pwrite(fd, b"\xff", len(before) - 5)
         real_fsync(fd)
 
-    monkeypatch.setattr(index_mod.os, "fsync", bad_write)
+    monkeypatch.setattr(snapshot_mod.os, "fsync", bad_write)
     with pytest.raises(SnapshotError, match="checksum mismatch") as ei:
         ds.save(path)
     assert ".tmp." in str(ei.value)  # names the file that failed
@@ -273,9 +273,9 @@ def test_hashing_is_chunked_over_the_mapping(snapshots, tmp_path, monkeypatch):
     """The checksum is computed over memoryview slices of the mmap, HASH_CHUNK at a
     time, never over a copy of the whole file."""
     path = _write(tmp_path / "c.snap", snapshots["ip4set"])
-    monkeypatch.setattr(index_mod, "HASH_CHUNK", 4096)
+    monkeypatch.setattr(snapshot_mod, "HASH_CHUNK", 4096)
     sizes = []
-    real = index_mod.xxhash.xxh3_64
+    real = snapshot_mod.xxhash.xxh3_64
 
     class Spy:
         def __init__(self):
@@ -289,7 +289,7 @@ def test_hashing_is_chunked_over_the_mapping(snapshots, tmp_path, monkeypatch):
         def intdigest(self):
             return self.h.intdigest()
 
-    monkeypatch.setattr(index_mod.xxhash, "xxh3_64", Spy)
+    monkeypatch.setattr(snapshot_mod.xxhash, "xxh3_64", Spy)
     assert Dataset.load(path).entries > 100
     assert max(sizes) == 4096 and sum(sizes) == len(snapshots["ip4set"]) - 16
 

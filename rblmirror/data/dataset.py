@@ -20,8 +20,8 @@ from .. import _index, _loader
 from .._loader6 import Store6
 from . import addr, formats
 from ..errors import AddressError, SnapshotError, ZoneFileError
-from .index import (Blocks6, IPIndex, blocks6_arrays, finish_groups4, group_blocks4,
-                    read_snapshot, write_snapshot)
+from .index import Blocks6, IPIndex, blocks6_arrays, finish_groups4, group_blocks4
+from .snapshot import HEADER_VERSION, read_snapshot, write_snapshot
 from .values import DEFAULT_A, Listing, finish_template, render
 from .formats.base import (EXCL, NS, SOA, Collector, Format, Meta, LineWarning, TextItem,
                            file_lines, load_lines)
@@ -31,7 +31,6 @@ from .formats import generic as generic_fmt
 from .._names import NameBuilder, NameIndex
 from .formats.combined import split_sections
 
-SNAPSHOT_VERSION = 2  # 2: the 2**18-entry IPv4 table (1: 65537 entries, still read)
 _READABLE = (1, 2)
 #: a value set's id for its value ids, in order (one value: that value's own id)
 SetId: TypeAlias = Callable[[tuple[int, ...]], int]
@@ -391,7 +390,7 @@ class Dataset:
             raise SnapshotError("combined datasets are not snapshotted; snapshot each section")
         m = self.meta
         header = {
-            "version": SNAPSHOT_VERSION, "format": self.format, "files": list(self.files),
+            "version": HEADER_VERSION, "format": self.format, "files": list(self.files),
             "entries": self.entries, "warnings": [list(w) for w in self.warnings],
             "sets": [[[v.a, v.txt] for v in s] for s in self._sets],
             "records": [[n, t, ttl, rd.hex()] for n, t, ttl, rd in self.records],

@@ -27,7 +27,7 @@ from typing import Protocol
 from .config import Config, SourceConfig
 from ..data.compile import compile_isolated
 from ..data.dataset import Dataset
-from ..data.index import snapshot_format_current
+from ..data.snapshot import snapshot_format_current
 from ..errors import FetchError, RblmirrorError, Rejected, SnapshotError, StateError
 from ..durations import human
 from .export import publish, sha256_file
