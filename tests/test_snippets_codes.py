@@ -196,6 +196,7 @@ def test_spamassassin_lints_the_catalogued_rules(tmp_path):
 
 
 def test_lists_shows_the_no_block_codes():
-    text = cat.load().get("hostkarma").details()
-    assert "listings that are not blocks: 127.0.0.1, 127.0.0.3" in text
-    assert "not blocks" not in cat.load().get("spamhaus-zen").details()
+    karma, zen = cat.load().get("hostkarma"), cat.load().get("spamhaus-zen")
+    assert karma is not None and zen is not None
+    assert "listings that are not blocks: 127.0.0.1, 127.0.0.3" in karma.details()
+    assert "not blocks" not in zen.details()
