@@ -1,7 +1,7 @@
 """The package's imports run one way (the README's architecture): ground (errors, files,
-endpoint, durations, privileges, bundled, zonespec and the compiled rblmirror._* modules)
--> data -> dns -> mirror -> tools -> cli. A module may import its own layer and those
-before it, never a later one; nothing imports cli. Read from the source (ast), so a lazy
+endpoint, durations, privileges, bundled, zonespec, tomlfile and the compiled rblmirror._*
+modules) -> data -> dns -> mirror -> tools -> cli. A module may import its own layer and
+those before it, never a later one; nothing imports cli. Read from the source (ast), so a lazy
 import inside a function counts too."""
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import rblmirror
 
 ROOT = Path(rblmirror.__file__).resolve().parent
 ORDER = ["ground", "data", "dns", "mirror", "tools", "cli"]
-GROUND = {"errors", "files", "durations", "privileges", "bundled", "zonespec", "endpoint"}
+GROUND = {"errors", "files", "durations", "privileges", "bundled", "zonespec", "endpoint",
+          "tomlfile"}
 #: the package root's lazy attributes (rblmirror.Dataset, rblmirror.Listing) and the
 #: `python -m rblmirror` entry point stand outside the layers
 OUTSIDE = {"rblmirror", "rblmirror.__main__"}

@@ -6,7 +6,7 @@ one DnsList per entry, and what an answer from one of its zones means.
     # Classified(kind='error', meaning='error: query via a public/open resolver ...')
     cat.for_zone("psbl.surriel.com").mirror.url
 
-Standard library only (tomllib), so `rblmirror lists` loads no data modules.
+Standard library and the ground's tomlfile only, so `rblmirror lists` loads no data modules.
 """
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import ipaddress
 import os
 import re
 import string
-import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .. import tomlfile
 from ..errors import CatalogueError
 
 PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalogue.toml")
@@ -286,13 +286,7 @@ def table(lists: Iterable[DnsList]) -> str:
 def load(path: str = PATH) -> Catalogue:
     """The catalogue at `path` (default: the bundled one), checked entry by entry;
     CatalogueError names the file and the entry of the first problem."""
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except OSError as e:
-        raise CatalogueError(f"cannot read {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise CatalogueError(f"{path}: invalid TOML: {e}") from None
+    raw = tomlfile.load(path, CatalogueError)
     if raw.get("schema") != 1:
         raise CatalogueError(f"{path}: expected schema = 1")
     entries = raw.get("list")

@@ -22,8 +22,8 @@ from . import addr, formats
 from ..errors import AddressError, SnapshotError, ZoneFileError
 from .index import Blocks6, IPIndex, blocks6_arrays, finish_groups4, group_blocks4
 from .snapshot import HEADER_VERSION, read_snapshot, write_snapshot
-from .values import DEFAULT_A, Listing, finish_template, render
-from .formats.base import (EXCL, NS, SOA, Collector, Format, Meta, LineWarning, TextItem,
+from .values import Listing, finish_template, render
+from .formats.base import (EXCL, NS, SOA, Collector, Meta, LineWarning, TextItem,
                            file_lines, load_lines)
 from .formats import fast4
 from .formats import dnset as dnset_fmt
@@ -40,20 +40,6 @@ def _finish_template(v: Listing, meta: Meta) -> Listing:
     """Apply the $= base template and the $n variables, leaving only `$` and `$$`."""
     txt = finish_template(v.txt, meta.variables, meta.base)
     return v if txt == v.txt else Listing(v.a, txt)
-
-
-def _single_value(c: Collector, fmt_cls: type[Format] | None) -> None:
-    """ip4tset/ip6tset: every entry takes the dataset's first default line (rbldnsd)."""
-    if fmt_cls is None or not fmt_cls.single_value:
-        return
-    v = c.first_default or Listing(DEFAULT_A, None)
-    c.values[:] = [v]
-    c._value_ids.clear()
-    c._value_ids[v] = 0
-    v4 = c.arrays4()[2]  # in place
-    v4[v4 != EXCL] = 0
-    c.b6[:] = [(s, e, x if x == EXCL else 0) for s, e, x in c.b6]
-    # (the compiled path, fast6, gives ip6tset's entries value 0 already)
 
 
 def _segments4(s: np.ndarray, e: np.ndarray, v: np.ndarray, bounds: np.ndarray,
@@ -238,7 +224,8 @@ class Dataset:
                         mode: str, names: NameBuilder | None = None) -> Dataset:
         """names: the builder the compiled dnset loader filled (else the names are the
         collector's, from the Python parser)."""
-        _single_value(c, formats.get(fmt) if fmt in formats.REGISTRY else None)
+        if fmt in formats.REGISTRY and formats.get(fmt).single_value:
+            c.one_value()  # ip4tset/ip6tset
         values = [_finish_template(v, c.meta) for v in c.values]
         sets: list[tuple[Listing, ...]] = [(v,) for v in values]
         set_ids: dict[tuple[int, ...], int] = {}

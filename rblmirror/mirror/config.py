@@ -53,10 +53,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
-from typing import Literal, TypedDict
+from typing import Iterator, Literal, TypedDict
 
+from .. import tomlfile
 from ..errors import ConfigError, ZoneSpecError
 from ..bundled import ZONES_DIR
 from ..zonespec import ZoneSettings, ZoneSpec, normalize_name
@@ -249,14 +249,7 @@ def default_config_path() -> str:
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     path = os.fspath(path) if path is not None else default_config_path()
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except OSError as e:
-        raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from None
-    return parse_config(raw, path)
+    return parse_config(tomlfile.load(path, ConfigError, "config"), path)
 
 
 def parse_config(raw: dict[str, object], path: str | None) -> Config:
@@ -324,14 +317,7 @@ def parse_config(raw: dict[str, object], path: str | None) -> Config:
     if "export" in raw:
         cfg.export = _parse_export(raw["export"], f"{where} [export]", base)
     _parse_sources(cfg, raw.get("source", []), where, base)
-    zones = raw.get("zone", [])
-    if not isinstance(zones, list):
-        raise ConfigError(f"{where}: use [[zone]] tables for zones")
-    for i, z in enumerate(zones, 1):
-        zw = f"{where} [[zone]] #{i}"
-        if not isinstance(z, dict):
-            raise ConfigError(f"{zw}: must be a table")
-        _no_unknown(z, _ZONE_KEYS, zw)
+    for zw, z in _tables(raw.get("zone", []), "zone", where, _ZONE_KEYS):
         name = z.get("name")
         datasets = z.get("datasets")
         if not isinstance(name, str):
@@ -362,8 +348,7 @@ def parse_config(raw: dict[str, object], path: str | None) -> Config:
                                          settings=settings))
         except ZoneSpecError as e:
             raise ConfigError(f"{zw}: {e}") from None
-        if any(zc.name == zname for zc in cfg.zones):
-            raise ConfigError(f"{zw}: zone {zname} is defined twice")
+        _once(zw, "zone", zname, {zc.name for zc in cfg.zones})
         cfg.zone_specs.extend(specs)
         cfg.zones.append(ZoneConfig(zname, tuple(specs), tuple(sources), on_stale, settings))
     _parse_watches(cfg, raw.get("watch", []), where)
@@ -418,20 +403,7 @@ def _parse_export(t: object, where: str, base: str | None) -> ExportConfig:
 def _parse_watches(cfg: Config, watches: object, where: str) -> None:
     import ipaddress
     import shlex
-    if not isinstance(watches, list):
-        raise ConfigError(f"{where}: use [[watch]] tables for watches")
-    for i, t in enumerate(watches, 1):
-        ww = f"{where} [[watch]] #{i}"
-        if not isinstance(t, dict):
-            raise ConfigError(f"{ww}: must be a table")
-        _no_unknown(t, _WATCH_KEYS, ww)
-        name = t.get("name")
-        if not isinstance(name, str) or not _SOURCE_NAME.match(name):
-            raise ConfigError(f"{ww}: needs name = \"...\" (lowercase letters, digits, "
-                              "'-', '_', '.')")
-        ww = f"{ww} ({name})"
-        if any(w.name == name for w in cfg.watches):
-            raise ConfigError(f"{ww}: watch {name} is defined twice")
+    for ww, t, name in _named_tables(watches, "watch", where, _WATCH_KEYS):
         nets: list[str] = []
         for n in _strings(t, "networks", ww, "[\"192.0.2.25\", \"198.51.100.0/28\"]"):
             try:
@@ -560,24 +532,11 @@ def source_kind(url: str) -> str | None:
 
 
 def _parse_sources(cfg: Config, sources: object, where: str, base: str | None) -> None:
-    if not isinstance(sources, list):
-        raise ConfigError(f"{where}: use [[source]] tables for sources")
     from ..data import formats  # the format names
-    for i, t in enumerate(sources, 1):
-        sw = f"{where} [[source]] #{i}"
-        if not isinstance(t, dict):
-            raise ConfigError(f"{sw}: must be a table")
-        _no_unknown(t, _SOURCE_KEYS, sw)
-        name = t.get("name")
-        if not isinstance(name, str) or not _SOURCE_NAME.match(name):
-            raise ConfigError(f"{sw}: needs name = \"...\" (lowercase letters, digits, "
-                              "'-', '_', '.'; no ':')")
-        sw = f"{sw} ({name})"
-        if name in RESERVED_SOURCE_NAMES:
+    for sw, t, name in _named_tables(sources, "source", where, _SOURCE_KEYS, "; no ':'"):
+        if name in RESERVED_SOURCE_NAMES:  # (so never defined twice)
             raise ConfigError(f"{sw}: the name {name!r} is reserved (the state dir's "
                               f"{name}/ folder): choose another")
-        if name in cfg.sources:
-            raise ConfigError(f"{sw}: source {name} is defined twice")
         url = t.get("url")
         if not isinstance(url, str) or not url.strip():
             raise ConfigError(f"{sw}: needs url = \"rsync://host/module/file\", "
@@ -646,6 +605,41 @@ _DURATION_OPTIONS: tuple[Literal["min_interval", "max_age", "timeout"], ...] = (
     "min_interval", "max_age", "timeout")
 _FRACTION_OPTIONS: tuple[Literal["max_shrink", "max_warnings"], ...] = (
     "max_shrink", "max_warnings")
+
+
+def _tables(items: object, kind: str, where: str, allowed: set[str]
+            ) -> Iterator[tuple[str, dict[str, object]]]:
+    """The [[kind]] tables of a config, each checked to be a table of `allowed` keys, with
+    its where-label ("FILE [[kind]] #N")."""
+    if not isinstance(items, list):
+        raise ConfigError(f"{where}: use [[{kind}]] tables for {kind}s")
+    for i, t in enumerate(items, 1):
+        label = f"{where} [[{kind}]] #{i}"
+        if not isinstance(t, dict):
+            raise ConfigError(f"{label}: must be a table")
+        _no_unknown(t, allowed, label)
+        yield label, t
+
+
+def _named_tables(items: object, kind: str, where: str, allowed: set[str], rule: str = ""
+                  ) -> Iterator[tuple[str, dict[str, object], str]]:
+    """_tables whose name = "..." is a source-like name (_SOURCE_NAME), each given once:
+    (where-label with the name, table, name). `rule` adds to the name's hint."""
+    seen: set[str] = set()
+    for label, t in _tables(items, kind, where, allowed):
+        name = t.get("name")
+        if not isinstance(name, str) or not _SOURCE_NAME.match(name):
+            raise ConfigError(f"{label}: needs name = \"...\" (lowercase letters, digits, "
+                              f"'-', '_', '.'{rule})")
+        label = f"{label} ({name})"
+        _once(label, kind, name, seen)
+        seen.add(name)
+        yield label, t, name
+
+
+def _once(where: str, kind: str, name: str, seen: set[str]) -> None:
+    if name in seen:
+        raise ConfigError(f"{where}: {kind} {name} is defined twice")
 
 
 def _no_unknown(table: dict[str, object], allowed: set[str], where: str) -> None:

@@ -27,8 +27,6 @@ from ..errors import RblmirrorError
 if TYPE_CHECKING:
     from ..zonespec import ZoneSpec
 
-#: the consumers `render` knows (dnsdist: `dnsdist()`, it balances servers instead)
-KINDS = ("postfix", "postscreen", "unbound", "spamassassin", "exim", "rspamd", "dnsdist")
 DEFAULT_SERVER = "127.0.0.1:5353"
 
 #: RFC 6761/7686/8375 names unbound answers itself unless told `nodefault`
@@ -409,6 +407,9 @@ def _rspamd(zones: list[ZoneInfo], host: str, port: int, weights: dict[str, int]
 #: the snippets that only need the zones and the server address (render's dispatch)
 _TO_SERVER: dict[str, Callable[[list[ZoneInfo], str, int], str]] = {
     "postfix": _postfix, "unbound": _unbound, "spamassassin": _spamassassin, "exim": _exim}
+#: the consumers `render` knows: those above, the two that weigh their zones, and dnsdist
+#: (`dnsdist()`: it balances servers instead)
+KINDS = (*_TO_SERVER, "postscreen", "rspamd", "dnsdist")
 
 
 # ------------------------------------------------------------------------ dnsdist

@@ -113,6 +113,18 @@ class Collector:
             self.values.append(v)
         return i
 
+    def one_value(self) -> None:
+        """Every entry takes the dataset's first default line (a single_value format's
+        dataset: ip4tset, ip6tset, as rbldnsd): one value, id 0; exclusions stay."""
+        v = self.first_default or Listing(DEFAULT_A, None)
+        self.values[:] = [v]
+        self._value_ids.clear()
+        self._value_ids[v] = 0
+        v4 = self.arrays4()[2]  # in place
+        v4[v4 != EXCL] = 0
+        self.b6[:] = [(s, e, x if x == EXCL else 0) for s, e, x in self.b6]
+        # (the compiled path, fast6, gives ip6tset's entries value 0 already)
+
     def arrays4(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32],
                                npt.NDArray[np.int32]]:
         """All IPv4 blocks (start, end, value id) in file order, as arrays (views)."""

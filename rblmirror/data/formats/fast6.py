@@ -93,7 +93,7 @@ class _State6:
     def resolve(self, c: Collector, default: Listing, e0: int, e1: int,
                 codes: list[int]) -> None:
         sc = self.sc
-        if not self.trie:  # ip6tset: one value for all (dataset._single_value)
+        if not self.trie:  # ip6tset: one value for all (Collector.one_value)
             self.lut[_loader6.CODE_DEFAULT] = 0
             sc.apply(e0, e1, self.lut)
             c.entries += e1 - e0
