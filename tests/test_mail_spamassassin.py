@@ -44,16 +44,14 @@ class _SpamAssassin:
         return self.run(ip)
 
 
-@pytest.fixture(scope="module")
-def sa(tmp_path_factory):
+def sa_for(tmp_path_factory, zones: list[str]):
+    """Yields a _SpamAssassin whose snippet names `zones`, served by `rblmirror serve`."""
     spamassassin = require_tool("spamassassin")
-    if not L1.exists():
-        pytest.skip(f"real dump not found at {L1}")
     work = tmp_path_factory.mktemp("sa")
-    with Serve(BL + L1Z + WL, extra=["--no-fetch"], log_dir=work) as srv:
+    with Serve(zones, extra=["--no-fetch"], log_dir=work) as srv:
         cmd = [*RBLMIRROR, "snippets", "spamassassin",
                "--server", f"127.0.0.1:{srv.port}"]
-        for z in BL + L1Z + WL:
+        for z in zones:
             cmd += ["--zone", z]
         snippet = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         site = work / "site"
@@ -69,6 +67,14 @@ def sa(tmp_path_factory):
                 input=MESSAGE.format(ip=ip), capture_output=True, text=True, timeout=120,
                 env={**os.environ, "HOME": str(work)})
         yield _SpamAssassin(run, snippet)
+
+
+@pytest.fixture(scope="module")
+def sa(tmp_path_factory):
+    require_tool("spamassassin")
+    if not L1.exists():
+        pytest.skip(f"real dump not found at {L1}")
+    yield from sa_for(tmp_path_factory, BL + L1Z + WL)
 
 
 def test_listed_relay_hits_the_rule(sa):

@@ -30,7 +30,7 @@ LISTING, ERROR, UNKNOWN = "listing", "error", "unknown"
 LISTED = "listed"
 
 _LIST_KEYS = {"name", "title", "operator", "kind", "zones", "status", "docs", "codes",
-              "errors", "bitmask", "lookup_url", "delist_url", "query_terms", "mirror",
+              "errors", "no_block", "bitmask", "lookup_url", "delist_url", "query_terms", "mirror",
               "unconfirmed", "evidence"}
 _REQUIRED = ("name", "title", "kind", "zones", "status", "docs")
 _MIRROR_KEYS = {"terms", "url", "format", "min_interval", "docs", "note"}
@@ -72,6 +72,8 @@ class DnsList:
     #: (answer or pattern, meaning), in file order
     codes: tuple[tuple[str, str], ...] = ()
     errors: tuple[tuple[str, str], ...] = ()
+    #: listing codes that are not blocks (a whitelist or neutral answer)
+    no_block: tuple[str, ...] = ()
     bitmask: bool = False
     lookup_url: str | None = None
     delist_url: str | None = None
@@ -84,6 +86,7 @@ class DnsList:
         out: dict[str, object] = {"name": self.name, "title": self.title, "operator": self.operator,
                "kind": self.kind, "zones": list(self.zones), "status": self.status,
                "codes": dict(self.codes), "errors": dict(self.errors),
+               "no_block": list(self.no_block),
                "bitmask": self.bitmask, "lookup_url": self.lookup_url,
                "delist_url": self.delist_url, "query_terms": self.query_terms,
                "mirror": None, "docs": list(self.docs), "evidence": self.evidence,
@@ -103,6 +106,8 @@ class DnsList:
             rows.append("  answers" + (" (bits of the last octet, summed)" if self.bitmask
                                        else "") + ":")
             rows += [f"    {c:<16} {m}" for c, m in self.codes]
+            if self.no_block:
+                rows.append(f"  listings that are not blocks: {', '.join(self.no_block)}")
         if self.errors:
             rows.append("  errors (never listings):")
             rows += [f"    {c:<16} {m}" for c, m in self.errors]
@@ -152,6 +157,19 @@ class DnsList:
                 out.append(host.removeprefix("www."))
         return tuple(x for x in dict.fromkeys(out) if x and x not in self.zones)
 
+    def listing_codes(self, block: bool = False) -> tuple[str, ...]:
+        """The answers that are listings, as codes or "*" patterns: a bitmask list's
+        every sum of its documented bits; with `block`, without the no_block codes.
+        Never an error code."""
+        if self.bitmask:
+            bits = [(c.rpartition(".")[0], int(c.rpartition(".")[2])) for c, _ in self.codes]
+            out = {f"{head}.{s}" for head in {h for h, _ in bits}
+                   for s in _sums([b for h, b in bits if h == head])}
+            codes = sorted(out, key=lambda c: tuple(int(o) for o in c.split(".")))
+        else:
+            codes = [c for c, _ in self.codes]
+        return tuple(c for c in codes if not (block and c in self.no_block))
+
     def classify(self, answer: str) -> Classified:
         """What the A value `answer` from one of this list's zones means."""
         try:
@@ -187,6 +205,14 @@ class DnsList:
 
 
 _LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+
+
+def _sums(bits: list[int]) -> list[int]:
+    """Every non-zero sum of distinct `bits`."""
+    out = {0}
+    for b in bits:
+        out |= {s | b for s in out}
+    return sorted(out - {0})
 
 
 def _matches(code: str, text: str) -> bool:
@@ -320,6 +346,14 @@ def _entry(t: object, where: str) -> DnsList:
     both = {c for c, _ in codes} & {c for c, _ in errors}
     if both:
         raise CatalogueError(f"{where}: {', '.join(sorted(both))} both a listing and an error")
+    no_block = _texts(t, "no_block", where) if "no_block" in t else []
+    for c in no_block:
+        if c not in {code for code, _ in codes}:
+            raise CatalogueError(f"{where}: no_block: {c} is not one of its codes")
+    if no_block and (kind == "allow" or bitmask):
+        raise CatalogueError(f"{where}: no_block is for a blocklist's plain codes")
+    if codes and len(set(no_block)) == len(codes):
+        raise CatalogueError(f"{where}: no_block names every code: nothing left to block")
     for k in ("lookup_url", "delist_url"):
         if k in t:
             _url(_text(t, k, where), f"{where}: {k}", template=True)
@@ -328,7 +362,7 @@ def _entry(t: object, where: str) -> DnsList:
     return DnsList(
         name=name, title=_text(t, "title", where), kind=kind, zones=tuple(zones),
         status=status, docs=tuple(docs), operator=_opt(t, "operator", where),
-        codes=codes, errors=errors, bitmask=bitmask, lookup_url=_opt(t, "lookup_url", where),
+        codes=codes, errors=errors, no_block=tuple(no_block), bitmask=bitmask, lookup_url=_opt(t, "lookup_url", where),
         delist_url=_opt(t, "delist_url", where), query_terms=_opt(t, "query_terms", where),
         mirror=_mirror(t["mirror"], f"{where}: mirror") if "mirror" in t else None,
         unconfirmed=_opt(t, "unconfirmed", where), evidence=_opt(t, "evidence", where))

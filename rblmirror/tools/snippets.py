@@ -10,6 +10,9 @@ list** (dnset) or an **allowlist**. A zone is an allowlist when it is named with
 (`wl.rblmirror.test`, `list.dnswl.org`, `ips.whitelisted.org`). Blocklists match the
 RFC 5782 / Postfix codes 127.0.0.2 to 127.0.0.11; allowlists match DNSWL-style codes
 127.0.X.Y with Y (the trust level) from 1 to 3, as dnswl.org's Postfix instructions do.
+A zone that serves a catalogued list (mirror.zoneset.catalogued) matches exactly that
+list's listing codes instead (never its error codes; a blocklist's no_block codes left
+out), and a catalogued allowlist is an allowlist.
 """
 from __future__ import annotations
 
@@ -44,6 +47,11 @@ class ZoneInfo:
     name: str
     formats: tuple[str, ...]
     allowlist: bool = False
+    #: the catalogue entry's listing codes ("*": any octet) to match; () = the generic set
+    codes: tuple[str, ...] = ()
+    #: the catalogue entry it serves (None: not catalogued)
+    catalogue: str | None = None
+    bitmask: bool = False
 
     @property
     def is_names(self) -> bool:
@@ -70,7 +78,7 @@ def zone_infos(zone_specs: Iterable[str | ZoneSpec] = (), config_path: str | Non
     in order, with their dataset formats."""
     from ..zonespec import normalize_name
     from ..mirror.replica import data_format
-    from ..mirror.zoneset import ZoneSelection
+    from ..mirror.zoneset import ZoneSelection, catalogued
 
     sel = ZoneSelection.from_options(zone_specs, config_path)
     formats: dict[str, list[str]] = {}
@@ -88,8 +96,19 @@ def zone_infos(zone_specs: Iterable[str | ZoneSpec] = (), config_path: str | Non
     unknown = allow - set(formats)
     if unknown:
         raise RblmirrorError(f"--allowlist names no configured zone: {', '.join(sorted(unknown))}")
-    return [ZoneInfo(n, tuple(dict.fromkeys(f)), n in allow or looks_like_allowlist(n))
-            for n, f in formats.items()]
+    entries = catalogued(sel)
+    out = []
+    for n, f in formats.items():
+        entry = entries.get(n)
+        is_allow = n in allow or looks_like_allowlist(n) or (
+            entry is not None and entry.kind == "allow")
+        if entry is None or not entry.codes:  # the catalogue cannot tell: the generic set
+            out.append(ZoneInfo(n, tuple(dict.fromkeys(f)), is_allow))
+            continue
+        out.append(ZoneInfo(n, tuple(dict.fromkeys(f)), is_allow,
+                            entry.listing_codes(block=not is_allow), entry.name,
+                            entry.bitmask))
+    return out
 
 
 def split_server(server: str) -> tuple[str, int]:
@@ -125,6 +144,59 @@ def _by_kind(zones: list[ZoneInfo]) -> tuple[list[ZoneInfo], list[ZoneInfo], lis
     return ips, names, allow
 
 
+def _octets(code: str) -> list[list[int]]:
+    return [list(range(256)) if o == "*" else [int(o)] for o in code.split(".")]
+
+
+def _ranges(values: Iterable[int]) -> str:
+    """Postfix's "[2;4;10..11]" for a set of octet values (a single value bare)."""
+    vs = sorted(set(values))
+    parts, i = [], 0
+    while i < len(vs):
+        j = i
+        while j + 1 < len(vs) and vs[j + 1] == vs[j] + 1:
+            j += 1
+        parts.append(str(vs[i]) if i == j else f"{vs[i]}..{vs[j]}")
+        i = j + 1
+    return parts[0] if len(parts) == 1 and ".." not in parts[0] else "[" + ";".join(parts) + "]"
+
+
+def postfix_filters(zone: ZoneInfo, generic: str) -> list[str]:
+    """The d.d.d.d filters (postconf(5) reject_rbl_client) matching exactly the zone's
+    catalogue codes, one per first-three-octets group; `generic` when not catalogued."""
+    if not zone.codes:
+        return [generic]
+    groups: dict[str, set[int]] = {}
+    for c in zone.codes:
+        head, _, last = c.rpartition(".")
+        groups.setdefault(head, set()).update(range(256) if last == "*" else [int(last)])
+    return [".".join(_ranges(range(256)) if o == "*" else o for o in head.split(".")) + "."
+            + _ranges(vals) for head, vals in groups.items()]
+
+
+def exim_codes(zone: ZoneInfo, generic: str) -> str:
+    """Exim's comma list of addresses (its dnslists compare for equality)."""
+    if not zone.codes:
+        return generic
+    out: list[str] = []
+    for c in zone.codes:
+        a, b, d, e = _octets(c)
+        out += [f"{w}.{x}.{y}.{z}" for w in a for x in b for y in d for z in e]
+    return ",".join(dict.fromkeys(out))
+
+
+def _code_notes(zones: Iterable[ZoneInfo], comment: str = "#") -> list[str]:
+    out = []
+    for z in zones:
+        if z.catalogue is not None:
+            out.append(f"{comment} {z.name}: the codes of catalogue entry {z.catalogue}"
+                       " (`rblmirror lists`), never its errors")
+        if z.bitmask:
+            out.append(f"{comment} {z.name}: a bitmask list: every sum of its documented "
+                       "bits is listed (the program cannot test single bits here)")
+    return out
+
+
 def _restriction_lines(param: str, items: list[str]) -> list[str]:
     if not items:
         return []
@@ -142,14 +214,19 @@ def _resolver_note(host: str, port: int) -> list[str]:
 
 def _postfix(zones: list[ZoneInfo], host: str, port: int) -> str:
     ips, names, allow = _by_kind(zones)
-    client = [f"permit_dnswl_client {z.name}={ALLOW_CODES}" for z in allow if not z.is_names]
-    client += [f"reject_rbl_client {z.name}={BLOCK_CODES}" for z in ips]
+    client = [f"permit_dnswl_client {z.name}={f}" for z in allow if not z.is_names
+              for f in postfix_filters(z, ALLOW_CODES)]
+    client += [f"reject_rbl_client {z.name}={f}" for z in ips
+               for f in postfix_filters(z, BLOCK_CODES)]
     lines = ["# main.cf (rblmirror snippets postfix)", *_resolver_note(host, port)]
+    lines += _code_notes(ips + names + [z for z in allow if not z.is_names])
     lines += _restriction_lines("smtpd_client_restrictions", client)
     lines += _restriction_lines("smtpd_helo_restrictions",
-                                [f"reject_rhsbl_helo {z.name}={BLOCK_CODES}" for z in names])
+                                [f"reject_rhsbl_helo {z.name}={f}" for z in names
+                                 for f in postfix_filters(z, BLOCK_CODES)])
     lines += _restriction_lines("smtpd_sender_restrictions",
-                                [f"reject_rhsbl_sender {z.name}={BLOCK_CODES}" for z in names])
+                                [f"reject_rhsbl_sender {z.name}={f}" for z in names
+                                 for f in postfix_filters(z, BLOCK_CODES)])
     return "\n".join(lines) + "\n"
 
 
@@ -158,12 +235,15 @@ def _postscreen(zones: list[ZoneInfo], weights: dict[str, int], threshold: int) 
     sites: list[str] = []
     for z in allow:
         if not z.is_names:
-            sites.append(f"{z.name}={ALLOW_CODES}*{weights.get(z.name, ALLOW_WEIGHT)}")
+            sites += [f"{z.name}={f}*{weights.get(z.name, ALLOW_WEIGHT)}"
+                      for f in postfix_filters(z, ALLOW_CODES)]
     for z in ips:
-        sites.append(f"{z.name}={BLOCK_CODES}*{weights.get(z.name, BLOCK_WEIGHT)}")
+        sites += [f"{z.name}={f}*{weights.get(z.name, BLOCK_WEIGHT)}"
+                  for f in postfix_filters(z, BLOCK_CODES)]
     lines = ["# main.cf (rblmirror snippets postscreen)",
              "# Each listing adds its weight; a client whose sum reaches the threshold",
              "# fails the DNSBL test (allowlists count negatively)."]
+    lines += _code_notes([z for z in zones if not z.is_names])
     lines += _restriction_lines("postscreen_dnsbl_sites", sites)
     lines += [f"postscreen_dnsbl_threshold = {threshold}",
               "postscreen_dnsbl_action = enforce",
@@ -196,15 +276,23 @@ def _sa_rule(zone: ZoneInfo) -> str:
     return "RBLMIRROR_" + re.sub(r"[^A-Z0-9]+", "_", zone.name.upper()).strip("_")
 
 
+def sa_pattern(codes: Iterable[str]) -> str:
+    """A quoted SpamAssassin subtest regex matching exactly `codes` ("*": any octet)."""
+    alts = [r"\.".join(r"\d+" if o == "*" else o for o in c.split(".")) for c in codes]
+    return "'^(?:" + "|".join(alts) + ")$'"
+
+
 def _spamassassin(zones: list[ZoneInfo], host: str, port: int) -> str:
     srv = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    block = r"'^127\.0\.0\.(?:[2-9]|1[01])$'"
-    allowed = r"'^127\.0\.\d+\.[1-3]$'"
+    block_any = r"'^127\.0\.0\.(?:[2-9]|1[01])$'"
+    allow_any = r"'^127\.0\.\d+\.[1-3]$'"
     lines = ["# /etc/spamassassin/local.cf (rblmirror snippets spamassassin)",
              f"dns_server {srv}",
              "dns_available yes"]
+    lines += _code_notes(zones)
     for z in zones:
         r = _sa_rule(z)
+        block, allowed = (sa_pattern(z.codes),) * 2 if z.codes else (block_any, allow_any)
         if z.kind == "allowlist":
             lines += [f"header   {r}  eval:check_rbl('{r.lower()}', '{z.name}.', {allowed})",
                       f"describe {r}  Sender listed in {z.name} (allowlist)",
@@ -234,21 +322,24 @@ def _exim(zones: list[ZoneInfo], host: str, port: int) -> str:
     lines = ["# Exim: in the ACL that checks RCPT (acl_check_rcpt), before the final accept",
              "# (rblmirror snippets exim). Exim asks the system resolver: point it at a",
              f"# resolver that forwards these zones to rblmirror at {host}:{port}."]
-    allowed = " : ".join(z.name for z in allow if not z.is_names)
+    allowed = " : ".join(z.name + (f"={exim_codes(z, '')}" if z.codes else "")
+                         for z in allow if not z.is_names)
+    lines += _code_notes(ips + names + [z for z in allow if not z.is_names])
     if allowed:
         lines += ["# A client an allowlist lists skips the address checks only (as Postfix's",
                   "# permit_dnswl_client), never the relay or recipient checks."]
     for z in ips:
-        conds = ([f"!dnslists = {allowed}"] if allowed else []) + [f"dnslists = {z.name}={codes}"]
+        conds = ([f"!dnslists = {allowed}"] if allowed else []) + [
+            f"dnslists = {z.name}={exim_codes(z, codes)}"]
         lines += [f"  deny    {conds[0]}", *(f"          {c}" for c in conds[1:]),
                   _dnslist_message("$sender_host_address")]
     for z in names:
-        lines += [f"  deny    dnslists = {z.name}={codes}/$sender_address_domain",
+        lines += [f"  deny    dnslists = {z.name}={exim_codes(z, codes)}/$sender_address_domain",
                   _dnslist_message("sender domain $sender_address_domain")]
     for z in names:  # not for an address literal, [192.0.2.1], or a bare address
         lines += ["  deny    condition = ${if or{{isip{$sender_helo_name}}"
                   "{match{$sender_helo_name}{\\N^\\[\\N}}}{no}{yes}}",
-                  f"          dnslists = {z.name}={codes}/$sender_helo_name",
+                  f"          dnslists = {z.name}={exim_codes(z, codes)}/$sender_helo_name",
                   _dnslist_message("HELO name $sender_helo_name")]
     return "\n".join(lines) + "\n"
 
@@ -263,6 +354,15 @@ def _quoted(items: Iterable[str]) -> str:
     return "[" + ", ".join(f'"{i}"' for i in items) + "]"
 
 
+def _rspamd_codes(z: ZoneInfo, allowed: str, block: str) -> str:
+    """rspamd matches each returncode as an anchored Lua pattern: the catalogue's codes
+    with their dots escaped ("*": any octet)."""
+    if z.codes:
+        return _quoted("%.".join("%d+" if o == "*" else o for o in c.split("."))
+                       for c in z.codes)
+    return allowed if z.kind == "allowlist" else block
+
+
 def _rspamd(zones: list[ZoneInfo], host: str, port: int, weights: dict[str, int]) -> str:
     block = _quoted(f"127.0.0.{i}" for i in range(2, 12))
     allowed = _quoted([r"127%.0%.%d+%.[1-3]"])  # Lua patterns, as Debian's dnswl rule
@@ -275,6 +375,7 @@ def _rspamd(zones: list[ZoneInfo], host: str, port: int, weights: dict[str, int]
              "# does not fire the symbol (Debian's modules.d/rbl.conf sets default_unknown).",
              "# rspamd skips clients in 127.0.0.0/8 and private networks: to try a rule with",
              "# `rspamc -i 127.0.0.2`, add `exclude_local = false; exclude_private_ips = false;`.",
+             *_code_notes(zones),
              "rbls {"]
     scores = [RSPAMD_FILE.format("rbl_group.conf"),
               "# the scores of the symbols above", "symbols {"]
@@ -293,7 +394,7 @@ def _rspamd(zones: list[ZoneInfo], host: str, port: int, weights: dict[str, int]
         if z.kind == "allowlist":
             lines += ["    is_whitelist = true;"]
         lines += ["    unknown = false;", "    returncodes {",
-                  f"      {sym} = {allowed if z.kind == 'allowlist' else block};", "    }", "  }"]
+                  f"      {sym} = {_rspamd_codes(z, allowed, block)};", "    }", "  }"]
         default = RSPAMD_ALLOW_WEIGHT if z.kind == "allowlist" else RSPAMD_BLOCK_WEIGHT
         note = " (allowlist)" if z.kind == "allowlist" else ""
         scores += [f'  "{sym}" {{', f"    weight = {float(weights.get(z.name, default)):.1f};",
