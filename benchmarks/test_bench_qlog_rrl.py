@@ -50,7 +50,7 @@ def test_query_log_and_rrl_cost(tmp_path, request):
     assert logged >= runs["query log"][-1]["completed"]  # every reply logged
     base = statistics.median(r["qps"] for r in runs["off"])
     base_cpu = statistics.median(r["cpu_us"] for r in runs["off"])
-    print(f"\n| setup | q/s | vs off | CPU µs/query | vs off |\n|---|---|---|---|---|")
+    print("\n| setup | q/s | vs off | CPU µs/query | vs off |\n|---|---|---|---|---|")
     for name, rs in runs.items():
         qps = statistics.median(r["qps"] for r in rs)
         cpu = statistics.median(r["cpu_us"] for r in rs)

@@ -20,7 +20,6 @@ import functools
 import gzip
 import random
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest

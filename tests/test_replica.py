@@ -12,7 +12,7 @@ import time
 
 import pytest
 from support.cli import RBLMIRROR, cli, status_json
-from support.feeds import copy_feed
+from support.feeds import copy_feed, listed_in
 from support.mirror import served, state, write_config
 from support.poll import until
 from support.ports import free_tcp_port
@@ -55,17 +55,6 @@ def fetch(cfg, *extra):
     return code, out + err
 
 
-def listed(path, n=3):
-    out = []
-    for line in path.read_text("latin-1").splitlines():
-        parts = line.strip().split(".")
-        if len(parts) == 4 and all(p.isdigit() for p in parts):
-            out.append(line.strip())
-            if len(out) == n:
-                break
-    return out
-
-
 def test_fetch_publishes_the_snapshot_and_its_state(tmp_path):
     up = copy_feed(FEED, tmp_path / "up" / FEED)
     pdir, pcfg = primary(tmp_path, up)
@@ -105,7 +94,7 @@ def test_replica_serves_the_primary_snapshot_without_parsing(tmp_path):
     assert (rst.entries, rst.serial, rst.upstream_format) == (pst.entries, pst.serial,
                                                               "ip4set")
     want = Dataset.from_file(up, "ip4set")
-    for ip in listed(up):
+    for ip in listed_in(up, 3):
         assert served(rdir, "uce1").lookup(ip) == want.lookup(ip) != ()
     # its status shows both ages: the data's (upstream) and the pull's
     s = status_json(rcfg)["sources"][0]
@@ -114,7 +103,7 @@ def test_replica_serves_the_primary_snapshot_without_parsing(tmp_path):
     code, out = fetch(rcfg, "--force")
     assert "uce1: unchanged" in out, out
     # the replica's swap is in its listing history as a primary's is
-    code, out, err = cli("history", listed(up)[0], "--config", str(rcfg))
+    code, out, err = cli("history", listed_in(up, 3)[0], "--config", str(rcfg))
     assert code == 1 and "uce1" in out, out + err
 
 

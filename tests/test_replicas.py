@@ -15,8 +15,9 @@ import re
 
 import pytest
 from support.poll import until
-from support.replicalab import (HOSTS, REPLICAS, SOURCE, ZONE, ReplicaLab, dnsdist_snippet,
-                                listed_in, rev, write_queries)
+from support.feeds import listed_in
+from support.replicalab import (HOSTS, REPLICAS, SOURCE, ZONE, ReplicaLab, dnsdist_snippet, rev,
+                                write_queries)
 from support.tools import require_tool
 
 pytestmark = pytest.mark.integration

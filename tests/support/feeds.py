@@ -38,3 +38,15 @@ def copy_feed(name: str, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest)
     return dest
+
+
+def listed_in(feed: Path, n: int) -> list[str]:
+    """n single addresses the dump lists."""
+    out = []
+    for line in feed.read_text("latin-1").splitlines():
+        parts = line.strip().split(".")
+        if len(parts) == 4 and all(p.isdigit() for p in parts):
+            out.append(line.strip())
+            if len(out) == n:
+                break
+    return out

@@ -285,14 +285,4 @@ def write_queries(path: Path, listed: list[str], unlisted: list[str], n: int) ->
     path.write_text("".join(f"{names[i % len(names)]} A\n" for i in range(n)))
 
 
-def listed_in(feed: Path, n: int) -> list[str]:
-    """n single addresses the dump lists."""
-    out = []
-    for line in feed.read_text("latin-1").splitlines():
-        parts = line.strip().split(".")
-        if len(parts) == 4 and all(p.isdigit() for p in parts):
-            out.append(line.strip())
-            if len(out) == n:
-                break
-    return out
 
