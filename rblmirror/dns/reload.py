@@ -4,6 +4,7 @@ table swapped in whole; a failed load keeps the old one). Local dumps are compil
 child process (`data.compile`), so this process only maps snapshots."""
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
@@ -106,6 +107,12 @@ class Zones:
                 return False
             self.table, self.fast, self.state = table, fast, state
             self.generation += 1
+            del table, fast
+            # the replaced zones hold their snapshots' mmaps (an fd and mapped pages each)
+            # in reference cycles (a zone and its fast path): collected now, off the
+            # serving path, not whenever the collector next runs (the compiled path
+            # allocates almost nothing, so it may not run for a long time)
+            gc.collect()
             log.info("reloaded (%s), generation %d", why, self.generation)
             return True
 
